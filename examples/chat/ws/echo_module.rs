@@ -1,0 +1,9 @@
+//! `/echo`: JSON commands, answered by [`EchoController`].
+
+use swoft_ws::prelude::*;
+
+use super::echo::EchoController;
+
+/// Serves `/echo` with the JSON protocol.
+#[ws_module(path = "/echo", controllers = [EchoController])]
+pub struct EchoModule;

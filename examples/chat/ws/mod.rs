@@ -1,0 +1,5 @@
+//! The WebSocket side of the app: one file per module, a folder per module's controllers.
+
+pub mod echo;
+pub mod echo_module;
+pub mod raw_module;

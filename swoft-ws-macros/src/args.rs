@@ -1,0 +1,203 @@
+//! The arguments of the attributes, parsed with `parse_nested_meta`: unknown keys and keys
+//! given twice are errors at the key.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::meta::ParseNestedMeta;
+use syn::punctuated::Punctuated;
+use syn::{LitStr, Path, Token};
+
+use crate::errors::Errors;
+use crate::validate;
+
+/// Where the generated code finds the runtime: `::swoft_ws::__private`, or `<crate>::__private`.
+pub(crate) fn private_path(krate: &Option<Path>) -> TokenStream {
+    match krate {
+        Some(p) => quote!(#p::__private),
+        None => quote!(::swoft_ws::__private),
+    }
+}
+
+fn set_once<T>(
+    slot: &mut Option<T>,
+    meta: &ParseNestedMeta<'_>,
+    name: &str,
+    value: T,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(meta.error(format!("`{name}` specified more than once")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// The parser a module uses.
+pub(crate) enum ParserArg {
+    Json,
+    Raw,
+    Custom(Path),
+}
+
+/// `#[ws_module(path = "/chat", controllers = [A, B], parser = json, default_command = "...",
+/// default_prefix = "...", crate = path)]`
+#[derive(Default)]
+pub(crate) struct ModuleArgs {
+    pub(crate) path: Option<LitStr>,
+    pub(crate) controllers: Option<Vec<Path>>,
+    pub(crate) parser: Option<(ParserArg, Span)>,
+    pub(crate) default_command: Option<LitStr>,
+    pub(crate) default_prefix: Option<LitStr>,
+    pub(crate) krate: Option<Path>,
+}
+
+const MODULE_KEYS: &str =
+    "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `crate`";
+
+impl ModuleArgs {
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
+        let mut args = ModuleArgs::default();
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("path") {
+                let lit: LitStr = meta.value()?.parse()?;
+                if let Err(msg) = validate::path(&lit.value()) {
+                    errors.at(&lit, msg);
+                }
+                set_once(&mut args.path, &meta, "path", lit)
+            } else if meta.path.is_ident("controllers") {
+                let value = meta.value()?;
+                let content;
+                syn::bracketed!(content in value);
+                let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
+                set_once(
+                    &mut args.controllers,
+                    &meta,
+                    "controllers",
+                    list.into_iter().collect(),
+                )
+            } else if meta.path.is_ident("parser") {
+                let p: Path = meta.value()?.parse()?;
+                let span = syn::spanned::Spanned::span(&p);
+                let arg = if p.is_ident("json") {
+                    ParserArg::Json
+                } else if p.is_ident("raw") {
+                    ParserArg::Raw
+                } else {
+                    ParserArg::Custom(p)
+                };
+                set_once(&mut args.parser, &meta, "parser", (arg, span))
+            } else if meta.path.is_ident("default_command") {
+                let lit: LitStr = meta.value()?.parse()?;
+                if let Err(msg) = validate::command(&lit.value()) {
+                    errors.at(&lit, msg);
+                }
+                set_once(&mut args.default_command, &meta, "default_command", lit)
+            } else if meta.path.is_ident("default_prefix") {
+                let lit: LitStr = meta.value()?.parse()?;
+                if let Err(msg) = validate::prefix(&lit.value()) {
+                    errors.at(&lit, msg);
+                }
+                set_once(&mut args.default_prefix, &meta, "default_prefix", lit)
+            } else if meta.path.is_ident("crate") {
+                let p: Path = meta.value()?.parse()?;
+                set_once(&mut args.krate, &meta, "crate", p)
+            } else {
+                Err(meta.error(format!(
+                    "unknown ws_module argument `{}`; expected one of: {MODULE_KEYS}",
+                    path_str(&meta.path)
+                )))
+            }
+        });
+        if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
+            errors.push(e);
+        }
+        args
+    }
+
+    pub(crate) fn parser_tokens(&self, sw: &TokenStream) -> TokenStream {
+        match &self.parser {
+            None | Some((ParserArg::Json, _)) => quote!(#sw::parser::<#sw::JsonParser>),
+            Some((ParserArg::Raw, _)) => quote!(#sw::parser::<#sw::RawParser>),
+            Some((ParserArg::Custom(p), span)) => quote_spanned!(*span=> #sw::parser::<#p>),
+        }
+    }
+}
+
+/// `#[ws_controller(prefix = "room")]`, `#[ws_controller("room")]` or `#[ws_controller]`.
+#[derive(Default)]
+pub(crate) struct ControllerArgs {
+    pub(crate) prefix: Option<LitStr>,
+    pub(crate) krate: Option<Path>,
+}
+
+impl ControllerArgs {
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
+        let mut args = ControllerArgs::default();
+        // The short form: a lone string literal.
+        if let Ok(lit) = syn::parse2::<LitStr>(tokens.clone()) {
+            args.check_prefix(&lit, errors);
+            args.prefix = Some(lit);
+            return args;
+        }
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("prefix") {
+                let lit: LitStr = meta.value()?.parse()?;
+                args.check_prefix(&lit, errors);
+                set_once(&mut args.prefix, &meta, "prefix", lit)
+            } else if meta.path.is_ident("crate") {
+                let p: Path = meta.value()?.parse()?;
+                set_once(&mut args.krate, &meta, "crate", p)
+            } else {
+                Err(meta.error(format!(
+                    "unknown ws_controller argument `{}`; expected one of: `prefix`, `crate`",
+                    path_str(&meta.path)
+                )))
+            }
+        });
+        if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
+            errors.push(e);
+        }
+        args
+    }
+
+    fn check_prefix(&self, lit: &LitStr, errors: &mut Errors) {
+        if let Err(msg) = validate::prefix(&lit.value()) {
+            errors.at(lit, msg);
+        }
+    }
+
+    pub(crate) fn prefix(&self) -> String {
+        self.prefix.as_ref().map(LitStr::value).unwrap_or_default()
+    }
+}
+
+/// `#[message_mapping("join")]`, `#[message_mapping("room.join")]` or `#[message_mapping]` (the
+/// method's name is the action).
+pub(crate) fn mapping_command(attr: &syn::Attribute) -> syn::Result<Option<LitStr>> {
+    match &attr.meta {
+        syn::Meta::Path(_) => Ok(None),
+        syn::Meta::List(list) => {
+            let lit: LitStr = syn::parse2(list.tokens.clone()).map_err(|_| {
+                syn::Error::new_spanned(
+                    &list.tokens,
+                    "expected one string literal: `#[message_mapping(\"join\")]` or `#[message_mapping(\"room.join\")]`",
+                )
+            })?;
+            if let Err(msg) = validate::command(&lit.value()) {
+                return Err(syn::Error::new_spanned(&lit, msg));
+            }
+            Ok(Some(lit))
+        }
+        syn::Meta::NameValue(nv) => Err(syn::Error::new_spanned(
+            nv,
+            "expected `#[message_mapping(\"join\")]`",
+        )),
+    }
+}
+
+pub(crate) fn path_str(p: &Path) -> String {
+    p.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
+}

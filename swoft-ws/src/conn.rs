@@ -1,0 +1,390 @@
+//! The path of a connection: handshake, upgrade, the read loop that dispatches messages in
+//! order, the writer task, and the clean-up that runs whatever way the connection ends.
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use http::StatusCode;
+use tokio::sync::mpsc;
+
+use crate::context::Context;
+use crate::fd::FdGuard;
+use crate::handshake::{Accept, HandshakeRequest};
+use crate::protocol::{Decoded, RawMessage};
+use crate::registry::{ModuleRuntime, Route};
+use crate::reply::{Reply, WsError};
+use crate::server::Server;
+use crate::session::{CloseInfo, ClosedBy, ConnParts, Connection, Outbound, close_code};
+
+/// How long the writer gets to flush and send the close frame once the connection ends.
+const WRITER_GRACE: Duration = Duration::from_secs(5);
+/// The most frames the writer feeds before it flushes.
+const WRITE_BATCH: usize = 64;
+
+/// The axum handler of a module's path: the handshake.
+pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Request) -> Response {
+    let (mut parts, _body) = req.into_parts();
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let request = Arc::new(HandshakeRequest::new(parts.uri, parts.headers, peer));
+
+    let accept = match &module.hooks.handshake {
+        None => Accept::new(),
+        Some(hook) => {
+            let fut = hook(&*module.instance, &request);
+            match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(accept)) => accept,
+                Ok(Err(reject)) => {
+                    tracing::info!(
+                        path = module.path, peer = ?peer, status = %reject.status,
+                        reason = %reject.reason, "handshake rejected"
+                    );
+                    return (reject.status, reject.reason).into_response();
+                }
+                Err(panic) => {
+                    tracing::error!(
+                        path = module.path,
+                        panic = panic_message(&*panic),
+                        "#[on_handshake] panicked; answering 500"
+                    );
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "handshake failed").into_response();
+                }
+            }
+        }
+    };
+
+    let fd = match server.fds_arc().allocate_guarded() {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::warn!(error = %e, "handshake refused: no free fd");
+            return (StatusCode::SERVICE_UNAVAILABLE, "server is full").into_response();
+        }
+    };
+
+    let cfg = server.config();
+    let mut ws = ws
+        .read_buffer_size(cfg.read_buffer_size)
+        .max_message_size(cfg.max_message_size)
+        .max_frame_size(cfg.max_frame_size);
+    let Accept {
+        headers,
+        protocol,
+        session,
+    } = accept;
+    let protocol = protocol.filter(|p| {
+        let offered = request.protocols().iter().any(|o| o == p);
+        if !offered {
+            tracing::warn!(protocol = %p, "chosen subprotocol was not offered by the client; left out");
+        }
+        offered
+    });
+    if let Some(p) = &protocol {
+        ws = ws.protocols([p.clone()]);
+    }
+    let mut response = ws.on_upgrade(move |socket| {
+        run(
+            socket,
+            ConnParts {
+                fd: fd.fd(),
+                request,
+                module,
+                server,
+                protocol,
+                session,
+            },
+            fd,
+        )
+    });
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// Removes the session and frees the fd when dropped, whatever way the task ends.
+struct Cleanup {
+    conn: Connection,
+    _fd: FdGuard,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.conn
+            .server()
+            .sessions()
+            .remove(self.conn.fd(), self.conn.id());
+        // `_fd` drops after this: the fd is free only once the session is gone.
+    }
+}
+
+/// One upgraded connection, from open to close.
+async fn run(socket: WebSocket, parts: ConnParts, fd: FdGuard) {
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::channel(parts.server.config().outbound_queue);
+    let conn = Connection::new(parts, tx);
+    conn.server().sessions().insert(conn.clone());
+    let cleanup = Cleanup {
+        conn: conn.clone(),
+        _fd: fd,
+    };
+    let module = conn.module().clone();
+    tracing::debug!(fd = %conn.fd(), id = %conn.id(), path = module.path, "connection open");
+
+    let writer = tokio::spawn(write_loop(sink, rx, conn.clone()));
+
+    if let Some(open) = module.hooks.open {
+        run_hook("on_open", &conn, open(&*module.instance, &conn)).await;
+    }
+
+    let info = read_loop(&conn, &module, &mut stream).await;
+    conn.closing().cancel();
+    match tokio::time::timeout(WRITER_GRACE, writer).await {
+        Ok(_) => {}
+        Err(_) => tracing::debug!(fd = %conn.fd(), "writer did not finish in time"),
+    }
+    drop(stream);
+
+    tracing::debug!(fd = %conn.fd(), code = info.code, by = ?info.by, "connection closed");
+    if let Some(close) = module.hooks.close {
+        run_hook("on_close", &conn, close(&*module.instance, &conn, &info)).await;
+    }
+    drop(cleanup);
+}
+
+async fn run_hook(kind: &str, conn: &Connection, fut: impl std::future::Future<Output = ()>) {
+    if let Err(panic) = AssertUnwindSafe(fut).catch_unwind().await {
+        tracing::error!(
+            hook = kind, fd = %conn.fd(), panic = panic_message(&*panic),
+            "hook panicked; the connection goes on"
+        );
+    }
+}
+
+/// Reads frames and handles each in turn until the connection ends; returns how it ended.
+async fn read_loop(
+    conn: &Connection,
+    module: &Arc<ModuleRuntime>,
+    stream: &mut SplitStream<WebSocket>,
+) -> CloseInfo {
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = conn.closing().cancelled() => return server_close(conn),
+            next = stream.next() => next,
+        };
+        let frame = match next {
+            Some(Ok(Message::Text(t))) => RawMessage::Text(t),
+            Some(Ok(Message::Binary(b))) => RawMessage::Binary(b),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = frame
+                    .map(|f| (f.code, f.reason.to_string()))
+                    .unwrap_or((1005, String::new()));
+                return CloseInfo {
+                    code,
+                    reason,
+                    by: ClosedBy::Client,
+                };
+            }
+            Some(Err(e)) => {
+                tracing::debug!(fd = %conn.fd(), error = %e, "read failed");
+                return CloseInfo {
+                    code: close_code::ABNORMAL,
+                    reason: e.to_string(),
+                    by: ClosedBy::Transport,
+                };
+            }
+            None => {
+                return CloseInfo {
+                    code: close_code::ABNORMAL,
+                    reason: String::new(),
+                    by: ClosedBy::Transport,
+                };
+            }
+        };
+        handle_message(conn, module, frame).await;
+    }
+}
+
+fn server_close(conn: &Connection) -> CloseInfo {
+    let (code, reason) = conn
+        .close_request()
+        .unwrap_or((close_code::NORMAL, String::new()));
+    CloseInfo {
+        code,
+        reason,
+        by: ClosedBy::Server,
+    }
+}
+
+enum Target<'m> {
+    Route(&'m Route),
+    OnMessage(crate::registry::DispatchFn),
+    Fail(WsError),
+}
+
+/// One message: decode, route, dispatch under its Context, reply.
+pub(crate) async fn handle_message(
+    conn: &Connection,
+    module: &Arc<ModuleRuntime>,
+    frame: RawMessage,
+) {
+    let started = Instant::now();
+    let (decoded, target, command) = match module.parser.decode(&frame) {
+        Err(e) => (Decoded::default(), Target::Fail(e), None),
+        Ok(decoded) => {
+            let cmd = decoded.command.as_ref().and_then(|p| p.resolve(&frame));
+            let (target, command) = route(module, cmd);
+            (decoded, target, command)
+        }
+    };
+    let cx = Context::new(conn.clone(), frame, decoded, command, started);
+    let reply = cx
+        .clone()
+        .scope(async {
+            match target {
+                Target::Fail(e) => Reply::Error(e),
+                Target::Route(r) => call(r.dispatch, &*r.instance, r.index, &cx).await,
+                Target::OnMessage(f) => call(f, &*module.instance, 0, &cx).await,
+            }
+        })
+        .await;
+    send_reply(&cx, &module.parser, reply);
+}
+
+fn route<'m>(module: &'m ModuleRuntime, cmd: Option<&str>) -> (Target<'m>, Option<Arc<str>>) {
+    let found = match cmd {
+        Some(c) if !c.is_empty() => module.routes.get(c),
+        _ => module.default_route.as_ref(),
+    };
+    match found {
+        Some(r) => (Target::Route(r), Some(r.command.clone())),
+        None => {
+            let command = cmd.filter(|c| !c.is_empty()).map(Arc::from);
+            match module.hooks.message {
+                Some(f) => (Target::OnMessage(f), command),
+                None => (
+                    Target::Fail(WsError::unknown_command(cmd.unwrap_or(""))),
+                    command,
+                ),
+            }
+        }
+    }
+}
+
+/// Calls a handler shim, turning a panic into an `internal` error reply.
+async fn call(
+    dispatch: crate::registry::DispatchFn,
+    instance: &(dyn Any + Send + Sync),
+    index: u16,
+    cx: &Context,
+) -> Reply {
+    let fut = async { dispatch(instance, index, cx).await };
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(reply) => reply,
+        Err(panic) => {
+            tracing::error!(
+                fd = %cx.fd(), command = cx.command(), panic = panic_message(&*panic),
+                "handler panicked; answering `internal`"
+            );
+            Reply::Error(WsError::internal("the handler failed"))
+        }
+    }
+}
+
+fn send_reply(cx: &Context, parser: &Arc<dyn crate::protocol::Parser>, reply: Reply) {
+    let frame = match reply {
+        Reply::None => return,
+        Reply::Raw(m) => m,
+        Reply::Data(data) => parser.encode_reply(cx.command().unwrap_or(""), cx.id(), &data),
+        Reply::Error(e) => {
+            tracing::debug!(
+                fd = %cx.fd(), command = cx.command(), code = e.code(), message = e.message(),
+                "error reply"
+            );
+            parser.encode_error(cx.command(), cx.id(), &e)
+        }
+    };
+    if let Err(e) = cx.connection().send(frame) {
+        tracing::warn!(fd = %cx.fd(), error = %e, "reply not delivered");
+    }
+}
+
+/// Sends what is queued for the connection: takes everything waiting, feeds it, flushes once.
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Outbound>,
+    conn: Connection,
+) {
+    let closing = conn.closing().clone();
+    'outer: loop {
+        let first = tokio::select! {
+            biased;
+            m = rx.recv() => m,
+            _ = closing.cancelled() => None,
+        };
+        let Some(mut next) = first else { break };
+        let mut fed = 0;
+        loop {
+            match next {
+                Outbound::Frame(m) => {
+                    if sink.feed(m).await.is_err() {
+                        conn.closing().cancel();
+                        return;
+                    }
+                }
+                Outbound::Close(code, reason) => {
+                    conn.force_close(code, &reason);
+                    break 'outer;
+                }
+            }
+            fed += 1;
+            if fed >= WRITE_BATCH {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(m) => next = m,
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() {
+            conn.closing().cancel();
+            return;
+        }
+    }
+    // Closing: a close the server asked for is sent with its code; otherwise (the client
+    // closed, or the socket failed) `close` flushes tungstenite's own close reply.
+    let _ = match conn.close_request() {
+        Some((code, reason)) => {
+            sink.send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await
+        }
+        None => sink.close().await,
+    };
+}
+
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

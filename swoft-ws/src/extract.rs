@@ -1,0 +1,237 @@
+//! Extractors: the arguments of handler methods.
+//!
+//! Every argument of a `#[message_mapping]` method or an `#[on_message]` hook (after `&self`)
+//! is an extractor: a type that implements [`FromContext`], built from the message's
+//! [`Context`]. Extraction is synchronous and runs before the handler; when it fails, the
+//! client gets the error reply it returns (`invalid_data` for a payload that does not fit) and
+//! the handler is not called.
+//!
+//! | extractor | what it gives |
+//! |---|---|
+//! | [`Data<T>`] | the payload (`data`), deserialized into `T` (may borrow from the frame) |
+//! | `&Connection`, [`Connection`] | the connection the message came on |
+//! | [`Fd`] | its fd |
+//! | `&Context`, [`Context`] | the whole message context |
+//! | [`Server`] | the server handle, for pushes to other connections |
+//! | [`State<T>`] | shared application state registered with [`AppBuilder::state`](crate::AppBuilder::state) |
+//! | [`Session<T>`] | per-connection session data of type `T` (set at the handshake or later) |
+//! | [`RawMessage`] | the frame as received |
+//! | [`Ext<T>`] | the message's extra fields (`ext`), deserialized into `T` |
+//! | `Option<E>` | `E`, or `None` when `E` cannot be extracted |
+//!
+//! # Writing an extractor
+//!
+//! ```
+//! use swoft_ws::{Context, FromContext, WsError};
+//!
+//! /// The caller's name, from session data set at the handshake.
+//! struct Caller(String);
+//!
+//! impl FromContext<'_> for Caller {
+//!     fn from_context(cx: &Context) -> Result<Self, WsError> {
+//!         cx.connection()
+//!             .get::<String>()
+//!             .map(Caller)
+//!             .ok_or_else(|| WsError::forbidden("log in first"))
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::de::{Deserialize, IntoDeserializer};
+
+use crate::context::Context;
+use crate::fd::Fd;
+use crate::protocol::{Body, RawMessage};
+use crate::reply::WsError;
+use crate::server::Server;
+use crate::session::Connection;
+
+/// A handler argument built from the message's [`Context`]; see the [module docs](self).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a handler argument swoft-ws can provide",
+    label = "not an extractor",
+    note = "handler arguments implement `FromContext`: `Data<T>`, `&Connection`, `Fd`, `&Context`, `Server`, `State<T>`, `Session<T>`, `RawMessage`, `Ext<T>`, or your own"
+)]
+pub trait FromContext<'a>: Sized {
+    /// Builds the argument, or the error reply the client gets instead of the handler running.
+    fn from_context(cx: &'a Context) -> Result<Self, WsError>;
+}
+
+/// The message's payload, deserialized into `T`.
+///
+/// For the JSON parser this is the `data` field (or the object's other fields without one).
+/// A payload that does not fit `T` is answered with `invalid_data`, naming the problem.
+/// `T` may borrow from the frame (`Data<&str>`, structs with `&'a str` fields).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Data<T>(pub T);
+
+impl<T> Deref for Data<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<'a, T: Deserialize<'a>> FromContext<'a> for Data<T> {
+    fn from_context(cx: &'a Context) -> Result<Self, WsError> {
+        match cx.body() {
+            Body::Text(p) => {
+                let text = p.resolve(cx.message()).unwrap_or_default();
+                // Text bodies: a JSON value if the text is one, else the text as a string.
+                serde_json::from_str(text)
+                    .or_else(|_| {
+                        T::deserialize(IntoDeserializer::<serde_json::Error>::into_deserializer(
+                            text,
+                        ))
+                    })
+                    .map(Data)
+                    .map_err(|e| WsError::invalid_data(e.to_string()))
+            }
+            Body::Binary => Err(WsError::invalid_data(
+                "a binary frame has no structured payload; take `RawMessage` instead",
+            )),
+            _ => {
+                let json = cx.body_json().unwrap_or("null");
+                serde_json::from_str(json)
+                    .map(Data)
+                    .map_err(|e| WsError::invalid_data(e.to_string()))
+            }
+        }
+    }
+}
+
+/// The message's extra fields (`ext`), deserialized into `T`; absent `ext` is JSON `null`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ext<T>(pub T);
+
+impl<'a, T: Deserialize<'a>> FromContext<'a> for Ext<T> {
+    fn from_context(cx: &'a Context) -> Result<Self, WsError> {
+        serde_json::from_str(cx.ext().unwrap_or("null"))
+            .map(Ext)
+            .map_err(|e| WsError::invalid_data(format!("ext: {e}")))
+    }
+}
+
+impl<'a> FromContext<'a> for &'a Context {
+    fn from_context(cx: &'a Context) -> Result<Self, WsError> {
+        Ok(cx)
+    }
+}
+
+impl FromContext<'_> for Context {
+    fn from_context(cx: &Context) -> Result<Self, WsError> {
+        Ok(cx.clone())
+    }
+}
+
+impl<'a> FromContext<'a> for &'a Connection {
+    fn from_context(cx: &'a Context) -> Result<Self, WsError> {
+        Ok(cx.connection())
+    }
+}
+
+impl FromContext<'_> for Connection {
+    fn from_context(cx: &Context) -> Result<Self, WsError> {
+        Ok(cx.connection().clone())
+    }
+}
+
+impl FromContext<'_> for Fd {
+    fn from_context(cx: &Context) -> Result<Self, WsError> {
+        Ok(cx.fd())
+    }
+}
+
+impl FromContext<'_> for Server {
+    fn from_context(cx: &Context) -> Result<Self, WsError> {
+        Ok(cx.server().clone())
+    }
+}
+
+impl<'a> FromContext<'a> for &'a Server {
+    fn from_context(cx: &'a Context) -> Result<Self, WsError> {
+        Ok(cx.server())
+    }
+}
+
+impl FromContext<'_> for RawMessage {
+    fn from_context(cx: &Context) -> Result<Self, WsError> {
+        Ok(cx.message().clone())
+    }
+}
+
+impl<'a, T: FromContext<'a>> FromContext<'a> for Option<T> {
+    fn from_context(cx: &'a Context) -> Result<Self, WsError> {
+        Ok(T::from_context(cx).ok())
+    }
+}
+
+/// Shared application state of type `T`, registered once with
+/// [`AppBuilder::state`](crate::AppBuilder::state).
+///
+/// A handler that asks for state nobody registered gets an `internal` error reply (and a log
+/// line naming the type).
+pub struct State<T>(pub Arc<T>);
+
+impl<T> Clone for State<T> {
+    fn clone(&self) -> Self {
+        State(Arc::clone(&self.0))
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for State<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("State").field(&self.0).finish()
+    }
+}
+
+impl<T> Deref for State<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Send + Sync + 'static> FromContext<'_> for State<T> {
+    fn from_context(cx: &Context) -> Result<Self, WsError> {
+        cx.server().state::<T>().map(State).ok_or_else(|| {
+            let ty = std::any::type_name::<T>();
+            tracing::error!(
+                state = ty,
+                "handler asked for state that was never registered"
+            );
+            WsError::internal(format!("no state of type `{ty}` is registered"))
+        })
+    }
+}
+
+/// The connection's session data of type `T` (a copy), set at the handshake with
+/// [`Accept::with`](crate::Accept::with) or later with
+/// [`Connection::insert`](crate::Connection::insert).
+///
+/// Missing session data is answered with `forbidden` (the usual cause is a client that has not
+/// authenticated); take `Option<Session<T>>` to handle its absence yourself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session<T>(pub T);
+
+impl<T> Deref for Session<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromContext<'_> for Session<T> {
+    fn from_context(cx: &Context) -> Result<Self, WsError> {
+        cx.connection().get::<T>().map(Session).ok_or_else(|| {
+            WsError::forbidden(format!(
+                "no session data of type `{}` on this connection",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}

@@ -1,0 +1,358 @@
+//! # swoft-ws
+//!
+//! A WebSocket application framework in which attribute macros declare the application. It is
+//! the design of Swoft's WebSocket server, rebuilt on tokio and axum.
+//!
+//! ## The model
+//!
+//! - A **module** serves one path (`/chat`). It decides whether a handshake is accepted, owns
+//!   the connections made on its path, and names the **controllers** that handle their
+//!   messages. It may have lifecycle hooks: `#[on_handshake]`, `#[on_open]`, `#[on_message]`
+//!   (for anything no controller maps) and `#[on_close]`.
+//! - A **controller** groups handlers under a command prefix (`room`). Each handler is a method
+//!   mapped to an action (`join`), so it serves the **command** `room.join`.
+//! - Every accepted socket becomes a [`Connection`] with an [`Fd`] (unique among live
+//!   connections, reused after close) and a never-reused [`ConnectionId`]. The
+//!   [`SessionManager`] maps fds to connections.
+//! - Every message gets a [`Context`] (its connection, the frame, the command, the request id),
+//!   reachable from anywhere in the task that handles it ([`Context::current`]). The module's
+//!   [`Parser`](protocol::Parser) finds the command and body in the frame (JSON by default:
+//!   `{"cmd": "room.join", "data": {...}, "id": 7}`); the controller method mapped to the
+//!   command runs; its return value is packed into the reply, which carries the request's id.
+//! - Messages of one connection are handled one after another, in order.
+//!
+//! ```text
+//! GET /chat (Upgrade) → module by path → #[on_handshake] → accept → fd, Connection, #[on_open]
+//!   per frame: Context → parse (cmd, data, id) → controller method → reply → Context dropped
+//!   close → #[on_close] → session removed → fd free for reuse
+//! ```
+//!
+//! ## An application
+//!
+//! ```no_run
+//! use serde::{Deserialize, Serialize};
+//! use swoft_ws::prelude::*;
+//!
+//! #[ws_module(path = "/echo", controllers = [EchoController])]
+//! pub struct EchoModule;
+//!
+//! #[derive(Default)]
+//! pub struct EchoController;
+//!
+//! #[derive(Deserialize, Serialize)]
+//! pub struct Text { text: String }
+//!
+//! #[ws_controller(prefix = "echo")]
+//! impl EchoController {
+//!     /// `{"cmd": "echo.send", "data": {"text": "hi"}, "id": 1}` is answered with
+//!     /// `{"cmd": "echo.send", "data": {"text": "hi"}, "id": 1}`.
+//!     #[message_mapping("send")]
+//!     fn send(Data(msg): Data<Text>) -> Text {
+//!         msg
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     App::discover()?.serve("127.0.0.1:8080").await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## Handlers: extractors in, replies out
+//!
+//! A handler is an `async fn` or a plain `fn`, with `&self` or without. Its arguments are
+//! [extractors](extract) — [`Data<T>`] for the payload, `&Connection`, [`Fd`], `&Context`,
+//! [`Server`], [`State<T>`], [`Session<T>`], [`RawMessage`] — and its return value is the reply
+//! ([`reply`]): `()` for none, any `T: Serialize`, or `Result<T, E>` with `E: Into<WsError>`
+//! for an error reply. A payload that does not fit its type is answered with `invalid_data`; a
+//! command nobody maps with `unknown_command`; a frame that is not a command object with
+//! `bad_message`; a panicking handler with `internal`. None of these closes the connection.
+//!
+//! ## Discovery and the explicit builder
+//!
+//! The macros register every module, controller and hook block with [`inventory`]; the app
+//! finds them wherever their files sit, so a folder per module and one `controller/` folder
+//! both work. [`App::discover`] takes them all; [`App::builder`] with
+//! [`module::<M>()`](AppBuilder::module) takes exactly the modules it names (tests should use
+//! it). Building checks everything at once and fails with a [`BuildError`] that lists each
+//! problem with its `file:line` (two modules on a path, a command mapped twice, ...). See
+//! [`registry`] for the limits of discovery.
+//!
+//! ## Serving
+//!
+//! [`App::serve`] listens on an address; [`App::into_router`] gives an axum [`Router`](axum::Router)
+//! to merge with your own routes. [`Server`] (from [`App::server`], or as an extractor) pushes
+//! to any connection from anywhere.
+//!
+//! Import the macros and the common types with `use swoft_ws::prelude::*;`.
+
+#![warn(missing_docs)]
+
+mod app;
+mod conn;
+pub mod context;
+pub mod extract;
+pub mod fd;
+mod handler;
+pub mod handshake;
+pub mod protocol;
+pub mod registry;
+pub mod reply;
+mod server;
+pub mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[doc(inline)]
+pub use crate::app::{App, AppBuilder, Config};
+#[doc(inline)]
+pub use crate::context::{Context, ContextManager};
+#[doc(inline)]
+pub use crate::extract::{Data, Ext, FromContext, Session, State};
+#[doc(inline)]
+pub use crate::fd::{Fd, FdAllocator, FdExhausted};
+#[doc(inline)]
+pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
+#[doc(inline)]
+pub use crate::protocol::{JsonParser, Parser, RawMessage, RawParser};
+#[doc(inline)]
+pub use crate::registry::BuildError;
+#[doc(inline)]
+pub use crate::reply::{IntoReply, Reply, WsError};
+#[doc(inline)]
+pub use crate::server::Server;
+#[doc(inline)]
+pub use crate::session::{
+    CloseInfo, ClosedBy, Connection, ConnectionId, SendError, SessionManager,
+};
+
+pub use axum;
+pub use http;
+
+/// Declares a module (on a struct) or its lifecycle hooks (on an `impl` block).
+///
+/// On a struct: `#[ws_module(path = "/chat", controllers = [A, B], parser = json,
+/// default_command = "chat.send", default_prefix = "chat")]`; only `path` is required. `parser`
+/// is `json` (default), `raw`, or the path of a type implementing
+/// [`Parser`](protocol::Parser) + `Default`. A unit struct is built as it is; any other struct
+/// must implement `Default` (or be given with [`AppBuilder::instance`]).
+///
+/// On an `impl` block of a module struct: methods marked `#[on_handshake]`
+/// (`(&self, req: &HandshakeRequest) -> impl IntoHandshake`), `#[on_open]`
+/// (`(&self, conn: &Connection)`), `#[on_message]` (a handler, like a controller method) and
+/// `#[on_close]` (`(&self, conn: &Connection, info: &CloseInfo)`). Each is optional, may be
+/// `async`, and may leave out `&self` or trailing arguments.
+pub use swoft_ws_macros::ws_module;
+
+/// Declares a controller: `#[ws_controller(prefix = "room")]` on an `impl` block whose methods
+/// marked `#[message_mapping("join")]` serve the commands `room.join`, ... The type must
+/// implement `Default` (or be given with [`AppBuilder::instance`]).
+pub use swoft_ws_macros::ws_controller;
+
+/// Maps a controller method to an action (`"join"` → `prefix.join`) or to a full command
+/// (`"room.join"`). Only valid inside a `#[ws_controller]` impl block.
+pub use swoft_ws_macros::message_mapping;
+
+/// Marks the module's handshake hook. Only valid inside a `#[ws_module]` impl block.
+pub use swoft_ws_macros::on_handshake;
+
+/// Marks the module's open hook. Only valid inside a `#[ws_module]` impl block.
+pub use swoft_ws_macros::on_open;
+
+/// Marks the module's catch-all message handler. Only valid inside a `#[ws_module]` impl
+/// block.
+pub use swoft_ws_macros::on_message;
+
+/// Marks the module's close hook. Only valid inside a `#[ws_module]` impl block.
+pub use swoft_ws_macros::on_close;
+
+/// The macros and the types most handlers use: `use swoft_ws::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Accept, App, CloseInfo, Connection, Context, Data, Ext, Fd, HandshakeRequest, RawMessage,
+        Reject, Reply, Server, Session, State, WsError,
+    };
+    pub use crate::{
+        message_mapping, on_close, on_handshake, on_message, on_open, ws_controller, ws_module,
+    };
+}
+
+/// Not public API: what the macros' generated code uses.
+#[doc(hidden)]
+pub mod __private {
+    use std::fmt::Display;
+    use std::marker::PhantomData;
+
+    pub use ::inventory;
+    pub use core::any::{Any, TypeId};
+    pub use core::option::Option::{self, None, Some};
+    pub use core::result::Result::{self, Err, Ok};
+    pub use std::sync::Arc;
+
+    pub use crate::context::Context;
+    pub use crate::extract::FromContext;
+    pub use crate::handler::MaybeReady;
+    pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
+    pub use crate::protocol::{JsonParser, Parser, RawParser};
+    pub use crate::registry::{
+        Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Instance, Location,
+        Module, ModuleDef, ModuleEntry, RouteDef,
+    };
+    pub use crate::reply::{IntoReply, Reply, WsError};
+    pub use crate::session::{CloseInfo, Connection};
+
+    /// A result already there: `Result<Accept, Reject>` for handshake shims.
+    pub type HandshakeOutcome = Result<Accept, Reject>;
+
+    pub fn type_id<T: 'static>() -> TypeId {
+        TypeId::of::<T>()
+    }
+
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` must implement `Default` for swoft-ws to build it",
+        label = "no `Default` implementation",
+        note = "add `#[derive(Default)]` to `{Self}`, or give an instance with `AppBuilder::instance`"
+    )]
+    pub trait Instantiate: Send + Sync + 'static {
+        fn instantiate() -> Self;
+    }
+
+    impl<T: Default + Send + Sync + 'static> Instantiate for T {
+        fn instantiate() -> Self {
+            T::default()
+        }
+    }
+
+    pub fn make_default<T: Instantiate>() -> Instance {
+        Arc::new(T::instantiate())
+    }
+
+    pub fn parser<P: Parser + Default>() -> Arc<dyn Parser> {
+        Arc::new(P::default())
+    }
+
+    pub fn downcast<T: 'static>(this: &(dyn Any + Send + Sync)) -> &T {
+        match this.downcast_ref::<T>() {
+            Some(t) => t,
+            None => unreachable!("swoft-ws: handler called with an instance of another type"),
+        }
+    }
+
+    pub fn reject<'a>(e: WsError) -> MaybeReady<'a, Reply> {
+        MaybeReady::ready(Reply::Error(e))
+    }
+
+    pub fn no_such_handler<'a>() -> MaybeReady<'a, Reply> {
+        MaybeReady::ready(Reply::Error(WsError::internal("no such handler")))
+    }
+
+    fn stub_make() -> Instance {
+        Arc::new(())
+    }
+
+    fn stub_dispatch<'a>(
+        _: &'a (dyn Any + Send + Sync),
+        _: u16,
+        _: &'a Context,
+    ) -> MaybeReady<'a, Reply> {
+        no_such_handler()
+    }
+
+    const STUB_AT: Location = Location {
+        file: "<invalid>",
+        line: 0,
+    };
+
+    /// What a controller whose macro failed is given, so that only the real error shows.
+    pub const STUB_CONTROLLER: ControllerDef = ControllerDef {
+        name: "<invalid controller>",
+        prefix: "",
+        type_id: type_id::<()>,
+        make: stub_make,
+        routes: &[],
+        dispatch: stub_dispatch,
+        location: STUB_AT,
+    };
+
+    /// What a module whose macro failed is given, so that only the real error shows.
+    pub const STUB_MODULE: ModuleDef = ModuleDef {
+        name: "<invalid module>",
+        path: "/",
+        type_id: type_id::<()>,
+        make: stub_make,
+        controllers: &[],
+        parser: parser::<JsonParser>,
+        default_command: None,
+        default_prefix: None,
+        location: STUB_AT,
+    };
+
+    // Reply conversion by autoref specialization: `IntoReply` first, then `Serialize`.
+    // Generated code calls `(&&reply_wrap(&value)).__swoft_reply_kind().reply(value)`.
+    #[derive(Debug)]
+    pub struct ReplyWrap<T>(PhantomData<T>);
+
+    pub fn reply_wrap<T>(_: &T) -> ReplyWrap<T> {
+        ReplyWrap(PhantomData)
+    }
+
+    pub trait ViaIntoReply {
+        fn __swoft_reply_kind(&self) -> IntoReplyKind;
+    }
+
+    impl<T: IntoReply> ViaIntoReply for &ReplyWrap<T> {
+        fn __swoft_reply_kind(&self) -> IntoReplyKind {
+            IntoReplyKind
+        }
+    }
+
+    pub trait ViaSerialize {
+        fn __swoft_reply_kind(&self) -> SerializeKind;
+    }
+
+    impl<T: serde::Serialize> ViaSerialize for ReplyWrap<T> {
+        fn __swoft_reply_kind(&self) -> SerializeKind {
+            SerializeKind
+        }
+    }
+
+    #[derive(Debug)]
+    pub struct IntoReplyKind;
+
+    impl IntoReplyKind {
+        pub fn reply<T: IntoReply>(self, value: T) -> Reply {
+            value.into_reply()
+        }
+    }
+
+    #[derive(Debug)]
+    pub struct SerializeKind;
+
+    impl SerializeKind {
+        pub fn reply<T: serde::Serialize>(self, value: T) -> Reply {
+            Reply::data(&value)
+        }
+    }
+
+    /// What open and close hooks may return.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be returned from a lifecycle hook",
+        note = "#[on_open] and #[on_close] hooks return `()` or `Result<(), E>` with `E: Display`"
+    )]
+    pub trait HookOutput {
+        fn done(self, hook: &'static str);
+    }
+
+    impl HookOutput for () {
+        fn done(self, _: &'static str) {}
+    }
+
+    impl<E: Display> HookOutput for Result<(), E> {
+        fn done(self, hook: &'static str) {
+            if let Err(e) = self {
+                tracing::warn!(hook, error = %e, "hook returned an error");
+            }
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Parsers: how a frame becomes a command and a body, and how replies are packed.
+//!
+//! Each module has one [`Parser`]. Two come with swoft-ws:
+//!
+//! - [`JsonParser`] (the default), the protocol of `DESIGN.md` §4. A client sends one text frame
+//!   per message, `{"cmd": "room.join", "data": {...}, "id": 7, "ext": {...}}`, and gets
+//!   `{"cmd": "room.join", "data": ..., "id": 7}` back, or
+//!   `{"cmd": "room.join", "error": {"code": "...", "message": "..."}, "id": 7}`. When `data` is
+//!   absent, the object's other fields (all but `cmd`, `id` and `ext`) are the data, so
+//!   `{"cmd": "room.join", "room": "lobby"}` works too. A `null` id counts as no id.
+//! - [`RawParser`], which hands every text or binary frame to the module's `#[on_message]` hook
+//!   untouched and sends whatever it returns.
+//!
+//! A custom parser implements [`Parser`] and is named in `#[ws_module(parser = MyParser)]`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use bytes::Bytes;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::reply::WsError;
+
+/// One WebSocket data frame, as received or as sent: text or binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawMessage {
+    /// A text frame (always valid UTF-8).
+    Text(Utf8Bytes),
+    /// A binary frame.
+    Binary(Bytes),
+}
+
+impl RawMessage {
+    /// A text frame.
+    pub fn text(s: impl Into<Utf8Bytes>) -> Self {
+        RawMessage::Text(s.into())
+    }
+
+    /// A binary frame.
+    pub fn binary(b: impl Into<Bytes>) -> Self {
+        RawMessage::Binary(b.into())
+    }
+
+    /// The frame's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            RawMessage::Text(t) => t.as_bytes(),
+            RawMessage::Binary(b) => b,
+        }
+    }
+
+    /// The text of a text frame.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            RawMessage::Text(t) => Some(t.as_str()),
+            RawMessage::Binary(_) => None,
+        }
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn into_ws(self) -> Message {
+        match self {
+            RawMessage::Text(t) => Message::Text(t),
+            RawMessage::Binary(b) => Message::Binary(b),
+        }
+    }
+}
+
+/// A piece of a decoded message: a byte range of the frame, or text the parser built.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// These bytes of the frame (they must be valid UTF-8).
+    Span(Range<usize>),
+    /// Text the parser made (an unescaped command, data gathered from several fields, ...).
+    Owned(Box<str>),
+}
+
+impl fmt::Debug for Piece {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Piece::Span(r) => write!(f, "Span({r:?})"),
+            Piece::Owned(s) => write!(f, "Owned({s:?})"),
+        }
+    }
+}
+
+impl Piece {
+    /// The text of this piece within `frame`; `None` for a span that is out of bounds or not
+    /// UTF-8.
+    pub fn resolve<'a>(&'a self, frame: &'a RawMessage) -> Option<&'a str> {
+        match self {
+            Piece::Span(r) => std::str::from_utf8(frame.as_bytes().get(r.clone())?).ok(),
+            Piece::Owned(s) => Some(s),
+        }
+    }
+
+    fn of<'a>(frame_text: &'a str, part: Cow<'a, str>) -> Piece {
+        match part {
+            Cow::Borrowed(s) => Piece::Span(span_of(frame_text, s)),
+            Cow::Owned(s) => Piece::Owned(s.into_boxed_str()),
+        }
+    }
+}
+
+/// Where `part`, a slice of `whole`, sits within it.
+fn span_of(whole: &str, part: &str) -> Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// A message's body, as its parser found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Body {
+    /// No body (extractors see JSON `null`).
+    #[default]
+    Empty,
+    /// JSON text.
+    Json(Piece),
+    /// Plain text (extractors see a JSON value if it parses as one, else a string).
+    Text(Piece),
+    /// The whole binary frame.
+    Binary,
+}
+
+/// What a parser found in a frame: the command, the body, the request id and the extra
+/// fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decoded {
+    pub(crate) command: Option<Piece>,
+    pub(crate) body: Body,
+    pub(crate) id: Option<Piece>,
+    pub(crate) ext: Option<Piece>,
+}
+
+impl Decoded {
+    /// A message with no command, no body, no id.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the command.
+    pub fn with_command(mut self, command: Piece) -> Self {
+        self.command = Some(command);
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// Sets the request id: raw JSON (a number or a quoted string), echoed back verbatim.
+    pub fn with_id(mut self, id: Piece) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Sets the extra fields (raw JSON).
+    pub fn with_ext(mut self, ext: Piece) -> Self {
+        self.ext = Some(ext);
+        self
+    }
+}
+
+/// Decodes frames into commands and bodies, and packs replies, errors and pushes.
+///
+/// Implementations are shared by every connection of a module, so they must be cheap to call
+/// and hold no per-connection state.
+pub trait Parser: Send + Sync + 'static {
+    /// A short name for logs (`"json"`, `"raw"`).
+    fn name(&self) -> &'static str;
+
+    /// Finds the command, body, id and extra fields in a frame. An `Err` is sent to the client
+    /// as an error frame (its code is usually `bad_message`); the connection stays open.
+    fn decode(&self, frame: &RawMessage) -> Result<Decoded, WsError>;
+
+    /// Packs a reply: `data` is JSON text; `id` is the request's raw id.
+    fn encode_reply(&self, command: &str, id: Option<&str>, data: &str) -> RawMessage;
+
+    /// Packs an error reply. `command` is `None` when the frame had none that could be read.
+    fn encode_error(&self, command: Option<&str>, id: Option<&str>, error: &WsError) -> RawMessage;
+
+    /// Packs a message the server sends on its own (not a reply): `data` is JSON text.
+    fn encode_push(&self, command: &str, data: &str) -> RawMessage;
+}
+
+impl fmt::Debug for dyn Parser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Parser({})", self.name())
+    }
+}
+
+/// The JSON protocol (`{"cmd", "data", "id", "ext"}`); see the [module docs](self).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonParser;
+
+/// Every frame is handed to the module's `#[on_message]` untouched; see the
+/// [module docs](self).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RawParser;
+
+impl Parser for JsonParser {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn decode(&self, frame: &RawMessage) -> Result<Decoded, WsError> {
+        let RawMessage::Text(text) = frame else {
+            return Err(WsError::bad_message(
+                "binary frames are not understood here: send a JSON text frame",
+            ));
+        };
+        let text = text.as_str();
+        let env: Envelope<'_> = serde_json::from_str(text)
+            .map_err(|e| WsError::bad_message(format!("not a JSON command object: {e}")))?;
+        let raw = |v: &RawValue| Piece::Span(span_of(text, v.get()));
+        let body = match env.data {
+            Some(d) => Body::Json(raw(d)),
+            None if env.rest.is_empty() => Body::Empty,
+            None => {
+                // Swoft's rule: without `data`, the other fields are the data.
+                let mut obj = String::with_capacity(text.len());
+                obj.push('{');
+                for (i, (k, v)) in env.rest.iter().enumerate() {
+                    if i > 0 {
+                        obj.push(',');
+                    }
+                    push_json_str(&mut obj, k);
+                    obj.push(':');
+                    obj.push_str(v.get());
+                }
+                obj.push('}');
+                Body::Json(Piece::Owned(obj.into_boxed_str()))
+            }
+        };
+        Ok(Decoded {
+            command: env.cmd.map(|c| Piece::of(text, c)),
+            body,
+            id: env.id.filter(|v| v.get() != "null").map(raw),
+            ext: env.ext.map(raw),
+        })
+    }
+
+    fn encode_reply(&self, command: &str, id: Option<&str>, data: &str) -> RawMessage {
+        let mut out = String::with_capacity(command.len() + data.len() + 32);
+        out.push_str("{\"cmd\":");
+        push_json_str(&mut out, command);
+        out.push_str(",\"data\":");
+        out.push_str(data);
+        push_id(&mut out, id);
+        RawMessage::Text(out.into())
+    }
+
+    fn encode_error(&self, command: Option<&str>, id: Option<&str>, error: &WsError) -> RawMessage {
+        let mut out = String::with_capacity(64 + error.message().len());
+        out.push('{');
+        if let Some(c) = command {
+            out.push_str("\"cmd\":");
+            push_json_str(&mut out, c);
+            out.push(',');
+        }
+        out.push_str("\"error\":{\"code\":");
+        push_json_str(&mut out, error.code());
+        out.push_str(",\"message\":");
+        push_json_str(&mut out, error.message());
+        out.push('}');
+        push_id(&mut out, id);
+        RawMessage::Text(out.into())
+    }
+
+    fn encode_push(&self, command: &str, data: &str) -> RawMessage {
+        self.encode_reply(command, None, data)
+    }
+}
+
+impl Parser for RawParser {
+    fn name(&self) -> &'static str {
+        "raw"
+    }
+
+    fn decode(&self, frame: &RawMessage) -> Result<Decoded, WsError> {
+        let body = match frame {
+            RawMessage::Text(t) => Body::Text(Piece::Span(0..t.len())),
+            RawMessage::Binary(_) => Body::Binary,
+        };
+        Ok(Decoded::new().with_body(body))
+    }
+
+    fn encode_reply(&self, _command: &str, _id: Option<&str>, data: &str) -> RawMessage {
+        RawMessage::text(data)
+    }
+
+    fn encode_error(
+        &self,
+        _command: Option<&str>,
+        _id: Option<&str>,
+        error: &WsError,
+    ) -> RawMessage {
+        JsonParser.encode_error(None, None, error)
+    }
+
+    fn encode_push(&self, _command: &str, data: &str) -> RawMessage {
+        RawMessage::text(data)
+    }
+}
+
+fn push_id(out: &mut String, id: Option<&str>) {
+    if let Some(id) = id {
+        out.push_str(",\"id\":");
+        out.push_str(id);
+    }
+    out.push('}');
+}
+
+/// Appends `s` as a JSON string literal.
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    let plain = s
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
+    if plain {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // serde_json's escaping; writing a &str to a String cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
+}
+
+/// The fields of a JSON command object, borrowed from the frame where possible.
+#[derive(Default)]
+struct Envelope<'a> {
+    cmd: Option<Cow<'a, str>>,
+    data: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    ext: Option<&'a RawValue>,
+    rest: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object like {\"cmd\": \"prefix.action\", \"data\": ...}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut env = Envelope::default();
+        while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
+            match &*key {
+                "cmd" => env.cmd = map.next_value::<Option<CowStr<'de>>>()?.map(|c| c.0),
+                "data" => env.data = Some(map.next_value()?),
+                "id" => env.id = Some(map.next_value()?),
+                "ext" => env.ext = Some(map.next_value()?),
+                _ => {
+                    let v = map.next_value()?;
+                    env.rest.push((key, v));
+                }
+            }
+        }
+        Ok(env)
+    }
+}
+
+/// A string borrowed from the input when it has no escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(s: &'static str) -> (RawMessage, Result<Decoded, WsError>) {
+        let m = RawMessage::text(s);
+        let d = JsonParser.decode(&m);
+        (m, d)
+    }
+
+    #[test]
+    fn json_finds_every_field() {
+        let (m, d) = decode(r#"{"cmd":"room.join","data":{"room":"a"},"id":7,"ext":{"t":1}}"#);
+        let d = d.unwrap();
+        assert_eq!(d.command.as_ref().unwrap().resolve(&m), Some("room.join"));
+        let Body::Json(p) = &d.body else { panic!() };
+        assert_eq!(p.resolve(&m), Some(r#"{"room":"a"}"#));
+        assert_eq!(d.id.as_ref().unwrap().resolve(&m), Some("7"));
+        assert_eq!(d.ext.as_ref().unwrap().resolve(&m), Some(r#"{"t":1}"#));
+    }
+
+    #[test]
+    fn json_other_fields_are_the_data_without_data() {
+        let (m, d) = decode(r#"{"cmd":"room.join","room":"lobby","n":2}"#);
+        let Body::Json(p) = &d.unwrap().body else {
+            panic!()
+        };
+        assert_eq!(p.resolve(&m), Some(r#"{"room":"lobby","n":2}"#));
+    }
+
+    #[test]
+    fn json_escaped_command_is_unescaped() {
+        let (m, d) = decode(r#"{"cmd":"room.j\u006fin"}"#);
+        assert_eq!(d.unwrap().command.unwrap().resolve(&m), Some("room.join"));
+    }
+
+    #[test]
+    fn json_rejects_what_is_not_a_command_object() {
+        for bad in ["not json", "[1,2]", "42", r#"{"cmd": 5}"#, "", "{"] {
+            let (_, d) = decode(bad);
+            assert_eq!(d.unwrap_err().code(), "bad_message", "{bad}");
+        }
+        let bin = JsonParser.decode(&RawMessage::binary(vec![1, 2]));
+        assert_eq!(bin.unwrap_err().code(), "bad_message");
+    }
+
+    #[test]
+    fn json_reply_and_error_frames() {
+        let r = JsonParser.encode_reply("echo.send", Some("7"), r#"{"a":1}"#);
+        assert_eq!(
+            r.as_text(),
+            Some(r#"{"cmd":"echo.send","data":{"a":1},"id":7}"#)
+        );
+        let e = JsonParser.encode_error(Some("x\"y"), None, &WsError::forbidden("no"));
+        assert_eq!(
+            e.as_text(),
+            Some(r#"{"cmd":"x\"y","error":{"code":"forbidden","message":"no"}}"#)
+        );
+    }
+}

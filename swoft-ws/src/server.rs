@@ -1,0 +1,129 @@
+//! The [`Server`] handle: the running app's sessions, contexts and fds, and pushes to
+//! connections from anywhere (handlers, background tasks, HTTP routes).
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::app::Config;
+use crate::context::ContextManager;
+use crate::fd::{Fd, FdAllocator};
+use crate::protocol::RawMessage;
+use crate::registry::ModuleRuntime;
+use crate::session::{Connection, SendError, SessionManager};
+
+/// A handle to a running (or ready to run) app. Cheap to clone; usable from any task.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<ServerInner>,
+}
+
+pub(crate) struct ServerInner {
+    pub(crate) config: Config,
+    pub(crate) modules: Vec<Arc<ModuleRuntime>>,
+    pub(crate) sessions: SessionManager,
+    pub(crate) contexts: ContextManager,
+    pub(crate) fds: Arc<FdAllocator>,
+    pub(crate) state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("modules", &self.module_paths())
+            .field("connections", &self.inner.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    pub(crate) fn new(inner: ServerInner) -> Self {
+        Server {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn modules(&self) -> &[Arc<ModuleRuntime>] {
+        &self.inner.modules
+    }
+
+    /// The paths the app serves, sorted.
+    pub fn module_paths(&self) -> Vec<&'static str> {
+        self.inner.modules.iter().map(|m| m.path).collect()
+    }
+
+    /// The live connections, by fd.
+    pub fn sessions(&self) -> &SessionManager {
+        &self.inner.sessions
+    }
+
+    /// The live message contexts.
+    pub fn contexts(&self) -> &ContextManager {
+        &self.inner.contexts
+    }
+
+    /// The fd allocator.
+    pub fn fds(&self) -> &FdAllocator {
+        &self.inner.fds
+    }
+
+    pub(crate) fn fds_arc(&self) -> &Arc<FdAllocator> {
+        &self.inner.fds
+    }
+
+    /// The shared state of type `T`, if the app was given one.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let any = self.inner.state.get(&TypeId::of::<T>())?.clone();
+        any.downcast::<T>().ok()
+    }
+
+    /// The live connection with this fd.
+    pub fn connection(&self, fd: Fd) -> Option<Connection> {
+        self.inner.sessions.get(fd)
+    }
+
+    /// Whether a connection with this fd is live.
+    pub fn is_live(&self, fd: Fd) -> bool {
+        self.inner.sessions.contains(fd)
+    }
+
+    /// How many connections are live.
+    pub fn connection_count(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    /// Sends a frame, as it is, to the connection with this fd.
+    pub fn send_to(&self, fd: Fd, msg: RawMessage) -> Result<(), SendError> {
+        self.connection(fd)
+            .ok_or(SendError::NoSuchFd(fd))?
+            .send(msg)
+    }
+
+    /// Pushes `{"cmd": command, "data": data}` (packed by that connection's module parser) to
+    /// the connection with this fd.
+    pub fn push_to<T: Serialize + ?Sized>(
+        &self,
+        fd: Fd,
+        command: &str,
+        data: &T,
+    ) -> Result<(), SendError> {
+        self.connection(fd)
+            .ok_or(SendError::NoSuchFd(fd))?
+            .push(command, data)
+    }
+
+    /// Closes the connection with this fd (after what is already queued for it).
+    pub fn disconnect(&self, fd: Fd, code: u16, reason: &str) -> Result<(), SendError> {
+        self.connection(fd)
+            .ok_or(SendError::NoSuchFd(fd))?
+            .close(code, reason);
+        Ok(())
+    }
+}

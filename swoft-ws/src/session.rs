@@ -1,0 +1,392 @@
+//! Connections and the session manager.
+//!
+//! A [`Connection`] is created when a handshake is accepted and lives until the socket closes.
+//! The [`SessionManager`] maps each live fd to its connection; the entry is removed when the
+//! connection closes, whatever the cause (a close frame, a dropped socket, a server-side
+//! disconnect, a panic).
+//!
+//! A `Connection` is a cheap handle (an `Arc`). Keeping one after the socket closed is safe: its
+//! sends fail with [`SendError::Closed`] and can never reach a later connection that happens to
+//! get the same fd, because every connection has its own queue and its own never-reused
+//! [`ConnectionId`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use dashmap::DashMap;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::fd::Fd;
+use crate::handshake::HandshakeRequest;
+use crate::protocol::RawMessage;
+use crate::registry::ModuleRuntime;
+use crate::server::Server;
+
+/// A connection's identity that is never reused (unlike its [`Fd`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnectionId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Why a send to a connection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection is closed (or closing).
+    #[error("the connection is closed")]
+    Closed,
+    /// The connection's outbound queue is full: the client is not reading fast enough.
+    #[error("the connection's outbound queue is full")]
+    QueueFull,
+    /// No live connection has this fd.
+    #[error("no live connection has fd {0}")]
+    NoSuchFd(Fd),
+    /// The data could not be serialized.
+    #[error("the data could not be serialized: {0}")]
+    Encode(String),
+}
+
+/// Who ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClosedBy {
+    /// The client sent a close frame.
+    Client,
+    /// The server closed it (a disconnect, a protocol violation, shutdown).
+    Server,
+    /// The socket ended without a close frame, or failed.
+    Transport,
+}
+
+/// How a connection ended: what `#[on_close]` hooks receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The close code (1006 when the socket ended without a close frame).
+    pub code: u16,
+    /// The close reason (may be empty).
+    pub reason: String,
+    /// Who ended it.
+    pub by: ClosedBy,
+}
+
+/// Standard close codes (RFC 6455 §7.4.1) used by swoft-ws.
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server is going away (shutdown).
+    pub const GOING_AWAY: u16 = 1001;
+    /// Protocol error.
+    pub const PROTOCOL: u16 = 1002;
+    /// A data type the endpoint cannot accept.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// No close frame was received (never sent on the wire).
+    pub const ABNORMAL: u16 = 1006;
+    /// Invalid frame payload data (e.g. invalid UTF-8 in a text frame).
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// Policy violation.
+    pub const POLICY: u16 = 1008;
+    /// The message is too big.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server hit an unexpected condition.
+    pub const INTERNAL: u16 = 1011;
+    /// The server is overloaded; try again later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// What the connection's writer task sends.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Frame(Message),
+    Close(u16, Utf8Bytes),
+}
+
+/// A live (or recently closed) WebSocket connection.
+///
+/// Cheap to clone. Reachable from handlers (`conn: &Connection`), from hooks, and through the
+/// [`Server`] handle by fd.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<ConnInner>,
+}
+
+struct ConnInner {
+    fd: Fd,
+    id: ConnectionId,
+    request: Arc<HandshakeRequest>,
+    module: Arc<ModuleRuntime>,
+    server: Server,
+    connected_at: SystemTime,
+    started: Instant,
+    protocol: Option<String>,
+    session: Mutex<http::Extensions>,
+    tx: mpsc::Sender<Outbound>,
+    closing: CancellationToken,
+    /// The close the server asked for, if it did: sent by the writer when it stops.
+    close_request: Mutex<Option<(u16, String)>>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("fd", &self.inner.fd)
+            .field("id", &self.inner.id)
+            .field("module", &self.inner.module.path)
+            .field("peer", &self.inner.request.peer_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct ConnParts {
+    pub(crate) fd: Fd,
+    pub(crate) request: Arc<HandshakeRequest>,
+    pub(crate) module: Arc<ModuleRuntime>,
+    pub(crate) server: Server,
+    pub(crate) protocol: Option<String>,
+    pub(crate) session: http::Extensions,
+}
+
+impl Connection {
+    pub(crate) fn new(p: ConnParts, tx: mpsc::Sender<Outbound>) -> Self {
+        Connection {
+            inner: Arc::new(ConnInner {
+                fd: p.fd,
+                id: ConnectionId::next(),
+                request: p.request,
+                module: p.module,
+                server: p.server,
+                connected_at: SystemTime::now(),
+                started: Instant::now(),
+                protocol: p.protocol,
+                session: Mutex::new(p.session),
+                tx,
+                closing: CancellationToken::new(),
+                close_request: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The connection's fd (unique among live connections; reused after close).
+    pub fn fd(&self) -> Fd {
+        self.inner.fd
+    }
+
+    /// The connection's id (never reused).
+    pub fn id(&self) -> ConnectionId {
+        self.inner.id
+    }
+
+    /// The handshake request, as it was: path, query, headers, cookies, peer address.
+    pub fn request(&self) -> &HandshakeRequest {
+        &self.inner.request
+    }
+
+    /// The path of the module that serves this connection.
+    pub fn module_path(&self) -> &str {
+        &self.inner.module.path
+    }
+
+    pub(crate) fn module(&self) -> &Arc<ModuleRuntime> {
+        &self.inner.module
+    }
+
+    /// The subprotocol chosen at the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.inner.protocol.as_deref()
+    }
+
+    /// When the connection was accepted.
+    pub fn connected_at(&self) -> SystemTime {
+        self.inner.connected_at
+    }
+
+    /// How long the connection has been open.
+    pub fn age(&self) -> std::time::Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// The server this connection belongs to, for pushes to other connections.
+    pub fn server(&self) -> &Server {
+        &self.inner.server
+    }
+
+    /// Whether the connection is still open (no close has started).
+    pub fn is_open(&self) -> bool {
+        !self.inner.closing.is_cancelled() && !self.inner.tx.is_closed()
+    }
+
+    /// Queues a frame for this connection, as it is.
+    pub fn send(&self, msg: RawMessage) -> Result<(), SendError> {
+        self.send_ws(msg.into_ws())
+    }
+
+    /// Sends a message the server pushes on its own, packed by the module's parser (for the
+    /// JSON parser: `{"cmd": command, "data": data}`).
+    pub fn push<T: Serialize + ?Sized>(&self, command: &str, data: &T) -> Result<(), SendError> {
+        let data = serde_json::to_string(data).map_err(|e| SendError::Encode(e.to_string()))?;
+        self.send(self.inner.module.parser.encode_push(command, &data))
+    }
+
+    pub(crate) fn send_ws(&self, msg: Message) -> Result<(), SendError> {
+        if self.inner.closing.is_cancelled() {
+            return Err(SendError::Closed);
+        }
+        self.inner
+            .tx
+            .try_send(Outbound::Frame(msg))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            })
+    }
+
+    /// Closes the connection with this code and reason, after the frames already queued.
+    ///
+    /// If the queue is full, the close is sent at once instead. Closing twice does nothing
+    /// more.
+    pub fn close(&self, code: u16, reason: &str) {
+        if self.inner.closing.is_cancelled() {
+            return;
+        }
+        let queued = self
+            .inner
+            .tx
+            .try_send(Outbound::Close(code, Utf8Bytes::from(reason)));
+        if queued.is_err() {
+            self.force_close(code, reason);
+        }
+    }
+
+    /// Closes the connection at once with this code and reason: frames still queued are
+    /// dropped, and the message being handled (if any) is the last.
+    pub fn force_close(&self, code: u16, reason: &str) {
+        let mut req = self
+            .inner
+            .close_request
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if req.is_none() {
+            *req = Some((code, reason.to_owned()));
+        }
+        drop(req);
+        self.inner.closing.cancel();
+    }
+
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.inner.closing
+    }
+
+    /// The close the server asked for, if it did.
+    pub(crate) fn close_request(&self) -> Option<(u16, String)> {
+        self.inner
+            .close_request
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stores a value of type `T` in the connection's session data (replacing any earlier
+    /// `T`), and returns the earlier one.
+    pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        self.session().insert(value)
+    }
+
+    /// A copy of the session's `T`, if one was stored (at the handshake or later).
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.session().get::<T>().cloned()
+    }
+
+    /// Calls `f` with the session's `T` (if any), without cloning it.
+    pub fn with<T: Send + Sync + 'static, R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        f(self.session().get::<T>())
+    }
+
+    /// Removes the session's `T` and returns it.
+    pub fn remove<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.session().remove::<T>()
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, http::Extensions> {
+        self.inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The live connections of a server, by fd.
+#[derive(Default)]
+pub struct SessionManager {
+    map: DashMap<Fd, Connection>,
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("live", &self.map.len())
+            .finish()
+    }
+}
+
+impl SessionManager {
+    /// The live connection with this fd.
+    pub fn get(&self, fd: Fd) -> Option<Connection> {
+        self.map.get(&fd).map(|c| c.clone())
+    }
+
+    /// Whether a live connection has this fd.
+    pub fn contains(&self, fd: Fd) -> bool {
+        self.map.contains_key(&fd)
+    }
+
+    /// How many connections are live.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no connection is live.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The fds of the live connections, sorted.
+    pub fn fds(&self) -> Vec<Fd> {
+        let mut v: Vec<Fd> = self.map.iter().map(|e| *e.key()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// A copy of every live connection (in no particular order).
+    pub fn connections(&self) -> Vec<Connection> {
+        self.map.iter().map(|e| e.value().clone()).collect()
+    }
+
+    pub(crate) fn insert(&self, conn: Connection) {
+        self.map.insert(conn.fd(), conn);
+    }
+
+    /// Removes `fd`'s entry if it still belongs to connection `id`.
+    pub(crate) fn remove(&self, fd: Fd, id: ConnectionId) {
+        self.map.remove_if(&fd, |_, c| c.id() == id);
+    }
+}
