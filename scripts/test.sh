@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, integration tests over 127.0.0.1, macro UI tests, doctests.
+# Installs (on Debian, as root) the services and browser the suite needs; run from anywhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo test --workspace --all-targets
+cargo test --workspace --doc
