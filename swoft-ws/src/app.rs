@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use crate::context::ContextManager;
 use crate::fd::{DEFAULT_MAX_FD, FdAllocator};
 use crate::registry::{self, BuildError, Instance, Module, ModuleDef};
+use crate::rooms::{Adapter, LocalAdapter, Rooms};
 use crate::server::{Server, ServerInner};
 use crate::session::SessionManager;
 
@@ -68,6 +69,7 @@ pub struct AppBuilder {
     config: Config,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     instances: HashMap<TypeId, Instance>,
+    adapter: Option<Arc<dyn Adapter>>,
 }
 
 impl fmt::Debug for AppBuilder {
@@ -106,6 +108,12 @@ impl AppBuilder {
     /// Uses `value` as the instance of a module or controller type, instead of its `Default`.
     pub fn instance<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.instances.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// Where rooms live (default: [`LocalAdapter`], in this process's memory).
+    pub fn adapter(mut self, adapter: impl Adapter) -> Self {
+        self.adapter = Some(Arc::new(adapter));
         self
     }
 
@@ -164,6 +172,10 @@ impl AppBuilder {
             sessions: SessionManager::default(),
             contexts: ContextManager::default(),
             state: self.state,
+            rooms: Rooms::new(
+                self.adapter
+                    .unwrap_or_else(|| Arc::new(LocalAdapter::new())),
+            ),
         });
         Ok(App { server })
     }
@@ -225,14 +237,38 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let addr = listener.local_addr()?;
-        tracing::info!(%addr, paths = ?self.server.module_paths(), "swoft-ws listening");
-        let router = self.into_router();
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        tracing::info!(paths = ?self.server.module_paths(), "swoft-ws modules");
+        serve_router(listener, self.into_router(), shutdown).await
     }
+}
+
+/// Serves a router — typically [`App::into_router`] merged with your own HTTP routes — on a
+/// bound listener until `shutdown` completes, with the peer address available to handshake
+/// hooks.
+///
+/// ```no_run
+/// # use swoft_ws::prelude::*;
+/// # #[ws_module(path = "/chat")] pub struct ChatModule;
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use swoft_ws::axum::routing::get;
+///
+/// let app = App::builder().module::<ChatModule>().build()?;
+/// let router = app.into_router().route("/health", get(|| async { "ok" }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// swoft_ws::serve_router(listener, router, std::future::pending()).await?;
+/// # Ok(()) }
+/// ```
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "swoft-ws listening");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -122,10 +122,10 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        self.conn
-            .server()
-            .sessions()
-            .remove(self.conn.fd(), self.conn.id());
+        let server = self.conn.server();
+        // Normally done after #[on_close]; again here for a task that was cancelled.
+        server.rooms().leave_all(self.conn.fd());
+        server.sessions().remove(self.conn.fd(), self.conn.id());
         // `_fd` drops after this: the fd is free only once the session is gone.
     }
 }
@@ -161,6 +161,7 @@ async fn run(socket: WebSocket, parts: ConnParts, fd: FdGuard) {
     if let Some(close) = module.hooks.close {
         run_hook("on_close", &conn, close(&*module.instance, &conn, &info)).await;
     }
+    conn.server().rooms().leave_all(conn.fd());
     drop(cleanup);
 }
 

@@ -97,15 +97,17 @@ pub mod fd;
 mod handler;
 pub mod handshake;
 pub mod protocol;
+mod push;
 pub mod registry;
 pub mod reply;
+pub mod rooms;
 mod server;
 pub mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 #[doc(inline)]
-pub use crate::app::{App, AppBuilder, Config};
+pub use crate::app::{App, AppBuilder, Config, serve_router};
 #[doc(inline)]
 pub use crate::context::{Context, ContextManager};
 #[doc(inline)]
@@ -117,9 +119,13 @@ pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
 #[doc(inline)]
 pub use crate::protocol::{JsonParser, Parser, RawMessage, RawParser};
 #[doc(inline)]
+pub use crate::push::{Broadcast, Delivery};
+#[doc(inline)]
 pub use crate::registry::BuildError;
 #[doc(inline)]
 pub use crate::reply::{IntoReply, Reply, WsError};
+#[doc(inline)]
+pub use crate::rooms::{Adapter, LocalAdapter, Rooms};
 #[doc(inline)]
 pub use crate::server::Server;
 #[doc(inline)]

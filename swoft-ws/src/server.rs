@@ -12,7 +12,9 @@ use crate::app::Config;
 use crate::context::ContextManager;
 use crate::fd::{Fd, FdAllocator};
 use crate::protocol::RawMessage;
+use crate::push::Broadcast;
 use crate::registry::ModuleRuntime;
+use crate::rooms::Rooms;
 use crate::session::{Connection, SendError, SessionManager};
 
 /// A handle to a running (or ready to run) app. Cheap to clone; usable from any task.
@@ -28,6 +30,7 @@ pub(crate) struct ServerInner {
     pub(crate) contexts: ContextManager,
     pub(crate) fds: Arc<FdAllocator>,
     pub(crate) state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    pub(crate) rooms: Rooms,
 }
 
 impl fmt::Debug for Server {
@@ -67,6 +70,31 @@ impl Server {
     /// The live message contexts.
     pub fn contexts(&self) -> &ContextManager {
         &self.inner.contexts
+    }
+
+    /// The rooms.
+    pub fn rooms(&self) -> &Rooms {
+        &self.inner.rooms
+    }
+
+    /// A push to the members of `room` (add `.except(fd)` to leave some out).
+    pub fn room<'a>(&'a self, room: &'a str) -> Broadcast<'a> {
+        Broadcast::room(self, room)
+    }
+
+    /// A push to these fds (fds not live are counted as `closed`).
+    pub fn to_fds<'a>(&'a self, fds: &'a [Fd]) -> Broadcast<'a> {
+        Broadcast::fds(self, fds)
+    }
+
+    /// A push to every connection of the module at `path`.
+    pub fn module<'a>(&'a self, path: &'a str) -> Broadcast<'a> {
+        Broadcast::module(self, path)
+    }
+
+    /// A push to every live connection.
+    pub fn all(&self) -> Broadcast<'_> {
+        Broadcast::all(self)
     }
 
     /// The fd allocator.

@@ -305,6 +305,21 @@ impl Connection {
             .clone()
     }
 
+    /// Joins `room` (see [`Rooms`](crate::rooms::Rooms)). Whether it was not a member.
+    pub fn join(&self, room: &str) -> bool {
+        self.server().rooms().join(self, room)
+    }
+
+    /// Leaves `room`. Whether it was a member.
+    pub fn leave(&self, room: &str) -> bool {
+        self.server().rooms().leave(self.fd(), room)
+    }
+
+    /// The rooms this connection is in, sorted.
+    pub fn rooms(&self) -> Vec<Arc<str>> {
+        self.server().rooms().rooms_of(self.fd())
+    }
+
     /// Stores a value of type `T` in the connection's session data (replacing any earlier
     /// `T`), and returns the earlier one.
     pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
@@ -379,6 +394,25 @@ impl SessionManager {
     /// A copy of every live connection (in no particular order).
     pub fn connections(&self) -> Vec<Connection> {
         self.map.iter().map(|e| e.value().clone()).collect()
+    }
+
+    /// Calls `f` with every live connection, without copying the table.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Connection)) {
+        self.map.iter().for_each(|e| f(e.value()));
+    }
+
+    /// Up to `limit` live connections with fds above `after` (from the start for `None`),
+    /// sorted by fd: page through all connections with the last fd of each page.
+    pub fn page(&self, after: Option<Fd>, limit: usize) -> Vec<Connection> {
+        let mut v: Vec<Connection> = self
+            .map
+            .iter()
+            .filter(|e| after.is_none_or(|a| *e.key() > a))
+            .map(|e| e.value().clone())
+            .collect();
+        v.sort_unstable_by_key(Connection::fd);
+        v.truncate(limit);
+        v
     }
 
     pub(crate) fn insert(&self, conn: Connection) {
