@@ -5,6 +5,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::meta::ParseNestedMeta;
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{LitStr, Path, Token};
 
 use crate::errors::Errors;
@@ -47,11 +48,36 @@ pub(crate) struct ModuleArgs {
     pub(crate) parser: Option<(ParserArg, Span)>,
     pub(crate) default_command: Option<LitStr>,
     pub(crate) default_prefix: Option<LitStr>,
+    pub(crate) middleware: Option<Vec<Path>>,
+    pub(crate) concurrency: Option<u16>,
     pub(crate) krate: Option<Path>,
 }
 
-const MODULE_KEYS: &str =
-    "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `crate`";
+const MODULE_KEYS: &str = "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `crate`";
+
+/// `[A, B]`: a bracketed list of type paths.
+fn path_list(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Path>> {
+    let value = meta.value()?;
+    let content;
+    syn::bracketed!(content in value);
+    let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
+    Ok(list.into_iter().collect())
+}
+
+/// `[ MiddlewareRef, ... ]` for a list of middleware types, each spanned on its path.
+pub(crate) fn middleware_refs(list: &[Path], sw: &TokenStream) -> TokenStream {
+    let refs = list.iter().map(|p| {
+        let name = path_str(p);
+        quote_spanned! {p.span()=>
+            #sw::MiddlewareRef {
+                type_id: #sw::type_id::<#p>,
+                name: #name,
+                make: #sw::make_middleware::<#p>,
+            }
+        }
+    });
+    quote!(&[#(#refs),*])
+}
 
 impl ModuleArgs {
     pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
@@ -64,16 +90,21 @@ impl ModuleArgs {
                 }
                 set_once(&mut args.path, &meta, "path", lit)
             } else if meta.path.is_ident("controllers") {
-                let value = meta.value()?;
-                let content;
-                syn::bracketed!(content in value);
-                let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
-                set_once(
-                    &mut args.controllers,
-                    &meta,
-                    "controllers",
-                    list.into_iter().collect(),
-                )
+                let list = path_list(&meta)?;
+                set_once(&mut args.controllers, &meta, "controllers", list)
+            } else if meta.path.is_ident("middleware") {
+                let list = path_list(&meta)?;
+                set_once(&mut args.middleware, &meta, "middleware", list)
+            } else if meta.path.is_ident("concurrency") {
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                let n = match lit.base10_parse::<u16>() {
+                    Ok(n @ 1..=1024) => n,
+                    _ => {
+                        errors.at(&lit, "concurrency is how many messages of one connection may be handled at once: a number from 1 (in order, the default) to 1024");
+                        1
+                    }
+                };
+                set_once(&mut args.concurrency, &meta, "concurrency", n)
             } else if meta.path.is_ident("parser") {
                 let p: Path = meta.value()?.parse()?;
                 let span = syn::spanned::Spanned::span(&p);
@@ -126,6 +157,7 @@ impl ModuleArgs {
 #[derive(Default)]
 pub(crate) struct ControllerArgs {
     pub(crate) prefix: Option<LitStr>,
+    pub(crate) middleware: Option<Vec<Path>>,
     pub(crate) krate: Option<Path>,
 }
 
@@ -143,12 +175,15 @@ impl ControllerArgs {
                 let lit: LitStr = meta.value()?.parse()?;
                 args.check_prefix(&lit, errors);
                 set_once(&mut args.prefix, &meta, "prefix", lit)
+            } else if meta.path.is_ident("middleware") {
+                let list = path_list(&meta)?;
+                set_once(&mut args.middleware, &meta, "middleware", list)
             } else if meta.path.is_ident("crate") {
                 let p: Path = meta.value()?.parse()?;
                 set_once(&mut args.krate, &meta, "crate", p)
             } else {
                 Err(meta.error(format!(
-                    "unknown ws_controller argument `{}`; expected one of: `prefix`, `crate`",
+                    "unknown ws_controller argument `{}`; expected one of: `prefix`, `middleware`, `crate`",
                     path_str(&meta.path)
                 )))
             }
@@ -190,6 +225,20 @@ pub(crate) fn mapping_command(attr: &syn::Attribute) -> syn::Result<Option<LitSt
         syn::Meta::NameValue(nv) => Err(syn::Error::new_spanned(
             nv,
             "expected `#[message_mapping(\"join\")]`",
+        )),
+    }
+}
+
+/// `#[middleware(A, B)]` on a handler method.
+pub(crate) fn method_middleware(attr: &syn::Attribute) -> syn::Result<Vec<Path>> {
+    match &attr.meta {
+        syn::Meta::List(list) => {
+            let parsed = list.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)?;
+            Ok(parsed.into_iter().collect())
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            "expected a list of middleware types: `#[middleware(Auth, Timing)]`",
         )),
     }
 }

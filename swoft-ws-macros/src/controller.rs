@@ -12,6 +12,7 @@ use crate::errors::Errors;
 use crate::handler::{self, Method};
 
 struct Route {
+    middleware: Vec<syn::Path>,
     action: String,
     lit_span: proc_macro2::Span,
     method: Method,
@@ -65,10 +66,12 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         let i = i as u16;
         let action = &r.action;
         let loc = handler::location(r.lit_span, &sw);
-        quote!(#sw::RouteDef { action: #action, index: #i, location: #loc })
+        let mw = args::middleware_refs(&r.middleware, &sw);
+        quote!(#sw::RouteDef { action: #action, index: #i, middleware: #mw, location: #loc })
     });
     let loc = handler::location(self_ty.span(), &sw);
     let make = quote_spanned!(self_ty.span()=> #sw::make_default::<#self_ty>);
+    let middleware = args::middleware_refs(args.middleware.as_deref().unwrap_or_default(), &sw);
     quote! {
         #item
         #[doc(hidden)]
@@ -82,6 +85,7 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
                     type_id: #sw::type_id::<#self_ty>,
                     make: #make,
                     routes: &[#(#route_defs),*],
+                    middleware: #middleware,
                     dispatch: __swoft_dispatch,
                     location: #loc,
                 };
@@ -141,14 +145,31 @@ fn collect_routes(item: &mut ItemImpl, prefix: &str, errors: &mut Errors) -> Vec
     for it in &mut item.items {
         let ImplItem::Fn(f) = it else { continue };
         let mut mappings = Vec::new();
+        let mut middleware_attrs = Vec::new();
         f.attrs.retain(|a| {
             if a.path().is_ident("message_mapping") {
                 mappings.push(a.clone());
+                false
+            } else if a.path().is_ident("middleware") {
+                middleware_attrs.push(a.clone());
                 false
             } else {
                 true
             }
         });
+        let mut middleware = Vec::new();
+        for a in &middleware_attrs {
+            match args::method_middleware(a) {
+                Ok(list) => middleware.extend(list),
+                Err(e) => errors.push(e),
+            }
+        }
+        if mappings.is_empty() && !middleware_attrs.is_empty() {
+            errors.at(
+                &middleware_attrs[0],
+                "`#[middleware(..)]` goes on a `#[message_mapping]` method",
+            );
+        }
         let Some(first) = mappings.first() else {
             continue;
         };
@@ -195,6 +216,7 @@ fn collect_routes(item: &mut ItemImpl, prefix: &str, errors: &mut Errors) -> Vec
         seen.insert(command, lit_span);
         let method = Method::from_fn(f, "message handler", errors);
         routes.push(Route {
+            middleware,
             action,
             lit_span,
             method,

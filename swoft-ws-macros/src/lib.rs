@@ -38,6 +38,16 @@ pub fn message_mapping(args: TokenStream, input: TokenStream) -> TokenStream {
     )
 }
 
+/// See `swoft_ws::middleware`.
+#[proc_macro_attribute]
+pub fn middleware(args: TokenStream, input: TokenStream) -> TokenStream {
+    misplaced(
+        args,
+        input,
+        "`#[middleware(..)]` must be on a `#[message_mapping]` method inside a `#[ws_controller] impl` block; for a whole module or controller use their `middleware = [..]` argument",
+    )
+}
+
 /// See `swoft_ws::on_handshake`.
 #[proc_macro_attribute]
 pub fn on_handshake(args: TokenStream, input: TokenStream) -> TokenStream {

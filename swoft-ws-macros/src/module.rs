@@ -74,6 +74,8 @@ fn expand_struct(args: TokenStream, item: ItemStruct) -> TokenStream {
     };
     let default_command = opt(&args.default_command);
     let default_prefix = opt(&args.default_prefix);
+    let middleware = args::middleware_refs(args.middleware.as_deref().unwrap_or_default(), &sw);
+    let concurrency = args.concurrency.unwrap_or(1);
     let loc = handler::location(ident.span(), &sw);
     let (make, make_fn) = if matches!(item.fields, Fields::Unit) {
         (
@@ -106,6 +108,8 @@ fn expand_struct(args: TokenStream, item: ItemStruct) -> TokenStream {
                     parser: #parser,
                     default_command: #default_command,
                     default_prefix: #default_prefix,
+                    middleware: #middleware,
+                    concurrency: #concurrency,
                     location: #loc,
                 };
             }

@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::context::ContextManager;
 use crate::fd::{DEFAULT_MAX_FD, FdAllocator};
+use crate::middleware::Middleware;
 use crate::registry::{self, BuildError, Instance, Module, ModuleDef};
 use crate::rooms::{Adapter, LocalAdapter, Rooms};
 use crate::server::{Server, ServerInner};
@@ -70,6 +71,7 @@ pub struct AppBuilder {
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     instances: HashMap<TypeId, Instance>,
     adapter: Option<Arc<dyn Adapter>>,
+    middleware: Vec<Arc<dyn Middleware>>,
 }
 
 impl fmt::Debug for AppBuilder {
@@ -108,6 +110,13 @@ impl AppBuilder {
     /// Uses `value` as the instance of a module or controller type, instead of its `Default`.
     pub fn instance<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.instances.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// Adds a global message middleware: it wraps every message of every module (outermost
+    /// first, in the order added). See [`middleware`](crate::middleware).
+    pub fn middleware(mut self, m: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(m));
         self
     }
 
@@ -154,7 +163,7 @@ impl AppBuilder {
         if self.discover {
             defs.extend(registry::registered_modules());
         }
-        let built = registry::build(&defs, self.discover, &self.instances)?;
+        let built = registry::build(&defs, self.discover, &self.instances, &self.middleware)?;
         for m in &built {
             tracing::debug!(
                 path = m.path,

@@ -11,7 +11,7 @@ use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::StatusCode;
 use tokio::sync::mpsc;
@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::context::Context;
 use crate::fd::FdGuard;
 use crate::handshake::{Accept, HandshakeRequest};
+use crate::middleware::{Endpoint, Middleware, Next};
 use crate::protocol::{Decoded, RawMessage};
 use crate::registry::{ModuleRuntime, Route};
 use crate::reply::{Reply, WsError};
@@ -174,49 +175,77 @@ async fn run_hook(kind: &str, conn: &Connection, fut: impl std::future::Future<O
     }
 }
 
-/// Reads frames and handles each in turn until the connection ends; returns how it ended.
+/// Reads frames and handles them until the connection ends; returns how it ended.
+///
+/// With the module's `concurrency` at 1 (the default) each message is handled to the end
+/// before the next frame is read: in order, and a slow handler slows only its own connection.
+/// Above 1, up to that many messages of the connection are handled at once (replies in the
+/// order they finish); reading pauses while the limit is reached.
 async fn read_loop(
     conn: &Connection,
     module: &Arc<ModuleRuntime>,
     stream: &mut SplitStream<WebSocket>,
 ) -> CloseInfo {
-    loop {
+    let limit = usize::from(module.def.concurrency.max(1));
+    let mut inflight = FuturesUnordered::new();
+    let info = loop {
         let next = tokio::select! {
             biased;
-            _ = conn.closing().cancelled() => return server_close(conn),
-            next = stream.next() => next,
+            _ = conn.closing().cancelled() => break server_close(conn),
+            Some(()) = inflight.next(), if !inflight.is_empty() => continue,
+            next = stream.next(), if inflight.len() < limit => next,
         };
-        let frame = match next {
-            Some(Ok(Message::Text(t))) => RawMessage::Text(t),
-            Some(Ok(Message::Binary(b))) => RawMessage::Binary(b),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = frame
-                    .map(|f| (f.code, f.reason.to_string()))
-                    .unwrap_or((1005, String::new()));
-                return CloseInfo {
-                    code,
-                    reason,
-                    by: ClosedBy::Client,
-                };
-            }
-            Some(Err(e)) => {
-                tracing::debug!(fd = %conn.fd(), error = %e, "read failed");
-                return CloseInfo {
-                    code: close_code::ABNORMAL,
-                    reason: e.to_string(),
-                    by: ClosedBy::Transport,
-                };
-            }
-            None => {
-                return CloseInfo {
-                    code: close_code::ABNORMAL,
-                    reason: String::new(),
-                    by: ClosedBy::Transport,
-                };
-            }
+        let frame = match read_frame(conn, next) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => continue,
+            Err(info) => break info,
         };
-        handle_message(conn, module, frame).await;
+        if limit == 1 {
+            handle_message(conn, module, frame).await;
+        } else {
+            inflight.push(handle_message(conn, module, frame));
+        }
+    };
+    // Messages still being handled may finish (replies to a closed socket are dropped).
+    let _ = tokio::time::timeout(WRITER_GRACE, async {
+        while inflight.next().await.is_some() {}
+    })
+    .await;
+    info
+}
+
+/// A data frame to handle, nothing (a ping or pong), or how the connection ended.
+fn read_frame(
+    conn: &Connection,
+    next: Option<Result<Message, axum::Error>>,
+) -> Result<Option<RawMessage>, CloseInfo> {
+    match next {
+        Some(Ok(Message::Text(t))) => Ok(Some(RawMessage::Text(t))),
+        Some(Ok(Message::Binary(b))) => Ok(Some(RawMessage::Binary(b))),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
+        Some(Ok(Message::Close(frame))) => {
+            let (code, reason) = frame
+                .map(|f| (f.code, f.reason.to_string()))
+                .unwrap_or((1005, String::new()));
+            Err(CloseInfo {
+                code,
+                reason,
+                by: ClosedBy::Client,
+            })
+        }
+        Some(Err(e)) => {
+            tracing::debug!(fd = %conn.fd(), error = %e, "read failed");
+            Err(CloseInfo {
+                code: close_code::ABNORMAL,
+                reason: e.to_string(),
+                by: ClosedBy::Transport,
+            })
+        }
+        None => Err(CloseInfo {
+            code: close_code::ABNORMAL,
+            reason: String::new(),
+            by: ClosedBy::Transport,
+        }),
     }
 }
 
@@ -237,6 +266,31 @@ enum Target<'m> {
     Fail(WsError),
 }
 
+impl<'m> Target<'m> {
+    /// The middleware chain and what it ends in.
+    fn endpoint(&'m self, module: &'m ModuleRuntime) -> (&'m [Arc<dyn Middleware>], Endpoint<'m>) {
+        match self {
+            Target::Route(r) => (
+                &r.chain,
+                Endpoint::Handler {
+                    dispatch: r.dispatch,
+                    instance: &*r.instance,
+                    index: r.index,
+                },
+            ),
+            Target::OnMessage(f) => (
+                &module.chain,
+                Endpoint::Handler {
+                    dispatch: *f,
+                    instance: &*module.instance,
+                    index: 0,
+                },
+            ),
+            Target::Fail(e) => (&module.chain, Endpoint::Fail(e)),
+        }
+    }
+}
+
 /// One message: decode, route, dispatch under its Context, reply.
 pub(crate) async fn handle_message(
     conn: &Connection,
@@ -253,16 +307,8 @@ pub(crate) async fn handle_message(
         }
     };
     let cx = Context::new(conn.clone(), frame, decoded, command, started);
-    let reply = cx
-        .clone()
-        .scope(async {
-            match target {
-                Target::Fail(e) => Reply::Error(e),
-                Target::Route(r) => call(r.dispatch, &*r.instance, r.index, &cx).await,
-                Target::OnMessage(f) => call(f, &*module.instance, 0, &cx).await,
-            }
-        })
-        .await;
+    let (chain, endpoint) = target.endpoint(module);
+    let reply = cx.clone().scope(call(chain, endpoint, &cx)).await;
     send_reply(&cx, &module.parser, reply);
 }
 
@@ -286,14 +332,16 @@ fn route<'m>(module: &'m ModuleRuntime, cmd: Option<&str>) -> (Target<'m>, Optio
     }
 }
 
-/// Calls a handler shim, turning a panic into an `internal` error reply.
-async fn call(
-    dispatch: crate::registry::DispatchFn,
-    instance: &(dyn Any + Send + Sync),
-    index: u16,
-    cx: &Context,
-) -> Reply {
-    let fut = async { dispatch(instance, index, cx).await };
+/// Runs the middleware chain (if any) and the handler, turning a panic in either into an
+/// `internal` error reply.
+async fn call(chain: &[Arc<dyn Middleware>], endpoint: Endpoint<'_>, cx: &Context) -> Reply {
+    let fut = async {
+        if chain.is_empty() {
+            endpoint.call(cx).await
+        } else {
+            Next::new(chain, endpoint).run(cx).await
+        }
+    };
     match AssertUnwindSafe(fut).catch_unwind().await {
         Ok(reply) => reply,
         Err(panic) => {

@@ -11,8 +11,8 @@
 //! back to 0 (tests and metrics watch it).
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::fd::Fd;
@@ -65,6 +65,8 @@ struct ContextInner {
     /// The command the message was routed by (after the module's defaults were applied).
     command: Option<Arc<str>>,
     started: Instant,
+    /// Data middleware adds for the handler (allocated only when used).
+    data: Mutex<Option<Box<http::Extensions>>>,
 }
 
 impl Drop for ContextInner {
@@ -105,6 +107,7 @@ impl Context {
                 decoded,
                 command,
                 started,
+                data: Mutex::new(None),
             }),
         }
     }
@@ -171,6 +174,27 @@ impl Context {
     /// When the message arrived.
     pub fn started(&self) -> Instant {
         self.inner.started
+    }
+
+    /// Stores `value` in this message's context (replacing an earlier `T`), for the handler
+    /// ([`Extension<T>`](crate::extract::Extension)) and the middleware after this one.
+    pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        let mut data = self
+            .inner
+            .data
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        data.get_or_insert_with(Default::default).insert(value)
+    }
+
+    /// A copy of the context's `T`, if a middleware stored one.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        let data = self
+            .inner
+            .data
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        data.as_ref()?.get::<T>().cloned()
     }
 
     fn piece<'a>(&'a self, p: Option<&'a crate::protocol::Piece>) -> Option<&'a str> {

@@ -17,6 +17,7 @@
 //! | [`Session<T>`] | per-connection session data of type `T` (set at the handshake or later) |
 //! | [`RawMessage`] | the frame as received |
 //! | [`Ext<T>`] | the message's extra fields (`ext`), deserialized into `T` |
+//! | [`Extension<T>`] | a value a middleware stored in the context ([`Context::insert`]) |
 //! | `Option<E>` | `E`, or `None` when `E` cannot be extracted |
 //!
 //! # Writing an extractor
@@ -54,7 +55,7 @@ use crate::session::Connection;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a handler argument swoft-ws can provide",
     label = "not an extractor",
-    note = "handler arguments implement `FromContext`: `Data<T>`, `&Connection`, `Fd`, `&Context`, `Server`, `State<T>`, `Session<T>`, `RawMessage`, `Ext<T>`, or your own"
+    note = "handler arguments implement `FromContext`: `Data<T>`, `&Connection`, `Fd`, `&Context`, `Server`, `State<T>`, `Session<T>`, `Extension<T>`, `RawMessage`, `Ext<T>`, or your own"
 )]
 pub trait FromContext<'a>: Sized {
     /// Builds the argument, or the error reply the client gets instead of the handler running.
@@ -167,6 +168,34 @@ impl FromContext<'_> for RawMessage {
 impl<'a, T: FromContext<'a>> FromContext<'a> for Option<T> {
     fn from_context(cx: &'a Context) -> Result<Self, WsError> {
         Ok(T::from_context(cx).ok())
+    }
+}
+
+/// A value of type `T` that a middleware stored in the message's context with
+/// [`Context::insert`].
+///
+/// Missing, it is answered with `internal` (a middleware that should have set it did not run);
+/// take `Option<Extension<T>>` when it is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extension<T>(pub T);
+
+impl<T> Deref for Extension<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromContext<'_> for Extension<T> {
+    fn from_context(cx: &Context) -> Result<Self, WsError> {
+        cx.get::<T>().map(Extension).ok_or_else(|| {
+            let ty = std::any::type_name::<T>();
+            tracing::error!(
+                ty,
+                "handler asked for a context extension no middleware set"
+            );
+            WsError::internal(format!("no context value of type `{ty}`"))
+        })
     }
 }
 

@@ -96,6 +96,7 @@ pub mod extract;
 pub mod fd;
 mod handler;
 pub mod handshake;
+pub mod middleware;
 pub mod protocol;
 mod push;
 pub mod registry;
@@ -111,7 +112,7 @@ pub use crate::app::{App, AppBuilder, Config, serve_router};
 #[doc(inline)]
 pub use crate::context::{Context, ContextManager};
 #[doc(inline)]
-pub use crate::extract::{Data, Ext, FromContext, Session, State};
+pub use crate::extract::{Data, Ext, Extension, FromContext, Session, State};
 #[doc(inline)]
 pub use crate::fd::{Fd, FdAllocator, FdExhausted};
 #[doc(inline)]
@@ -160,6 +161,10 @@ pub use swoft_ws_macros::ws_controller;
 /// (`"room.join"`). Only valid inside a `#[ws_controller]` impl block.
 pub use swoft_ws_macros::message_mapping;
 
+/// Adds middleware to one handler: `#[middleware(A, B)]` on a `#[message_mapping]` method. See
+/// [`middleware`](mod@middleware) for the levels and their order.
+pub use swoft_ws_macros::middleware;
+
 /// Marks the module's handshake hook. Only valid inside a `#[ws_module]` impl block.
 pub use swoft_ws_macros::on_handshake;
 
@@ -176,11 +181,12 @@ pub use swoft_ws_macros::on_close;
 /// The macros and the types most handlers use: `use swoft_ws::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Accept, App, CloseInfo, Connection, Context, Data, Ext, Fd, HandshakeRequest, RawMessage,
-        Reject, Reply, Server, Session, State, WsError,
+        Accept, App, CloseInfo, Connection, Context, Data, Ext, Extension, Fd, HandshakeRequest,
+        RawMessage, Reject, Reply, Server, Session, State, WsError,
     };
     pub use crate::{
-        message_mapping, on_close, on_handshake, on_message, on_open, ws_controller, ws_module,
+        message_mapping, middleware, on_close, on_handshake, on_message, on_open, ws_controller,
+        ws_module,
     };
 }
 
@@ -200,6 +206,7 @@ pub mod __private {
     pub use crate::extract::FromContext;
     pub use crate::handler::MaybeReady;
     pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
+    pub use crate::middleware::{Middleware, MiddlewareRef};
     pub use crate::protocol::{JsonParser, Parser, RawParser};
     pub use crate::registry::{
         Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Instance, Location,
@@ -232,6 +239,10 @@ pub mod __private {
 
     pub fn make_default<T: Instantiate>() -> Instance {
         Arc::new(T::instantiate())
+    }
+
+    pub fn make_middleware<M: Middleware + Instantiate>() -> Arc<dyn Middleware> {
+        Arc::new(M::instantiate())
     }
 
     pub fn parser<P: Parser + Default>() -> Arc<dyn Parser> {
@@ -277,6 +288,7 @@ pub mod __private {
         type_id: type_id::<()>,
         make: stub_make,
         routes: &[],
+        middleware: &[],
         dispatch: stub_dispatch,
         location: STUB_AT,
     };
@@ -291,6 +303,8 @@ pub mod __private {
         parser: parser::<JsonParser>,
         default_command: None,
         default_prefix: None,
+        middleware: &[],
+        concurrency: 1,
         location: STUB_AT,
     };
 

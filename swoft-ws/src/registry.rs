@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::context::Context;
 use crate::handler::MaybeReady;
 use crate::handshake::{Accept, HandshakeRequest, Reject};
+use crate::middleware::{Chain, Middleware, MiddlewareRef};
 use crate::protocol::Parser;
 use crate::reply::Reply;
 use crate::session::{CloseInfo, Connection};
@@ -66,6 +67,8 @@ pub struct RouteDef {
     pub action: &'static str,
     /// The handler's index in its controller's dispatch function.
     pub index: u16,
+    /// `#[middleware(..)]` on the method.
+    pub middleware: &'static [MiddlewareRef],
     /// Where the mapping is.
     pub location: Location,
 }
@@ -83,6 +86,8 @@ pub struct ControllerDef {
     pub make: MakeFn,
     /// The mapped methods.
     pub routes: &'static [RouteDef],
+    /// `middleware = [..]` of the controller.
+    pub middleware: &'static [MiddlewareRef],
     /// Calls them.
     pub dispatch: DispatchFn,
     /// Where the impl block is.
@@ -108,6 +113,10 @@ pub struct ModuleDef {
     pub default_command: Option<&'static str>,
     /// The prefix a command without a `.` gets.
     pub default_prefix: Option<&'static str>,
+    /// `middleware = [..]` of the module.
+    pub middleware: &'static [MiddlewareRef],
+    /// How many messages of one connection may be handled at once (1: in order).
+    pub concurrency: u16,
     /// Where the struct is.
     pub location: Location,
 }
@@ -310,6 +319,8 @@ pub(crate) struct Route {
     pub(crate) dispatch: DispatchFn,
     pub(crate) instance: Instance,
     pub(crate) index: u16,
+    /// global → module → controller → method; empty when no middleware applies.
+    pub(crate) chain: Chain,
 }
 
 impl fmt::Debug for Route {
@@ -339,6 +350,8 @@ pub(crate) struct ModuleRuntime {
     pub(crate) routes: HashMap<Box<str>, Route>,
     pub(crate) default_route: Option<Route>,
     pub(crate) hooks: Hooks,
+    /// global → module: for messages no handler maps, or that fail to decode.
+    pub(crate) chain: Chain,
 }
 
 /// Builds the tables of `modules`; `discovered` adds the checks that only make sense when every
@@ -347,7 +360,21 @@ pub(crate) fn build(
     modules: &[&'static ModuleDef],
     discovered: bool,
     instances: &HashMap<TypeId, Instance>,
+    global: &[Arc<dyn Middleware>],
 ) -> Result<Vec<ModuleRuntime>, BuildError> {
+    // One instance per middleware type across the app.
+    let mut mw_instances: HashMap<TypeId, Arc<dyn Middleware>> = HashMap::new();
+    let mut chain_of = |base: &[Arc<dyn Middleware>], refs: &[&'static [MiddlewareRef]]| -> Chain {
+        let mut chain = base.to_vec();
+        for r in refs.iter().flat_map(|l| l.iter()) {
+            let m = mw_instances
+                .entry((r.type_id)())
+                .or_insert_with(r.make)
+                .clone();
+            chain.push(m);
+        }
+        chain.into()
+    };
     let mut problems = Vec::new();
     if modules.is_empty() {
         problems.push(Problem::NoModules);
@@ -388,6 +415,7 @@ pub(crate) fn build(
     let mut built = Vec::with_capacity(sorted.len());
     for m in &sorted {
         let module_instance = instance_of(instances, m.type_id, m.make);
+        let module_chain = chain_of(global, &[m.middleware]);
         let mut routes: HashMap<Box<str>, (Route, Location)> = HashMap::new();
         let mut add = |cmd: String, route: Route, at: Location, problems: &mut Vec<Problem>| {
             if let Some((_, first_at)) = routes.get(cmd.as_str()) {
@@ -413,6 +441,7 @@ pub(crate) fn build(
                     dispatch: c.dispatch,
                     instance: instance.clone(),
                     index: r.index,
+                    chain: chain_of(&module_chain, &[c.middleware, r.middleware]),
                 };
                 add(command, route, r.location, &mut problems);
             }
@@ -496,6 +525,7 @@ pub(crate) fn build(
             routes,
             default_route,
             hooks,
+            chain: module_chain,
         });
     }
 
