@@ -15,10 +15,12 @@ use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::StatusCode;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::context::Context;
 use crate::fd::FdGuard;
 use crate::handshake::{Accept, HandshakeRequest};
+use crate::metrics::CommandMetrics;
 use crate::middleware::{Endpoint, Middleware, Next};
 use crate::protocol::{Decoded, RawMessage};
 use crate::registry::{ModuleRuntime, Route};
@@ -51,6 +53,7 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
             match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(Ok(accept)) => accept,
                 Ok(Err(reject)) => {
+                    module.metrics.rejected.increment(1);
                     tracing::info!(
                         path = module.path, peer = ?peer, status = %reject.status,
                         reason = %reject.reason, "handshake rejected"
@@ -58,6 +61,7 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
                     return (reject.status, reject.reason).into_response();
                 }
                 Err(panic) => {
+                    module.metrics.failed.increment(1);
                     tracing::error!(
                         path = module.path,
                         panic = panic_message(&*panic),
@@ -72,6 +76,7 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
     let fd = match server.fds_arc().allocate_guarded() {
         Ok(fd) => fd,
         Err(e) => {
+            module.metrics.full.increment(1);
             tracing::warn!(error = %e, "handshake refused: no free fd");
             return (StatusCode::SERVICE_UNAVAILABLE, "server is full").into_response();
         }
@@ -97,6 +102,7 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
     if let Some(p) = &protocol {
         ws = ws.protocols([p.clone()]);
     }
+    module.metrics.accepted.increment(1);
     let mut response = ws.on_upgrade(move |socket| {
         run(
             socket,
@@ -123,6 +129,7 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        self.conn.module().metrics.connections.decrement(1);
         let server = self.conn.server();
         // Normally done after #[on_close]; again here for a task that was cancelled.
         server.rooms().leave_all(self.conn.fd());
@@ -131,12 +138,23 @@ impl Drop for Cleanup {
     }
 }
 
-/// One upgraded connection, from open to close.
+/// One upgraded connection, from open to close, in a span naming its module, fd and peer.
 async fn run(socket: WebSocket, parts: ConnParts, fd: FdGuard) {
+    let span = tracing::info_span!(
+        "ws.conn",
+        path = parts.module.path,
+        fd = %parts.fd,
+        peer = ?parts.request.peer_addr(),
+    );
+    run_connection(socket, parts, fd).instrument(span).await;
+}
+
+async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard) {
     let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(parts.server.config().outbound_queue);
     let conn = Connection::new(parts, tx);
     conn.server().sessions().insert(conn.clone());
+    conn.module().metrics.connections.increment(1);
     let cleanup = Cleanup {
         conn: conn.clone(),
         _fd: fd,
@@ -144,7 +162,7 @@ async fn run(socket: WebSocket, parts: ConnParts, fd: FdGuard) {
     let module = conn.module().clone();
     tracing::debug!(fd = %conn.fd(), id = %conn.id(), path = module.path, "connection open");
 
-    let writer = tokio::spawn(write_loop(sink, rx, conn.clone()));
+    let writer = tokio::spawn(write_loop(sink, rx, conn.clone()).in_current_span());
 
     if let Some(open) = module.hooks.open {
         run_hook("on_open", &conn, open(&*module.instance, &conn)).await;
@@ -306,10 +324,25 @@ pub(crate) async fn handle_message(
             (decoded, target, command)
         }
     };
+    let metrics = match &target {
+        Target::Route(r) => &*r.metrics,
+        _ => &module.metrics.unmapped,
+    };
+    metrics.messages_in.increment(1);
     let cx = Context::new(conn.clone(), frame, decoded, command, started);
     let (chain, endpoint) = target.endpoint(module);
-    let reply = cx.clone().scope(call(chain, endpoint, &cx)).await;
-    send_reply(&cx, &module.parser, reply);
+    let span = tracing::debug_span!("ws.msg", cmd = cx.command(), id = cx.id());
+    let reply = cx
+        .clone()
+        .scope(call(chain, endpoint, &cx))
+        .instrument(span.clone())
+        .await;
+    let outcome = send_reply(&cx, module, metrics, reply);
+    let elapsed = started.elapsed();
+    metrics.latency.record(elapsed);
+    span.in_scope(
+        || tracing::debug!(outcome = %outcome, us = elapsed.as_micros() as u64, "message handled"),
+    );
 }
 
 fn route<'m>(module: &'m ModuleRuntime, cmd: Option<&str>) -> (Target<'m>, Option<Arc<str>>) {
@@ -354,22 +387,35 @@ async fn call(chain: &[Arc<dyn Middleware>], endpoint: Endpoint<'_>, cx: &Contex
     }
 }
 
-fn send_reply(cx: &Context, parser: &Arc<dyn crate::protocol::Parser>, reply: Reply) {
-    let frame = match reply {
-        Reply::None => return,
-        Reply::Raw(m) => m,
-        Reply::Data(data) => parser.encode_reply(cx.command().unwrap_or(""), cx.id(), &data),
+/// Packs and queues the reply; returns the outcome for the log (`ok`, `none`, an error code).
+fn send_reply(
+    cx: &Context,
+    module: &ModuleRuntime,
+    metrics: &CommandMetrics,
+    reply: Reply,
+) -> std::borrow::Cow<'static, str> {
+    let parser = &module.parser;
+    let (frame, outcome) = match reply {
+        Reply::None => return "none".into(),
+        Reply::Raw(m) => (m, "ok".into()),
+        Reply::Data(data) => (
+            parser.encode_reply(cx.command().unwrap_or(""), cx.id(), &data),
+            "ok".into(),
+        ),
         Reply::Error(e) => {
-            tracing::debug!(
-                fd = %cx.fd(), command = cx.command(), code = e.code(), message = e.message(),
-                "error reply"
-            );
-            parser.encode_error(cx.command(), cx.id(), &e)
+            tracing::debug!(code = e.code(), message = e.message(), "error reply");
+            module.metrics.error_reply(e.code());
+            (
+                parser.encode_error(cx.command(), cx.id(), &e),
+                e.code().to_owned().into(),
+            )
         }
     };
-    if let Err(e) = cx.connection().send(frame) {
-        tracing::warn!(fd = %cx.fd(), error = %e, "reply not delivered");
+    match cx.connection().send(frame) {
+        Ok(()) => metrics.messages_out.increment(1),
+        Err(e) => tracing::warn!(error = %e, "reply not delivered"),
     }
+    outcome
 }
 
 /// Sends what is queued for the connection: takes everything waiting, feeds it, flushes once.

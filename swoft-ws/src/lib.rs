@@ -96,6 +96,7 @@ pub mod extract;
 pub mod fd;
 mod handler;
 pub mod handshake;
+pub mod metrics;
 pub mod middleware;
 pub mod protocol;
 mod push;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::context::Context;
 use crate::handler::MaybeReady;
 use crate::handshake::{Accept, HandshakeRequest, Reject};
+use crate::metrics::{CommandMetrics, ModuleMetrics};
 use crate::middleware::{Chain, Middleware, MiddlewareRef};
 use crate::protocol::Parser;
 use crate::reply::Reply;
@@ -321,6 +322,7 @@ pub(crate) struct Route {
     pub(crate) index: u16,
     /// global → module → controller → method; empty when no middleware applies.
     pub(crate) chain: Chain,
+    pub(crate) metrics: Arc<CommandMetrics>,
 }
 
 impl fmt::Debug for Route {
@@ -352,6 +354,7 @@ pub(crate) struct ModuleRuntime {
     pub(crate) hooks: Hooks,
     /// global → module: for messages no handler maps, or that fail to decode.
     pub(crate) chain: Chain,
+    pub(crate) metrics: ModuleMetrics,
 }
 
 /// Builds the tables of `modules`; `discovered` adds the checks that only make sense when every
@@ -442,6 +445,7 @@ pub(crate) fn build(
                     instance: instance.clone(),
                     index: r.index,
                     chain: chain_of(&module_chain, &[c.middleware, r.middleware]),
+                    metrics: Arc::new(CommandMetrics::new(m.path, &command)),
                 };
                 add(command, route, r.location, &mut problems);
             }
@@ -526,6 +530,7 @@ pub(crate) fn build(
             default_route,
             hooks,
             chain: module_chain,
+            metrics: ModuleMetrics::new(m.path),
         });
     }
 

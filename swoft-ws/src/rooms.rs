@@ -166,17 +166,29 @@ impl Rooms {
 
     /// Adds `conn` to `room`. Whether it was not a member before (joining twice is harmless).
     pub fn join(&self, conn: &Connection, room: &str) -> bool {
-        conn.is_open() && self.adapter.join(room, conn)
+        let joined = conn.is_open() && self.adapter.join(room, conn);
+        if joined {
+            crate::metrics::set_rooms(self.count());
+        }
+        joined
     }
 
     /// Removes `fd` from `room`. Whether it was a member.
     pub fn leave(&self, fd: Fd, room: &str) -> bool {
-        self.adapter.leave(room, fd)
+        let left = self.adapter.leave(room, fd);
+        if left {
+            crate::metrics::set_rooms(self.count());
+        }
+        left
     }
 
     /// Removes `fd` from all its rooms; returns the rooms it left.
     pub fn leave_all(&self, fd: Fd) -> Vec<Arc<str>> {
-        self.adapter.leave_all(fd)
+        let left = self.adapter.leave_all(fd);
+        if !left.is_empty() {
+            crate::metrics::set_rooms(self.count());
+        }
+        left
     }
 
     /// The rooms `fd` is in, sorted.

@@ -244,7 +244,9 @@ impl Connection {
     /// JSON parser: `{"cmd": command, "data": data}`).
     pub fn push<T: Serialize + ?Sized>(&self, command: &str, data: &T) -> Result<(), SendError> {
         let data = serde_json::to_string(data).map_err(|e| SendError::Encode(e.to_string()))?;
-        self.send(self.inner.module.parser.encode_push(command, &data))
+        self.send(self.inner.module.parser.encode_push(command, &data))?;
+        self.inner.module.metrics.pushes_out.increment(1);
+        Ok(())
     }
 
     pub(crate) fn send_ws(&self, msg: Message) -> Result<(), SendError> {
@@ -255,7 +257,10 @@ impl Connection {
             .tx
             .try_send(Outbound::Frame(msg))
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+                mpsc::error::TrySendError::Full(_) => {
+                    self.inner.module.metrics.dropped_full.increment(1);
+                    SendError::QueueFull
+                }
                 mpsc::error::TrySendError::Closed(_) => SendError::Closed,
             })
     }

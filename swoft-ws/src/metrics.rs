@@ -1,0 +1,98 @@
+//! Metrics, through the [`metrics`](https://docs.rs/metrics) facade: install any recorder (for
+//! Prometheus, `metrics-exporter-prometheus`) **before building the app** and these series
+//! appear. Handles are registered once at build time, so counting costs nothing on the message
+//! path beyond the recorder's own atomic add — and nothing at all without a recorder.
+//!
+//! | series | kind | labels | what |
+//! |---|---|---|---|
+//! | `swoft_ws_connections` | gauge | `module` | live connections |
+//! | `swoft_ws_handshakes_total` | counter | `module`, `outcome` (`accepted`, `rejected`, `failed`, `full`) | handshakes |
+//! | `swoft_ws_messages_in_total` | counter | `module`, `command` (`<unmapped>` for commands no handler maps) | messages received |
+//! | `swoft_ws_messages_out_total` | counter | `module`, `command` (`<push>` for server pushes) | replies and pushes queued |
+//! | `swoft_ws_error_replies_total` | counter | `module`, `code` | error replies sent |
+//! | `swoft_ws_handler_seconds` | histogram | `module`, `command` | time from a frame's arrival to its reply |
+//! | `swoft_ws_outbound_dropped_total` | counter | `module`, `reason` (`queue_full`) | frames not queued for slow consumers |
+//! | `swoft_ws_rooms` | gauge | | rooms that exist |
+
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+
+/// Live connections.
+pub const CONNECTIONS: &str = "swoft_ws_connections";
+/// Handshakes by outcome.
+pub const HANDSHAKES: &str = "swoft_ws_handshakes_total";
+/// Messages received.
+pub const MESSAGES_IN: &str = "swoft_ws_messages_in_total";
+/// Replies and pushes queued.
+pub const MESSAGES_OUT: &str = "swoft_ws_messages_out_total";
+/// Error replies by code.
+pub const ERROR_REPLIES: &str = "swoft_ws_error_replies_total";
+/// Handler latency.
+pub const HANDLER_SECONDS: &str = "swoft_ws_handler_seconds";
+/// Frames not queued because a receiver's queue was full.
+pub const OUTBOUND_DROPPED: &str = "swoft_ws_outbound_dropped_total";
+/// Rooms that exist.
+pub const ROOMS: &str = "swoft_ws_rooms";
+
+/// The label value for messages no handler maps.
+const UNMAPPED: &str = "<unmapped>";
+
+/// A module's handles.
+#[derive(Debug)]
+pub(crate) struct ModuleMetrics {
+    path: &'static str,
+    pub(crate) connections: Gauge,
+    pub(crate) accepted: Counter,
+    pub(crate) rejected: Counter,
+    pub(crate) failed: Counter,
+    pub(crate) full: Counter,
+    pub(crate) pushes_out: Counter,
+    pub(crate) dropped_full: Counter,
+    pub(crate) unmapped: CommandMetrics,
+}
+
+/// One command's handles.
+#[derive(Debug)]
+pub(crate) struct CommandMetrics {
+    pub(crate) messages_in: Counter,
+    pub(crate) messages_out: Counter,
+    pub(crate) latency: Histogram,
+}
+
+impl ModuleMetrics {
+    pub(crate) fn new(path: &'static str) -> Self {
+        let hs =
+            |outcome: &'static str| counter!(HANDSHAKES, "module" => path, "outcome" => outcome);
+        ModuleMetrics {
+            path,
+            connections: gauge!(CONNECTIONS, "module" => path),
+            accepted: hs("accepted"),
+            rejected: hs("rejected"),
+            failed: hs("failed"),
+            full: hs("full"),
+            pushes_out: counter!(MESSAGES_OUT, "module" => path, "command" => "<push>"),
+            dropped_full: counter!(OUTBOUND_DROPPED, "module" => path, "reason" => "queue_full"),
+            unmapped: CommandMetrics::new(path, UNMAPPED),
+        }
+    }
+
+    /// Counts an error reply (labels built here: the error path only).
+    pub(crate) fn error_reply(&self, code: &str) {
+        counter!(ERROR_REPLIES, "module" => self.path, "code" => code.to_owned()).increment(1);
+    }
+}
+
+impl CommandMetrics {
+    pub(crate) fn new(path: &'static str, command: &str) -> Self {
+        let command = command.to_owned();
+        CommandMetrics {
+            messages_in: counter!(MESSAGES_IN, "module" => path, "command" => command.clone()),
+            messages_out: counter!(MESSAGES_OUT, "module" => path, "command" => command.clone()),
+            latency: histogram!(HANDLER_SECONDS, "module" => path, "command" => command),
+        }
+    }
+}
+
+/// The rooms gauge.
+pub(crate) fn set_rooms(n: usize) {
+    gauge!(ROOMS).set(n as f64);
+}
