@@ -44,7 +44,9 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let request = Arc::new(HandshakeRequest::new(parts.uri, parts.headers, peer));
+    let request = Arc::new(
+        HandshakeRequest::new(parts.uri, parts.headers, peer).with_extensions(parts.extensions),
+    );
 
     let accept = match &module.hooks.handshake {
         None => Accept::new(),

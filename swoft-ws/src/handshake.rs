@@ -36,6 +36,7 @@ pub struct HandshakeRequest {
     headers: HeaderMap,
     peer: Option<SocketAddr>,
     protocols: Vec<String>,
+    extensions: http::Extensions,
 }
 
 impl HandshakeRequest {
@@ -54,7 +55,21 @@ impl HandshakeRequest {
             headers,
             peer,
             protocols,
+            extensions: http::Extensions::new(),
         }
+    }
+
+    /// The same request with the request extensions tower layers set (an authenticated user,
+    /// say), readable with [`extension`](Self::extension).
+    pub fn with_extensions(mut self, extensions: http::Extensions) -> Self {
+        self.extensions = extensions;
+        self
+    }
+
+    /// A value a tower layer on the router put into the request's extensions
+    /// (`req.extensions_mut().insert(value)`), e.g. the user an auth layer authenticated.
+    pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.get::<T>()
     }
 
     /// The request URI.

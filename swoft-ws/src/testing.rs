@@ -46,6 +46,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use axum::Router;
+
 use crate::{App, Server};
 
 /// How long a test client waits for anything, unless told otherwise.
@@ -70,13 +72,20 @@ impl fmt::Debug for TestServer {
 impl TestServer {
     /// Serves `app` on `127.0.0.1:0`. Panics if no port can be bound.
     pub async fn start(app: App) -> TestServer {
+        Self::start_with(app, |router| router).await
+    }
+
+    /// Serves `app`'s router after `customize` (tower layers, extra HTTP routes) on
+    /// `127.0.0.1:0`.
+    pub async fn start_with(app: App, customize: impl FnOnce(Router) -> Router) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let server = app.server().clone();
+        let router = customize(app.into_router());
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(app.serve_with_shutdown(listener, async {
+        let task = tokio::spawn(crate::serve_router(listener, router, async {
             let _ = rx.await;
         }));
         TestServer {
