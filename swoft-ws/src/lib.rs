@@ -79,11 +79,46 @@
 //! problem with its `file:line` (two modules on a path, a command mapped twice, ...). See
 //! [`registry`] for the limits of discovery.
 //!
+//! ## Rooms and pushes
+//!
+//! [`Connection::join`] puts a connection in a named room; [`Server::room`] pushes to its
+//! members (`.except(fd)` leaves the sender out), [`Server::to_fds`], [`Server::module`] and
+//! [`Server::all`] to others. A push encodes its frame once and shares the bytes; it reports a
+//! [`Delivery`]. Rooms live behind an [`Adapter`] (in memory by default). See [`rooms`].
+//!
+//! ## Middleware, state and session data
+//!
+//! Message [`middleware`](mod@middleware) wraps dispatch at four levels — global
+//! ([`AppBuilder::middleware`]), module (`#[ws_module(middleware = [..])]`), controller
+//! (`#[ws_controller(middleware = [..])]`) and method (`#[middleware(..)]`) — in that order. It
+//! can short-circuit with a reply, act after the handler, and hand data to it
+//! ([`Context::insert`], [`Extension<T>`]). Shared state is registered once
+//! ([`AppBuilder::state`]) and extracted by type ([`State<T>`]); per-connection session data is
+//! set at the handshake ([`Accept::with`]) or later ([`Connection::insert`]) and extracted by
+//! type ([`Session<T>`]). Handshake-time concerns (auth by token, CORS) are ordinary tower
+//! layers on [`App::into_router`]; the layer's request extensions reach `#[on_handshake]`
+//! ([`HandshakeRequest::extension`]).
+//!
+//! ## Ordering and concurrency
+//!
+//! Messages of one connection are handled one at a time, in order. A module can opt in to
+//! handling up to N messages of one connection at once with `#[ws_module(concurrency = N)]`
+//! (replies then come in the order handlers finish). Different connections always run in
+//! parallel.
+//!
+//! ## Testing, tracing, metrics
+//!
+//! With the `testing` feature, [`testing`](crate::testing) starts an app on a loopback port and
+//! drives it with real clients; every wait has a timeout. Each connection runs in a `ws.conn`
+//! span (module, fd, peer) and each message in a `ws.msg` span (command, id) that ends with a
+//! debug event carrying its outcome and duration. [`metrics`] lists the series recorded through
+//! the `metrics` facade.
+//!
 //! ## Serving
 //!
 //! [`App::serve`] listens on an address; [`App::into_router`] gives an axum [`Router`](axum::Router)
-//! to merge with your own routes. [`Server`] (from [`App::server`], or as an extractor) pushes
-//! to any connection from anywhere.
+//! to merge with your own routes, served by [`serve_router`]. [`Server`] (from [`App::server`],
+//! or as an extractor) pushes to any connection from anywhere.
 //!
 //! Import the macros and the common types with `use swoft_ws::prelude::*;`.
 
