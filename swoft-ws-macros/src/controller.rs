@@ -18,14 +18,14 @@ struct Route {
     method: Method,
 }
 
-pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
+pub(crate) fn expand(args: TokenStream, input: &TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args = ControllerArgs::parse(args, &mut errors);
     let mut item: ItemImpl = match syn::parse2(input.clone()) {
         Ok(i) => i,
         Err(_) => {
             let err = syn::Error::new_spanned(
-                first_tokens(&input),
+                first_tokens(input),
                 "#[ws_controller] must be placed on an `impl` block: `#[ws_controller(prefix = \"room\")] impl RoomController { ... }`",
             );
             let err = err.into_compile_error();

@@ -19,13 +19,13 @@ mod validate;
 /// See `swoft_ws::ws_module`.
 #[proc_macro_attribute]
 pub fn ws_module(args: TokenStream, input: TokenStream) -> TokenStream {
-    module::expand(args.into(), input.into()).into()
+    module::expand(args.into(), &input.into()).into()
 }
 
 /// See `swoft_ws::ws_controller`.
 #[proc_macro_attribute]
 pub fn ws_controller(args: TokenStream, input: TokenStream) -> TokenStream {
-    controller::expand(args.into(), input.into()).into()
+    controller::expand(args.into(), &input.into()).into()
 }
 
 /// See `swoft_ws::message_mapping`.

@@ -10,9 +10,9 @@ use crate::args::{self, ModuleArgs};
 use crate::errors::Errors;
 use crate::handler;
 
-pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
+pub(crate) fn expand(args: TokenStream, input: &TokenStream) -> TokenStream {
     match syn::parse2::<Item>(input.clone()) {
-        Ok(Item::Struct(s)) => expand_struct(args, s),
+        Ok(Item::Struct(s)) => expand_struct(args, &s),
         Ok(Item::Impl(i)) => crate::hooks::expand(args, i),
         Ok(other) => {
             let err = syn::Error::new_spanned(
@@ -29,7 +29,7 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     }
 }
 
-fn expand_struct(args: TokenStream, item: ItemStruct) -> TokenStream {
+fn expand_struct(args: TokenStream, item: &ItemStruct) -> TokenStream {
     let mut errors = Errors::default();
     let args = ModuleArgs::parse(args, &mut errors);
     let sw = args::private_path(&args.krate);

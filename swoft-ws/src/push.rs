@@ -24,7 +24,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn count(&mut self, r: Result<(), SendError>) {
+    fn count(&mut self, r: &Result<(), SendError>) {
         match r {
             Ok(()) => self.delivered += 1,
             Err(SendError::QueueFull) => self.queue_full += 1,
@@ -142,7 +142,7 @@ impl<'a> Broadcast<'a> {
         let except = &self.except;
         let mut one = |c: &Connection| {
             if !except.contains(&c.fd()) {
-                d.count(send(c));
+                d.count(&send(c));
             }
         };
         match self.target {

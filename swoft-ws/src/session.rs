@@ -203,7 +203,7 @@ impl Connection {
 
     /// The path of the module that serves this connection.
     pub fn module_path(&self) -> &str {
-        &self.inner.module.path
+        self.inner.module.path
     }
 
     pub(crate) fn module(&self) -> &Arc<ModuleRuntime> {
