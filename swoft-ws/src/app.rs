@@ -114,7 +114,7 @@ impl AppBuilder {
     }
 
     /// Adds a global message middleware: it wraps every message of every module (outermost
-    /// first, in the order added). See [`middleware`](crate::middleware).
+    /// first, in the order added). See [`middleware`](mod@crate::middleware).
     pub fn middleware(mut self, m: impl Middleware) -> Self {
         self.middleware.push(Arc::new(m));
         self

@@ -16,7 +16,7 @@
 //!   [`SessionManager`] maps fds to connections.
 //! - Every message gets a [`Context`] (its connection, the frame, the command, the request id),
 //!   reachable from anywhere in the task that handles it ([`Context::current`]). The module's
-//!   [`Parser`](protocol::Parser) finds the command and body in the frame (JSON by default:
+//!   [`protocol::Parser`] finds the command and body in the frame (JSON by default:
 //!   `{"cmd": "room.join", "data": {...}, "id": 7}`); the controller method mapped to the
 //!   command runs; its return value is packed into the reply, which carries the request's id.
 //! - Messages of one connection are handled one after another, in order.
@@ -108,7 +108,7 @@
 //!
 //! ## Testing, tracing, metrics
 //!
-//! With the `testing` feature, [`testing`](crate::testing) starts an app on a loopback port and
+//! With the `testing` feature, [`testing`] starts an app on a loopback port and
 //! drives it with real clients; every wait has a timeout. Each connection runs in a `ws.conn`
 //! span (module, fd, peer) and each message in a `ws.msg` span (command, id) that ends with a
 //! debug event carrying its outcome and duration. [`metrics`] lists the series recorded through
@@ -178,7 +178,7 @@ pub use http;
 /// On a struct: `#[ws_module(path = "/chat", controllers = [A, B], parser = json,
 /// default_command = "chat.send", default_prefix = "chat")]`; only `path` is required. `parser`
 /// is `json` (default), `raw`, or the path of a type implementing
-/// [`Parser`](protocol::Parser) + `Default`. A unit struct is built as it is; any other struct
+/// [`protocol::Parser`] + `Default`. A unit struct is built as it is; any other struct
 /// must implement `Default` (or be given with [`AppBuilder::instance`]).
 ///
 /// On an `impl` block of a module struct: methods marked `#[on_handshake]`

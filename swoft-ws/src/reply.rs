@@ -7,7 +7,7 @@
 //! | `()` | nothing |
 //! | `T: Serialize` | a reply frame with the same command, `T` as its `data`, the request's `id` |
 //! | `Result<T, E>` where `E: Into<WsError>` | `Ok`: as above (`Ok(())`: nothing); `Err`: an error frame |
-//! | [`RawMessage`](crate::RawMessage) | that frame, untouched (for raw modules) |
+//! | [`RawMessage`] | that frame, untouched (for raw modules) |
 //! | [`Reply`] | exactly what it says |
 //!
 //! An error never closes the connection. Its `code` is a stable string ([`codes`]) that clients
