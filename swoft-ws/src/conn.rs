@@ -254,18 +254,49 @@ fn read_frame(
             })
         }
         Some(Err(e)) => {
-            tracing::debug!(fd = %conn.fd(), error = %e, "read failed");
-            Err(CloseInfo {
-                code: close_code::ABNORMAL,
-                reason: e.to_string(),
-                by: ClosedBy::Transport,
-            })
+            let e = e.into_inner();
+            match violation(&*e) {
+                // The client broke the protocol: close with the code that says how.
+                Some((code, reason)) => {
+                    tracing::info!(fd = %conn.fd(), code, error = %e, "closing: {reason}");
+                    conn.force_close(code, reason);
+                    Err(CloseInfo {
+                        code,
+                        reason: reason.to_owned(),
+                        by: ClosedBy::Server,
+                    })
+                }
+                None => {
+                    tracing::debug!(fd = %conn.fd(), error = %e, "read failed");
+                    Err(CloseInfo {
+                        code: close_code::ABNORMAL,
+                        reason: e.to_string(),
+                        by: ClosedBy::Transport,
+                    })
+                }
+            }
         }
         None => Err(CloseInfo {
             code: close_code::ABNORMAL,
             reason: String::new(),
             by: ClosedBy::Transport,
         }),
+    }
+}
+
+/// The close code and reason for a read error that is the client's violation of the protocol
+/// (`None` for a socket that just failed or went away).
+fn violation(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<(u16, &'static str)> {
+    use tungstenite::error::{Error as WsErr, ProtocolError};
+    match e.downcast_ref::<WsErr>()? {
+        WsErr::Capacity(_) => Some((close_code::TOO_BIG, "message too big")),
+        WsErr::Utf8(_) => Some((
+            close_code::INVALID_PAYLOAD,
+            "invalid UTF-8 in a text message",
+        )),
+        WsErr::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsErr::Protocol(_) => Some((close_code::PROTOCOL, "protocol error")),
+        _ => None,
     }
 }
 
