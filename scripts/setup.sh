@@ -1,13 +1,30 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond the Rust toolchain. Idempotent; a no-op when all is
-# there. Today the suite needs nothing else; later suites add their packages here.
+# Installs what the test suite needs beyond the Rust toolchain, Node and npm. Idempotent and quiet;
+# a no-op when all is there.
+#   - chromium (Debian's package): the browser test of the chat page (tests/browser/)
+#   - tests/browser/node_modules: playwright-core, pinned by tests/browser/package-lock.json
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
 need=()
-# (packages are appended here as suites need them, e.g. redis-server, chromium)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+    echo "setup: installing ${need[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
     echo "setup: missing ${need[*]}; install them (apt-get install ${need[*]})" >&2
+  fi
+fi
+
+# The browser test's npm dependencies: installed exactly as locked, again when the lock changes.
+browser=tests/browser
+if [ ! -d "$browser/node_modules" ] || [ "$browser/package-lock.json" -nt "$browser/node_modules" ]; then
+  if command -v npm >/dev/null; then
+    echo "setup: npm ci in $browser" >&2
+    (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    touch "$browser/node_modules"
+  else
+    echo "setup: npm not found; the browser test needs Node and npm" >&2
   fi
 fi
