@@ -1,16 +1,23 @@
-//! The main example: an echo module at `/echo` and a raw echo module at `/raw`.
+//! The main example: `/echo`, `/raw` and `/chat` (rooms, whispers) over WebSocket, and over
+//! HTTP the browser page at `/`, `POST /rooms/{room}/messages` and Prometheus `/metrics`.
 //!
 //! Run with `cargo run -p swoft-ws-examples --example chat` (listens on `127.0.0.1:8080`, or on
-//! `$SWOFT_WS_ADDR`), then send `{"cmd":"echo.send","data":"hi","id":1}` to
-//! `ws://127.0.0.1:8080/echo`.
+//! `$SWOFT_WS_ADDR`; prints `listening on ws://ADDR`), then open http://127.0.0.1:8080/, or
+//! connect to `ws://127.0.0.1:8080/chat?name=alice` and send
+//! `{"cmd":"room.join","data":{"room":"lobby"},"id":1}`. `/echo` answers
+//! `{"cmd":"echo.send","data":"hi","id":1}` with the same frame.
 //!
-//! The module files follow layout A: a folder per module (`ws/echo_module.rs` with its
-//! controllers in `ws/echo/`). Nothing here lists them: `#[ws_module]` and `#[ws_controller]`
-//! register themselves, and `App::discover()` finds them.
+//! The app's code is in the `swoft-ws-examples` library (`examples/chat/app.rs` and its
+//! folders), so the tests build the same modules. Its module files follow layout A: a file per
+//! module (`ws/chat_module.rs`) with its controllers in a folder (`ws/chat/`). Nothing here
+//! lists them: `#[ws_module]` and `#[ws_controller]` register themselves, and
+//! `App::builder().discover()` finds them.
 
-mod ws;
+use std::time::Duration;
 
+use metrics_exporter_prometheus::PrometheusBuilder;
 use swoft_ws::App;
+use swoft_ws_examples::chat;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -22,10 +29,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
+    // The recorder goes in before the app is built, so the runtime's metrics reach it.
+    let metrics = PrometheusBuilder::new().install_recorder()?;
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+
+    let app = chat::setup(App::builder().discover()).build()?;
+    let router = chat::router(app, Some(metrics));
+
     let addr = std::env::var("SWOFT_WS_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
-    let app = App::discover()?;
     let listener = TcpListener::bind(&addr).await?;
     println!("listening on ws://{}", listener.local_addr()?);
-    app.serve_listener(listener).await?;
+    swoft_ws::serve_router(listener, router, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -6,4 +6,5 @@ use super::echo::EchoController;
 
 /// Serves `/echo` with the JSON protocol.
 #[ws_module(path = "/echo", controllers = [EchoController])]
+#[derive(Debug)]
 pub struct EchoModule;

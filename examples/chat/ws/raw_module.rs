@@ -4,6 +4,7 @@ use swoft_ws::prelude::*;
 
 /// Serves `/raw` with the raw parser: no commands, just frames.
 #[ws_module(path = "/raw", parser = raw)]
+#[derive(Debug)]
 pub struct RawModule;
 
 #[ws_module]

@@ -4,7 +4,7 @@ use serde_json::value::RawValue;
 use swoft_ws::prelude::*;
 
 /// Sends data back.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct EchoController;
 
 #[ws_controller(prefix = "echo")]

@@ -1,0 +1,48 @@
+//! The chat app: an echo module at `/echo`, a raw echo module at `/raw`, and a chat module at
+//! `/chat` with rooms and whispers; beside them, HTTP routes for the browser page (`/`), for
+//! pushing into a room from outside (`POST /rooms/{room}/messages`) and for Prometheus
+//! (`/metrics`).
+//!
+//! The WebSocket side follows layout A: a file per module (`ws/chat_module.rs`) and a folder per
+//! module's controllers (`ws/chat/`). Nothing lists them: `#[ws_module]` and `#[ws_controller]`
+//! register themselves, and `App::builder().discover()` finds them (the example binary does
+//! that). [`builder`] names them one by one instead, for tests.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use swoft_ws_examples::chat;
+//!
+//! let app = chat::builder().build()?;
+//! let router = chat::router(app, None);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! swoft_ws::serve_router(listener, router, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod http;
+pub mod ws;
+
+use swoft_ws::{App, AppBuilder};
+
+pub use http::{INDEX_HTML, router, with_http};
+pub use ws::chat::{ChatName, Directory};
+pub use ws::chat_module::ChatModule;
+pub use ws::echo_module::EchoModule;
+pub use ws::raw_module::RawModule;
+
+/// What the chat app needs besides its modules: the name → connections [`Directory`] that
+/// `chat.whisper` looks names up in (kept up to date by `/chat`'s open and close hooks).
+pub fn setup(builder: AppBuilder) -> AppBuilder {
+    builder.state(Directory::default())
+}
+
+/// The app's three modules named one by one, plus [`setup`]: what tests build from (a test
+/// binary may hold other modules, which discovery would pick up too).
+pub fn builder() -> AppBuilder {
+    setup(
+        App::builder()
+            .module::<EchoModule>()
+            .module::<RawModule>()
+            .module::<ChatModule>(),
+    )
+}

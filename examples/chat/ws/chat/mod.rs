@@ -1,0 +1,217 @@
+//! The chat module's controllers, the payloads and pushes of its protocol, and the name
+//! directory.
+//!
+//! Rooms of `/chat` are namespaced: the room `R` a client names is the server room `chat:R`
+//! ([`room_key`]), so other modules of the same app can use rooms without meeting these.
+
+mod chat_controller;
+mod room_controller;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use swoft_ws::prelude::*;
+
+pub use chat_controller::ChatController;
+pub use room_controller::RoomController;
+
+/// The most characters of a room name.
+pub const MAX_ROOM_CHARS: usize = 64;
+/// The most characters of a message text.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+const ROOM_PREFIX: &str = "chat:";
+
+/// The name a connection gave at the handshake (its session data).
+#[derive(Debug, Clone)]
+pub struct ChatName(pub Arc<str>);
+
+/// The server room of the chat room `room`.
+pub fn room_key(room: &str) -> String {
+    let mut key = String::with_capacity(ROOM_PREFIX.len() + room.len());
+    key.push_str(ROOM_PREFIX);
+    key.push_str(room);
+    key
+}
+
+/// The chat room of the server room `key`, if it is one of `/chat`'s.
+pub fn public_room(key: &str) -> Option<&str> {
+    key.strip_prefix(ROOM_PREFIX)
+}
+
+/// A room name must be 1–64 characters.
+pub fn check_room(room: &str) -> Result<(), WsError> {
+    // chars().count() only when the byte length does not already decide it.
+    let ok = !room.is_empty()
+        && (room.len() <= MAX_ROOM_CHARS || room.chars().count() <= MAX_ROOM_CHARS);
+    if ok {
+        Ok(())
+    } else {
+        Err(WsError::invalid_data("`room` must be 1-64 characters"))
+    }
+}
+
+/// A text must be at most 4096 characters.
+pub fn check_text(text: &str) -> Result<(), WsError> {
+    if text.len() <= MAX_TEXT_CHARS || text.chars().count() <= MAX_TEXT_CHARS {
+        Ok(())
+    } else {
+        Err(WsError::invalid_data(
+            "`text` must be at most 4096 characters",
+        ))
+    }
+}
+
+/// Which connections go by which name: name → fds, kept by `/chat`'s `#[on_open]` and
+/// `#[on_close]`.
+///
+/// `chat.whisper` looks a name up here in O(1) instead of scanning every session's data on
+/// every whisper. Entries change only at open and close, and the fd of a connection is listed
+/// from its open hook to its close hook, both of which run while it still owns the fd, so an
+/// fd reused later is never found under the old name. The lock is a plain `Mutex`, held only
+/// for a map operation, never across an `.await`.
+#[derive(Debug, Default)]
+pub struct Directory {
+    names: Mutex<HashMap<Arc<str>, Vec<Fd>>>,
+}
+
+impl Directory {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Vec<Fd>>> {
+        self.names.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Lists `fd` under `name`.
+    pub fn add(&self, name: Arc<str>, fd: Fd) {
+        self.map().entry(name).or_default().push(fd);
+    }
+
+    /// Unlists `fd` from `name` (dropping the name with its last fd).
+    pub fn remove(&self, name: &str, fd: Fd) {
+        let mut map = self.map();
+        if let Some(fds) = map.get_mut(name) {
+            fds.retain(|f| *f != fd);
+            if fds.is_empty() {
+                map.remove(name);
+            }
+        }
+    }
+
+    /// The fds of the connections named `name` (empty for nobody).
+    pub fn fds(&self, name: &str) -> Vec<Fd> {
+        self.map().get(name).cloned().unwrap_or_default()
+    }
+
+    /// How many distinct names are connected.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Whether nobody is connected.
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
+}
+
+/// `{"room": R}`: the payload of `room.join`, `room.leave`, `room.members`.
+#[derive(Debug, Deserialize)]
+pub struct RoomArg {
+    /// The room (1–64 characters).
+    pub room: String,
+}
+
+/// `{"room": R, "text": T}`: the payload of `room.send`.
+#[derive(Debug, Deserialize)]
+pub struct SendArg {
+    /// The room (1–64 characters).
+    pub room: String,
+    /// The text (at most 4096 characters).
+    pub text: String,
+}
+
+/// `{"to": NAME, "text": T}`: the payload of `chat.whisper`.
+#[derive(Debug, Deserialize)]
+pub struct WhisperArg {
+    /// The name whose connections get it.
+    pub to: String,
+    /// The text (at most 4096 characters).
+    pub text: String,
+}
+
+/// `{"room": R, "members": [...]}`: the reply of `room.join` and `room.members`.
+#[derive(Debug, Serialize)]
+pub struct Members {
+    /// The room.
+    pub room: String,
+    /// The members' names, sorted (a name appears once per connection).
+    pub members: Vec<String>,
+}
+
+/// `{"room": R}`: the reply of `room.leave`.
+#[derive(Debug, Serialize)]
+pub struct RoomReply {
+    /// The room.
+    pub room: String,
+}
+
+/// `{"delivered": N}`: the reply of `room.send` and `chat.whisper`.
+#[derive(Debug, Serialize)]
+pub struct Delivered {
+    /// How many connections the message was queued for.
+    pub delivered: usize,
+}
+
+/// The push `room.joined` `{"room": R, "name": NAME}`.
+#[derive(Debug, Serialize)]
+pub struct Joined<'a> {
+    /// The room.
+    pub room: &'a str,
+    /// Who joined.
+    pub name: &'a str,
+}
+
+/// The push `room.left` `{"room": R, "name": NAME}`.
+#[derive(Debug, Serialize)]
+pub struct Left<'a> {
+    /// The room.
+    pub room: &'a str,
+    /// Who left.
+    pub name: &'a str,
+}
+
+/// The push `room.message` `{"room": R, "from": NAME, "text": T}`.
+#[derive(Debug, Serialize)]
+pub struct RoomMessage<'a> {
+    /// The room.
+    pub room: &'a str,
+    /// The sender's name (`"server"` for the HTTP route).
+    pub from: &'a str,
+    /// The text.
+    pub text: &'a str,
+}
+
+/// The push `chat.whisper` `{"from": NAME, "text": T}`.
+#[derive(Debug, Serialize)]
+pub struct Whisper<'a> {
+    /// The sender's name.
+    pub from: &'a str,
+    /// The text.
+    pub text: &'a str,
+}
+
+/// The sorted names of the members of the server room `key`.
+pub fn member_names(server: &Server, key: &str) -> Vec<String> {
+    let mut names: Vec<String> = server
+        .rooms()
+        .members(key)
+        .iter()
+        .filter_map(|c| c.with(|n: Option<&ChatName>| n.map(|n| n.0.to_string())))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// A push that could not be encoded (it cannot happen with these payload types) → `internal`.
+fn push_failed(e: swoft_ws::SendError) -> WsError {
+    WsError::internal(e.to_string())
+}

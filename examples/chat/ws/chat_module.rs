@@ -1,0 +1,72 @@
+//! `/chat?name=NAME`: named connections that join rooms, talk in them and whisper to each
+//! other. The commands are served by [`RoomController`] (`room.*`) and [`ChatController`]
+//! (`chat.*`); this file holds the module and its lifecycle hooks.
+
+use std::sync::Arc;
+
+use swoft_ws::prelude::*;
+
+use super::chat::{ChatController, ChatName, Directory, Left, RoomController, public_room};
+
+/// Serves `/chat` with the JSON protocol.
+///
+/// The handshake needs `?name=NAME`, 1–32 characters of `[A-Za-z0-9_-]` (names need not be
+/// unique); anything else is refused with HTTP 400 and no upgrade.
+#[ws_module(path = "/chat", controllers = [RoomController, ChatController])]
+#[derive(Debug)]
+pub struct ChatModule;
+
+/// Whether `name` is 1–32 characters of `[A-Za-z0-9_-]`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[ws_module]
+impl ChatModule {
+    /// Accepts `?name=NAME` with a valid name, and keeps the name as session data.
+    #[on_handshake]
+    fn handshake(req: &HandshakeRequest) -> Result<Accept, Reject> {
+        match req.query_param("name") {
+            Some(name) if valid_name(&name) => Ok(Accept::new().with(ChatName(Arc::from(&*name)))),
+            Some(_) => Err(Reject::bad_request(
+                "`name` must be 1-32 characters of A-Z, a-z, 0-9, `_` and `-`",
+            )),
+            None => Err(Reject::bad_request("`name` is required: /chat?name=NAME")),
+        }
+    }
+
+    /// Lists the connection under its name, for `chat.whisper`.
+    #[on_open]
+    fn open(conn: &Connection) {
+        if let (Some(dir), Some(name)) =
+            (conn.server().state::<Directory>(), conn.get::<ChatName>())
+        {
+            dir.add(name.0, conn.fd());
+        }
+    }
+
+    /// Tells the other members of each of its rooms that it left (the runtime removes it from
+    /// the rooms after this hook), and unlists its name.
+    #[on_close]
+    fn close(conn: &Connection) {
+        let Some(name) = conn.get::<ChatName>() else {
+            return;
+        };
+        let server = conn.server();
+        for key in conn.rooms() {
+            if let Some(room) = public_room(&key) {
+                let left = Left {
+                    room,
+                    name: &name.0,
+                };
+                let _ = server.room(&key).except(conn.fd()).push("room.left", &left);
+            }
+        }
+        if let Some(dir) = server.state::<Directory>() {
+            dir.remove(&name.0, conn.fd());
+        }
+    }
+}
