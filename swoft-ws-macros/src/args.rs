@@ -50,10 +50,107 @@ pub(crate) struct ModuleArgs {
     pub(crate) default_prefix: Option<LitStr>,
     pub(crate) middleware: Option<Vec<Path>>,
     pub(crate) concurrency: Option<u16>,
+    pub(crate) limits: LimitArgs,
     pub(crate) krate: Option<Path>,
 }
 
-const MODULE_KEYS: &str = "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `crate`";
+/// The limit options of `#[ws_module]`: `max_connections = N`, `origins = ["https://a"]`,
+/// `rate_limit = N` (per second; 0: off), `rate_burst = N`, `handler_timeout_ms = N` (0: none),
+/// `max_message_size = N`, `backpressure = disconnect | drop_newest`.
+#[derive(Default)]
+pub(crate) struct LimitArgs {
+    max_connections: Option<u64>,
+    origins: Option<Vec<LitStr>>,
+    rate_limit: Option<u32>,
+    rate_burst: Option<u32>,
+    handler_timeout_ms: Option<u64>,
+    max_message_size: Option<u64>,
+    backpressure: Option<syn::Ident>,
+}
+
+impl LimitArgs {
+    /// Parses `meta` if it is a limit option (`None` if it is not one).
+    fn parse(&mut self, meta: &ParseNestedMeta<'_>) -> Option<syn::Result<()>> {
+        fn int<T: std::str::FromStr>(meta: &ParseNestedMeta<'_>) -> syn::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            let lit: syn::LitInt = meta.value()?.parse()?;
+            lit.base10_parse::<T>()
+        }
+        let key = meta.path.get_ident()?.to_string();
+        Some(match key.as_str() {
+            "max_connections" => {
+                int(meta).and_then(|n| set_once(&mut self.max_connections, meta, &key, n))
+            }
+            "rate_limit" => int(meta).and_then(|n| set_once(&mut self.rate_limit, meta, &key, n)),
+            "rate_burst" => int(meta).and_then(|n| set_once(&mut self.rate_burst, meta, &key, n)),
+            "handler_timeout_ms" => {
+                int(meta).and_then(|n| set_once(&mut self.handler_timeout_ms, meta, &key, n))
+            }
+            "max_message_size" => {
+                int(meta).and_then(|n| set_once(&mut self.max_message_size, meta, &key, n))
+            }
+            "origins" => (|| {
+                let value = meta.value()?;
+                let content;
+                syn::bracketed!(content in value);
+                let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
+                set_once(&mut self.origins, meta, &key, list.into_iter().collect())
+            })(),
+            "backpressure" => (|| {
+                let id: syn::Ident = meta.value()?.parse()?;
+                if id != "disconnect" && id != "drop_newest" {
+                    return Err(syn::Error::new(
+                        id.span(),
+                        "expected `disconnect` or `drop_newest`",
+                    ));
+                }
+                set_once(&mut self.backpressure, meta, &key, id)
+            })(),
+            _ => return None,
+        })
+    }
+
+    /// `ModuleLimits::NONE.max_connections(..)...` for the options given.
+    pub(crate) fn tokens(&self, sw: &TokenStream) -> TokenStream {
+        let mut t = quote!(#sw::ModuleLimits::NONE);
+        if let Some(n) = self.max_connections {
+            let n = n as usize;
+            t = quote!(#t.max_connections(#n));
+        }
+        if let Some(list) = &self.origins {
+            t = quote!(#t.origins(&[#(#list),*]));
+        }
+        if self.rate_limit.is_some() || self.rate_burst.is_some() {
+            let rate = self.rate_limit.unwrap_or(0);
+            let burst = self.rate_burst.unwrap_or(rate);
+            t = quote!(#t.rate_limit(#sw::RateLimit::new(#rate, #burst)));
+        }
+        if let Some(ms) = self.handler_timeout_ms {
+            t = if ms == 0 {
+                quote!(#t.no_handler_timeout())
+            } else {
+                quote!(#t.handler_timeout(::core::time::Duration::from_millis(#ms)))
+            };
+        }
+        if let Some(n) = self.max_message_size {
+            let n = n as usize;
+            t = quote!(#t.max_message_size(#n));
+        }
+        if let Some(id) = &self.backpressure {
+            let v = if id == "drop_newest" {
+                quote!(DropNewest)
+            } else {
+                quote!(Disconnect)
+            };
+            t = quote!(#t.backpressure(#sw::Backpressure::#v));
+        }
+        t
+    }
+}
+
+const MODULE_KEYS: &str = "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths.
 fn path_list(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Path>> {
@@ -131,6 +228,8 @@ impl ModuleArgs {
             } else if meta.path.is_ident("crate") {
                 let p: Path = meta.value()?.parse()?;
                 set_once(&mut args.krate, &meta, "crate", p)
+            } else if let Some(r) = args.limits.parse(&meta) {
+                r
             } else {
                 Err(meta.error(format!(
                     "unknown ws_module argument `{}`; expected one of: {MODULE_KEYS}",

@@ -76,6 +76,7 @@ fn expand_struct(args: TokenStream, item: &ItemStruct) -> TokenStream {
     let default_prefix = opt(&args.default_prefix);
     let middleware = args::middleware_refs(args.middleware.as_deref().unwrap_or_default(), &sw);
     let concurrency = args.concurrency.unwrap_or(1);
+    let limits = args.limits.tokens(&sw);
     let loc = handler::location(ident.span(), &sw);
     let (make, make_fn) = if matches!(item.fields, Fields::Unit) {
         (
@@ -110,6 +111,7 @@ fn expand_struct(args: TokenStream, item: &ItemStruct) -> TokenStream {
                     default_prefix: #default_prefix,
                     middleware: #middleware,
                     concurrency: #concurrency,
+                    limits: #limits,
                     location: #loc,
                 };
             }

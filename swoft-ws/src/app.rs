@@ -4,8 +4,8 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
@@ -14,28 +14,80 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::context::ContextManager;
 use crate::fd::{DEFAULT_MAX_FD, FdAllocator};
+use crate::limits::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
 use crate::middleware::Middleware;
 use crate::registry::{self, BuildError, Instance, Module, ModuleDef};
 use crate::rooms::{Adapter, LocalAdapter, Rooms};
 use crate::server::{Server, ServerInner};
 use crate::session::SessionManager;
 
-/// Server-wide settings. Every setting has a builder method on [`AppBuilder`].
+/// Server-wide settings. Every setting has a builder method on [`AppBuilder`]; those marked
+/// *per module* can be overridden by `#[ws_module(...)]` options or
+/// [`AppBuilder::module_limits`]. The README's "Limits and failure behaviour" section has the
+/// table of every limit and what a client sees when it crosses it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// The largest fd (default 16,000,000).
+    /// The largest fd (default 16,000,000). No free fd → HTTP 503 at the handshake.
     pub max_fd: u32,
-    /// How many frames may wait in one connection's outbound queue (default 1024). A push to a
-    /// full queue fails with [`SendError::QueueFull`](crate::SendError::QueueFull).
+    /// How many frames may wait in one connection's outbound queue (default 1024). A frame that
+    /// does not fit is not queued: the send fails with
+    /// [`SendError::QueueFull`](crate::SendError::QueueFull) and [`backpressure`](Self::backpressure)
+    /// applies.
     pub outbound_queue: usize,
-    /// The largest message a client may send, in bytes (default 64 KiB).
+    /// How many bytes (payloads) may wait in one connection's outbound queue (default 1 MiB).
+    /// Same consequences as [`outbound_queue`](Self::outbound_queue). A single frame larger
+    /// than this is still accepted into an empty queue.
+    pub outbound_bytes: usize,
+    /// What happens to a connection whose outbound queue is full (default
+    /// [`Backpressure::Disconnect`]: close 1008). *Per module.*
+    pub backpressure: Backpressure,
+    /// The largest message a client may send, in bytes (default 64 KiB; over it → close 1009).
+    /// *Per module.*
     pub max_message_size: usize,
-    /// The largest frame a client may send, in bytes (default 64 KiB).
+    /// The largest frame a client may send, in bytes (default 64 KiB; over it → close 1009).
     pub max_frame_size: usize,
     /// Each connection's read buffer, in bytes (default 4 KiB; axum's own default of 128 KiB
     /// costs that much memory per idle connection).
     pub read_buffer_size: usize,
+    /// How often the server pings each connection (default 25 s; `None`: never).
+    pub ping_interval: Option<Duration>,
+    /// A connection from which nothing (no frame of any kind, pongs included) arrived for this
+    /// long is closed with 1001 `idle timeout` (default 60 s; `None`: never). It is checked at
+    /// every ping tick, so the close comes between this and this plus `ping_interval`. A
+    /// fragmented message that never finishes does not count as a sign of life.
+    pub idle_timeout: Option<Duration>,
+    /// How long a new TCP connection may take to send its HTTP request headers (default 10 s);
+    /// after that it is dropped without an answer. Covers a client that connects and sends
+    /// nothing, and one that sends a partial request.
+    pub handshake_timeout: Duration,
+    /// The most live WebSocket connections of the whole server (default `None`: limited only
+    /// by `max_fd`). Over it → HTTP 503 before the upgrade. (Per module: `max_connections`.)
+    pub max_connections: Option<usize>,
+    /// Each connection's inbound message rate (default `None`: unlimited). *Per module.*
+    pub rate_limit: Option<RateLimit>,
+    /// Which browser origins may connect (default [`Origins::SameOrigin`]; handshakes without
+    /// an `Origin` header are always accepted). Others → HTTP 403. *Per module.*
+    pub origins: Origins,
+    /// How long one message's handling (middleware and handler) may take (default 30 s;
+    /// `None`: no limit). Over it, the handler is dropped (its `Context` too) and the client
+    /// gets a `timeout` error reply. *Per module.*
+    pub handler_timeout: Option<Duration>,
+    /// How long the writer gets to flush and send the close frame once a connection ends
+    /// (default 5 s); then the socket is dropped.
+    pub close_timeout: Duration,
+    /// Graceful shutdown: how long in-flight handlers may run on before they are cancelled
+    /// (default 10 s).
+    pub shutdown_grace: Duration,
+    /// Graceful shutdown: close frames (1001) are sent to this many connections at a time
+    /// (default 500) ...
+    pub shutdown_batch: usize,
+    /// ... with this pause between batches (default 50 ms), so that clients do not all
+    /// reconnect at the same instant.
+    pub shutdown_batch_pause: Duration,
+    /// Whether [`App::serve`] and friends shut down gracefully on SIGINT and SIGTERM (default
+    /// true).
+    pub handle_signals: bool,
 }
 
 impl Default for Config {
@@ -43,9 +95,23 @@ impl Default for Config {
         Config {
             max_fd: DEFAULT_MAX_FD,
             outbound_queue: 1024,
+            outbound_bytes: 1 << 20,
+            backpressure: Backpressure::Disconnect,
             max_message_size: 64 << 10,
             max_frame_size: 64 << 10,
             read_buffer_size: 4 << 10,
+            ping_interval: Some(Duration::from_secs(25)),
+            idle_timeout: Some(Duration::from_secs(60)),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: None,
+            rate_limit: None,
+            origins: Origins::SameOrigin,
+            handler_timeout: Some(Duration::from_secs(30)),
+            close_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(10),
+            shutdown_batch: 500,
+            shutdown_batch_pause: Duration::from_millis(50),
+            handle_signals: true,
         }
     }
 }
@@ -72,6 +138,7 @@ pub struct AppBuilder {
     instances: HashMap<TypeId, Instance>,
     adapter: Option<Arc<dyn Adapter>>,
     middleware: Vec<Arc<dyn Middleware>>,
+    module_limits: HashMap<TypeId, ModuleLimits>,
 }
 
 impl fmt::Debug for AppBuilder {
@@ -157,6 +224,99 @@ impl AppBuilder {
         self
     }
 
+    /// How many bytes may wait in one connection's outbound queue (default 1 MiB).
+    pub fn outbound_bytes(mut self, bytes: usize) -> Self {
+        self.config.outbound_bytes = bytes.max(1);
+        self
+    }
+
+    /// What happens to a connection whose outbound queue is full (default: close 1008).
+    pub fn backpressure(mut self, policy: Backpressure) -> Self {
+        self.config.backpressure = policy;
+        self
+    }
+
+    /// How often the server pings (default 25 s; `None`: never).
+    pub fn ping_interval(mut self, every: Option<Duration>) -> Self {
+        self.config.ping_interval = every;
+        self
+    }
+
+    /// Closes (1001) connections silent for this long (default 60 s; `None`: never).
+    pub fn idle_timeout(mut self, after: Option<Duration>) -> Self {
+        self.config.idle_timeout = after;
+        self
+    }
+
+    /// Drops TCP connections that have not sent their request headers within this time
+    /// (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// The most live connections of the server (default: unlimited but for `max_fd`); over it
+    /// → HTTP 503.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.config.max_connections = Some(max);
+        self
+    }
+
+    /// Each connection's inbound message rate (default: unlimited).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.config.rate_limit = Some(limit).filter(RateLimit::is_on);
+        self
+    }
+
+    /// Which browser origins may connect (default: same origin; no `Origin` header: allowed).
+    pub fn origins(mut self, origins: Origins) -> Self {
+        self.config.origins = origins;
+        self
+    }
+
+    /// How long one message's handling may take (default 30 s; `None`: no limit).
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.handler_timeout = timeout;
+        self
+    }
+
+    /// How long the writer gets to send the close frame (default 5 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
+        self
+    }
+
+    /// Graceful shutdown: how long in-flight handlers may finish (default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// Graceful shutdown: close `batch` connections at a time, `pause` apart (default 500,
+    /// 50 ms).
+    pub fn shutdown_batches(mut self, batch: usize, pause: Duration) -> Self {
+        self.config.shutdown_batch = batch.max(1);
+        self.config.shutdown_batch_pause = pause;
+        self
+    }
+
+    /// Whether `serve*` shut down gracefully on SIGINT/SIGTERM (default true).
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.config.handle_signals = on;
+        self
+    }
+
+    /// Overrides server-wide limits for module `M` (on top of its `#[ws_module(...)]` options:
+    /// the fields set here win).
+    pub fn module_limits<M: Module>(mut self, limits: ModuleLimits) -> Self {
+        let slot = self
+            .module_limits
+            .entry((M::DEF.type_id)())
+            .or_insert(ModuleLimits::NONE);
+        *slot = slot.overridden_by(limits);
+        self
+    }
+
     /// Builds the app's tables, checking everything. All problems are reported together.
     pub fn build(self) -> Result<App, BuildError> {
         let mut defs = self.modules;
@@ -174,10 +334,23 @@ impl AppBuilder {
                 "ws module registered"
             );
         }
+        let modules = built
+            .into_iter()
+            .map(|mut m| {
+                let mut limits = m.def.limits;
+                if let Some(over) = self.module_limits.get(&(m.def.type_id)()) {
+                    limits = limits.overridden_by(*over);
+                }
+                m.limits = Limits::resolve(&self.config, limits);
+                Arc::new(m)
+            })
+            .collect();
         let server = Server::new(ServerInner {
             fds: Arc::new(FdAllocator::new(self.config.max_fd)),
             config: self.config,
-            modules: built.into_iter().map(Arc::new).collect(),
+            modules,
+            admitted: Default::default(),
+            shutdown: Default::default(),
             sessions: SessionManager::default(),
             contexts: ContextManager::default(),
             state: self.state,
@@ -228,32 +401,80 @@ impl App {
         router
     }
 
-    /// Serves the app on `addr` until the process ends.
+    /// Serves the app on `addr` until SIGINT or SIGTERM (unless
+    /// [`handle_signals`](AppBuilder::handle_signals) is off) or [`Server::shutdown`], then
+    /// shuts down gracefully (see [`serve_with_shutdown`](Self::serve_with_shutdown)).
     pub async fn serve(self, addr: impl ToSocketAddrs) -> std::io::Result<()> {
         let listener = TcpListener::bind(addr).await?;
         self.serve_listener(listener).await
     }
 
-    /// Serves the app on a bound listener until the process ends.
+    /// Serves the app on a bound listener until SIGINT/SIGTERM or [`Server::shutdown`], then
+    /// shuts down gracefully.
     pub async fn serve_listener(self, listener: TcpListener) -> std::io::Result<()> {
         self.serve_with_shutdown(listener, std::future::pending())
             .await
     }
 
-    /// Serves the app on a bound listener until `shutdown` completes.
+    /// Serves the app on a bound listener until `shutdown` completes (or SIGINT/SIGTERM, or
+    /// [`Server::shutdown`]), then shuts down gracefully: stops accepting, lets in-flight
+    /// handlers finish (up to [`Config::shutdown_grace`]), sends close 1001 to every
+    /// connection in batches, waits until every `#[on_close]` ran, and returns `Ok(())`.
     pub async fn serve_with_shutdown(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(paths = ?self.server.module_paths(), "swoft-ws modules");
-        serve_router(listener, self.into_router(), shutdown).await
+        self.serve_with(listener, |r| r, shutdown).await
+    }
+
+    /// Like [`serve_with_shutdown`](Self::serve_with_shutdown), serving the app's router after
+    /// `customize` (merge your own routes, add tower layers).
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        customize: impl FnOnce(Router) -> Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let signals = self.server.config().handle_signals;
+        let server = self.server.clone();
+        let router = customize(self.into_router());
+        serve_app(server, router, listener, shutdown, signals).await
     }
 }
 
+/// Serves an app's (customized) router, draining `server`'s connections at shutdown.
+pub(crate) async fn serve_app(
+    server: Server,
+    router: Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    signals: bool,
+) -> std::io::Result<()> {
+    tracing::info!(paths = ?server.module_paths(), "swoft-ws modules");
+    let opts = ServeOpts {
+        handshake_timeout: server.config().handshake_timeout,
+        signals,
+        server: Some(server),
+    };
+    crate::serve::serve(listener, router, opts, shutdown).await
+}
+
+/// How [`crate::serve::serve`] runs.
+#[derive(Debug)]
+pub(crate) struct ServeOpts {
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) signals: bool,
+    /// The app whose WebSocket connections are drained at shutdown.
+    pub(crate) server: Option<Server>,
+}
+
 /// Serves a router — typically [`App::into_router`] merged with your own HTTP routes — on a
-/// bound listener until `shutdown` completes, with the peer address available to handshake
-/// hooks.
+/// bound listener until `shutdown` completes or SIGINT/SIGTERM, with the peer address
+/// available to handshake hooks and a 10 s handshake (request header) timeout. At shutdown it
+/// stops accepting and ends HTTP connections gracefully; it does **not** drain WebSocket
+/// connections, which it does not know: prefer [`App::serve_with`], or call
+/// [`Server::drain`] yourself.
 ///
 /// ```no_run
 /// # use swoft_ws::prelude::*;
@@ -272,12 +493,10 @@ pub async fn serve_router(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "swoft-ws listening");
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let opts = ServeOpts {
+        handshake_timeout: Config::default().handshake_timeout,
+        signals: true,
+        server: None,
+    };
+    crate::serve::serve(listener, router, opts, shutdown).await
 }

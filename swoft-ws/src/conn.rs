@@ -5,7 +5,7 @@ use std::any::Any;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -20,16 +20,18 @@ use tracing::Instrument;
 use crate::context::Context;
 use crate::fd::FdGuard;
 use crate::handshake::{Accept, HandshakeRequest};
+use crate::limits::{Admission, Full, RateLimit};
 use crate::metrics::CommandMetrics;
 use crate::middleware::{Endpoint, Middleware, Next};
 use crate::protocol::{Decoded, RawMessage};
 use crate::registry::{ModuleRuntime, Route};
 use crate::reply::{Reply, WsError};
 use crate::server::Server;
-use crate::session::{CloseInfo, ClosedBy, ConnParts, Connection, Outbound, close_code};
+use crate::session::{
+    CloseInfo, ClosedBy, ConnParts, Connection, Outbound, close_code, payload_len,
+};
+use tokio_util::sync::CancellationToken;
 
-/// How long the writer gets to flush and send the close frame once the connection ends.
-const WRITER_GRACE: Duration = Duration::from_secs(5);
 /// The most frames the writer feeds before it flushes.
 const WRITE_BATCH: usize = 64;
 
@@ -44,6 +46,30 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    if server.shutdown_state().draining.is_cancelled() {
+        module.metrics.refused_busy.increment(1);
+        return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
+    }
+    if !module.limits.origins.allows(&parts.headers) {
+        module.metrics.refused_origin.increment(1);
+        tracing::info!(
+            path = module.path, peer = ?peer, origin = ?parts.headers.get(http::header::ORIGIN),
+            "handshake refused: origin not allowed"
+        );
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let admission = match Admission::try_new(&server, &module) {
+        Ok(a) => a,
+        Err(full) => {
+            module.metrics.full.increment(1);
+            let reason = match full {
+                Full::Server => "server is full",
+                Full::Module => "module is full",
+            };
+            tracing::warn!(path = module.path, peer = ?peer, "handshake refused: {reason}");
+            return (StatusCode::SERVICE_UNAVAILABLE, reason).into_response();
+        }
+    };
     let request = Arc::new(
         HandshakeRequest::new(parts.uri, parts.headers, peer).with_extensions(parts.extensions),
     );
@@ -87,8 +113,8 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
     let cfg = server.config();
     let mut ws = ws
         .read_buffer_size(cfg.read_buffer_size)
-        .max_message_size(cfg.max_message_size)
-        .max_frame_size(cfg.max_frame_size);
+        .max_message_size(module.limits.max_message_size)
+        .max_frame_size(module.limits.max_frame_size);
     let Accept {
         headers,
         protocol,
@@ -117,6 +143,7 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
                 session,
             },
             fd,
+            admission,
         )
     });
     response.headers_mut().extend(headers);
@@ -127,6 +154,7 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
 struct Cleanup {
     conn: Connection,
     _fd: FdGuard,
+    _admission: Admission,
 }
 
 impl Drop for Cleanup {
@@ -141,17 +169,19 @@ impl Drop for Cleanup {
 }
 
 /// One upgraded connection, from open to close, in a span naming its module, fd and peer.
-async fn run(socket: WebSocket, parts: ConnParts, fd: FdGuard) {
+async fn run(socket: WebSocket, parts: ConnParts, fd: FdGuard, admission: Admission) {
     let span = tracing::info_span!(
         "ws.conn",
         path = parts.module.path,
         fd = %parts.fd,
         peer = ?parts.request.peer_addr(),
     );
-    run_connection(socket, parts, fd).instrument(span).await;
+    run_connection(socket, parts, fd, admission)
+        .instrument(span)
+        .await;
 }
 
-async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard) {
+async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admission: Admission) {
     let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel(parts.server.config().outbound_queue);
     let conn = Connection::new(parts, tx);
@@ -160,11 +190,12 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard) {
     let cleanup = Cleanup {
         conn: conn.clone(),
         _fd: fd,
+        _admission: admission,
     };
     let module = conn.module().clone();
     tracing::debug!(fd = %conn.fd(), id = %conn.id(), path = module.path, "connection open");
 
-    let writer = tokio::spawn(write_loop(sink, rx, conn.clone()).in_current_span());
+    let mut writer = tokio::spawn(write_loop(sink, rx, conn.clone()).in_current_span());
 
     if let Some(open) = module.hooks.open {
         run_hook("on_open", &conn, open(&*module.instance, &conn)).await;
@@ -172,9 +203,14 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard) {
 
     let info = read_loop(&conn, &module, &mut stream).await;
     conn.closing().cancel();
-    match tokio::time::timeout(WRITER_GRACE, writer).await {
-        Ok(_) => {}
-        Err(_) => tracing::debug!(fd = %conn.fd(), "writer did not finish in time"),
+    let close_timeout = conn.server().config().close_timeout;
+    if tokio::time::timeout(close_timeout, &mut writer)
+        .await
+        .is_err()
+    {
+        // A client that does not read: its socket is dropped without the close frame.
+        tracing::debug!(fd = %conn.fd(), "writer did not finish in time; dropping the socket");
+        writer.abort();
     }
     drop(stream);
 
@@ -201,37 +237,169 @@ async fn run_hook(kind: &str, conn: &Connection, fut: impl std::future::Future<O
 /// before the next frame is read: in order, and a slow handler slows only its own connection.
 /// Above 1, up to that many messages of the connection are handled at once (replies in the
 /// order they finish); reading pauses while the limit is reached.
+///
+/// The same loop pings the client every `ping_interval` and closes the connection (1001) when
+/// nothing arrived for `idle_timeout`; applies the rate limit; and, once the server drains,
+/// stops reading new messages (in-flight ones finish).
 async fn read_loop(
     conn: &Connection,
     module: &Arc<ModuleRuntime>,
     stream: &mut SplitStream<WebSocket>,
 ) -> CloseInfo {
     let limit = usize::from(module.def.concurrency.max(1));
+    let cfg = conn.server().config();
+    let shutdown = conn.server().shutdown_state();
     let mut inflight = FuturesUnordered::new();
+    let closing = conn.closing().cancelled();
+    let mut closing = std::pin::pin!(closing);
+    let draining_fut = shutdown.draining.cancelled();
+    let mut draining_fut = std::pin::pin!(draining_fut);
+    let mut draining = shutdown.draining.is_cancelled();
+    let mut ticker = cfg.ping_interval.or(cfg.idle_timeout).map(|period| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    let mut last_seen = Instant::now();
+    let mut bucket = module.limits.rate_limit.map(Bucket::new);
     let info = loop {
         let next = tokio::select! {
             biased;
-            _ = conn.closing().cancelled() => break server_close(conn),
+            _ = &mut closing => break server_close(conn),
+            _ = &mut draining_fut, if !draining => {
+                draining = true;
+                continue;
+            }
             Some(()) = inflight.next(), if !inflight.is_empty() => continue,
-            next = stream.next(), if inflight.len() < limit => next,
+            _ = tick(&mut ticker), if !draining => {
+                if let Some(info) = liveness(conn, module, last_seen) {
+                    break info;
+                }
+                continue;
+            }
+            next = stream.next(), if !draining && inflight.len() < limit => next,
         };
+        let now = Instant::now();
+        last_seen = now;
         let frame = match read_frame(conn, next) {
             Ok(Some(frame)) => frame,
             Ok(None) => continue,
             Err(info) => break info,
         };
+        if let Some(b) = &mut bucket {
+            match b.take(now) {
+                Verdict::Pass => {}
+                Verdict::Limited => {
+                    module.metrics.rate_limited.increment(1);
+                    let e = WsError::new(crate::reply::codes::RATE_LIMITED, "too many messages");
+                    handle_message(conn, module, frame, now, Some(e)).await;
+                    continue;
+                }
+                Verdict::Abuse => {
+                    module.metrics.closed_abuse.increment(1);
+                    tracing::warn!(fd = %conn.fd(), "rate limit exceeded again and again: closing (1008)");
+                    let reason = "rate limit exceeded";
+                    conn.force_close(close_code::POLICY, reason);
+                    break CloseInfo {
+                        code: close_code::POLICY,
+                        reason: reason.to_owned(),
+                        by: ClosedBy::Server,
+                    };
+                }
+            }
+        }
         if limit == 1 {
-            handle_message(conn, module, frame).await;
+            handle_message(conn, module, frame, now, None).await;
         } else {
-            inflight.push(handle_message(conn, module, frame));
+            inflight.push(handle_message(conn, module, frame, now, None));
         }
     };
     // Messages still being handled may finish (replies to a closed socket are dropped).
-    let _ = tokio::time::timeout(WRITER_GRACE, async {
+    let _ = tokio::time::timeout(cfg.close_timeout, async {
         while inflight.next().await.is_some() {}
     })
     .await;
     info
+}
+
+/// The next tick of the liveness timer (never, without one).
+async fn tick(ticker: &mut Option<tokio::time::Interval>) {
+    match ticker {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// At a liveness tick: closes an idle connection (returning how it ended) or pings it.
+fn liveness(conn: &Connection, module: &ModuleRuntime, last_seen: Instant) -> Option<CloseInfo> {
+    let cfg = conn.server().config();
+    if let Some(idle) = cfg.idle_timeout {
+        if last_seen.elapsed() >= idle {
+            module.metrics.closed_idle.increment(1);
+            let reason = "idle timeout";
+            tracing::info!(fd = %conn.fd(), idle = ?last_seen.elapsed(), "closing: {reason} (1001)");
+            conn.force_close(close_code::GOING_AWAY, reason);
+            return Some(CloseInfo {
+                code: close_code::GOING_AWAY,
+                reason: reason.to_owned(),
+                by: ClosedBy::Server,
+            });
+        }
+    }
+    if cfg.ping_interval.is_some() {
+        let _ = conn.send_ws(Message::Ping(bytes::Bytes::new()));
+    }
+    None
+}
+
+/// A token bucket per connection, in the read loop (no sharing, no atomics).
+struct Bucket {
+    limit: RateLimit,
+    tokens: f64,
+    last: Instant,
+    strikes: u32,
+    window_start: Instant,
+}
+
+enum Verdict {
+    Pass,
+    Limited,
+    Abuse,
+}
+
+impl Bucket {
+    fn new(limit: RateLimit) -> Self {
+        let now = Instant::now();
+        Bucket {
+            limit,
+            tokens: f64::from(limit.burst),
+            last: now,
+            strikes: 0,
+            window_start: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> Verdict {
+        let refill = now.duration_since(self.last).as_secs_f64() * f64::from(self.limit.per_second);
+        self.tokens = (self.tokens + refill).min(f64::from(self.limit.burst));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Verdict::Pass;
+        }
+        if now.duration_since(self.window_start) > self.limit.window {
+            self.window_start = now;
+            self.strikes = 0;
+        }
+        self.strikes += 1;
+        if self.strikes > self.limit.close_after {
+            Verdict::Abuse
+        } else {
+            Verdict::Limited
+        }
+    }
 }
 
 /// A data frame to handle, nothing (a ping or pong), or how the connection ended.
@@ -342,13 +510,15 @@ impl<'m> Target<'m> {
     }
 }
 
-/// One message: decode, route, dispatch under its Context, reply.
+/// One message: decode, route, dispatch under its Context (within the handler timeout),
+/// reply. With `rejected`, the message is answered with that error and not dispatched.
 pub(crate) async fn handle_message(
     conn: &Connection,
     module: &Arc<ModuleRuntime>,
     frame: RawMessage,
+    started: Instant,
+    rejected: Option<WsError>,
 ) {
-    let started = Instant::now();
     let (decoded, target, command) = match module.parser.decode(&frame) {
         Err(e) => (Decoded::default(), Target::Fail(e), None),
         Ok(decoded) => {
@@ -365,17 +535,72 @@ pub(crate) async fn handle_message(
     let cx = Context::new(conn.clone(), frame, decoded, command, started);
     let (chain, endpoint) = target.endpoint(module);
     let span = tracing::debug_span!("ws.msg", cmd = cx.command(), id = cx.id());
-    let reply = cx
-        .clone()
-        .scope(call(chain, endpoint, &cx))
-        .instrument(span.clone())
-        .await;
+    let reply = match rejected {
+        Some(e) => Reply::Error(e),
+        None => {
+            let run = cx
+                .clone()
+                .scope(call(chain, endpoint, &cx))
+                .instrument(span.clone());
+            let deadline = module.limits.handler_timeout.map(|d| started + d);
+            match guarded(run, deadline, &conn.server().shutdown_state().abort).await {
+                Ok(reply) => reply,
+                Err(Stop::Timeout) => {
+                    module.metrics.timeouts.increment(1);
+                    span.in_scope(|| {
+                        tracing::warn!(
+                            fd = %cx.fd(), timeout = ?module.limits.handler_timeout,
+                            "handler timed out; answering `timeout`"
+                        );
+                    });
+                    Reply::Error(WsError::new(
+                        crate::reply::codes::TIMEOUT,
+                        "the handler took too long",
+                    ))
+                }
+                Err(Stop::Aborted) => Reply::None,
+            }
+        }
+    };
     let outcome = send_reply(&cx, module, metrics, reply);
     let elapsed = started.elapsed();
     metrics.latency.record(elapsed);
     span.in_scope(
         || tracing::debug!(outcome = %outcome, us = elapsed.as_micros() as u64, "message handled"),
     );
+}
+
+/// Why a handler was stopped.
+enum Stop {
+    /// It ran past the handler timeout.
+    Timeout,
+    /// The server's shutdown grace is over.
+    Aborted,
+}
+
+/// Runs a handler to its end, its deadline, or the shutdown's abort, whichever comes first.
+/// A handler that is done at its first poll (every plain `fn` handler) costs no timer.
+async fn guarded<F: std::future::Future<Output = Reply>>(
+    fut: F,
+    deadline: Option<Instant>,
+    abort: &CancellationToken,
+) -> Result<Reply, Stop> {
+    let mut fut = std::pin::pin!(fut);
+    if let Some(reply) = (&mut fut).now_or_never() {
+        return Ok(reply);
+    }
+    let expired = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        reply = &mut fut => Ok(reply),
+        _ = abort.cancelled() => Err(Stop::Aborted),
+        _ = expired => Err(Stop::Timeout),
+    }
 }
 
 fn route<'m>(module: &'m ModuleRuntime, cmd: Option<&str>) -> (Target<'m>, Option<Arc<str>>) {
@@ -452,35 +677,40 @@ fn send_reply(
 }
 
 /// Sends what is queued for the connection: takes everything waiting, feeds it, flushes once.
+/// Takes each frame's bytes off the connection's queued-byte count as it goes.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Outbound>,
     conn: Connection,
 ) {
     let closing = conn.closing().clone();
-    'outer: loop {
+    let ok = 'outer: loop {
         let first = tokio::select! {
             biased;
-            m = rx.recv() => m,
             _ = closing.cancelled() => None,
+            m = rx.recv() => m,
         };
-        let Some(mut next) = first else { break };
+        let Some(mut next) = first else {
+            break true;
+        };
         let mut fed = 0;
         loop {
             match next {
                 Outbound::Frame(m) => {
-                    if sink.feed(m).await.is_err() {
-                        conn.closing().cancel();
-                        return;
+                    let len = payload_len(&m);
+                    let sent = sink.feed(m).await;
+                    conn.dequeued(len);
+                    if sent.is_err() {
+                        break 'outer false;
                     }
                 }
                 Outbound::Close(code, reason) => {
                     conn.force_close(code, &reason);
-                    break 'outer;
+                    break 'outer true;
                 }
             }
             fed += 1;
-            if fed >= WRITE_BATCH {
+            if fed >= WRITE_BATCH || closing.is_cancelled() {
                 break;
             }
             match rx.try_recv() {
@@ -489,9 +719,19 @@ async fn write_loop(
             }
         }
         if sink.flush().await.is_err() {
-            conn.closing().cancel();
-            return;
+            break false;
         }
+    };
+    // Frames left in the queue are dropped: take them off the count.
+    rx.close();
+    while let Ok(o) = rx.try_recv() {
+        if let Outbound::Frame(m) = o {
+            conn.dequeued(payload_len(&m));
+        }
+    }
+    if !ok {
+        conn.closing().cancel();
+        return;
     }
     // Closing: a close the server asked for is sent with its code; otherwise (the client
     // closed, or the socket failed) `close` flushes tungstenite's own close reply.

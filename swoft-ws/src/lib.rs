@@ -131,6 +131,7 @@ pub mod extract;
 pub mod fd;
 mod handler;
 pub mod handshake;
+pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod protocol;
@@ -138,8 +139,10 @@ mod push;
 pub mod registry;
 pub mod reply;
 pub mod rooms;
+mod serve;
 mod server;
 pub mod session;
+mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -164,7 +167,7 @@ pub use crate::reply::{IntoReply, Reply, WsError};
 #[doc(inline)]
 pub use crate::rooms::{Adapter, LocalAdapter, Rooms};
 #[doc(inline)]
-pub use crate::server::Server;
+pub use crate::server::{Server, ServerStats};
 #[doc(inline)]
 pub use crate::session::{
     CloseInfo, ClosedBy, Connection, ConnectionId, SendError, SessionManager,
@@ -242,6 +245,7 @@ pub mod __private {
     pub use crate::extract::FromContext;
     pub use crate::handler::MaybeReady;
     pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
+    pub use crate::limits::{Backpressure, ModuleLimits, RateLimit};
     pub use crate::middleware::{Middleware, MiddlewareRef};
     pub use crate::protocol::{JsonParser, Parser, RawParser};
     pub use crate::registry::{
@@ -341,6 +345,7 @@ pub mod __private {
         default_prefix: None,
         middleware: &[],
         concurrency: 1,
+        limits: crate::limits::ModuleLimits::NONE,
         location: STUB_AT,
     };
 

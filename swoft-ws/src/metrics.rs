@@ -6,12 +6,13 @@
 //! | series | kind | labels | what |
 //! |---|---|---|---|
 //! | `swoft_ws_connections` | gauge | `module` | live connections |
-//! | `swoft_ws_handshakes_total` | counter | `module`, `outcome` (`accepted`, `rejected`, `failed`, `full`) | handshakes |
+//! | `swoft_ws_handshakes_total` | counter | `module`, `outcome` (`accepted`, `rejected`, `failed`, `full`: no fd or over `max_connections`, `busy`: shutting down, `forbidden_origin`) | handshakes |
 //! | `swoft_ws_messages_in_total` | counter | `module`, `command` (`<unmapped>` for commands no handler maps) | messages received |
 //! | `swoft_ws_messages_out_total` | counter | `module`, `command` (`<push>` for server pushes) | replies and pushes queued |
 //! | `swoft_ws_error_replies_total` | counter | `module`, `code` | error replies sent |
 //! | `swoft_ws_handler_seconds` | histogram | `module`, `command` | time from a frame's arrival to its reply |
-//! | `swoft_ws_outbound_dropped_total` | counter | `module`, `reason` (`queue_full`) | frames not queued for slow consumers |
+//! | `swoft_ws_outbound_dropped_total` | counter | `module`, `reason` (`queue_full`: dropped under `DropNewest`; `disconnect`: not queued, and the connection closed under `Disconnect`) | frames not queued for slow consumers |
+//! | `swoft_ws_limited_total` | counter | `module`, `limit` (`rate`, `rate_abuse`, `handler_timeout`, `idle`, `handshake_timeout`) | limits crossed: rate-limited messages, connections closed for abuse, handler timeouts, idle closes; handshake timeouts with `module` = `` |
 //! | `swoft_ws_rooms` | gauge | | rooms that exist |
 
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
@@ -30,6 +31,8 @@ pub const ERROR_REPLIES: &str = "swoft_ws_error_replies_total";
 pub const HANDLER_SECONDS: &str = "swoft_ws_handler_seconds";
 /// Frames not queued because a receiver's queue was full.
 pub const OUTBOUND_DROPPED: &str = "swoft_ws_outbound_dropped_total";
+/// Limits crossed, by module and limit.
+pub const LIMITED: &str = "swoft_ws_limited_total";
 /// Rooms that exist.
 pub const ROOMS: &str = "swoft_ws_rooms";
 
@@ -47,6 +50,13 @@ pub(crate) struct ModuleMetrics {
     pub(crate) full: Counter,
     pub(crate) pushes_out: Counter,
     pub(crate) dropped_full: Counter,
+    pub(crate) dropped_disconnect: Counter,
+    pub(crate) rate_limited: Counter,
+    pub(crate) timeouts: Counter,
+    pub(crate) closed_idle: Counter,
+    pub(crate) closed_abuse: Counter,
+    pub(crate) refused_origin: Counter,
+    pub(crate) refused_busy: Counter,
     pub(crate) unmapped: CommandMetrics,
 }
 
@@ -71,6 +81,13 @@ impl ModuleMetrics {
             full: hs("full"),
             pushes_out: counter!(MESSAGES_OUT, "module" => path, "command" => "<push>"),
             dropped_full: counter!(OUTBOUND_DROPPED, "module" => path, "reason" => "queue_full"),
+            dropped_disconnect: counter!(OUTBOUND_DROPPED, "module" => path, "reason" => "disconnect"),
+            rate_limited: counter!(LIMITED, "module" => path, "limit" => "rate"),
+            timeouts: counter!(LIMITED, "module" => path, "limit" => "handler_timeout"),
+            closed_idle: counter!(LIMITED, "module" => path, "limit" => "idle"),
+            closed_abuse: counter!(LIMITED, "module" => path, "limit" => "rate_abuse"),
+            refused_origin: hs("forbidden_origin"),
+            refused_busy: hs("busy"),
             unmapped: CommandMetrics::new(path, UNMAPPED),
         }
     }

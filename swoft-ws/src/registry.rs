@@ -118,6 +118,8 @@ pub struct ModuleDef {
     pub middleware: &'static [MiddlewareRef],
     /// How many messages of one connection may be handled at once (1: in order).
     pub concurrency: u16,
+    /// Overrides of the server-wide limits (`max_connections`, `origins`, `rate_limit`, ...).
+    pub limits: crate::limits::ModuleLimits,
     /// Where the struct is.
     pub location: Location,
 }
@@ -355,6 +357,8 @@ pub(crate) struct ModuleRuntime {
     /// global → module: for messages no handler maps, or that fail to decode.
     pub(crate) chain: Chain,
     pub(crate) metrics: ModuleMetrics,
+    /// Resolved by `AppBuilder::build` from the config and the module's overrides.
+    pub(crate) limits: crate::limits::Limits,
 }
 
 /// Builds the tables of `modules`; `discovered` adds the checks that only make sense when every
@@ -531,6 +535,7 @@ pub(crate) fn build(
             hooks,
             chain: module_chain,
             metrics: ModuleMetrics::new(m.path),
+            limits: crate::limits::Limits::default(),
         });
     }
 

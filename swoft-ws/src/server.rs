@@ -5,6 +5,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -31,6 +32,9 @@ pub(crate) struct ServerInner {
     pub(crate) fds: Arc<FdAllocator>,
     pub(crate) state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     pub(crate) rooms: Rooms,
+    /// Live connections admitted (handshake accepted, not yet ended).
+    pub(crate) admitted: AtomicUsize,
+    pub(crate) shutdown: crate::shutdown::ShutdownState,
 }
 
 impl fmt::Debug for Server {
@@ -51,6 +55,31 @@ impl Server {
 
     pub(crate) fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    pub(crate) fn admitted(&self) -> &AtomicUsize {
+        &self.inner.admitted
+    }
+
+    pub(crate) fn shutdown_state(&self) -> &crate::shutdown::ShutdownState {
+        &self.inner.shutdown
+    }
+
+    /// A snapshot of what the server holds: every count is 0 on an idle server (after
+    /// connections ended, whatever way).
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            connections: self.inner.sessions.len(),
+            admitted: self.inner.admitted.load(Ordering::Acquire),
+            contexts: self.inner.contexts.live(),
+            fds: self.inner.fds.live(),
+            rooms: self.inner.rooms.count(),
+            queued_bytes: {
+                let mut n = 0;
+                self.inner.sessions.for_each(|c| n += c.queued_bytes());
+                n
+            },
+        }
     }
 
     pub(crate) fn modules(&self) -> &[Arc<ModuleRuntime>] {
@@ -153,5 +182,30 @@ impl Server {
             .ok_or(SendError::NoSuchFd(fd))?
             .close(code, reason);
         Ok(())
+    }
+}
+
+/// What [`Server::stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Live connections in the session manager.
+    pub connections: usize,
+    /// Connections holding an admission slot (counted against `max_connections`).
+    pub admitted: usize,
+    /// Live message contexts.
+    pub contexts: usize,
+    /// Allocated fds.
+    pub fds: usize,
+    /// Rooms that exist.
+    pub rooms: usize,
+    /// Bytes waiting in outbound queues, over all connections.
+    pub queued_bytes: usize,
+}
+
+impl ServerStats {
+    /// Whether nothing is held: no connection, context, fd, room or queued byte.
+    pub fn is_idle(&self) -> bool {
+        *self == ServerStats::default()
     }
 }

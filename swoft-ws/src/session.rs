@@ -11,7 +11,7 @@
 //! [`ConnectionId`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
@@ -114,6 +114,18 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
+/// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::limits::Backpressure::Disconnect).
+pub const SLOW_CONSUMER: &str = "slow consumer";
+
+/// The payload size of a frame: what the outbound byte limit counts.
+pub(crate) fn payload_len(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+        Message::Close(_) => 0,
+    }
+}
+
 /// What the connection's writer task sends.
 #[derive(Debug)]
 pub(crate) enum Outbound {
@@ -141,6 +153,8 @@ struct ConnInner {
     protocol: Option<String>,
     session: Mutex<http::Extensions>,
     tx: mpsc::Sender<Outbound>,
+    /// Payload bytes in the outbound queue: added by senders, taken off by the writer.
+    queued: AtomicUsize,
     closing: CancellationToken,
     /// The close the server asked for, if it did: sent by the writer when it stops.
     close_request: Mutex<Option<(u16, String)>>,
@@ -180,6 +194,7 @@ impl Connection {
                 protocol: p.protocol,
                 session: Mutex::new(p.session),
                 tx,
+                queued: AtomicUsize::new(0),
                 closing: CancellationToken::new(),
                 close_request: Mutex::new(None),
             }),
@@ -249,20 +264,60 @@ impl Connection {
         Ok(())
     }
 
+    /// Bytes (frame payloads) waiting in this connection's outbound queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.queued.load(Ordering::Relaxed)
+    }
+
+    /// Queues a frame, within the queue's bounds (frames and bytes); never waits. A frame that
+    /// does not fit is dropped and the module's [`Backpressure`](crate::limits::Backpressure)
+    /// policy applies.
     pub(crate) fn send_ws(&self, msg: Message) -> Result<(), SendError> {
-        if self.inner.closing.is_cancelled() {
+        let inner = &*self.inner;
+        if inner.closing.is_cancelled() {
             return Err(SendError::Closed);
         }
-        self.inner
-            .tx
-            .try_send(Outbound::Frame(msg))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    self.inner.module.metrics.dropped_full.increment(1);
-                    SendError::QueueFull
-                }
+        let len = payload_len(&msg);
+        let before = inner.queued.fetch_add(len, Ordering::Relaxed);
+        if before != 0 && before + len > inner.server.config().outbound_bytes {
+            inner.queued.fetch_sub(len, Ordering::Relaxed);
+            return Err(self.queue_full());
+        }
+        inner.tx.try_send(Outbound::Frame(msg)).map_err(|e| {
+            inner.queued.fetch_sub(len, Ordering::Relaxed);
+            match e {
+                mpsc::error::TrySendError::Full(_) => self.queue_full(),
                 mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-            })
+            }
+        })
+    }
+
+    /// The writer took `len` bytes off the queue.
+    pub(crate) fn dequeued(&self, len: usize) {
+        self.inner.queued.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    /// A frame did not fit: count it and apply the policy.
+    #[cold]
+    fn queue_full(&self) -> SendError {
+        let module = &self.inner.module;
+        match module.limits.backpressure {
+            crate::limits::Backpressure::DropNewest => {
+                module.metrics.dropped_full.increment(1);
+                tracing::debug!(fd = %self.fd(), "outbound queue full: frame dropped");
+            }
+            crate::limits::Backpressure::Disconnect => {
+                module.metrics.dropped_disconnect.increment(1);
+                if !self.inner.closing.is_cancelled() {
+                    tracing::warn!(
+                        fd = %self.fd(), queued_bytes = self.queued_bytes(),
+                        "outbound queue full: closing the slow consumer (1008)"
+                    );
+                    self.force_close(close_code::POLICY, SLOW_CONSUMER);
+                }
+            }
+        }
+        SendError::QueueFull
     }
 
     /// Closes the connection with this code and reason, after the frames already queued.

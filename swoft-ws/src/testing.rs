@@ -85,9 +85,16 @@ impl TestServer {
         let server = app.server().clone();
         let router = customize(app.into_router());
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(crate::serve_router(listener, router, async {
-            let _ = rx.await;
-        }));
+        // No signal handlers in tests: Ctrl-C still stops the test binary.
+        let task = tokio::spawn(crate::app::serve_app(
+            server.clone(),
+            router,
+            listener,
+            async {
+                let _ = rx.await;
+            },
+            false,
+        ));
         TestServer {
             addr,
             server,
@@ -125,20 +132,16 @@ impl TestServer {
         TestClient::connect(&self.url(path_and_query), headers).await
     }
 
-    /// Waits until no connection and no message context is left (every close handled).
+    /// Waits until the server holds nothing: no connection, admission slot, message context,
+    /// fd, room or queued byte ([`ServerStats::is_idle`](crate::ServerStats::is_idle)).
     /// Panics after [`DEFAULT_TIMEOUT`], naming what is left.
     pub async fn wait_idle(&self) {
         let s = &self.server;
-        let ok = wait_until(DEFAULT_TIMEOUT, || {
-            s.sessions().is_empty() && s.contexts().live() == 0 && s.fds().live() == 0
-        })
-        .await;
+        let ok = wait_until(DEFAULT_TIMEOUT, || s.stats().is_idle()).await;
         assert!(
             ok,
-            "server not idle after {DEFAULT_TIMEOUT:?}: {} sessions, {} contexts, {} fds live",
-            s.sessions().len(),
-            s.contexts().live(),
-            s.fds().live()
+            "server not idle after {DEFAULT_TIMEOUT:?}: {:?}",
+            s.stats()
         );
     }
 

@@ -1,0 +1,178 @@
+//! The accept loop: hyper's HTTP/1 server with a header read timeout (a TCP connection that
+//! sends no complete request in time is dropped), upgrades, the peer address for handshake
+//! hooks, and graceful shutdown on a future, on [`Server::shutdown`] or on SIGINT/SIGTERM.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::extract::connect_info::ConnectInfo;
+use axum::response::Response;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::ServeOpts;
+use crate::server::Server;
+
+/// How long HTTP connections (not WebSocket ones) get to finish after shutdown.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
+
+/// One TCP connection's service: the router, with the peer address in every request.
+#[derive(Clone)]
+struct ConnService {
+    router: Router,
+    peer: SocketAddr,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = axum::routing::future::RouteFuture<Infallible>;
+
+    fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        let req: Request = req.map(axum::body::Body::new);
+        tower_service::Service::call(&mut self.router.clone(), req)
+    }
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    opts: ServeOpts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "swoft-ws listening");
+    let requested = opts
+        .server
+        .as_ref()
+        .map(|s| s.shutdown_state().requested.clone())
+        .unwrap_or_default();
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.handshake_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut signal = std::pin::pin!(signal(opts.signals));
+    loop {
+        let (tcp, peer) = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            _ = requested.cancelled() => break,
+            name = &mut signal => {
+                tracing::info!(signal = name, "shutting down");
+                break;
+            }
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of fds (EMFILE/ENFILE) or a connection reset before accept: wait a
+                    // little and go on, as hyper and axum do.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = ConnService {
+            router: router.clone(),
+            peer,
+        };
+        let conn = builder
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        let stop = stop.clone();
+        tracker.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                if e.is_timeout() {
+                    metrics::counter!(crate::metrics::LIMITED, "module" => "", "limit" => "handshake_timeout")
+                        .increment(1);
+                    tracing::debug!(%peer, "handshake timeout: connection dropped");
+                } else {
+                    tracing::debug!(%peer, error = %e, "http connection failed");
+                }
+            }
+        });
+    }
+    drop(listener);
+    if let Some(server) = &opts.server {
+        crate::shutdown::drain(server).await;
+    }
+    stop.cancel();
+    tracker.close();
+    if tokio::time::timeout(HTTP_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::debug!("http connections still open after the grace; leaving them");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM (with `on`; never without), naming the signal.
+async fn signal(on: bool) -> &'static str {
+    if !on {
+        return std::future::pending().await;
+    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("cannot listen for signals; shut down with Server::shutdown");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
+}
+
+impl Server {
+    /// Asks the server to shut down gracefully: `serve*` stops accepting, drains every
+    /// WebSocket connection (see [`App::serve_with_shutdown`](crate::App::serve_with_shutdown))
+    /// and returns. Returns at once; await [`drain`](Self::drain) to wait for the end.
+    pub fn shutdown(&self) {
+        self.shutdown_state().requested.cancel();
+    }
+
+    /// Whether a shutdown was asked for.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown_state().requested.is_cancelled()
+    }
+
+    /// Drains the WebSocket connections now, and returns once they all ended: new handshakes
+    /// get 503; in-flight handlers finish (up to `shutdown_grace`, then are cancelled); every
+    /// connection gets close 1001 `server shutting down`, in batches; every `#[on_close]` runs.
+    /// For apps served by your own HTTP server (`into_router`); `serve*` call it for you.
+    pub async fn drain(&self) {
+        crate::shutdown::drain(self).await;
+    }
+}

@@ -1,0 +1,91 @@
+//! Graceful shutdown: stop taking connections, let in-flight handlers finish (up to
+//! [`Config::shutdown_grace`](crate::Config::shutdown_grace)), close every connection with 1001
+//! in batches, and wait until every `#[on_close]` ran.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::server::Server;
+use crate::session::close_code;
+
+/// The server's shutdown signals.
+#[derive(Debug, Default)]
+pub(crate) struct ShutdownState {
+    /// Someone asked for a shutdown ([`Server::shutdown`]): the serve loop stops accepting.
+    pub(crate) requested: CancellationToken,
+    /// Draining: new handshakes get 503; read loops stop reading new messages.
+    pub(crate) draining: CancellationToken,
+    /// The grace is over: in-flight handlers are cancelled.
+    pub(crate) abort: CancellationToken,
+    /// The drain is complete.
+    pub(crate) done: CancellationToken,
+}
+
+/// The reason sent with the shutdown close frames.
+pub(crate) const REASON: &str = "server shutting down";
+
+/// Drains `server` (see the module docs). A second call waits for the first to finish.
+pub(crate) async fn drain(server: &Server) {
+    let st = server.shutdown_state();
+    st.requested.cancel();
+    if st.draining.is_cancelled() {
+        st.done.cancelled().await;
+        return;
+    }
+    st.draining.cancel();
+    let cfg = server.config();
+    tracing::info!(
+        connections = server.connection_count(),
+        in_flight = server.contexts().live(),
+        "graceful shutdown: draining"
+    );
+
+    // 1. In-flight handlers finish, up to the grace; then they are cancelled.
+    if !wait_until(cfg.shutdown_grace, || server.contexts().live() == 0).await {
+        tracing::warn!(
+            in_flight = server.contexts().live(),
+            "graceful shutdown: handlers still running after the grace; cancelling them"
+        );
+    }
+    st.abort.cancel();
+
+    // 2. Close frames (1001), in batches.
+    let mut conns = server.sessions().connections();
+    conns.sort_unstable_by_key(crate::session::Connection::fd);
+    let total = conns.len();
+    for (i, batch) in conns.chunks(cfg.shutdown_batch.max(1)).enumerate() {
+        if i > 0 {
+            tokio::time::sleep(cfg.shutdown_batch_pause).await;
+        }
+        for c in batch {
+            c.close(close_code::GOING_AWAY, REASON);
+        }
+    }
+    drop(conns);
+
+    // 3. Every connection ends and runs its #[on_close].
+    let bound = cfg.close_timeout + Duration::from_secs(5);
+    if !wait_until(bound, || server.sessions().is_empty()).await {
+        tracing::warn!(
+            left = server.connection_count(),
+            "graceful shutdown: connections still open"
+        );
+    }
+    tracing::info!(closed = total, "graceful shutdown: drained");
+    st.done.cancel();
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes; whether it held.
+async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
