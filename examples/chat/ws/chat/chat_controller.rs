@@ -17,7 +17,7 @@ impl ChatController {
         Data(arg): Data<WhisperArg>,
         Session(name): Session<ChatName>,
         State(dir): State<Directory>,
-        server: Server,
+        server: &Server,
     ) -> Result<Delivered, WsError> {
         check_text(&arg.text)?;
         let fds = dir.fds(&arg.to);
@@ -31,7 +31,7 @@ impl ChatController {
         let d = server
             .to_fds(&fds)
             .push("chat.whisper", &whisper)
-            .map_err(push_failed)?;
+            .map_err(|e| push_failed(&e))?;
         Ok(Delivered {
             delivered: d.delivered,
         })

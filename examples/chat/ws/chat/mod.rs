@@ -212,6 +212,6 @@ pub fn member_names(server: &Server, key: &str) -> Vec<String> {
 }
 
 /// A push that could not be encoded (it cannot happen with these payload types) → `internal`.
-fn push_failed(e: swoft_ws::SendError) -> WsError {
+fn push_failed(e: &swoft_ws::SendError) -> WsError {
     WsError::internal(e.to_string())
 }

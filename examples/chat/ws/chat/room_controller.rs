@@ -33,7 +33,7 @@ impl RoomController {
                 .room(&key)
                 .except(conn.fd())
                 .push("room.joined", &joined)
-                .map_err(push_failed)?;
+                .map_err(|e| push_failed(&e))?;
         }
         let members = member_names(conn.server(), &key);
         Ok(Members {
@@ -66,7 +66,7 @@ impl RoomController {
             .room(&key)
             .except(conn.fd())
             .push("room.message", &msg)
-            .map_err(push_failed)?;
+            .map_err(|e| push_failed(&e))?;
         Ok(Delivered {
             delivered: d.delivered,
         })
@@ -91,7 +91,7 @@ impl RoomController {
             conn.server()
                 .room(&key)
                 .push("room.left", &left)
-                .map_err(push_failed)?;
+                .map_err(|e| push_failed(&e))?;
         }
         Ok(RoomReply { room: arg.room })
     }
@@ -99,9 +99,9 @@ impl RoomController {
     /// `room.members {"room": R}` → `{"room": R, "members": [...]}` (sorted; empty for a room
     /// nobody is in). Anyone may ask.
     #[message_mapping("members")]
-    fn members(Data(arg): Data<RoomArg>, server: Server) -> Result<Members, WsError> {
+    fn members(Data(arg): Data<RoomArg>, server: &Server) -> Result<Members, WsError> {
         check_room(&arg.room)?;
-        let members = member_names(&server, &room_key(&arg.room));
+        let members = member_names(server, &room_key(&arg.room));
         Ok(Members {
             room: arg.room,
             members,
