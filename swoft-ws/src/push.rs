@@ -115,7 +115,8 @@ impl<'a> Broadcast<'a> {
     }
 
     /// Pushes `{"cmd": command, "data": data}` (packed by each receiver's module parser,
-    /// encoded once per parser) to every receiver.
+    /// encoded once per parser) to every receiver. Each frame queued counts in its module's
+    /// `swoft_ws_messages_out_total{command="<push>"}`, as [`Connection::push`] does.
     pub fn push<T: Serialize + ?Sized>(
         self,
         command: &str,
@@ -127,7 +128,14 @@ impl<'a> Broadcast<'a> {
             data,
             by_parser: Vec::with_capacity(1),
         };
-        Ok(self.each(|c| c.send_ws(frames.for_conn(c))))
+        Ok(self.each(|c| {
+            let sent = c.send_ws(frames.for_conn(c));
+            if sent.is_ok() {
+                // Counted like `Connection::push`: `messages_out{command="<push>"}`.
+                c.module().metrics.pushes_out.increment(1);
+            }
+            sent
+        }))
     }
 
     /// Sends this frame, as it is, to every receiver (one copy of the bytes, shared).

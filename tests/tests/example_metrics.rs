@@ -74,6 +74,11 @@ async fn chat_example_metrics_move_with_the_traffic() {
         r#"swoft_ws_error_replies_total{module="/chat",code="forbidden"}"#,
         1.0,
     );
+    // Pushes: bob's room.joined to alice, alice's room.message to bob.
+    moved(
+        r#"swoft_ws_messages_out_total{module="/chat",command="<push>"}"#,
+        2.0,
+    );
     assert_eq!(
         value(&after, r#"swoft_ws_connections{module="/chat"}"#),
         2.0
