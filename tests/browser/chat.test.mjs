@@ -17,10 +17,10 @@ let skip = false;
 if (!chromiumPath) {
   const why = 'no Chromium found (looked at $CHROMIUM, /usr/bin/chromium, /usr/bin/chromium-browser); ' +
     'install it with `apt-get install chromium` or run `bash scripts/setup.sh`';
+  skip = `SKIPPED: ${why}`;
   if (inCI) {
     test('Chromium is installed (required when CI=true)', () => assert.fail(why));
   } else {
-    skip = `SKIPPED: ${why}`;
     console.error(`\n!!! browser tests ${skip}\n`);
   }
 }
@@ -182,9 +182,9 @@ describe('the chat page in headless Chromium', { skip }, () => {
     await alice.context().close();
   });
 
-  test('when the server goes away the page says so and offers to reconnect', async (t) => {
+  test('when the server goes away the page says so, and reconnects when it is back', async (t) => {
     if (process.env.SWOFT_WS_CHAT_URL) {
-      t.skip('SWOFT_WS_CHAT_URL is set: this test stops the server it started');
+      t.skip('SWOFT_WS_CHAT_URL is set: this test stops and restarts the server it started');
       return;
     }
     const carol = await openPage('carol');
@@ -193,11 +193,25 @@ describe('the chat page in headless Chromium', { skip }, () => {
     const banner = carol.locator('[data-testid=banner]');
     await banner.waitFor({ state: 'visible', timeout: WAIT_MS });
     assert.match(await banner.textContent(), /Connection lost/);
+    assert.equal(await carol.isDisabled('[data-testid=send]'), true);
+
+    // While the server is down a reconnect fails, and says so.
     await carol.click('[data-testid=reconnect]');
     await carol.waitForFunction(
       () => /Could not connect/.test(document.querySelector('[data-testid=banner]').textContent),
       null, { timeout: WAIT_MS });
-    assert.equal(await carol.isDisabled('[data-testid=send]'), true);
+
+    // The server is back on the same address: reconnecting rejoins the room.
+    server = await startExample(server.addr);
+    await carol.click('[data-testid=reconnect]');
+    await banner.waitFor({ state: 'hidden', timeout: WAIT_MS });
+    await expectEntry(carol, 'system', 'Reconnected to #lobby');
+    await expectMembers(carol, ['carol']);
+    await send(carol, 'back again');
+    const mine = await expectEntry(carol, 'own', 'back again');
+    await carol.waitForFunction((el) => el.dataset.delivered === '0', await mine.elementHandle(),
+      { timeout: WAIT_MS });
+
     // The failed reconnect is an expected console error of the browser; no other error counts.
     for (let i = pageErrors.length - 1; i >= 0; i--) {
       if (pageErrors[i].startsWith('carol console: WebSocket connection')) pageErrors.splice(i, 1);

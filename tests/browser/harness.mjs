@@ -40,14 +40,14 @@ export function buildExample() {
 }
 
 /**
- * Runs target/debug/examples/chat on a free port of 127.0.0.1 and resolves to
+ * Runs target/debug/examples/chat on `addr` (a free port of 127.0.0.1 by default) and resolves to
  * `{ addr, url, stop(), logs() }` once it prints `listening on ws://ADDR`.
  */
-export function startExample() {
+export function startExample(addr = '127.0.0.1:0') {
   const bin = join(ROOT, 'target', 'debug', 'examples', 'chat');
   const child = spawn(bin, [], {
     cwd: ROOT,
-    env: { ...process.env, SWOFT_WS_ADDR: '127.0.0.1:0', RUST_LOG: process.env.RUST_LOG ?? 'info' },
+    env: { ...process.env, SWOFT_WS_ADDR: addr, RUST_LOG: process.env.RUST_LOG ?? 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
