@@ -77,7 +77,8 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
     let accept = match &module.hooks.handshake {
         None => Accept::new(),
         Some(hook) => {
-            let fut = hook(&*module.instance, &request);
+            // Called inside the future: a plain `fn` hook panics when called, not when polled.
+            let fut = async { hook(&*module.instance, &request).await };
             match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(Ok(accept)) => accept,
                 Ok(Err(reject)) => {
@@ -198,7 +199,10 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admiss
     let mut writer = tokio::spawn(write_loop(sink, rx, conn.clone()).in_current_span());
 
     if let Some(open) = module.hooks.open {
-        run_hook("on_open", &conn, open(&*module.instance, &conn)).await;
+        run_hook("on_open", &conn, async {
+            open(&*module.instance, &conn).await
+        })
+        .await;
     }
 
     let info = read_loop(&conn, &module, &mut stream).await;
@@ -216,7 +220,8 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admiss
 
     tracing::debug!(fd = %conn.fd(), code = info.code, by = ?info.by, "connection closed");
     if let Some(close) = module.hooks.close {
-        run_hook("on_close", &conn, close(&*module.instance, &conn, &info)).await;
+        let hook = async { close(&*module.instance, &conn, &info).await };
+        run_hook("on_close", &conn, hook).await;
     }
     conn.server().rooms().leave_all(conn.fd());
     drop(cleanup);
@@ -687,8 +692,8 @@ async fn write_loop(
     let ok = 'outer: loop {
         let first = tokio::select! {
             biased;
-            _ = closing.cancelled() => None,
             m = rx.recv() => m,
+            _ = closing.cancelled() => None,
         };
         let Some(mut next) = first else {
             break true;
@@ -710,7 +715,7 @@ async fn write_loop(
                 }
             }
             fed += 1;
-            if fed >= WRITE_BATCH || closing.is_cancelled() {
+            if fed >= WRITE_BATCH {
                 break;
             }
             match rx.try_recv() {

@@ -294,6 +294,15 @@ impl TestClient {
         self.send_text(&value.to_string()).await;
     }
 
+    /// Sends any frame; whether it could be sent (no panic: for tests where the server may
+    /// already have closed the connection).
+    pub async fn try_send(&mut self, msg: Message) -> bool {
+        matches!(
+            tokio::time::timeout(self.timeout, self.ws.send(msg)).await,
+            Ok(Ok(()))
+        )
+    }
+
     /// Sends any frame (pings, fragments built by hand, ...).
     pub async fn send(&mut self, msg: Message) {
         tokio::time::timeout(self.timeout, self.ws.send(msg))
