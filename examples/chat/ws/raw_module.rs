@@ -2,8 +2,10 @@
 
 use swoft_ws::prelude::*;
 
-/// Serves `/raw` with the raw parser: no commands, just frames.
-#[ws_module(path = "/raw", parser = raw)]
+/// Serves `/raw` with the raw parser: no commands, just frames. Messages up to 16 MiB (the
+/// largest that Autobahn|Testsuite's conformance cases send; `scripts/autobahn.sh` runs them
+/// against this module), where the server-wide default is 64 KiB.
+#[ws_module(path = "/raw", parser = raw, max_message_size = 16777216)]
 #[derive(Debug)]
 pub struct RawModule;
 
