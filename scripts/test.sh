@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# Protocol conformance (Autobahn fuzzingclient on the chat example's /raw); needs Python 2.7.
+bash scripts/autobahn.sh
 # The browser test builds and runs the chat example itself. Without Chromium it fails when
 # CI=true and is skipped, loudly, elsewhere.
 node --test tests/browser/*.test.mjs
