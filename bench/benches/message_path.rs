@@ -1,0 +1,2 @@
+//! Micro-benchmarks (work in progress).
+fn main() {}

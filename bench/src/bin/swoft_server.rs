@@ -1,0 +1,98 @@
+//! The swoft-ws side of the benchmark: the same four jobs as `axum_server`, written the
+//! swoft-ws way.
+//!
+//! - `/raw`: raw parser, `#[on_message]` returns the frame (raw echo).
+//! - `/echo`: JSON parser, `echo.send` returns its data untouched (as the chat example).
+//! - `/room`: raw parser; `?member=1` joins the room `bench` in `#[on_open]`; every frame a
+//!   connection sends is broadcast to the room (except the sender) with one shared copy.
+//! - `/hs`: a handshake hook that does trivial work (reads a query parameter into session
+//!   data); used by the handshake figure.
+//!
+//! `swoft_server [--addr 127.0.0.1:0]`: prints `listening on ws://ADDR`, serves until killed,
+//! on one thread.
+
+use serde_json::value::RawValue;
+use swoft_ws::prelude::*;
+use swoft_ws_bench::{Args, MAX_MESSAGE, OUTBOUND_QUEUE, READ_BUFFER, current_thread, serve};
+
+/// `/raw`: every frame back as it came.
+#[ws_module(path = "/raw", parser = raw)]
+struct RawModule;
+
+#[ws_module]
+impl RawModule {
+    #[on_message]
+    fn echo(frame: RawMessage) -> RawMessage {
+        frame
+    }
+}
+
+/// `/echo`: the JSON `echo.send` command.
+#[ws_module(path = "/echo", controllers = [EchoController])]
+struct EchoModule;
+
+#[derive(Default)]
+struct EchoController;
+
+#[ws_controller(prefix = "echo")]
+impl EchoController {
+    #[message_mapping("send")]
+    fn send(Data(data): Data<&RawValue>) -> &RawValue {
+        data
+    }
+}
+
+/// `/room`: members join in `#[on_open]`; any frame is broadcast to the room.
+#[ws_module(path = "/room", parser = raw)]
+struct RoomModule;
+
+#[ws_module]
+impl RoomModule {
+    #[on_open]
+    fn open(conn: &Connection) {
+        if conn.request().query_param("member").is_some() {
+            conn.join("bench");
+        }
+    }
+
+    #[on_message]
+    fn say(frame: RawMessage, conn: &Connection) {
+        let _ = conn.server().room("bench").except(conn.fd()).send(frame);
+    }
+}
+
+/// The name a `/hs` client gave in its query.
+#[derive(Clone)]
+struct Name(#[allow(dead_code)] String);
+
+/// `/hs`: a handshake hook that does trivial work.
+#[ws_module(path = "/hs", parser = raw)]
+struct HsModule;
+
+#[ws_module]
+impl HsModule {
+    #[on_handshake]
+    fn handshake(req: &HandshakeRequest) -> Result<Accept, Reject> {
+        let name = req
+            .query_param("name")
+            .ok_or_else(|| Reject::bad_request("name is required"))?;
+        Ok(Accept::new().with(Name(name.into_owned())))
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::from_env();
+    let addr = args.str("addr").unwrap_or("127.0.0.1:0").to_owned();
+    swoft_ws_bench::procfs::raise_nofile();
+    let app = App::builder()
+        .module::<RawModule>()
+        .module::<EchoModule>()
+        .module::<RoomModule>()
+        .module::<HsModule>()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(MAX_MESSAGE)
+        .outbound_queue(OUTBOUND_QUEUE)
+        .build()?;
+    current_thread(serve(app.into_router(), &addr))?;
+    Ok(())
+}
