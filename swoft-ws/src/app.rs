@@ -350,6 +350,7 @@ impl AppBuilder {
             config: self.config,
             modules,
             admitted: Default::default(),
+            claimed: Default::default(),
             shutdown: Default::default(),
             sessions: SessionManager::default(),
             contexts: ContextManager::default(),
@@ -398,6 +399,7 @@ impl App {
                 get(move |req: Request| crate::conn::upgrade(server.clone(), module.clone(), req)),
             );
         }
+        crate::serve::routed(&self.server);
         router
     }
 
@@ -452,6 +454,7 @@ pub(crate) async fn serve_app(
     signals: bool,
 ) -> std::io::Result<()> {
     tracing::info!(paths = ?server.module_paths(), "swoft-ws modules");
+    server.claim();
     let opts = ServeOpts {
         handshake_timeout: server.config().handshake_timeout,
         signals,
@@ -471,10 +474,12 @@ pub(crate) struct ServeOpts {
 
 /// Serves a router — typically [`App::into_router`] merged with your own HTTP routes — on a
 /// bound listener until `shutdown` completes or SIGINT/SIGTERM, with the peer address
-/// available to handshake hooks and a 10 s handshake (request header) timeout. At shutdown it
-/// stops accepting and ends HTTP connections gracefully; it does **not** drain WebSocket
-/// connections, which it does not know: prefer [`App::serve_with`], or call
-/// [`Server::drain`] yourself.
+/// available to handshake hooks and the app's handshake (request header) timeout. At shutdown
+/// (`shutdown` completes, SIGINT/SIGTERM, or [`Server::shutdown`]) it stops accepting, drains
+/// the WebSocket connections of every app turned into a router in this process and not served
+/// by [`App::serve_with`] and friends (usually: the one app whose router this is), ends HTTP
+/// connections gracefully, and returns. For exact control over which app is drained, use
+/// [`App::serve_with`] (your routes go in its `customize`), or call [`Server::drain`].
 ///
 /// ```no_run
 /// # use swoft_ws::prelude::*;
@@ -494,7 +499,11 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let opts = ServeOpts {
-        handshake_timeout: Config::default().handshake_timeout,
+        handshake_timeout: crate::serve::unclaimed()
+            .iter()
+            .map(|s| s.config().handshake_timeout)
+            .min()
+            .unwrap_or(Config::default().handshake_timeout),
         signals: true,
         server: None,
     };

@@ -21,6 +21,30 @@ use tokio_util::task::TaskTracker;
 use crate::app::ServeOpts;
 use crate::server::Server;
 
+/// Apps turned into routers (weakly): what `serve_router` drains.
+static ROUTED: std::sync::Mutex<Vec<std::sync::Weak<crate::server::ServerInner>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Notes that `server`'s app was turned into a router.
+pub(crate) fn routed(server: &Server) {
+    let mut list = ROUTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    list.retain(|w| w.strong_count() > 0);
+    list.push(server.downgrade());
+}
+
+/// The live apps turned into routers and not served by `App::serve*`.
+pub(crate) fn unclaimed() -> Vec<Server> {
+    let list = ROUTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    list.iter()
+        .filter_map(Server::upgrade)
+        .filter(|s| !s.is_claimed())
+        .collect()
+}
+
 /// How long HTTP connections (not WebSocket ones) get to finish after shutdown.
 const HTTP_GRACE: Duration = Duration::from_secs(5);
 
@@ -51,11 +75,22 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "swoft-ws listening");
-    let requested = opts
-        .server
-        .as_ref()
-        .map(|s| s.shutdown_state().requested.clone())
-        .unwrap_or_default();
+    // Server::shutdown of the app served (for serve_router: of any app it may drain).
+    let requested = CancellationToken::new();
+    let watched = match &opts.server {
+        Some(s) => vec![s.clone()],
+        None => unclaimed(),
+    };
+    for s in watched {
+        let (requested, asked) = (requested.clone(), s.shutdown_state().requested.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = asked.cancelled() => requested.cancel(),
+                _ = requested.cancelled() => {}
+            }
+        });
+    }
+    let _stop_watchers = requested.clone().drop_guard();
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut builder = http1::Builder::new();
@@ -114,8 +149,12 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
-    if let Some(server) = &opts.server {
-        crate::shutdown::drain(server).await;
+    match &opts.server {
+        Some(server) => crate::shutdown::drain(server).await,
+        None => {
+            let servers = unclaimed();
+            futures_util::future::join_all(servers.iter().map(crate::shutdown::drain)).await;
+        }
     }
     stop.cancel();
     tracker.close();

@@ -35,6 +35,8 @@ pub(crate) struct ServerInner {
     /// Live connections admitted (handshake accepted, not yet ended).
     pub(crate) admitted: AtomicUsize,
     pub(crate) shutdown: crate::shutdown::ShutdownState,
+    /// Served by `App::serve*` (so `serve_router` leaves it alone).
+    pub(crate) claimed: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Server {
@@ -51,6 +53,22 @@ impl Server {
         Server {
             inner: Arc::new(inner),
         }
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<ServerInner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn upgrade(weak: &std::sync::Weak<ServerInner>) -> Option<Server> {
+        weak.upgrade().map(|inner| Server { inner })
+    }
+
+    pub(crate) fn claim(&self) {
+        self.inner.claimed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_claimed(&self) -> bool {
+        self.inner.claimed.load(Ordering::Acquire)
     }
 
     pub(crate) fn config(&self) -> &Config {

@@ -145,6 +145,25 @@ impl TestServer {
         );
     }
 
+    /// Shuts the server down gracefully (as `serve` does on SIGTERM) and returns what `serve`
+    /// returned. Panics if it does not return within 30 s.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.join().await
+    }
+
+    /// Waits until `serve` returns (after [`Server::shutdown`], say) and returns its result.
+    /// Panics if it does not return within 30 s.
+    pub async fn join(mut self) -> std::io::Result<()> {
+        let task = self.task.take().expect("the serve task");
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("serve did not return within 30 s")
+            .expect("the serve task panicked")
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
