@@ -215,6 +215,14 @@ async fn room_queries_follow_joins_leaves_and_closes() {
     assert!(cb.join("z"));
     assert!(cb.leave("z"));
     assert_eq!(rooms.count(), 2, "z went with its last member");
+    assert!(cb.join("p1") && cb.join("p2") && cb.join("y"));
+    assert_eq!(
+        rooms.leave_all(fb),
+        [Arc::from("p1"), Arc::from("p2"), Arc::from("y")]
+    );
+    assert!(rooms.leave_all(fb).is_empty());
+    assert_eq!(rooms.size("y"), 1, "a is still in y");
+    assert_eq!(rooms.count(), 2);
 
     // Closing leaves every room.
     a.close(1000, "").await;
