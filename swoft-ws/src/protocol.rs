@@ -174,6 +174,26 @@ impl Decoded {
         self.ext = Some(ext);
         self
     }
+
+    /// The command, if the frame named one (resolve it with [`Piece::resolve`]).
+    pub fn command(&self) -> Option<&Piece> {
+        self.command.as_ref()
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// The request id as raw JSON, if the frame had one (a `null` id counts as none).
+    pub fn id(&self) -> Option<&Piece> {
+        self.id.as_ref()
+    }
+
+    /// The extra fields as raw JSON, if the frame had them.
+    pub fn ext(&self) -> Option<&Piece> {
+        self.ext.as_ref()
+    }
 }
 
 /// Decodes frames into commands and bodies, and packs replies, errors and pushes.
