@@ -44,7 +44,8 @@ export function buildExample() {
  * `{ addr, url, stop(), logs() }` once it prints `listening on ws://ADDR`.
  */
 export function startExample(addr = '127.0.0.1:0') {
-  const bin = join(ROOT, 'target', 'debug', 'examples', 'chat');
+  const target = resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target');
+  const bin = join(target, 'debug', 'examples', 'chat');
   const child = spawn(bin, [], {
     cwd: ROOT,
     env: { ...process.env, SWOFT_WS_ADDR: addr, RUST_LOG: process.env.RUST_LOG ?? 'info' },
