@@ -152,9 +152,14 @@ impl LimitArgs {
 
 const MODULE_KEYS: &str = "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `crate`";
 
-/// `[A, B]`: a bracketed list of type paths.
-fn path_list(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Path>> {
+/// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
+fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {
     let value = meta.value()?;
+    if !value.peek(syn::token::Bracket) {
+        return Err(value.error(format!(
+            "`{key}` takes a list in square brackets, even for one: write `{key} = [{example}]`"
+        )));
+    }
     let content;
     syn::bracketed!(content in value);
     let list = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
@@ -187,10 +192,10 @@ impl ModuleArgs {
                 }
                 set_once(&mut args.path, &meta, "path", lit)
             } else if meta.path.is_ident("controllers") {
-                let list = path_list(&meta)?;
+                let list = path_list(&meta, "controllers", "ChatController")?;
                 set_once(&mut args.controllers, &meta, "controllers", list)
             } else if meta.path.is_ident("middleware") {
-                let list = path_list(&meta)?;
+                let list = path_list(&meta, "middleware", "Auth")?;
                 set_once(&mut args.middleware, &meta, "middleware", list)
             } else if meta.path.is_ident("concurrency") {
                 let lit: syn::LitInt = meta.value()?.parse()?;
@@ -209,6 +214,16 @@ impl ModuleArgs {
                     ParserArg::Json
                 } else if p.is_ident("raw") {
                     ParserArg::Raw
+                } else if let Some(id) = p
+                    .get_ident()
+                    .filter(|id| id.to_string().starts_with(|c: char| c.is_ascii_lowercase()))
+                {
+                    // A lowercase word is a misspelt built-in, not a parser type.
+                    errors.at(
+                        &p,
+                        format!("unknown parser `{id}`: write `parser = json` (the default), `parser = raw` (every frame to #[on_message] as it is), or the path of a type that implements `swoft_ws::Parser + Default`"),
+                    );
+                    ParserArg::Json
                 } else {
                     ParserArg::Custom(p)
                 };
@@ -275,7 +290,7 @@ impl ControllerArgs {
                 args.check_prefix(&lit, errors);
                 set_once(&mut args.prefix, &meta, "prefix", lit)
             } else if meta.path.is_ident("middleware") {
-                let list = path_list(&meta)?;
+                let list = path_list(&meta, "middleware", "Auth")?;
                 set_once(&mut args.middleware, &meta, "middleware", list)
             } else if meta.path.is_ident("crate") {
                 let p: Path = meta.value()?.parse()?;
@@ -311,10 +326,13 @@ pub(crate) fn mapping_command(attr: &syn::Attribute) -> syn::Result<Option<LitSt
         syn::Meta::Path(_) => Ok(None),
         syn::Meta::List(list) => {
             let lit: LitStr = syn::parse2(list.tokens.clone()).map_err(|_| {
-                syn::Error::new_spanned(
-                    &list.tokens,
-                    "expected one string literal: `#[message_mapping(\"join\")]` or `#[message_mapping(\"room.join\")]`",
-                )
+                let msg = "expected one string literal: `#[message_mapping(\"join\")]` or `#[message_mapping(\"room.join\")]` (or `#[message_mapping]` alone to map the method's name)";
+                // Empty parentheses have no token of their own: point at the attribute.
+                if list.tokens.is_empty() {
+                    syn::Error::new_spanned(attr, msg)
+                } else {
+                    syn::Error::new_spanned(&list.tokens, msg)
+                }
             })?;
             if let Err(msg) = validate::command(&lit.value()) {
                 return Err(syn::Error::new_spanned(&lit, msg));
@@ -323,7 +341,7 @@ pub(crate) fn mapping_command(attr: &syn::Attribute) -> syn::Result<Option<LitSt
         }
         syn::Meta::NameValue(nv) => Err(syn::Error::new_spanned(
             nv,
-            "expected `#[message_mapping(\"join\")]`",
+            "write the command in parentheses: `#[message_mapping(\"join\")]`",
         )),
     }
 }

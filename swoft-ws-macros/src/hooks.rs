@@ -30,6 +30,16 @@ impl Kind {
         }
     }
 
+    /// What each argument (after `&self`) must be, in order.
+    fn params(self) -> &'static [&'static str] {
+        match self {
+            Kind::Handshake => &["req: &HandshakeRequest"],
+            Kind::Open => &["conn: &Connection"],
+            Kind::Close => &["conn: &Connection", "info: &CloseInfo"],
+            Kind::Message => &[],
+        }
+    }
+
     /// The most arguments (after `&self`) the hook takes, and what they are.
     fn max_args(self) -> Option<(usize, &'static str)> {
         match self {
@@ -78,12 +88,33 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
         let loc = handler::location(h.span, &sw);
         fields.push(quote!(#field: #sw::Some(#sw::Hook { call: #shim, location: #loc })));
         let dyn_this = quote!(&'a (dyn #sw::Any + ::core::marker::Send + ::core::marker::Sync));
-        // Fixed arguments: passed in order, each checked against the type the user wrote.
-        let typed = |sources: &[TokenStream]| -> Vec<TokenStream> {
+        // Fixed arguments: passed in order, each through a local trait implemented only for
+        // the reference the runtime lends, so a wrong type is reported at the type the user
+        // wrote, saying what to write instead.
+        let typed = |sources: &[(&str, TokenStream)]| -> Vec<TokenStream> {
             m.args
                 .iter()
-                .zip(sources)
-                .map(|(ty, src)| quote_spanned!(ty.span()=> { let a: #ty = #src; a }))
+                .zip(sources.iter().zip(kind.params()))
+                .enumerate()
+                .map(|(i, (ty, ((src, src_ty), param)))| {
+                    let tr = format_ident!("__SwoftHookArg{}", i);
+                    let at = ty.span();
+                    let src = syn::Ident::new(src, at);
+                    let msg = format!("`#[{}]` passes `{param}` here, not `{{Self}}`", kind.attr());
+                    let label = format!("write `{param}`");
+                    quote_spanned! {at=> {
+                        #[diagnostic::on_unimplemented(message = #msg, label = #label)]
+                        trait #tr<'x> {
+                            fn __swoft_lend(v: &'x #src_ty) -> Self;
+                        }
+                        impl<'x> #tr<'x> for &'x #src_ty {
+                            fn __swoft_lend(v: &'x #src_ty) -> Self {
+                                v
+                            }
+                        }
+                        <#ty as #tr<'_>>::__swoft_lend(#src)
+                    }}
+                })
                 .collect()
         };
         let shim_fn = match kind {
@@ -99,10 +130,11 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
                 }
             }
             Kind::Handshake => {
-                let call = m.call(self_ty, &typed(&[quote!(req)]));
+                let call = m.call(self_ty, &typed(&[("req", quote!(#sw::HandshakeRequest))]));
                 let out = m.output_span();
-                let decide =
-                    |v: TokenStream| quote_spanned!(out=> #sw::IntoHandshake::into_handshake(#v));
+                // The value is bound to a name spanned on the return type, so a type that is no
+                // decision is reported there.
+                let decide = |v: TokenStream| quote_spanned!(out=> { let __swoft_out = #v; #sw::IntoHandshake::into_handshake(__swoft_out) });
                 let run = run(m, call, decide, &sw);
                 quote! {
                     fn #shim<'a>(this: #dyn_this, req: &'a #sw::HandshakeRequest)
@@ -115,9 +147,15 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
             }
             Kind::Open | Kind::Close => {
                 let name = kind.attr();
-                let call = m.call(self_ty, &typed(&[quote!(conn), quote!(info)]));
+                let call = m.call(
+                    self_ty,
+                    &typed(&[
+                        ("conn", quote!(#sw::Connection)),
+                        ("info", quote!(#sw::CloseInfo)),
+                    ]),
+                );
                 let out = m.output_span();
-                let done = |v: TokenStream| quote_spanned!(out=> #sw::HookOutput::done(#v, #name));
+                let done = |v: TokenStream| quote_spanned!(out=> { let __swoft_out = #v; #sw::HookOutput::done(__swoft_out, #name) });
                 let run = run(m, call, done, &sw);
                 let info = if kind == Kind::Close {
                     quote!(, info: &'a #sw::CloseInfo)
@@ -234,9 +272,27 @@ fn collect(item: &mut ItemImpl, errors: &mut Errors) -> Vec<HookMethod> {
         let what = format!("#[{}] hook", kind.attr());
         let method = Method::from_fn(f, &what, errors);
         if let Some((max, list)) = kind.max_args() {
-            if method.args.len() > max {
+            let mut typed = f
+                .sig
+                .inputs
+                .iter()
+                .filter(|a| matches!(a, syn::FnArg::Typed(_)));
+            // The fixed arguments are lent to the hook: a type that is not a reference cannot
+            // be right (the compiler checks the rest).
+            for (ty, param) in method.args.iter().zip(kind.params()) {
+                if !matches!(ty, syn::Type::Reference(_)) {
+                    errors.at(
+                        ty,
+                        format!(
+                            "`#[{}]` borrows this argument: write `{param}`",
+                            kind.attr()
+                        ),
+                    );
+                }
+            }
+            if let Some(first_extra) = typed.nth(max) {
                 errors.at(
-                    &f.sig.inputs,
+                    first_extra,
                     format!(
                         "`#[{}]` takes at most {max} argument{} after `&self`: {list}",
                         kind.attr(),
