@@ -45,9 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("SWOFT_WS_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = TcpListener::bind(&addr).await?;
     println!("listening on ws://{}", listener.local_addr()?);
-    swoft_ws::serve_router(listener, router, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    // Stops gracefully on SIGINT or SIGTERM (serve_router listens for them).
+    swoft_ws::serve_router(listener, router, std::future::pending()).await?;
     Ok(())
 }
