@@ -510,3 +510,13 @@ async fn a_handshake_that_never_completes_and_a_silent_tcp_client_are_dropped() 
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(c.request("r.echo", json!(1)).await["data"], 1);
 }
+
+#[tokio::test]
+async fn when_no_fd_is_free_the_handshake_gets_503() {
+    let server = start(builder().max_fd(2)).await;
+    let _a = server.connect("/r").await.unwrap();
+    let _b = server.connect("/r").await.unwrap();
+    let e = server.connect("/r").await.unwrap_err();
+    assert_eq!((e.status, e.body.as_str()), (Some(503), "server is full"));
+    assert_eq!(server.server().stats().admitted, 2);
+}
