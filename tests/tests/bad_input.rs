@@ -28,6 +28,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, Op
 const MAX_MESSAGE: usize = 256 << 10;
 /// How long any single receive may take.
 const WAIT: Duration = Duration::from_secs(5);
+/// The server's idle timeout in this test (pings go out every `PING`).
+const IDLE: Duration = Duration::from_millis(1500);
+const PING: Duration = Duration::from_millis(250);
+/// How long a TCP connection may take to send its request headers here.
+const HANDSHAKE: Duration = Duration::from_millis(1500);
 
 #[ws_module(path = "/bad", controllers = [BadController])]
 pub struct BadModule;
@@ -93,6 +98,8 @@ enum Input {
     RawAfterHandshake(Vec<u8>),
     /// Bytes written to a fresh TCP connection instead of a handshake.
     Tcp(Vec<u8>),
+    /// These frames, then silence: the client reads the socket raw, so it answers no ping.
+    FramesThenSilence(Vec<Frame>),
 }
 
 /// What a case must get back.
@@ -104,6 +111,8 @@ enum Expect {
     ErrorReply(&'static str, &'static str),
     /// A close frame with this code.
     Close(u16),
+    /// A close frame with this code, read from the raw socket, after at least this long.
+    CloseAfter(u16, Duration),
     /// Pongs (at least one), and the connection still answers requests.
     Pongs,
     /// An HTTP response with a status in this range, or the connection closed without one.
@@ -404,6 +413,18 @@ fn cases() -> Vec<Case> {
             expect: Close(1009),
         },
         Case {
+            name: "a fragment whose final fragment never comes",
+            send: || {
+                Input::FramesThenSilence(vec![Frame::message(
+                    br#"{"cmd":"t.echo","data":"#.to_vec(),
+                    OpCode::Data(OpData::Text),
+                    false,
+                )])
+            },
+            // Fragments are no sign of life: the idle timeout closes the connection.
+            expect: CloseAfter(1001, IDLE),
+        },
+        Case {
             name: "invalid UTF-8 in a text frame",
             send: || {
                 Input::Frames(vec![Frame::message(
@@ -468,6 +489,12 @@ fn cases() -> Vec<Case> {
             send: || {
                 Input::Tcp(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n".to_vec())
             },
+            expect: HttpOrClosed(400..=499),
+        },
+        Case {
+            name: "half a request line, then silence",
+            send: || Input::Tcp(b"GET /bad HTT".to_vec()),
+            // Dropped without an answer after the handshake timeout.
             expect: HttpOrClosed(400..=499),
         },
         Case {
@@ -622,7 +649,7 @@ async fn send_ws(ws: &mut Ws, input: Input) -> Result<(), String> {
                 .map_err(|e| format!("raw flush failed: {e}"))?;
             Ok(())
         }
-        Input::Tcp(_) => unreachable!("not a WebSocket input"),
+        Input::Tcp(_) | Input::FramesThenSilence(_) => unreachable!("not sent this way"),
     };
     res.map_err(|e| format!("send failed: {e}"))
 }
@@ -634,6 +661,22 @@ async fn run_case(server: &TestServer, case: &Case) -> Result<(), String> {
         return run_tcp_case(server, &bytes, &case.expect).await;
     }
     let mut ws = connect(server).await;
+    if let Input::FramesThenSilence(frames) = input {
+        let Expect::CloseAfter(code, after) = case.expect else {
+            return Err("FramesThenSilence goes with CloseAfter".to_owned());
+        };
+        let sent = tokio::time::Instant::now();
+        send_ws(&mut ws, Input::Frames(frames)).await?;
+        let got = raw_close_code(ws.get_mut()).await?;
+        let waited = sent.elapsed();
+        if got != code {
+            return Err(format!("expected close {code}, got {got}"));
+        }
+        if waited < after {
+            return Err(format!("closed after {waited:?}, before {after:?}"));
+        }
+        return Ok(());
+    }
     send_ws(&mut ws, input).await?;
     let mut pongs = 0;
     match &case.expect {
@@ -674,7 +717,46 @@ async fn run_case(server: &TestServer, case: &Case) -> Result<(), String> {
             }
             Ok(())
         }
-        Expect::Http(_) | Expect::HttpOrClosed(_) => unreachable!("not a WebSocket case"),
+        Expect::Http(_) | Expect::HttpOrClosed(_) | Expect::CloseAfter(..) => {
+            Err("this expectation does not go with this input".to_owned())
+        }
+    }
+}
+
+/// Reads server frames straight off the socket (answering nothing, pings included) until a
+/// close frame, and returns its code (1005 without one).
+async fn raw_close_code(tcp: &mut TcpStream) -> Result<u16, String> {
+    let mut got: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + IDLE + WAIT;
+    loop {
+        // Whole frames in `got`: server frames are unmasked; control frames are short.
+        while got.len() >= 2 {
+            let opcode = got[0] & 0x0f;
+            let len = usize::from(got[1] & 0x7f);
+            if len > 125 {
+                return Err(format!(
+                    "unexpected data frame (opcode {opcode}, length {len})"
+                ));
+            }
+            if got.len() < 2 + len {
+                break;
+            }
+            if opcode == 0x8 {
+                return Ok(if len >= 2 {
+                    u16::from_be_bytes([got[2], got[3]])
+                } else {
+                    1005
+                });
+            }
+            got.drain(..2 + len);
+        }
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Err(_) => return Err("no close frame came".to_owned()),
+            Ok(Ok(0)) => return Err("connection ended without a close frame".to_owned()),
+            Ok(Err(e)) => return Err(format!("read failed: {e}")),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
     }
 }
 
@@ -690,8 +772,13 @@ async fn run_tcp_case(server: &TestServer, bytes: &[u8], expect: &Expect) -> Res
     let mut buf = [0u8; 4096];
     // Read until the status line is in, or the server closes.
     loop {
-        match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
-            Err(_) => return Err(format!("no answer and no close within {WAIT:?}")),
+        match tokio::time::timeout(HANDSHAKE + WAIT, tcp.read(&mut buf)).await {
+            Err(_) => {
+                return Err(format!(
+                    "no answer and no close within {:?}",
+                    HANDSHAKE + WAIT
+                ));
+            }
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(n)) => {
                 got.extend_from_slice(&buf[..n]);
@@ -744,6 +831,9 @@ async fn every_bad_input_gets_its_documented_answer_and_a_bystander_is_served_th
     let app = App::builder()
         .module::<BadModule>()
         .max_message_size(MAX_MESSAGE)
+        .idle_timeout(Some(IDLE))
+        .ping_interval(Some(PING))
+        .handshake_timeout(HANDSHAKE)
         .build()
         .unwrap();
     let server = TestServer::start(app).await;
