@@ -114,11 +114,25 @@
 //! debug event carrying its outcome and duration. [`metrics`] lists the series recorded through
 //! the `metrics` facade.
 //!
+//! ## Limits and failure behaviour
+//!
+//! Every limit is a [`Config`] setting with a builder method, and the ones that make sense per
+//! module are `#[ws_module(...)]` options too (see [`limits`]): message size (close 1009),
+//! outbound queue in frames and bytes with a [`Backpressure`](limits::Backpressure) policy (close
+//! 1008 by default, or drop), ping and idle timeout (close 1001), handshake timeout, live
+//! connections (HTTP 503), allowed origins (HTTP 403; same origin by default), a per-connection
+//! rate limit (`rate_limited` replies, then close 1008), and a handler timeout (`timeout`
+//! reply). Panics in hooks and handlers are caught. Each crossing is counted in [`metrics`] and
+//! logged. [`Server::stats`] shows what the server holds (all zero when idle).
+//!
 //! ## Serving
 //!
 //! [`App::serve`] listens on an address; [`App::into_router`] gives an axum [`Router`](axum::Router)
-//! to merge with your own routes, served by [`serve_router`]. [`Server`] (from [`App::server`],
-//! or as an extractor) pushes to any connection from anywhere.
+//! to merge with your own routes, served by [`App::serve_with`] or [`serve_router`]. Both shut
+//! down gracefully on SIGINT/SIGTERM, on [`Server::shutdown`] or on a future: in-flight messages
+//! finish, every client gets close 1001 (in batches), every `#[on_close]` runs, then `serve`
+//! returns. [`Server`] (from [`App::server`], or as an extractor) pushes to any connection from
+//! anywhere.
 //!
 //! Import the macros and the common types with `use swoft_ws::prelude::*;`.
 
@@ -416,4 +430,101 @@ pub mod __private {
             }
         }
     }
+
+    // ---- BENCHMARK HOOK (issue 6) -------------------------------------------------------
+    /// **Benchmark hook: not API; may change or go away at any time.**
+    ///
+    /// Drives messages through the real per-message path (`conn::handle_message`: decode →
+    /// route → extract → handler → encode → the connection's queue) on a connection that has
+    /// no socket, so `bench/benches` can time that path without I/O, and makes socket-less
+    /// connections for room and broadcast benchmarks. Nothing else uses it.
+    pub mod bench {
+        use std::sync::Arc;
+        use std::time::Instant;
+
+        use axum::extract::ws::Message;
+        use tokio::sync::mpsc;
+
+        use crate::fd::FdGuard;
+        use crate::handshake::HandshakeRequest;
+        use crate::protocol::RawMessage;
+        use crate::registry::ModuleRuntime;
+        use crate::server::Server;
+        use crate::session::{ConnParts, Connection, Outbound};
+
+        /// A connection of the module at `path` with no socket: what is sent to it waits in
+        /// its queue until [`BenchConn::pop`] or [`BenchConn::drain`].
+        pub struct BenchConn {
+            conn: Connection,
+            module: Arc<ModuleRuntime>,
+            rx: mpsc::Receiver<Outbound>,
+            _fd: FdGuard,
+        }
+
+        impl std::fmt::Debug for BenchConn {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("BenchConn")
+                    .field("conn", &self.conn)
+                    .finish()
+            }
+        }
+
+        impl BenchConn {
+            /// A socket-less connection to the module at `path` with an outbound queue of
+            /// `queue` frames; `None` if no module serves `path` or no fd is free.
+            pub fn new(server: &Server, path: &str, queue: usize) -> Option<Self> {
+                let module = server.modules().iter().find(|m| m.path == path)?.clone();
+                let fd = server.fds_arc().allocate_guarded().ok()?;
+                let request =
+                    HandshakeRequest::new(path.parse().ok()?, http::HeaderMap::new(), None);
+                let (tx, rx) = mpsc::channel(queue.max(1));
+                let conn = Connection::new(
+                    ConnParts {
+                        fd: fd.fd(),
+                        request: Arc::new(request),
+                        module: module.clone(),
+                        server: server.clone(),
+                        protocol: None,
+                        session: http::Extensions::new(),
+                    },
+                    tx,
+                );
+                Some(BenchConn {
+                    conn,
+                    module,
+                    rx,
+                    _fd: fd,
+                })
+            }
+
+            /// The connection (join rooms with it, push to it).
+            pub fn connection(&self) -> &Connection {
+                &self.conn
+            }
+
+            /// Handles one inbound frame exactly as the read loop does.
+            pub async fn handle(&self, frame: RawMessage) {
+                crate::conn::handle_message(&self.conn, &self.module, frame, Instant::now(), None)
+                    .await
+            }
+
+            /// The next frame queued for the client, if any.
+            pub fn pop(&mut self) -> Option<Message> {
+                match self.rx.try_recv().ok()? {
+                    Outbound::Frame(m) => Some(m),
+                    Outbound::Close(..) => None,
+                }
+            }
+
+            /// Empties the queue; returns how many entries it held.
+            pub fn drain(&mut self) -> usize {
+                let mut n = 0;
+                while self.rx.try_recv().is_ok() {
+                    n += 1;
+                }
+                n
+            }
+        }
+    }
+    // ---- END BENCHMARK HOOK ---------------------------------------------------------------
 }
