@@ -2,8 +2,8 @@
 //!
 //! Server-wide defaults live in [`Config`](crate::Config) (each with an
 //! [`AppBuilder`](crate::AppBuilder) method); the settings that make sense per module can be
-//! overridden by `#[ws_module(...)]` options or [`AppBuilder::module_limits`]
-//! (crate::AppBuilder::module_limits) with a [`ModuleLimits`]. The README's "Limits and failure
+//! overridden by `#[ws_module(...)]` options or
+//! [`AppBuilder::module_limits`](crate::AppBuilder::module_limits) with a [`ModuleLimits`]. The README's "Limits and failure
 //! behaviour" table lists every limit, its default, and what a client sees when it crosses it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
