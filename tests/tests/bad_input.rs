@@ -37,6 +37,10 @@ const HANDSHAKE: Duration = Duration::from_millis(1500);
 #[ws_module(path = "/bad", controllers = [BadController])]
 pub struct BadModule;
 
+/// The same handlers, with a default command for messages that name none.
+#[ws_module(path = "/bad-default", controllers = [BadController], default_command = "t.echo")]
+pub struct DefaultModule;
+
 #[derive(Default)]
 pub struct BadController;
 
@@ -88,6 +92,8 @@ impl BadController {
 enum Input {
     /// One text frame.
     Text(String),
+    /// One text frame, on a connection to this path (the others go to `/bad`).
+    TextAt(&'static str, String),
     /// One binary frame.
     Binary(Vec<u8>),
     /// Frames built by hand (fragments, odd opcodes), masked by the client as the RFC requires.
@@ -223,6 +229,31 @@ fn cases() -> Vec<Case> {
             name: "empty cmd counts as missing",
             send: || text(r#"{"cmd":"","data":1,"id":1}"#),
             expect: ErrorReply("unknown_command", "no handler"),
+        },
+        Case {
+            name: "missing cmd, module with a default command",
+            send: || Input::TextAt("/bad-default", r#"{"data":"d","id":1}"#.to_owned()),
+            expect: Reply(json!("d")),
+        },
+        Case {
+            name: "cmd null, module with a default command",
+            send: || {
+                Input::TextAt(
+                    "/bad-default",
+                    r#"{"cmd":null,"data":"d","id":1}"#.to_owned(),
+                )
+            },
+            expect: Reply(json!("d")),
+        },
+        Case {
+            name: "unknown command, module with a default command",
+            send: || {
+                Input::TextAt(
+                    "/bad-default",
+                    r#"{"cmd":"t.nope","data":"d","id":1}"#.to_owned(),
+                )
+            },
+            expect: ErrorReply("unknown_command", "t.nope"),
         },
         Case {
             name: "unknown command",
@@ -550,11 +581,11 @@ fn nested_value(depth: usize) -> Value {
 
 type Ws = WebSocketStream<TcpStream>;
 
-async fn connect(server: &TestServer) -> Ws {
+async fn connect(server: &TestServer, path: &str) -> Ws {
     let tcp = TcpStream::connect(server.addr())
         .await
         .expect("tcp connect");
-    let url = server.url("/bad");
+    let url = server.url(path);
     let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, tcp))
         .await
         .expect("handshake timed out")
@@ -649,7 +680,9 @@ async fn send_ws(ws: &mut Ws, input: Input) -> Result<(), String> {
                 .map_err(|e| format!("raw flush failed: {e}"))?;
             Ok(())
         }
-        Input::Tcp(_) | Input::FramesThenSilence(_) => unreachable!("not sent this way"),
+        Input::Tcp(_) | Input::FramesThenSilence(_) | Input::TextAt(..) => {
+            unreachable!("not sent this way")
+        }
     };
     res.map_err(|e| format!("send failed: {e}"))
 }
@@ -660,7 +693,11 @@ async fn run_case(server: &TestServer, case: &Case) -> Result<(), String> {
     if let Input::Tcp(bytes) = input {
         return run_tcp_case(server, &bytes, &case.expect).await;
     }
-    let mut ws = connect(server).await;
+    let (path, input) = match input {
+        Input::TextAt(path, text) => (path, Input::Text(text)),
+        other => ("/bad", other),
+    };
+    let mut ws = connect(server, path).await;
     if let Input::FramesThenSilence(frames) = input {
         let Expect::CloseAfter(code, after) = case.expect else {
             return Err("FramesThenSilence goes with CloseAfter".to_owned());
@@ -830,6 +867,7 @@ async fn every_bad_input_gets_its_documented_answer_and_a_bystander_is_served_th
     swoft_ws_tests::init_tracing();
     let app = App::builder()
         .module::<BadModule>()
+        .module::<DefaultModule>()
         .max_message_size(MAX_MESSAGE)
         .idle_timeout(Some(IDLE))
         .ping_interval(Some(PING))
