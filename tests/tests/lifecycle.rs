@@ -54,9 +54,17 @@ impl LifeModule {
     #[on_close]
     async fn close(&self, conn: &Connection, info: &CloseInfo) {
         tokio::task::yield_now().await;
+        // Still reachable by fd while the hook runs; removed right after it.
+        let live = conn.server().is_live(conn.fd());
         Events::push(
             conn,
-            format!("close {} {} {}", conn.fd(), info.code, info.reason),
+            format!(
+                "close {} {} {} by {:?} live={live}",
+                conn.fd(),
+                info.code,
+                info.reason,
+                info.by
+            ),
         );
     }
 }
@@ -74,6 +82,7 @@ struct Add {
 impl LifeController {
     #[message_mapping("whoami")]
     fn whoami(Session(user): Session<User>, fd: Fd, conn: &Connection) -> Value {
+        Events::push(conn, format!("message {fd} life.whoami"));
         json!({"name": user.0, "fd": fd, "peer_ip": conn.request().peer_addr().map(|a| a.ip().to_string()), "protocol": conn.protocol()})
     }
 
@@ -139,11 +148,46 @@ async fn accepted_connection_runs_hooks_replies_with_ids_and_is_cleaned_up_on_cl
 
     c.close(4001, "bye").await;
     server.wait_idle().await;
+    // Open before the first message, the close hook last, with the client's code and reason.
     assert_eq!(
         Events::list(server.server()),
-        ["open 1", "close 1 4001 bye"]
+        [
+            "open 1",
+            "message 1 life.whoami",
+            "close 1 4001 bye by Client live=true"
+        ]
     );
-    assert_eq!(server.server().contexts().created(), 4);
+    // The session is gone, and so are every context and the fd.
+    let s = server.server();
+    assert!(s.connection(Fd::new(1)).is_none());
+    assert_eq!(s.connection_count(), 0);
+    assert!(s.sessions().is_empty());
+    assert_eq!(s.contexts().live(), 0);
+    assert_eq!(s.contexts().created(), 4, "one context per message");
+    assert_eq!(s.fds().live(), 0);
+}
+
+#[tokio::test]
+async fn closing_one_connection_removes_only_its_session() {
+    let server = TestServer::start(app()).await;
+    let mut a = server.connect("/life?token=good").await.unwrap();
+    let mut b = server.connect("/life?token=good").await.unwrap();
+    assert_eq!(a.request("life.whoami", json!(null)).await["data"]["fd"], 1);
+    assert_eq!(b.request("life.whoami", json!(null)).await["data"]["fd"], 2);
+    let s = server.server();
+    assert_eq!(s.sessions().fds(), [Fd::new(1), Fd::new(2)]);
+
+    a.close(1000, "").await;
+    assert!(
+        swoft_ws_tests::wait_until(QUIET * 20, || !s.is_live(Fd::new(1))).await,
+        "a's session removed"
+    );
+    assert_eq!(s.sessions().fds(), [Fd::new(2)]);
+    let r = b.request("life.add", json!({"a": 20, "b": 22})).await;
+    assert_eq!(r["data"], 42);
+    assert_eq!(r["id"], 2);
+    b.close(1000, "").await;
+    server.wait_idle().await;
 }
 
 #[tokio::test]
@@ -212,7 +256,11 @@ async fn abrupt_disconnect_runs_on_close_with_1006_and_frees_the_fd() {
     c.drop_abruptly();
     server.wait_idle().await;
     let events = Events::list(server.server());
-    assert!(events[1].starts_with("close 1 1006"), "{events:?}");
+    // No close frame: 1006, ended by the transport (the reason says what the socket did).
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0], "open 1");
+    assert!(events[1].starts_with("close 1 1006 "), "{events:?}");
+    assert!(events[1].ends_with(" by Transport live=true"), "{events:?}");
 }
 
 #[tokio::test]
@@ -230,7 +278,7 @@ async fn server_push_reaches_a_connection_by_fd_and_disconnect_closes_it_with_th
     server.wait_idle().await;
     assert_eq!(
         Events::list(server.server()).last().unwrap(),
-        "close 1 4100 kicked"
+        "close 1 4100 kicked by Server live=true"
     );
     assert!(server.server().push_to(fd, "x", &1).is_err());
 }
