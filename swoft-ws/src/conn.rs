@@ -188,6 +188,11 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admiss
     let conn = Connection::new(parts, tx);
     conn.server().sessions().insert(conn.clone());
     conn.module().metrics.connections.increment(1);
+    if conn.server().shutdown_state().draining.is_cancelled() {
+        // Accepted as the drain began, possibly after it signalled every connection.
+        conn.draining().cancel();
+        conn.close(close_code::GOING_AWAY, crate::shutdown::REASON);
+    }
     let cleanup = Cleanup {
         conn: conn.clone(),
         _fd: fd,
@@ -253,13 +258,12 @@ async fn read_loop(
 ) -> CloseInfo {
     let limit = usize::from(module.def.concurrency.max(1));
     let cfg = conn.server().config();
-    let shutdown = conn.server().shutdown_state();
     let mut inflight = FuturesUnordered::new();
     let closing = conn.closing().cancelled();
     let mut closing = std::pin::pin!(closing);
-    let draining_fut = shutdown.draining.cancelled();
+    let draining_fut = conn.draining().cancelled();
     let mut draining_fut = std::pin::pin!(draining_fut);
-    let mut draining = shutdown.draining.is_cancelled();
+    let mut draining = conn.draining().is_cancelled();
     let mut ticker = cfg.ping_interval.or(cfg.idle_timeout).map(|period| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -548,7 +552,7 @@ pub(crate) async fn handle_message(
                 .scope(call(chain, endpoint, &cx))
                 .instrument(span.clone());
             let deadline = module.limits.handler_timeout.map(|d| started + d);
-            match guarded(run, deadline, &conn.server().shutdown_state().abort).await {
+            match guarded(run, deadline, conn.abort()).await {
                 Ok(reply) => reply,
                 Err(Stop::Timeout) => {
                     module.metrics.timeouts.increment(1);

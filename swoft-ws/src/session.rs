@@ -156,6 +156,11 @@ struct ConnInner {
     /// Payload bytes in the outbound queue: added by senders, taken off by the writer.
     queued: AtomicUsize,
     closing: CancellationToken,
+    /// The server drains: stop reading new messages (per connection, so that the message path
+    /// never touches a token shared by every connection).
+    draining: CancellationToken,
+    /// The shutdown grace is over: drop the handlers still running.
+    abort: CancellationToken,
     /// The close the server asked for, if it did: sent by the writer when it stops.
     close_request: Mutex<Option<(u16, String)>>,
 }
@@ -196,6 +201,8 @@ impl Connection {
                 tx,
                 queued: AtomicUsize::new(0),
                 closing: CancellationToken::new(),
+                draining: CancellationToken::new(),
+                abort: CancellationToken::new(),
                 close_request: Mutex::new(None),
             }),
         }
@@ -350,6 +357,14 @@ impl Connection {
         }
         drop(req);
         self.inner.closing.cancel();
+    }
+
+    pub(crate) fn draining(&self) -> &CancellationToken {
+        &self.inner.draining
+    }
+
+    pub(crate) fn abort(&self) -> &CancellationToken {
+        &self.inner.abort
     }
 
     pub(crate) fn closing(&self) -> &CancellationToken {

@@ -14,9 +14,11 @@ use crate::session::close_code;
 pub(crate) struct ShutdownState {
     /// Someone asked for a shutdown ([`Server::shutdown`]): the serve loop stops accepting.
     pub(crate) requested: CancellationToken,
-    /// Draining: new handshakes get 503; read loops stop reading new messages.
+    /// Draining: new handshakes get 503; each connection's own `draining` token is cancelled
+    /// too (read loops stop reading new messages).
     pub(crate) draining: CancellationToken,
-    /// The grace is over: in-flight handlers are cancelled.
+    /// The grace is over: each connection's `abort` token is cancelled too (in-flight handlers
+    /// are dropped).
     pub(crate) abort: CancellationToken,
     /// The drain is complete.
     pub(crate) done: CancellationToken,
@@ -34,6 +36,7 @@ pub(crate) async fn drain(server: &Server) {
         return;
     }
     st.draining.cancel();
+    server.sessions().for_each(|c| c.draining().cancel());
     let cfg = server.config();
     tracing::info!(
         connections = server.connection_count(),
@@ -49,6 +52,7 @@ pub(crate) async fn drain(server: &Server) {
         );
     }
     st.abort.cancel();
+    server.sessions().for_each(|c| c.abort().cancel());
 
     // 2. Close frames (1001), in batches.
     let mut conns = server.sessions().connections();
