@@ -520,3 +520,27 @@ async fn when_no_fd_is_free_the_handshake_gets_503() {
     assert_eq!((e.status, e.body.as_str()), (Some(503), "server is full"));
     assert_eq!(server.server().stats().admitted, 2);
 }
+
+#[tokio::test]
+async fn the_builder_overrides_a_modules_limits() {
+    use swoft_ws::limits::ModuleLimits;
+    let server = start(
+        builder().module_limits::<RModule>(
+            ModuleLimits::NONE
+                .max_connections(1)
+                .origins(&["*"])
+                .handler_timeout(Duration::from_millis(100)),
+        ),
+    )
+    .await;
+    let mut a = server
+        .connect_with("/r", &[("origin", "https://evil.example")])
+        .await
+        .unwrap();
+    let e = server.connect("/r").await.unwrap_err();
+    assert_eq!((e.status, e.body.as_str()), (Some(503), "module is full"));
+    let r = a.request("r.sleep", json!(1000)).await;
+    assert_eq!(r["error"]["code"], "timeout");
+    // Other modules keep the server-wide settings.
+    server.connect("/small").await.unwrap();
+}

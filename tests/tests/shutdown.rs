@@ -165,3 +165,46 @@ fn the_chat_example_exits_0_on_sigterm_after_closing_its_clients_1001() {
     let close = rt.block_on(client.expect_close());
     assert_eq!(close, (1001, REASON.to_owned()));
 }
+
+#[tokio::test]
+async fn while_draining_a_handshake_on_a_kept_alive_http_connection_gets_503() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = app(|b| b.shutdown_grace(Duration::from_secs(5)));
+    let server = TestServer::start(app).await;
+    let s = server.server().clone();
+    // An HTTP connection kept alive across the start of the drain.
+    let mut http = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    http.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let n = http.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 404"));
+    let mut c = server.connect("/s").await.unwrap();
+    c.send_json(&json!({"cmd": "s.sleep", "data": 500, "id": 1}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let drain = tokio::spawn({
+        let s = s.clone();
+        async move { s.drain().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    http.write_all(
+        b"GET /s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let n = http.read(&mut buf).await.unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.ends_with("server shutting down"), "{answer}");
+    // The in-flight message finished, then the close.
+    assert_eq!(c.reply_to(&json!(1)).await["data"], 500);
+    assert_eq!(c.expect_close().await, (1001, REASON.to_owned()));
+    tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s.stats().is_idle(), "{:?}", s.stats());
+}
