@@ -26,7 +26,7 @@ fn set_once<T>(
     value: T,
 ) -> syn::Result<()> {
     if slot.is_some() {
-        return Err(meta.error(format!("`{name}` specified more than once")));
+        return Err(meta.error(format!("`{name}` is given twice: keep one")));
     }
     *slot = Some(value);
     Ok(())
@@ -193,6 +193,18 @@ impl ModuleArgs {
                 set_once(&mut args.path, &meta, "path", lit)
             } else if meta.path.is_ident("controllers") {
                 let list = path_list(&meta, "controllers", "ChatController")?;
+                let text = |p: &Path| quote!(#p).to_string();
+                for (i, c) in list.iter().enumerate() {
+                    if list[..i].iter().any(|earlier| text(earlier) == text(c)) {
+                        errors.at(
+                            c,
+                            format!(
+                                "`{}` is listed twice in `controllers`: list each controller once",
+                                path_str(c)
+                            ),
+                        );
+                    }
+                }
                 set_once(&mut args.controllers, &meta, "controllers", list)
             } else if meta.path.is_ident("middleware") {
                 let list = path_list(&meta, "middleware", "Auth")?;
@@ -246,10 +258,7 @@ impl ModuleArgs {
             } else if let Some(r) = args.limits.parse(&meta) {
                 r
             } else {
-                Err(meta.error(format!(
-                    "unknown ws_module argument `{}`; expected one of: {MODULE_KEYS}",
-                    path_str(&meta.path)
-                )))
+                Err(meta.error(unknown_key("ws_module", &meta.path, MODULE_KEYS)))
             }
         });
         if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
@@ -296,9 +305,10 @@ impl ControllerArgs {
                 let p: Path = meta.value()?.parse()?;
                 set_once(&mut args.krate, &meta, "crate", p)
             } else {
-                Err(meta.error(format!(
-                    "unknown ws_controller argument `{}`; expected one of: `prefix`, `middleware`, `crate`",
-                    path_str(&meta.path)
+                Err(meta.error(unknown_key(
+                    "ws_controller",
+                    &meta.path,
+                    "`prefix`, `middleware`, `crate`",
                 )))
             }
         });
@@ -360,10 +370,62 @@ pub(crate) fn method_middleware(attr: &syn::Attribute) -> syn::Result<Vec<Path>>
     }
 }
 
+/// "unknown ws_module argument `paht`: did you mean `path`? ..." — the closest key (at most
+/// two edits away) is suggested, then every key is listed.
+fn unknown_key(attr: &str, key: &Path, keys: &str) -> String {
+    let got = path_str(key);
+    let closest = keys
+        .split(", ")
+        .map(|k| k.trim_matches('`'))
+        .map(|k| (edit_distance(&got, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min();
+    match closest {
+        Some((_, k)) => {
+            format!(
+                "unknown {attr} argument `{got}`: did you mean `{k}`? (expected one of: {keys})"
+            )
+        }
+        None => format!("unknown {attr} argument `{got}`; expected one of: {keys}"),
+    }
+}
+
+/// Levenshtein distance, for suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 pub(crate) fn path_str(p: &Path) -> String {
     p.segments
         .iter()
         .map(|s| s.ident.to_string())
         .collect::<Vec<_>>()
         .join("::")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_suggest_the_closest_one() {
+        let key: Path = syn::parse_quote!(paht);
+        let msg = unknown_key("ws_module", &key, MODULE_KEYS);
+        assert!(msg.contains("did you mean `path`?"), "{msg}");
+        let key: Path = syn::parse_quote!(colour);
+        let msg = unknown_key("ws_module", &key, MODULE_KEYS);
+        assert!(!msg.contains("did you mean"), "{msg}");
+        assert_eq!(edit_distance("prefx", "prefix"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
 }

@@ -436,7 +436,14 @@ pub(crate) fn build(
                 routes.insert(cmd.into_boxed_str(), (route, at));
             }
         };
+        let mut listed: Vec<TypeId> = Vec::with_capacity(m.controllers.len());
         for c in m.controllers {
+            // One controller named twice (through two paths to one type) serves its commands
+            // once; the macro already refuses the same path twice.
+            if listed.contains(&(c.type_id)()) {
+                continue;
+            }
+            listed.push((c.type_id)());
             let instance = controller_instances
                 .entry((c.type_id)())
                 .or_insert_with(|| instance_of(instances, c.type_id, c.make))

@@ -127,6 +127,10 @@ impl Stray /* culprit: Stray */ {
 #[ws_module(path = "/fine", controllers = [Pinger])]
 pub struct Fine;
 
+/// One controller through two paths: its commands are registered once, not reported twice.
+#[ws_module(path = "/aliased", controllers = [Pinger, self::Pinger])]
+pub struct Aliased;
+
 fn explicit_app() -> Result<App, BuildError> {
     App::builder()
         .module::<Fine>()
@@ -260,13 +264,18 @@ fn the_same_errors_come_in_the_same_order_every_time() {
 }
 
 #[test]
-fn sound_modules_build_and_naming_a_module_twice_is_not_an_error() {
+fn sound_modules_build_and_naming_a_module_or_controller_twice_is_not_an_error() {
     let app = App::builder()
         .module::<Fine>()
         .module::<Fine>()
         .build()
         .expect("a sound module builds");
     assert_eq!(app.server().module_paths(), ["/fine"]);
+    let app = App::builder()
+        .module::<Aliased>()
+        .build()
+        .expect("a controller named through two paths is registered once");
+    assert_eq!(app.server().module_paths(), ["/aliased"]);
     // A controller shared by two modules is fine too; only one module per path is checked.
     let app = App::builder()
         .module::<Fine>()

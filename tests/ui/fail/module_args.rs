@@ -1,5 +1,5 @@
 // `#[ws_module(...)]` arguments: an unknown key, a key given twice, `controllers` not a list,
-// no path at all.
+// no path at all, a controller listed twice.
 use swoft_ws::prelude::*;
 
 #[ws_module(path = "/a", paht = "/b")]
@@ -13,5 +13,14 @@ pub struct ControllersNotAList;
 
 #[ws_module(controllers = [])]
 pub struct NoPath;
+
+#[ws_module(path = "/d", controllers = [Chat, Chat])]
+pub struct ListedTwice;
+
+#[derive(Default)]
+pub struct Chat;
+
+#[ws_controller(prefix = "chat")]
+impl Chat {}
 
 fn main() {}
