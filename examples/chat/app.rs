@@ -22,18 +22,39 @@
 pub mod http;
 pub mod ws;
 
-use swoft_ws::{App, AppBuilder};
+use swoft_ws::redis::RedisAdapter;
+use swoft_ws::{App, AppBuilder, ClusterSettings, NodeId};
 
 pub use http::{INDEX_HTML, router, with_http};
-pub use ws::chat::{ChatName, Directory};
+pub use ws::chat::ChatName;
 pub use ws::chat_module::ChatModule;
 pub use ws::echo_module::EchoModule;
 pub use ws::raw_module::RawModule;
 
-/// What the chat app needs besides its modules: the name → connections [`Directory`] that
-/// `chat.whisper` looks names up in (kept up to date by `/chat`'s open and close hooks).
+/// What the chat app needs besides its modules: nothing today (names are connection labels,
+/// kept by the runtime); the hook stays so that binaries and tests build the same app.
 pub fn setup(builder: AppBuilder) -> AppBuilder {
-    builder.state(Directory::default())
+    builder
+}
+
+/// The Redis adapter the environment asks for: `SWOFT_WS_REDIS_URL` (e.g.
+/// `redis://127.0.0.1:6379`) makes this node one of a cluster, as node `SWOFT_WS_NODE_ID`
+/// (default: a random id). Without the URL, `Ok(None)`: one node, in memory. An unreachable
+/// Redis is an error naming the URL.
+pub async fn cluster_from_env() -> Result<Option<RedisAdapter>, swoft_ws::redis::ConnectError> {
+    let Some(url) = std::env::var("SWOFT_WS_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    let node = std::env::var("SWOFT_WS_NODE_ID")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .map_or_else(NodeId::random, |n| NodeId::new(&n));
+    RedisAdapter::connect(&url, node, ClusterSettings::default())
+        .await
+        .map(Some)
 }
 
 /// The app's three modules named one by one, plus [`setup`]: what tests build from (a test

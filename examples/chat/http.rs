@@ -9,7 +9,7 @@ use swoft_ws::axum::routing::{get, post};
 use swoft_ws::http::{StatusCode, header};
 use swoft_ws::{App, Server};
 
-use super::ws::chat::{RoomMessage, check_room, check_text, room_key};
+use super::ws::chat::{RoomMessage, check_room, check_text, delivered_in_cluster, room_key};
 
 /// The browser page served at `/`.
 pub const INDEX_HTML: &str = include_str!("static/index.html");
@@ -34,7 +34,7 @@ pub fn with_http(router: Router, server: &Server, metrics: Option<PrometheusHand
         "/rooms/{room}/messages",
         post(move |Path(room): Path<String>, text: String| {
             let server = push_server.clone();
-            async move { push_to_room(&server, &room, &text) }
+            async move { push_to_room(&server, &room, &text).await }
         }),
     );
     match metrics {
@@ -54,8 +54,8 @@ pub fn with_http(router: Router, server: &Server, metrics: Option<PrometheusHand
     }
 }
 
-/// Pushes `text` from `"server"` into the chat room `room`.
-fn push_to_room(server: &Server, room: &str, text: &str) -> Response {
+/// Pushes `text` from `"server"` into the chat room `room` (on every node).
+async fn push_to_room(server: &Server, room: &str, text: &str) -> Response {
     if let Err(e) = check_room(room).and_then(|()| check_text(text)) {
         return (StatusCode::BAD_REQUEST, e.message().to_owned()).into_response();
     }
@@ -64,10 +64,15 @@ fn push_to_room(server: &Server, room: &str, text: &str) -> Response {
         from: "server",
         text,
     };
-    match server.room(&room_key(room)).push("room.message", &msg) {
+    let key = room_key(room);
+    let pushed = server.room(&key).push("room.message", &msg);
+    match pushed {
         Ok(d) => (
             [(header::CONTENT_TYPE, "application/json")],
-            format!(r#"{{"delivered":{}}}"#, d.delivered),
+            format!(
+                r#"{{"delivered":{}}}"#,
+                delivered_in_cluster(server, &key, d.delivered).await
+            ),
         )
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

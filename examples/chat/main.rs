@@ -39,7 +39,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    let app = chat::setup(App::builder().discover()).build()?;
+    // SWOFT_WS_REDIS_URL (and SWOFT_WS_NODE_ID) make this node one of a cluster over Redis.
+    let mut builder = chat::setup(App::builder().discover());
+    if let Some(adapter) = chat::cluster_from_env().await? {
+        eprintln!(
+            "cluster node {} over Redis",
+            swoft_ws::cluster::ClusterAdapter::node_id(&adapter)
+        );
+        builder = builder.cluster(adapter);
+    }
+    let app = builder.build()?;
     let router = chat::router(app, Some(metrics));
 
     let addr = std::env::var("SWOFT_WS_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());

@@ -137,6 +137,7 @@ pub struct AppBuilder {
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     instances: HashMap<TypeId, Instance>,
     adapter: Option<Arc<dyn Adapter>>,
+    cluster: Option<Arc<dyn crate::cluster::ClusterAdapter>>,
     middleware: Vec<Arc<dyn Middleware>>,
     module_limits: HashMap<TypeId, ModuleLimits>,
 }
@@ -190,6 +191,14 @@ impl AppBuilder {
     /// Where rooms live (default: [`LocalAdapter`], in this process's memory).
     pub fn adapter(mut self, adapter: impl Adapter) -> Self {
         self.adapter = Some(Arc::new(adapter));
+        self
+    }
+
+    /// Makes this app one node of a cluster: rooms, broadcasts and membership queries reach
+    /// every node that shares the adapter's store (see [`crate::cluster`]). The app must be
+    /// built inside a tokio runtime.
+    pub fn cluster(mut self, adapter: impl crate::cluster::ClusterAdapter) -> Self {
+        self.cluster = Some(Arc::new(adapter));
         self
     }
 
@@ -358,8 +367,10 @@ impl AppBuilder {
             rooms: Rooms::new(
                 self.adapter
                     .unwrap_or_else(|| Arc::new(LocalAdapter::new())),
+                self.cluster,
             ),
         });
+        server.rooms().attach(&server);
         Ok(App { server })
     }
 }

@@ -139,6 +139,7 @@
 #![warn(missing_docs)]
 
 mod app;
+pub mod cluster;
 mod conn;
 pub mod context;
 pub mod extract;
@@ -150,6 +151,8 @@ pub mod metrics;
 pub mod middleware;
 pub mod protocol;
 mod push;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod registry;
 pub mod reply;
 pub mod rooms;
@@ -162,6 +165,8 @@ pub mod testing;
 
 #[doc(inline)]
 pub use crate::app::{App, AppBuilder, Config, serve_router};
+#[doc(inline)]
+pub use crate::cluster::{ClusterAdapter, ClusterSettings, ConnAddr, Member, NodeId};
 #[doc(inline)]
 pub use crate::context::{Context, ContextManager};
 #[doc(inline)]

@@ -1,12 +1,19 @@
 //! Pushes to many connections: to a room (except some fds), to some fds, to a module's
 //! connections, to all. A broadcast encodes its frame once per parser (in practice once) and
 //! shares the bytes among its receivers; every broadcast reports what happened.
+//!
+//! With a cluster adapter ([`crate::cluster`]), a broadcast to a room, a module or all also
+//! reaches the other nodes: after queuing the frame on this node's receivers it hands one
+//! message (with the frame already encoded) to the adapter, which publishes it in the
+//! background.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::ws::Message;
 use serde::Serialize;
 
+use crate::cluster::{ConnAddr, WireTarget};
 use crate::fd::Fd;
 use crate::protocol::{Parser, RawMessage};
 use crate::server::Server;
@@ -36,8 +43,40 @@ impl Delivery {
 enum Target<'a> {
     Room(&'a str),
     Fds(&'a [Fd]),
+    Addrs(&'a [ConnAddr]),
     Module(&'a str),
     All,
+}
+
+/// What a broadcast carries, as this node sends it and as another node receives it.
+pub(crate) enum Payload<'a> {
+    /// A push: command and JSON data, and the frame one parser (named) made of them.
+    Push {
+        command: &'a str,
+        data: Cow<'a, str>,
+        frame: Option<(&'a str, Message)>,
+    },
+    /// A frame, as it is.
+    Raw(Message),
+}
+
+impl Payload<'_> {
+    pub(crate) fn len_hint(&self) -> usize {
+        match self {
+            Payload::Push {
+                command,
+                data,
+                frame,
+            } => {
+                command.len()
+                    + data.len()
+                    + frame
+                        .as_ref()
+                        .map_or(0, |(p, m)| p.len() + crate::session::payload_len(m) + 16)
+            }
+            Payload::Raw(m) => crate::session::payload_len(m) + 8,
+        }
+    }
 }
 
 /// A push to many connections, built by [`Server::room`], [`Server::to_fds`], [`Server::module`]
@@ -47,6 +86,10 @@ pub struct Broadcast<'a> {
     server: &'a Server,
     target: Target<'a>,
     except: Vec<Fd>,
+    /// Connections on other nodes to leave out.
+    except_remote: Vec<ConnAddr>,
+    /// Only this node's connections (no publish to the others).
+    local: bool,
 }
 
 impl std::fmt::Debug for Broadcast<'_> {
@@ -57,22 +100,28 @@ impl std::fmt::Debug for Broadcast<'_> {
     }
 }
 
-/// The frame of a push, encoded once for each parser the receivers use.
+/// The frame of a push, encoded once for each parser the receivers use (or not at all, when
+/// another node already encoded it with a parser of the same name).
 struct Frames<'d> {
     command: &'d str,
-    data: String,
-    by_parser: Vec<(*const (), Message)>,
+    data: &'d str,
+    by_parser: Vec<(*const (), &'static str, Message)>,
+    preset: Option<&'d (&'d str, Message)>,
 }
 
 impl Frames<'_> {
     fn for_conn(&mut self, conn: &Connection) -> Message {
         let parser: &Arc<dyn Parser> = &conn.module().parser;
         let key = Arc::as_ptr(parser) as *const ();
-        if let Some((_, m)) = self.by_parser.iter().find(|(k, _)| *k == key) {
+        if let Some((_, _, m)) = self.by_parser.iter().find(|(k, _, _)| *k == key) {
             return m.clone();
         }
-        let m = parser.encode_push(self.command, &self.data).into_ws();
-        self.by_parser.push((key, m.clone()));
+        let name = parser.name();
+        let m = match self.preset {
+            Some((n, m)) if *n == name => m.clone(),
+            _ => parser.encode_push(self.command, self.data).into_ws(),
+        };
+        self.by_parser.push((key, name, m.clone()));
         m
     }
 }
@@ -94,17 +143,39 @@ impl<'a> Broadcast<'a> {
         Self::new(server, Target::All)
     }
 
+    pub(crate) fn addrs(server: &'a Server, addrs: &'a [ConnAddr]) -> Self {
+        Self::new(server, Target::Addrs(addrs))
+    }
+
     fn new(server: &'a Server, target: Target<'a>) -> Self {
         Broadcast {
             server,
             target,
             except: Vec::new(),
+            except_remote: Vec::new(),
+            local: false,
         }
     }
 
-    /// Leaves `fd` out (typically the sender).
+    /// Leaves `fd` out (typically the sender): a connection of this node.
     pub fn except(mut self, fd: Fd) -> Self {
         self.except.push(fd);
+        self
+    }
+
+    /// Leaves the connection at `addr` out, whichever node it is on.
+    pub fn except_addr(mut self, addr: &ConnAddr) -> Self {
+        if self.server.is_local(addr) {
+            self.except.push(addr.fd);
+        } else {
+            self.except_remote.push(addr.clone());
+        }
+        self
+    }
+
+    /// Reaches only this node's connections, even with a cluster adapter.
+    pub fn local(mut self) -> Self {
+        self.local = true;
         self
     }
 
@@ -117,34 +188,111 @@ impl<'a> Broadcast<'a> {
     /// Pushes `{"cmd": command, "data": data}` (packed by each receiver's module parser,
     /// encoded once per parser) to every receiver. Each frame queued counts in its module's
     /// `swoft_ws_messages_out_total{command="<push>"}`, as [`Connection::push`] does.
+    ///
+    /// With a cluster adapter, a push to a room, a module, all or to addresses on other nodes
+    /// is also published (once, in the background) for the other nodes; the [`Delivery`]
+    /// counts this node's receivers.
     pub fn push<T: Serialize + ?Sized>(
         self,
         command: &str,
         data: &T,
     ) -> Result<Delivery, SendError> {
         let data = serde_json::to_string(data).map_err(|e| SendError::Encode(e.to_string()))?;
-        let mut frames = Frames {
+        Ok(self.deliver(&Payload::Push {
             command,
-            data,
-            by_parser: Vec::with_capacity(1),
-        };
-        Ok(self.each(|c| {
-            let sent = c.send_ws(frames.for_conn(c));
-            if sent.is_ok() {
-                // Counted like `Connection::push`: `messages_out{command="<push>"}`.
-                c.module().metrics.pushes_out.increment(1);
-            }
-            sent
+            data: Cow::Owned(data),
+            frame: None,
         }))
     }
 
     /// Sends this frame, as it is, to every receiver (one copy of the bytes, shared).
     pub fn send(self, msg: RawMessage) -> Delivery {
-        let msg = msg.into_ws();
-        self.each(|c| c.send_ws(msg.clone()))
+        self.deliver(&Payload::Raw(msg.into_ws()))
     }
 
-    fn each(self, mut send: impl FnMut(&Connection) -> Result<(), SendError>) -> Delivery {
+    /// Delivers to this node's receivers, then publishes for the others (unless local).
+    pub(crate) fn deliver(self, payload: &Payload<'_>) -> Delivery {
+        let (d, frame) = match payload {
+            Payload::Push {
+                command,
+                data,
+                frame,
+            } => {
+                let mut frames = Frames {
+                    command,
+                    data,
+                    by_parser: Vec::with_capacity(1),
+                    preset: frame.as_ref(),
+                };
+                let d = self.each(|c| {
+                    let sent = c.send_ws(frames.for_conn(c));
+                    if sent.is_ok() {
+                        // Counted like `Connection::push`: `messages_out{command="<push>"}`.
+                        c.module().metrics.pushes_out.increment(1);
+                    }
+                    sent
+                });
+                (d, frames.by_parser.into_iter().next())
+            }
+            Payload::Raw(m) => (self.each(|c| c.send_ws(m.clone())), None),
+        };
+        if !self.local {
+            self.publish(payload, frame);
+        }
+        d
+    }
+
+    /// Hands the broadcast to the cluster adapter, if there is one and the target spans nodes.
+    fn publish(&self, payload: &Payload<'_>, frame: Option<(*const (), &'static str, Message)>) {
+        let Some(cluster) = self.server.rooms().cluster() else {
+            return;
+        };
+        let encoded;
+        let payload = match (payload, frame) {
+            (
+                Payload::Push {
+                    command,
+                    data,
+                    frame: None,
+                },
+                Some((_, name, m)),
+            ) => {
+                encoded = Payload::Push {
+                    command,
+                    data: Cow::Borrowed(data),
+                    frame: Some((name, m)),
+                };
+                &encoded
+            }
+            _ => payload,
+        };
+        let target = match self.target {
+            Target::Room(r) => WireTarget::Room(r),
+            Target::Module(p) => WireTarget::Module(p),
+            Target::All => WireTarget::All,
+            Target::Fds(_) => return,
+            Target::Addrs(addrs) => {
+                let me = cluster.id();
+                let mut by_node: Vec<(&crate::cluster::NodeId, Vec<u32>)> = Vec::new();
+                for a in addrs.iter().filter(|a| &a.node != me) {
+                    if self.except_remote.contains(a) {
+                        continue;
+                    }
+                    match by_node.iter_mut().find(|(n, _)| *n == &a.node) {
+                        Some((_, fds)) => fds.push(a.fd.get()),
+                        None => by_node.push((&a.node, vec![a.fd.get()])),
+                    }
+                }
+                for (node, fds) in by_node {
+                    cluster.broadcast(Some(node), WireTarget::Fds(&fds), &[], payload);
+                }
+                return;
+            }
+        };
+        cluster.broadcast(None, target, &self.except_remote, payload);
+    }
+
+    fn each(&self, mut send: impl FnMut(&Connection) -> Result<(), SendError>) -> Delivery {
         let mut d = Delivery::default();
         let mut gone = 0;
         let except = &self.except;
@@ -162,6 +310,18 @@ impl<'a> Broadcast<'a> {
             Target::Fds(fds) => {
                 for fd in fds.iter().filter(|fd| !except.contains(fd)) {
                     match self.server.connection(*fd) {
+                        Some(c) => one(&c),
+                        None => gone += 1,
+                    }
+                }
+            }
+            Target::Addrs(addrs) => {
+                let me = self.server.node_id();
+                for a in addrs
+                    .iter()
+                    .filter(|a| &a.node == me && !except.contains(&a.fd))
+                {
+                    match self.server.connection(a.fd) {
                         Some(c) => one(&c),
                         None => gone += 1,
                     }

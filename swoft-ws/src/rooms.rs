@@ -5,9 +5,12 @@
 //! the cause — it leaves all its rooms, after its module's `#[on_close]` hook ran (so the hook
 //! can still see them and tell the other members).
 //!
-//! Where rooms live is an [`Adapter`]: [`LocalAdapter`] (in memory, the default) serves one
-//! process. A multi-node adapter implements the same trait, so application code does not change
-//! when it moves from one node to many.
+//! Where rooms live is an [`Adapter`]: [`LocalAdapter`] (in memory, the default) keeps this
+//! node's members. With several nodes, a [`ClusterAdapter`](crate::cluster::ClusterAdapter)
+//! joins them: each node keeps its own members in its `Adapter`, broadcasts reach every node's,
+//! and the `cluster_*` queries ([`Rooms::cluster_members`], [`Rooms::cluster_size`],
+//! [`Rooms::find_label`]) ask every node. They answer at once on a single node, so application
+//! code does not change when it moves from one node to many.
 //!
 //! Broadcasts go through [`Server::room`](crate::Server::room) and its siblings: see
 //! [`Broadcast`](crate::Broadcast).
@@ -18,7 +21,9 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
+use crate::cluster::{ClusterAdapter, ClusterNode, ConnAddr, Member, NodeId};
 use crate::fd::Fd;
+use crate::server::Server;
 use crate::session::Connection;
 
 /// Where rooms live. The default is [`LocalAdapter`].
@@ -141,10 +146,21 @@ impl Adapter for LocalAdapter {
     }
 }
 
-/// The rooms of a server: a thin, typed front of its [`Adapter`].
+/// The rooms of a server: a thin, typed front of its [`Adapter`] (this node's members) and, on
+/// several nodes, of its cluster (everyone's).
 #[derive(Clone)]
 pub struct Rooms {
     adapter: Arc<dyn Adapter>,
+    node_id: NodeId,
+    cluster: Option<Arc<ClusterNode>>,
+    labels: Arc<Labels>,
+}
+
+/// Connection labels: fd → label, and label → fds for lookups.
+#[derive(Default)]
+struct Labels {
+    by_fd: DashMap<Fd, Arc<str>>,
+    by_label: DashMap<Arc<str>, Vec<Fd>>,
 }
 
 impl fmt::Debug for Rooms {
@@ -156,12 +172,140 @@ impl fmt::Debug for Rooms {
 }
 
 impl Rooms {
-    pub(crate) fn new(adapter: Arc<dyn Adapter>) -> Self {
-        Rooms { adapter }
+    pub(crate) fn new(adapter: Arc<dyn Adapter>, cluster: Option<Arc<dyn ClusterAdapter>>) -> Self {
+        let cluster = cluster.map(ClusterNode::new);
+        Rooms {
+            adapter,
+            node_id: cluster
+                .as_ref()
+                .map_or_else(NodeId::local, |c| c.id().clone()),
+            cluster,
+            labels: Arc::default(),
+        }
+    }
+
+    /// Starts the cluster side (if any) for `server`.
+    pub(crate) fn attach(&self, server: &Server) {
+        if let Some(c) = &self.cluster {
+            c.attach(server);
+        }
     }
 
     pub(crate) fn adapter(&self) -> &dyn Adapter {
         &*self.adapter
+    }
+
+    pub(crate) fn cluster(&self) -> Option<&Arc<ClusterNode>> {
+        self.cluster.as_ref()
+    }
+
+    pub(crate) fn node_id(&self) -> &NodeId {
+        &self.node_id
+    }
+
+    /// Whether this server is one node of a cluster (it has a cluster adapter).
+    pub fn is_clustered(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// Tells the other nodes this one is leaving, so they drop it at once rather than after
+    /// the node timeout. Nothing on a single node.
+    pub fn leave_cluster(&self) {
+        if let Some(c) = &self.cluster {
+            c.goodbye();
+        }
+    }
+
+    pub(crate) fn set_label(&self, fd: Fd, label: &str) {
+        let label: Arc<str> = Arc::from(label);
+        if let Some(old) = self.labels.by_fd.insert(fd, label.clone()) {
+            self.unindex(&old, fd);
+        }
+        self.labels.by_label.entry(label).or_default().push(fd);
+    }
+
+    fn unindex(&self, label: &str, fd: Fd) {
+        if let Some(mut fds) = self.labels.by_label.get_mut(label) {
+            fds.retain(|f| *f != fd);
+        }
+        self.labels
+            .by_label
+            .remove_if(label, |_, fds| fds.is_empty());
+    }
+
+    pub(crate) fn label(&self, fd: Fd) -> Option<Arc<str>> {
+        self.labels.by_fd.get(&fd).map(|l| l.clone())
+    }
+
+    /// This node's connections labelled `label`.
+    pub(crate) fn labelled(&self, label: &str) -> Vec<Fd> {
+        self.labels
+            .by_label
+            .get(label)
+            .map(|f| f.clone())
+            .unwrap_or_default()
+    }
+
+    /// This node's members of `room` with their labels.
+    pub(crate) fn local_members_labelled(&self, room: &str) -> Vec<(Fd, Option<Arc<str>>)> {
+        let mut v = Vec::with_capacity(self.adapter.size(room));
+        self.adapter
+            .for_each_member(room, &mut |c| v.push((c.fd(), None)));
+        for (fd, label) in &mut v {
+            *label = self.label(*fd);
+        }
+        v
+    }
+
+    /// The members of `room` on every node, with their labels, sorted by address. On one node
+    /// this answers at once; on several it waits for every live node's answer, at most the
+    /// cluster's query timeout (a node that does not answer in time is left out, and counted
+    /// in `swoft_ws_cluster_query_timeouts_total`).
+    pub async fn cluster_members(&self, room: &str) -> Vec<Member> {
+        let mut v: Vec<Member> = self
+            .local_members_labelled(room)
+            .into_iter()
+            .map(|(fd, label)| Member {
+                addr: ConnAddr {
+                    node: self.node_id.clone(),
+                    fd,
+                },
+                label,
+            })
+            .collect();
+        if let Some(c) = &self.cluster {
+            v.extend(c.members(room).await);
+        }
+        v.sort();
+        v
+    }
+
+    /// How many members `room` has on every node (see [`cluster_members`](Self::cluster_members)
+    /// for the timeout).
+    pub async fn cluster_size(&self, room: &str) -> usize {
+        let local = self.adapter.size(room);
+        match &self.cluster {
+            Some(c) => local + c.size(room).await,
+            None => local,
+        }
+    }
+
+    /// The connections labelled `label` ([`Connection::set_label`]) on every node, sorted (see
+    /// [`cluster_members`](Self::cluster_members) for the timeout).
+    pub async fn find_label(&self, label: &str) -> Vec<ConnAddr> {
+        let mut v: Vec<ConnAddr> = self
+            .labelled(label)
+            .into_iter()
+            .map(|fd| ConnAddr {
+                node: self.node_id.clone(),
+                fd,
+            })
+            .collect();
+        if let Some(c) = &self.cluster {
+            v.extend(c.find_label(label).await);
+        }
+        v.sort();
+        v
     }
 
     /// Adds `conn` to `room`. Whether it was not a member before (joining twice is harmless).
@@ -182,8 +326,12 @@ impl Rooms {
         left
     }
 
-    /// Removes `fd` from all its rooms; returns the rooms it left.
+    /// Removes `fd` from all its rooms and forgets its label (what the runtime does when a
+    /// connection ends); returns the rooms it left.
     pub fn leave_all(&self, fd: Fd) -> Vec<Arc<str>> {
+        if let Some((_, label)) = self.labels.by_fd.remove(&fd) {
+            self.unindex(&label, fd);
+        }
         let left = self.adapter.leave_all(fd);
         if !left.is_empty() {
             crate::metrics::set_rooms(self.count());

@@ -190,3 +190,105 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
     }
     body
 }
+
+/// A `redis-server` of its own for a test: on a free loopback port, in a temporary directory,
+/// with no persistence (`--save "" --appendonly no`); killed when dropped.
+pub struct RedisServer {
+    child: Option<std::process::Child>,
+    dir: std::path::PathBuf,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl RedisServer {
+    /// Starts one, or returns `None` when `redis-server` is not installed — after printing a
+    /// loud message; with `CI=true` in the environment it panics instead, so CI never skips.
+    pub fn start() -> Option<RedisServer> {
+        let found = std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            let msg = "redis-server is not installed: the multi-node (Redis) tests are SKIPPED. \
+                       Install it (`apt-get install redis-server`, or scripts/setup.sh) to run them.";
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("{msg} (CI=true: failing instead of skipping)");
+            }
+            eprintln!("\n!!!!!!!!\n!!! {msg}\n!!!!!!!!\n");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("swoft-ws-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir for redis");
+        let mut r = RedisServer {
+            child: None,
+            dir,
+            port,
+        };
+        r.restart();
+        Some(r)
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL): every connection to it drops.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it (again) on the same port, and waits (up to 10 s) until it accepts connections.
+    pub fn restart(&mut self) {
+        use std::process::{Command, Stdio};
+        self.kill();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        // The port may linger for a moment after a kill: retry the start within the deadline.
+        for _ in 0..200 {
+            let mut child = Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&self.dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start redis-server");
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // exited (port busy?): start again
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    self.child = Some(child);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "redis-server did not start on port {} within 10 s",
+            self.port
+        );
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use swoft_ws::prelude::*;
 
-use super::chat::{ChatController, ChatName, Directory, Left, RoomController, public_room};
+use super::chat::{ChatController, ChatName, Left, RoomController, public_room};
 
 /// Serves `/chat` with the JSON protocol.
 ///
@@ -38,18 +38,17 @@ impl ChatModule {
         }
     }
 
-    /// Lists the connection under its name, for `chat.whisper`.
+    /// Labels the connection with its name: what member lists show and whispers look up, on
+    /// every node (the runtime forgets the label when the connection closes).
     #[on_open]
     fn open(conn: &Connection) {
-        if let (Some(dir), Some(name)) =
-            (conn.server().state::<Directory>(), conn.get::<ChatName>())
-        {
-            dir.add(name.0, conn.fd());
+        if let Some(name) = conn.get::<ChatName>() {
+            conn.set_label(&name.0);
         }
     }
 
-    /// Tells the other members of each of its rooms that it left (the runtime removes it from
-    /// the rooms after this hook), and unlists its name.
+    /// Tells the other members of each of its rooms, on every node, that it left (the runtime
+    /// removes it from the rooms after this hook).
     #[on_close]
     fn close(conn: &Connection) {
         let Some(name) = conn.get::<ChatName>() else {
@@ -64,9 +63,6 @@ impl ChatModule {
                 };
                 let _ = server.room(&key).except(conn.fd()).push("room.left", &left);
             }
-        }
-        if let Some(dir) = server.state::<Directory>() {
-            dir.remove(&name.0, conn.fd());
         }
     }
 }

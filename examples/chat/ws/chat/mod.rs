@@ -1,14 +1,17 @@
-//! The chat module's controllers, the payloads and pushes of its protocol, and the name
-//! directory.
+//! The chat module's controllers and the payloads and pushes of its protocol.
 //!
 //! Rooms of `/chat` are namespaced: the room `R` a client names is the server room `chat:R`
 //! ([`room_key`]), so other modules of the same app can use rooms without meeting these.
+//!
+//! Every call here works the same on one node or many ([`swoft_ws::cluster`]): a connection's
+//! name is its label ([`Connection::set_label`]), so member lists come from
+//! [`Rooms::cluster_members`](swoft_ws::Rooms::cluster_members) and whispers find their
+//! receivers with [`Rooms::find_label`](swoft_ws::Rooms::find_label), on every node.
 
 mod chat_controller;
 mod room_controller;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use swoft_ws::prelude::*;
@@ -63,56 +66,6 @@ pub fn check_text(text: &str) -> Result<(), WsError> {
     }
 }
 
-/// Which connections go by which name: name → fds, kept by `/chat`'s `#[on_open]` and
-/// `#[on_close]`.
-///
-/// `chat.whisper` looks a name up here in O(1) instead of scanning every session's data on
-/// every whisper. Entries change only at open and close, and the fd of a connection is listed
-/// from its open hook to its close hook, both of which run while it still owns the fd, so an
-/// fd reused later is never found under the old name. The lock is a plain `Mutex`, held only
-/// for a map operation, never across an `.await`.
-#[derive(Debug, Default)]
-pub struct Directory {
-    names: Mutex<HashMap<Arc<str>, Vec<Fd>>>,
-}
-
-impl Directory {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Vec<Fd>>> {
-        self.names.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Lists `fd` under `name`.
-    pub fn add(&self, name: Arc<str>, fd: Fd) {
-        self.map().entry(name).or_default().push(fd);
-    }
-
-    /// Unlists `fd` from `name` (dropping the name with its last fd).
-    pub fn remove(&self, name: &str, fd: Fd) {
-        let mut map = self.map();
-        if let Some(fds) = map.get_mut(name) {
-            fds.retain(|f| *f != fd);
-            if fds.is_empty() {
-                map.remove(name);
-            }
-        }
-    }
-
-    /// The fds of the connections named `name` (empty for nobody).
-    pub fn fds(&self, name: &str) -> Vec<Fd> {
-        self.map().get(name).cloned().unwrap_or_default()
-    }
-
-    /// How many distinct names are connected.
-    pub fn len(&self) -> usize {
-        self.map().len()
-    }
-
-    /// Whether nobody is connected.
-    pub fn is_empty(&self) -> bool {
-        self.map().is_empty()
-    }
-}
-
 /// `{"room": R}`: the payload of `room.join`, `room.leave`, `room.members`.
 #[derive(Debug, Deserialize)]
 pub struct RoomArg {
@@ -157,7 +110,8 @@ pub struct RoomReply {
 /// `{"delivered": N}`: the reply of `room.send` and `chat.whisper`.
 #[derive(Debug, Serialize)]
 pub struct Delivered {
-    /// How many connections the message was queued for.
+    /// How many connections the message was queued for: on this node, those whose queue took
+    /// it; on other nodes, those that were members (or had the name) when asked.
     pub delivered: usize,
 }
 
@@ -199,16 +153,30 @@ pub struct Whisper<'a> {
     pub text: &'a str,
 }
 
-/// The sorted names of the members of the server room `key`.
-pub fn member_names(server: &Server, key: &str) -> Vec<String> {
+/// The sorted names of the members of the server room `key`, on every node (each connection's
+/// label is its name).
+pub async fn member_names(server: &Server, key: &str) -> Vec<String> {
     let mut names: Vec<String> = server
         .rooms()
-        .members(key)
-        .iter()
-        .filter_map(|c| c.with(|n: Option<&ChatName>| n.map(|n| n.0.to_string())))
+        .cluster_members(key)
+        .await
+        .into_iter()
+        .filter_map(|m| m.label.map(|l| l.to_string()))
         .collect();
     names.sort_unstable();
     names
+}
+
+/// How many members of the server room `key` a broadcast that reached `local` of this node's
+/// reached in all: `local` plus the members on the other nodes (asked, within the cluster's
+/// query timeout). On one node, just `local`.
+pub async fn delivered_in_cluster(server: &Server, key: &str, local: usize) -> usize {
+    let rooms = server.rooms();
+    if !rooms.is_clustered() {
+        return local;
+    }
+    let everywhere = rooms.cluster_size(key).await;
+    local + everywhere.saturating_sub(rooms.size(key))
 }
 
 /// A push that could not be encoded (it cannot happen with these payload types) → `internal`.

@@ -4,7 +4,7 @@ use swoft_ws::prelude::*;
 
 use super::{
     ChatName, Delivered, Joined, Left, Members, RoomArg, RoomMessage, RoomReply, SendArg,
-    check_room, check_text, member_names, push_failed, room_key,
+    check_room, check_text, delivered_in_cluster, member_names, push_failed, room_key,
 };
 
 /// Rooms of `/chat`: every reply carries the request's `id`.
@@ -13,11 +13,11 @@ pub struct RoomController;
 
 #[ws_controller(prefix = "room")]
 impl RoomController {
-    /// `room.join {"room": R}` → `{"room": R, "members": [...]}` (sorted, with the caller); the
-    /// other members get `room.joined {"room": R, "name": NAME}`. Joining again changes
-    /// nothing and notifies nobody.
+    /// `room.join {"room": R}` → `{"room": R, "members": [...]}` (sorted, with the caller, from
+    /// every node); the other members get `room.joined {"room": R, "name": NAME}`. Joining
+    /// again changes nothing and notifies nobody.
     #[message_mapping("join")]
-    fn join(
+    async fn join(
         Data(arg): Data<RoomArg>,
         Session(name): Session<ChatName>,
         conn: &Connection,
@@ -35,17 +35,19 @@ impl RoomController {
                 .push("room.joined", &joined)
                 .map_err(|e| push_failed(&e))?;
         }
-        let members = member_names(conn.server(), &key);
+        let members = member_names(conn.server(), &key).await;
         Ok(Members {
             room: arg.room,
             members,
         })
     }
 
-    /// `room.send {"room": R, "text": T}` → `{"delivered": N}`; the other members get
-    /// `room.message {"room": R, "from": NAME, "text": T}`. Not a member → `forbidden`.
+    /// `room.send {"room": R, "text": T}` → `{"delivered": N}`; the other members, on every
+    /// node, get `room.message {"room": R, "from": NAME, "text": T}`. Not a member →
+    /// `forbidden`. N counts this node's members whose queue took it plus the members on other
+    /// nodes (see [`delivered_in_cluster`]).
     #[message_mapping("send")]
-    fn send(
+    async fn send(
         Data(arg): Data<SendArg>,
         Session(name): Session<ChatName>,
         conn: &Connection,
@@ -67,9 +69,9 @@ impl RoomController {
             .except(conn.fd())
             .push("room.message", &msg)
             .map_err(|e| push_failed(&e))?;
-        Ok(Delivered {
-            delivered: d.delivered,
-        })
+        // The sender is a member here, not elsewhere: the other nodes' members are all others.
+        let delivered = delivered_in_cluster(server, &key, d.delivered).await;
+        Ok(Delivered { delivered })
     }
 
     /// `room.leave {"room": R}` → `{"room": R}`; the other members get
@@ -96,12 +98,12 @@ impl RoomController {
         Ok(RoomReply { room: arg.room })
     }
 
-    /// `room.members {"room": R}` → `{"room": R, "members": [...]}` (sorted; empty for a room
-    /// nobody is in). Anyone may ask.
+    /// `room.members {"room": R}` → `{"room": R, "members": [...]}` (sorted, from every node;
+    /// empty for a room nobody is in). Anyone may ask.
     #[message_mapping("members")]
-    fn members(Data(arg): Data<RoomArg>, server: &Server) -> Result<Members, WsError> {
+    async fn members(Data(arg): Data<RoomArg>, server: &Server) -> Result<Members, WsError> {
         check_room(&arg.room)?;
-        let members = member_names(server, &room_key(&arg.room));
+        let members = member_names(server, &room_key(&arg.room)).await;
         Ok(Members {
             room: arg.room,
             members,
