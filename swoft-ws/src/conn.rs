@@ -281,6 +281,10 @@ async fn read_loop(
             }
             Some(()) = inflight.next(), if !inflight.is_empty() => continue,
             _ = tick(&mut ticker), if !draining => {
+                if !inflight.is_empty() {
+                    // Busy with its messages (reading may be paused): not idle.
+                    last_seen = Instant::now();
+                }
                 if let Some(info) = liveness(conn, module, last_seen) {
                     break info;
                 }
@@ -319,6 +323,8 @@ async fn read_loop(
         }
         if limit == 1 {
             handle_message(conn, module, frame, now, None).await;
+            // Nothing was read while the handler ran: its end counts as the last sign of life.
+            last_seen = Instant::now();
         } else {
             inflight.push(handle_message(conn, module, frame, now, None));
         }

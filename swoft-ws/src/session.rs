@@ -56,7 +56,10 @@ pub enum SendError {
     /// The connection is closed (or closing).
     #[error("the connection is closed")]
     Closed,
-    /// The connection's outbound queue is full: the client is not reading fast enough.
+    /// The connection's outbound queue is full (in frames or bytes): the client is not reading
+    /// fast enough. The frame was not queued; under the default
+    /// [`Backpressure::Disconnect`](crate::limits::Backpressure::Disconnect) the connection is
+    /// also being closed (1008).
     #[error("the connection's outbound queue is full")]
     QueueFull,
     /// No live connection has this fd.

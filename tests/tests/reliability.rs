@@ -544,3 +544,20 @@ async fn the_builder_overrides_a_modules_limits() {
     // Other modules keep the server-wide settings.
     server.connect("/small").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_connection_busy_in_a_long_handler_is_not_idle() {
+    let server = start(
+        builder()
+            .ping_interval(Some(Duration::from_millis(100)))
+            .idle_timeout(Some(Duration::from_millis(300)))
+            .handler_timeout(None),
+    )
+    .await;
+    let mut c = server.connect("/r").await.unwrap();
+    let fd = fd_of(&mut c).await;
+    assert_eq!(c.request("r.sleep", json!(700)).await["data"], 700);
+    c.expect_silence(Duration::from_millis(150)).await;
+    assert!(server.server().is_live(fd));
+    assert_eq!(c.request("r.echo", json!(1)).await["data"], 1);
+}
