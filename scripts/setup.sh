@@ -2,12 +2,14 @@
 # Installs what the test suite needs beyond the Rust toolchain, Node and npm. Idempotent and quiet;
 # a no-op when all is there.
 #   - chromium (Debian's package): the browser test of the chat page (tests/browser/)
+#   - redis-server (Debian's package): the multi-node tests (tests/tests/cluster.rs)
 #   - tests/browser/node_modules: playwright-core, pinned by tests/browser/package-lock.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v chromium >/dev/null || need+=(chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need[*]}" >&2
