@@ -48,6 +48,12 @@ fn segment(s: &str, what: &str, whole: &str) -> Result<(), String> {
 
 /// A controller prefix: one segment.
 pub(crate) fn prefix(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err(
+            "empty prefix: for commands without a prefix leave it out (`#[ws_controller]`)"
+                .to_owned(),
+        );
+    }
     if p.contains('.') {
         return Err(format!(
             "invalid prefix `{p}`: a prefix is one name without `.` (the command is `prefix.action`)"
@@ -60,6 +66,13 @@ pub(crate) fn prefix(p: &str) -> Result<(), String> {
 pub(crate) fn command(c: &str) -> Result<(), String> {
     if c.is_empty() {
         return Err("invalid command ``: empty; write an action like `\"join\"` or a full command like `\"room.join\"`".to_owned());
+    }
+    if c.split('.').any(str::is_empty) {
+        let parts: Vec<&str> = c.split('.').filter(|s| !s.is_empty()).collect();
+        return Err(format!(
+            "invalid command `{c}`: empty segment; write `\"{}\"`",
+            parts.join(".")
+        ));
     }
     c.split('.').try_for_each(|s| segment(s, "command", c))
 }
@@ -88,5 +101,7 @@ mod tests {
         assert!(command("a b").is_err());
         assert!(prefix("room").is_ok());
         assert!(prefix("a.b").is_err());
+        assert!(prefix("").unwrap_err().contains("leave it out"));
+        assert!(command(".join").unwrap_err().contains("`\"join\"`"));
     }
 }

@@ -1,4 +1,5 @@
-// `#[ws_controller(...)]` arguments: a prefix with a space, a prefix with a dot, an unknown key.
+// `#[ws_controller(...)]` arguments: a prefix with a space, a prefix with a dot, an unknown key,
+// a key given twice, an empty prefix.
 use swoft_ws::prelude::*;
 
 #[derive(Default)]
@@ -20,5 +21,10 @@ impl UnknownKey {}
 pub struct RepeatedPrefix;
 #[ws_controller(prefix = "a", prefix = "b")]
 impl RepeatedPrefix {}
+
+#[derive(Default)]
+pub struct EmptyPrefix;
+#[ws_controller(prefix = "")]
+impl EmptyPrefix {}
 
 fn main() {}
