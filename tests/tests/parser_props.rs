@@ -93,7 +93,7 @@ fn arb_command_object() -> impl Strategy<Value = Value> {
         prop::option::of(arb_json()),
         prop::option::of(id),
         prop::option::of(arb_json()),
-        prop::collection::btree_map(arb_string(), arb_json(), 0..3),
+        prop::collection::btree_map(arb_string(), arb_json(), 0..2),
     )
         .prop_map(|(cmd, data, id, ext, extra)| {
             let mut o = Map::new();
@@ -223,7 +223,12 @@ fn parse(text: &str) -> Value {
 
 /// What the JSON parser must make of a JSON value sent as a text frame.
 fn check_value_decodes_as_documented(v: &Value) -> Result<(), TestCaseError> {
-    let frame = RawMessage::text(v.to_string());
+    check_text_decodes_as_documented(v, v.to_string())
+}
+
+/// What the JSON parser must make of `text`, which is `v` printed one way or another.
+fn check_text_decodes_as_documented(v: &Value, text: String) -> Result<(), TestCaseError> {
+    let frame = RawMessage::text(text);
     let decoded = check_json_decode(&frame)?;
     let Value::Object(o) = v else {
         prop_assert!(decoded.is_none(), "a non-object decoded: {}", v);
@@ -310,16 +315,7 @@ proptest! {
     fn json_decode_of_command_objects_follows_the_wire_protocol(v in arb_command_object()) {
         check_value_decodes_as_documented(&v)?;
         // Pretty-printed (whitespace everywhere) means the same.
-        let pretty = RawMessage::text(serde_json::to_string_pretty(&v).unwrap());
-        let compact = RawMessage::text(v.to_string());
-        let (a, b) = (check_json_decode(&pretty)?, check_json_decode(&compact)?);
-        prop_assert_eq!(a.is_some(), b.is_some());
-        if let (Some(a), Some(b)) = (a, b) {
-            prop_assert_eq!(
-                a.command().and_then(|p| p.resolve(&pretty)),
-                b.command().and_then(|p| p.resolve(&compact))
-            );
-        }
+        check_text_decodes_as_documented(&v, serde_json::to_string_pretty(&v).unwrap())?;
     }
 
     #[test]
