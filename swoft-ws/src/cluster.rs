@@ -258,6 +258,12 @@ pub trait ClusterAdapter: Send + Sync + 'static {
     /// and returns at once. A message that cannot be queued is counted and logged
     /// ([`CLUSTER_DROPPED`]), never silently lost.
     fn publish(&self, to: Option<&NodeId>, msg: Bytes);
+
+    /// Whether the transport is up. While it is not, membership queries answer at once with
+    /// this node's members only, instead of waiting for answers that cannot come.
+    fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 /// Where an adapter hands what it receives: the node's side of the transport.
@@ -600,6 +606,11 @@ impl ClusterNode {
     async fn ask(&self, q: Question, arg: &str) -> Vec<(NodeId, Answer)> {
         let peers = self.live_peers();
         if peers.is_empty() {
+            return Vec::new();
+        }
+        if !self.adapter.is_connected() {
+            self.metrics.query_timeouts.increment(1);
+            tracing::debug!(node = %self.id, "cluster query answered locally: the transport is down");
             return Vec::new();
         }
         let id = self.next_query.fetch_add(1, Ordering::Relaxed);

@@ -264,6 +264,10 @@ impl ClusterAdapter for RedisAdapter {
         rt.spawn(subscriber(self.shared.clone(), start.pubsub, inbox));
     }
 
+    fn is_connected(&self) -> bool {
+        self.shared.up.load(Ordering::Acquire)
+    }
+
     fn publish(&self, to: Option<&NodeId>, msg: Bytes) {
         if self.shared.killed.load(Ordering::Acquire) {
             return;

@@ -17,6 +17,19 @@ use swoft_ws_tests::{
     wait_until,
 };
 
+/// The process's Prometheus recorder (installed once, for the tests that read metrics).
+fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("install the recorder")
+        })
+        .clone()
+}
+
 /// Heartbeats every 200 ms; a node silent for 1 s is dead.
 const NODE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -412,7 +425,8 @@ async fn redis_restarted_mid_test_the_cluster_recovers() {
     }
     let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
     assert_eq!(r["members"], json!(["alice", "amy", "bob"]));
-    // Redis goes away: local delivery goes on.
+    // Redis goes away: local delivery goes on; what cannot reach node b is counted.
+    let metrics = recorder();
     redis.kill();
     assert!(
         wait_until(Duration::from_secs(3), || !a.redis.is_connected()).await,
@@ -424,8 +438,19 @@ async fn redis_restarted_mid_test_the_cluster_recovers() {
         json!({"room": "lobby", "text": "local"}),
     )
     .await;
-    assert!(r["delivered"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(r["delivered"], 1, "amy, here; node b cannot be asked: {r}");
     assert_eq!(amy.expect_push("room.message").await["text"], "local");
+    let dropped = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("swoft_ws_cluster_dropped_total{reason=\"unavailable\"}"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert!(
+        wait_until(Duration::from_secs(3), || dropped(&metrics.render()) >= 1.0).await,
+        "the room message for node b is counted as dropped: {}",
+        metrics.render()
+    );
 
     // Redis is back on the same port: the nodes reconnect, re-subscribe, re-announce.
     redis.restart();
