@@ -370,8 +370,8 @@ pub(crate) fn method_middleware(attr: &syn::Attribute) -> syn::Result<Vec<Path>>
     }
 }
 
-/// "unknown ws_module argument `paht`: did you mean `path`? ..." — the closest key (at most
-/// two edits away) is suggested, then every key is listed.
+/// "unknown ws_module argument `paht`: did you mean `path`?" when a key is at most two edits
+/// away; otherwise every key is listed.
 fn unknown_key(attr: &str, key: &Path, keys: &str) -> String {
     let got = path_str(key);
     let closest = keys
@@ -381,11 +381,7 @@ fn unknown_key(attr: &str, key: &Path, keys: &str) -> String {
         .filter(|(d, _)| *d <= 2)
         .min();
     match closest {
-        Some((_, k)) => {
-            format!(
-                "unknown {attr} argument `{got}`: did you mean `{k}`? (expected one of: {keys})"
-            )
-        }
+        Some((_, k)) => format!("unknown {attr} argument `{got}`: did you mean `{k}`?"),
         None => format!("unknown {attr} argument `{got}`; expected one of: {keys}"),
     }
 }
