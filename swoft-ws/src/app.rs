@@ -71,7 +71,8 @@ pub struct Config {
     pub origins: Origins,
     /// How long one message's handling (middleware and handler) may take (default 30 s;
     /// `None`: no limit). Over it, the handler is dropped (its `Context` too) and the client
-    /// gets a `timeout` error reply. *Per module.*
+    /// gets a `timeout` error reply. `#[on_open]` and `#[on_close]` hooks get the same time,
+    /// then are dropped (logged). *Per module.*
     pub handler_timeout: Option<Duration>,
     /// How long the writer gets to flush and send the close frame once a connection ends
     /// (default 5 s); then the socket is dropped.

@@ -232,8 +232,22 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admiss
     drop(cleanup);
 }
 
+/// Runs an open/close hook: a panic is logged, and a hook past the module's handler timeout is
+/// dropped (logged), so that no hook holds its connection forever.
 async fn run_hook(kind: &str, conn: &Connection, fut: impl std::future::Future<Output = ()>) {
-    if let Err(panic) = AssertUnwindSafe(fut).catch_unwind().await {
+    let caught = AssertUnwindSafe(fut).catch_unwind();
+    let result = match conn.module().limits.handler_timeout {
+        Some(t) => match tokio::time::timeout(t, caught).await {
+            Ok(r) => r,
+            Err(_) => {
+                conn.module().metrics.timeouts.increment(1);
+                tracing::warn!(hook = kind, fd = %conn.fd(), timeout = ?t, "hook timed out; dropped");
+                return;
+            }
+        },
+        None => caught.await,
+    };
+    if let Err(panic) = result {
         tracing::error!(
             hook = kind, fd = %conn.fd(), panic = panic_message(&*panic),
             "hook panicked; the connection goes on"

@@ -561,3 +561,38 @@ async fn a_connection_busy_in_a_long_handler_is_not_idle() {
     assert!(server.server().is_live(fd));
     assert_eq!(c.request("r.echo", json!(1)).await["data"], 1);
 }
+
+/// Hooks that never return.
+#[ws_module(path = "/hang", controllers = [RController])]
+pub struct HangModule;
+
+#[ws_module]
+impl HangModule {
+    #[on_open]
+    async fn open(&self, _conn: &Connection) {
+        std::future::pending::<()>().await;
+    }
+
+    #[on_close]
+    async fn close(&self, _conn: &Connection, _info: &CloseInfo) {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[tokio::test]
+async fn open_and_close_hooks_past_the_handler_timeout_are_dropped() {
+    let server = start(
+        builder()
+            .module::<HangModule>()
+            .handler_timeout(Some(Duration::from_millis(200))),
+    )
+    .await;
+    let t = Instant::now();
+    let mut c = server.connect("/hang").await.unwrap();
+    // Messages wait for on_open; it is dropped at the timeout and the connection goes on.
+    assert_eq!(c.request("r.echo", json!(1)).await["data"], 1);
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    c.drop_abruptly();
+    // on_close never returns either: dropped, and everything is released.
+    server.wait_idle().await;
+}
