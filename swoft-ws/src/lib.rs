@@ -455,7 +455,7 @@ pub mod __private {
         use crate::protocol::RawMessage;
         use crate::registry::ModuleRuntime;
         use crate::server::Server;
-        use crate::session::{ConnParts, Connection, Outbound};
+        use crate::session::{ConnParts, Connection, Outbound, payload_len};
 
         /// A connection of the module at `path` with no socket: what is sent to it waits in
         /// its queue until [`BenchConn::pop`] or [`BenchConn::drain`].
@@ -513,10 +513,14 @@ pub mod __private {
                     .await
             }
 
-            /// The next frame queued for the client, if any.
+            /// The next frame queued for the client, if any (taken off the queue's byte
+            /// count, as the writer does).
             pub fn pop(&mut self) -> Option<Message> {
                 match self.rx.try_recv().ok()? {
-                    Outbound::Frame(m) => Some(m),
+                    Outbound::Frame(m) => {
+                        self.conn.dequeued(payload_len(&m));
+                        Some(m)
+                    }
                     Outbound::Close(..) => None,
                 }
             }
@@ -524,7 +528,10 @@ pub mod __private {
             /// Empties the queue; returns how many entries it held.
             pub fn drain(&mut self) -> usize {
                 let mut n = 0;
-                while self.rx.try_recv().is_ok() {
+                while let Ok(o) = self.rx.try_recv() {
+                    if let Outbound::Frame(m) = o {
+                        self.conn.dequeued(payload_len(&m));
+                    }
                     n += 1;
                 }
                 n
