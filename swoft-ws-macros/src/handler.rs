@@ -122,7 +122,7 @@ pub(crate) fn handler_arm(self_ty: &Type, m: &Method, sw: &TokenStream) -> Token
     });
     let call = m.call(self_ty, &vars);
     let reply = quote_spanned! {m.output_span()=>
-        (&&#sw::reply_wrap(&__swoft_ret)).__swoft_reply_kind().reply(__swoft_ret)
+        (&&&__swoft_probe(&__swoft_ret)).__swoft_kind().reply(__swoft_ret)
     };
     let run = if m.is_async {
         quote_spanned! {m.ident.span()=>
@@ -152,11 +152,49 @@ pub(crate) fn bind_this(self_ty: &Type, needed: bool, sw: &TokenStream) -> Token
     }
 }
 
-/// The trait imports the reply conversion needs (only one of them is used per call).
+/// The reply conversion by autoref specialization, as items local to the dispatch function:
+/// `(&&&__swoft_probe(&ret)).__swoft_kind().reply(ret)` picks `IntoReply` first, then
+/// `Serialize`, and last a fallback that asks for `IntoReply` again, so a type that is neither
+/// is reported by `IntoReply`'s own message ("cannot be a handler's reply", with what to return)
+/// at the return type, instead of as an unresolved method.
 pub(crate) fn reply_imports(sw: &TokenStream) -> TokenStream {
     quote! {
-        #[allow(unused_imports)]
-        use #sw::{ViaIntoReply as _, ViaSerialize as _};
+        #[allow(dead_code)]
+        struct __SwoftProbe<T>(::core::marker::PhantomData<T>);
+        #[allow(dead_code)]
+        fn __swoft_probe<T>(_: &T) -> __SwoftProbe<T> {
+            __SwoftProbe(::core::marker::PhantomData)
+        }
+        #[allow(dead_code)]
+        trait __SwoftViaIntoReply {
+            fn __swoft_kind(&self) -> #sw::IntoReplyKind;
+        }
+        impl<T: #sw::IntoReply> __SwoftViaIntoReply for &&__SwoftProbe<T> {
+            fn __swoft_kind(&self) -> #sw::IntoReplyKind {
+                #sw::IntoReplyKind
+            }
+        }
+        #[allow(dead_code)]
+        trait __SwoftViaSerialize {
+            fn __swoft_kind(&self) -> #sw::SerializeKind;
+        }
+        impl<T> __SwoftViaSerialize for &__SwoftProbe<T>
+        where
+            #sw::ReplyWrap<T>: #sw::ViaSerialize,
+        {
+            fn __swoft_kind(&self) -> #sw::SerializeKind {
+                #sw::SerializeKind
+            }
+        }
+        #[allow(dead_code)]
+        trait __SwoftViaNeither {
+            fn __swoft_kind(&self) -> #sw::IntoReplyKind;
+        }
+        impl<T> __SwoftViaNeither for __SwoftProbe<T> {
+            fn __swoft_kind(&self) -> #sw::IntoReplyKind {
+                #sw::IntoReplyKind
+            }
+        }
     }
 }
 
