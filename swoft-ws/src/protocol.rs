@@ -276,7 +276,10 @@ impl Parser for JsonParser {
     }
 
     fn encode_reply(&self, command: &str, id: Option<&str>, data: &str) -> RawMessage {
-        let mut out = String::with_capacity(command.len() + data.len() + 32);
+        // Exactly the frame's length (when the command needs no escaping, as routed commands
+        // never do): a `String` whose capacity is its length becomes `Bytes` without a second
+        // allocation.
+        let mut out = String::with_capacity(reply_len(command, id, data));
         out.push_str("{\"cmd\":");
         push_json_str(&mut out, command);
         out.push_str(",\"data\":");
@@ -336,6 +339,14 @@ impl Parser for RawParser {
     fn encode_push(&self, _command: &str, data: &str) -> RawMessage {
         RawMessage::text(data)
     }
+}
+
+/// The length of `{"cmd":"COMMAND","data":DATA,"id":ID}` for a command that needs no escaping.
+fn reply_len(command: &str, id: Option<&str>, data: &str) -> usize {
+    r#"{"cmd":"","data":}"#.len()
+        + command.len()
+        + data.len()
+        + id.map_or(0, |id| r#","id":"#.len() + id.len())
 }
 
 fn push_id(out: &mut String, id: Option<&str>) {
@@ -473,6 +484,14 @@ mod tests {
         }
         let bin = JsonParser.decode(&RawMessage::binary(vec![1, 2]));
         assert_eq!(bin.unwrap_err().code(), "bad_message");
+    }
+
+    #[test]
+    fn reply_len_is_the_frame_length() {
+        for (cmd, id, data) in [("echo.send", Some("7"), "{\"a\":1}"), ("a", None, "null")] {
+            let r = JsonParser.encode_reply(cmd, id, data);
+            assert_eq!(reply_len(cmd, id, data), r.len(), "{cmd} {id:?} {data}");
+        }
     }
 
     #[test]
