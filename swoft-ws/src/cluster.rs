@@ -2,11 +2,13 @@
 //!
 //! One process needs nothing from here: rooms live in a [`LocalAdapter`](crate::LocalAdapter)
 //! and every push is in memory. To spread an app over several processes (behind a load
-//! balancer), give each a [`ClusterAdapter`] — [`RedisAdapter`](crate::redis::RedisAdapter)
-//! with the `redis` feature — and a distinct [`NodeId`]:
+//! balancer), give each a [`ClusterAdapter`] — `swoft_ws::redis::RedisAdapter` with the `redis`
+//! feature — and a distinct [`NodeId`]:
 //!
 //! ```ignore
-//! let adapter = RedisAdapter::connect("redis://127.0.0.1:6379", ClusterSettings::default()).await?;
+//! let adapter =
+//!     RedisAdapter::connect("redis://127.0.0.1:6379", NodeId::random(), ClusterSettings::default())
+//!         .await?;
 //! let app = App::builder().discover().cluster(adapter).build()?;
 //! ```
 //!
@@ -241,8 +243,8 @@ impl ClusterSettings {
 /// Where a node's messages for the other nodes go: the transport of a cluster.
 ///
 /// An implementation carries opaque messages between the nodes that share it (the runtime
-/// encodes and decodes them); it never blocks the caller. [`RedisAdapter`](crate::redis::RedisAdapter)
-/// carries them over Redis pub/sub.
+/// encodes and decodes them); it never blocks the caller. `swoft_ws::redis::RedisAdapter`
+/// (feature `redis`) carries them over Redis pub/sub.
 pub trait ClusterAdapter: Send + Sync + 'static {
     /// This node's id.
     fn node_id(&self) -> &NodeId;

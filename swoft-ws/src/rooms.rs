@@ -6,7 +6,7 @@
 //! can still see them and tell the other members).
 //!
 //! Where rooms live is an [`Adapter`]: [`LocalAdapter`] (in memory, the default) keeps this
-//! node's members. With several nodes, a [`ClusterAdapter`](crate::cluster::ClusterAdapter)
+//! node's members. With several nodes, a [`ClusterAdapter`]
 //! joins them: each node keeps its own members in its `Adapter`, broadcasts reach every node's,
 //! and the `cluster_*` queries ([`Rooms::cluster_members`], [`Rooms::cluster_size`],
 //! [`Rooms::find_label`]) ask every node. They answer at once on a single node, so application
