@@ -101,7 +101,11 @@ impl Piece {
     /// UTF-8.
     pub fn resolve<'a>(&'a self, frame: &'a RawMessage) -> Option<&'a str> {
         match self {
-            Piece::Span(r) => std::str::from_utf8(frame.as_bytes().get(r.clone())?).ok(),
+            // A text frame is valid UTF-8 already: only the span's ends need checking.
+            Piece::Span(r) => match frame {
+                RawMessage::Text(t) => t.as_str().get(r.clone()),
+                RawMessage::Binary(b) => std::str::from_utf8(b.get(r.clone())?).ok(),
+            },
             Piece::Owned(s) => Some(s),
         }
     }
@@ -484,6 +488,17 @@ mod tests {
         }
         let bin = JsonParser.decode(&RawMessage::binary(vec![1, 2]));
         assert_eq!(bin.unwrap_err().code(), "bad_message");
+    }
+
+    #[test]
+    fn spans_resolve_only_on_char_boundaries() {
+        let text = RawMessage::text("aé b");
+        assert_eq!(Piece::Span(0..3).resolve(&text), Some("aé"));
+        assert_eq!(Piece::Span(0..2).resolve(&text), None);
+        assert_eq!(Piece::Span(3..9).resolve(&text), None);
+        let bin = RawMessage::binary(vec![b'a', 0xff]);
+        assert_eq!(Piece::Span(0..1).resolve(&bin), Some("a"));
+        assert_eq!(Piece::Span(0..2).resolve(&bin), None);
     }
 
     #[test]
