@@ -300,21 +300,19 @@ async fn publisher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Out>, conn: Multi
     let mut dropped: u64 = 0;
     let mut batch: Vec<Out> = Vec::with_capacity(BATCH);
     loop {
+        // Queued messages first; when down, also wake at the retry time to reconnect before
+        // the next message needs it.
         let first = tokio::select! {
             biased;
-            m = rx.recv() => m,
-            _ = shared.stop.cancelled(), if shared.killed.load(Ordering::Acquire) => None,
+            m = rx.recv() => match m {
+                Some(m) => Some(m),
+                None => break,
+            },
+            _ = shared.stop.cancelled() => break,
+            _ = tokio::time::sleep_until(retry_at.into()), if conn.is_none() => None,
         };
-        let Some(first) = first else { break };
         if shared.killed.load(Ordering::Acquire) {
             break;
-        }
-        batch.push(first);
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
         }
         if conn.is_none() && Instant::now() >= retry_at {
             match command_connection(&shared.client).await {
@@ -333,6 +331,14 @@ async fn publisher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Out>, conn: Multi
                     backoff = (backoff * 2).min(s.reconnect_max);
                     tracing::debug!(node = %shared.id, error = %e, "Redis still unreachable");
                 }
+            }
+        }
+        let Some(first) = first else { continue };
+        batch.push(first);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
             }
         }
         let n = batch.len() as u64;

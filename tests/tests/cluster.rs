@@ -30,12 +30,12 @@ fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
-/// Heartbeats every 200 ms; a node silent for 1 s is dead.
-const NODE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Heartbeats every 250 ms; a node silent for 1.5 s is dead.
+const NODE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 fn settings() -> ClusterSettings {
     ClusterSettings::default()
-        .heartbeat(Duration::from_millis(200), NODE_TIMEOUT)
+        .heartbeat(Duration::from_millis(250), NODE_TIMEOUT)
         .query_timeout(Duration::from_millis(500))
         .reconnect(Duration::from_millis(50), Duration::from_millis(300))
 }
@@ -384,7 +384,7 @@ async fn a_killed_node_leaves_the_others_rooms_within_the_node_timeout() {
     let took = killed.elapsed();
     assert!(dropped, "node c still listed: {:?}", a.api().peers());
     assert!(
-        took <= NODE_TIMEOUT + Duration::from_millis(800),
+        took <= NODE_TIMEOUT + Duration::from_millis(1500),
         "dropped after {took:?}"
     );
     let r = ok(&mut alice, "room.members", json!({"room": "lobby"})).await;
@@ -488,7 +488,14 @@ async fn redis_restarted_mid_test_the_cluster_recovers() {
     assert!(
         wait_until(Duration::from_secs(5), || a.api().peers().len() == 1
             && b.api().peers().len() == 1)
-        .await
+        .await,
+        "the nodes see each other again"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || a.redis.is_connected()
+            && b.redis.is_connected())
+        .await,
+        "both publishers reconnect"
     );
     let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
     assert_eq!(r["members"], json!(["alice", "amy", "bob"]));
@@ -567,4 +574,59 @@ async fn two_chat_example_binaries_sharing_one_redis() {
     let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
     assert_eq!(r["members"], json!(["alice", "bob"]));
     drop((n1, n2));
+}
+
+#[tokio::test]
+async fn garbage_on_the_channels_is_ignored() {
+    let Some((redis, nodes)) = cluster(&["g1", "g2"]).await else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut alice = a.connect("alice").await;
+    let mut bob = b.connect("bob").await;
+    ok(&mut alice, "room.join", json!({"room": "lobby"})).await;
+    ok(&mut bob, "room.join", json!({"room": "lobby"})).await;
+    // Not our format, a truncated header, a known kind with a cut body, huge counts.
+    let port = redis.port.to_string();
+    let z = [0u8; 8];
+    let payloads: [Vec<u8>; 7] = [
+        b"hello".to_vec(),
+        Vec::new(),
+        vec![1],
+        [&[1u8, 3, 0, 0, 0, 2][..], b"zz", &[0]].concat(),
+        [&[1u8, 3, 0, 0, 0, 2][..], b"zz", &[3, 255, 255, 255, 255]].concat(),
+        [
+            &[1u8, 6, 0, 0, 0, 2][..],
+            b"zz",
+            &z,
+            &[0, 255, 255, 255, 255],
+        ]
+        .concat(),
+        [&[1u8, 5, 0, 0, 0, 2][..], b"zz", &z, &[9]].concat(),
+    ];
+    for payload in &payloads {
+        // A Lua string with decimal escapes carries any bytes through redis-cli.
+        let lua: String = payload.iter().map(|b| format!("\\{b:03}")).collect();
+        for (channel, subscribers) in [("swoft-ws#all", "2"), ("swoft-ws#node#g1", "1")] {
+            let out = std::process::Command::new("redis-cli")
+                .args(["-p", &port, "eval"])
+                .arg(format!("return redis.call('publish', KEYS[1], '{lua}')"))
+                .args(["1", channel])
+                .output()
+                .expect("redis-cli");
+            assert!(out.status.success(), "{out:?}");
+            let got = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(got.trim(), subscribers, "{channel} reached its subscribers");
+        }
+    }
+    let r = ok(
+        &mut alice,
+        "room.send",
+        json!({"room": "lobby", "text": "still fine"}),
+    )
+    .await;
+    assert_eq!(r["delivered"], 1);
+    assert_eq!(bob.expect_push("room.message").await["text"], "still fine");
+    let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
+    assert_eq!(r["members"], json!(["alice", "bob"]));
 }
