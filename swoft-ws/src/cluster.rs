@@ -64,8 +64,10 @@ use crate::push::{Broadcast, Payload};
 use crate::server::{Server, ServerInner};
 use crate::session::{Connection, SendError};
 
-/// Messages that could not be published to the other nodes, by `reason` (`unavailable`: the
-/// store is down; `queue_full`: the publish queue is full; `too_large`).
+/// Messages that could not be delivered to the other nodes, by `reason` (`unavailable`: the
+/// store is down; `queue_full`: the publish queue is full; `no_subscriber`: published, but
+/// fewer nodes were listening than are live — e.g. one is re-subscribing after an outage, or
+/// the addressed node is gone).
 pub const CLUSTER_DROPPED: &str = "swoft_ws_cluster_dropped_total";
 /// Messages published to the other nodes.
 pub const CLUSTER_PUBLISHED: &str = "swoft_ws_cluster_published_total";
@@ -266,6 +268,12 @@ pub trait ClusterAdapter: Send + Sync + 'static {
     fn is_connected(&self) -> bool {
         true
     }
+
+    /// How many other nodes are live now (called when it changes): how many receivers a
+    /// message for every node should reach, for transports that can tell how many it reached.
+    fn peers_changed(&self, live: usize) {
+        let _ = live;
+    }
 }
 
 /// Where an adapter hands what it receives: the node's side of the transport.
@@ -324,8 +332,8 @@ impl ClusterMetrics {
     }
 }
 
-/// Counts a message that could not be published (for adapters): `reason` is `unavailable`,
-/// `queue_full` or `too_large`.
+/// Counts messages that could not be delivered (for adapters): `reason` is `unavailable`,
+/// `queue_full` or `no_subscriber` (see [`CLUSTER_DROPPED`]).
 pub fn count_dropped(reason: &'static str, n: u64) {
     counter!(CLUSTER_DROPPED, "reason" => reason).increment(n);
 }
@@ -513,10 +521,23 @@ impl ClusterNode {
             peers.len()
         };
         self.metrics.peers.set(n as f64);
+        if !gone.is_empty() {
+            self.adapter.peers_changed(n);
+        }
         for id in gone {
             tracing::warn!(node = %self.id, peer = %id, ?timeout, "cluster node silent: dropped from the cluster");
             self.forget_in_queries(&id);
         }
+    }
+
+    fn peers_changed(&self) {
+        let n = self
+            .peers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        self.metrics.peers.set(n as f64);
+        self.adapter.peers_changed(n);
     }
 
     fn forget_in_queries(&self, id: &NodeId) {
@@ -719,6 +740,7 @@ impl ClusterNode {
             .is_none();
         if new && kind != K_GOODBYE {
             tracing::info!(node = %self.id, peer = %origin, "cluster node joined");
+            self.peers_changed();
             // Let the newcomer know about this node now, not at the next heartbeat.
             self.heartbeat();
         }
@@ -729,6 +751,7 @@ impl ClusterNode {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(&origin);
+                self.peers_changed();
                 tracing::info!(node = %self.id, peer = %origin, "cluster node left");
                 self.forget_in_queries(&origin);
                 Some(())

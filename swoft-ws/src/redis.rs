@@ -40,12 +40,14 @@
 //! - Redis lost while running: local delivery goes on untouched; every message that cannot be
 //!   published is counted in `swoft_ws_cluster_dropped_total{reason="unavailable"}` (a full
 //!   queue: `reason="queue_full"`) and logged (one warning when the outage starts, one with the
-//!   count when it ends). Both connections reconnect with backoff
+//!   count when it ends). A message Redis took but that reached fewer nodes than are live (one
+//!   is re-subscribing, or the addressed node is gone) is counted as `reason="no_subscriber"`.
+//!   Both connections reconnect with backoff
 //!   ([`ClusterSettings::reconnect_min`] doubling up to [`ClusterSettings::reconnect_max`]);
 //!   on reconnecting, the node re-subscribes and announces itself at once.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -100,6 +102,10 @@ struct Shared {
     killed: AtomicBool,
     /// Whether the publisher's connection is up.
     up: AtomicBool,
+    /// Whether this node's subscription is up (its own messages come back to it).
+    subscribed: AtomicBool,
+    /// Other nodes live now, as the node last said.
+    peers: AtomicUsize,
     runtime: tokio::runtime::Handle,
 }
 
@@ -165,6 +171,8 @@ impl RedisAdapter {
                 stop: CancellationToken::new(),
                 killed: AtomicBool::new(false),
                 up: AtomicBool::new(true),
+                subscribed: AtomicBool::new(true),
+                peers: AtomicUsize::new(0),
                 runtime: tokio::runtime::Handle::current(),
             }),
             tx,
@@ -268,6 +276,10 @@ impl ClusterAdapter for RedisAdapter {
         self.shared.up.load(Ordering::Acquire)
     }
 
+    fn peers_changed(&self, live: usize) {
+        self.shared.peers.store(live, Ordering::Release);
+    }
+
     fn publish(&self, to: Option<&NodeId>, msg: Bytes) {
         if self.shared.killed.load(Ordering::Acquire) {
             return;
@@ -350,10 +362,13 @@ async fn publisher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Out>, conn: Multi
                         None => shared.all.clone(),
                         Some(node) => format!("{}#node#{}", s.channel_prefix, node),
                     };
-                    pipe.publish(channel, &m.msg[..]).ignore();
+                    pipe.publish(channel, &m.msg[..]);
                 }
-                match pipe.query_async::<()>(c).await {
-                    Ok(()) => true,
+                match pipe.query_async::<Vec<usize>>(c).await {
+                    Ok(received) => {
+                        count_unreceived(&shared, &batch, &received);
+                        true
+                    }
                     Err(e) => {
                         tracing::warn!(
                             node = %shared.id, url = %shared.url, error = %e,
@@ -377,6 +392,26 @@ async fn publisher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Out>, conn: Multi
     }
 }
 
+/// Counts the messages that reached fewer subscribers than expected: a message for every
+/// node should reach every live peer (and this node, while subscribed), one for a node that
+/// node. (PUBLISH answers how many subscribers got it.)
+fn count_unreceived(shared: &Shared, batch: &[Out], received: &[usize]) {
+    let peers = shared.peers.load(Ordering::Acquire);
+    let me = usize::from(shared.subscribed.load(Ordering::Acquire));
+    let missed = batch
+        .iter()
+        .zip(received)
+        .filter(|(m, got)| {
+            let expected = if m.to.is_some() { 1 } else { peers + me };
+            **got < expected
+        })
+        .count();
+    if missed > 0 {
+        count_dropped("no_subscriber", missed as u64);
+        tracing::debug!(node = %shared.id, missed, "cross-node messages reached fewer nodes than are live");
+    }
+}
+
 /// Delivers what the node's channels carry; re-subscribes with backoff after a loss.
 async fn subscriber(shared: Arc<Shared>, pubsub: PubSub, inbox: Inbox) {
     let s = &shared.settings;
@@ -390,6 +425,7 @@ async fn subscriber(shared: Arc<Shared>, pubsub: PubSub, inbox: Inbox) {
             Some(ps) => ps,
             None => match subscribe(&shared.client, &shared.all, &shared.mine).await {
                 Ok(ps) => {
+                    shared.subscribed.store(true, Ordering::Release);
                     tracing::info!(node = %shared.id, url = %shared.url, "re-subscribed to Redis");
                     backoff = s.reconnect_min;
                     inbox.reconnected();
@@ -416,6 +452,7 @@ async fn subscriber(shared: Arc<Shared>, pubsub: PubSub, inbox: Inbox) {
                 None => break,
             }
         }
+        shared.subscribed.store(false, Ordering::Release);
         tracing::warn!(node = %shared.id, url = %shared.url, "lost the Redis subscription: reconnecting");
         if pause(&shared, backoff).await {
             break;

@@ -30,6 +30,14 @@ fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
+/// The value of the series `series` (name and labels) in a Prometheus text rendering.
+fn counter(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Heartbeats every 250 ms; a node silent for 1.5 s is dead.
 const NODE_TIMEOUT: Duration = Duration::from_millis(1500);
 
@@ -375,6 +383,7 @@ async fn a_killed_node_leaves_the_others_rooms_within_the_node_timeout() {
     assert_eq!(r["members"], json!(["alice", "bob", "carol"]));
 
     // Node c dies without a goodbye: no more heartbeats, no answers.
+    let metrics = recorder();
     c.redis.kill();
     let killed = Instant::now();
     let dropped = wait_until(NODE_TIMEOUT * 3, || {
@@ -392,6 +401,15 @@ async fn a_killed_node_leaves_the_others_rooms_within_the_node_timeout() {
         r["members"],
         json!(["alice", "bob"]),
         "carol's node is gone"
+    );
+    // Until then, what a and b published for every node reached one node fewer: counted.
+    assert!(
+        counter(
+            &metrics.render(),
+            "swoft_ws_cluster_dropped_total{reason=\"no_subscriber\"}"
+        ) >= 1.0,
+        "{}",
+        metrics.render()
     );
     let r = ok(
         &mut bob,
@@ -441,10 +459,10 @@ async fn redis_restarted_mid_test_the_cluster_recovers() {
     assert_eq!(r["delivered"], 1, "amy, here; node b cannot be asked: {r}");
     assert_eq!(amy.expect_push("room.message").await["text"], "local");
     let dropped = |text: &str| {
-        text.lines()
-            .filter(|l| l.starts_with("swoft_ws_cluster_dropped_total{reason=\"unavailable\"}"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
+        counter(
+            text,
+            "swoft_ws_cluster_dropped_total{reason=\"unavailable\"}",
+        )
     };
     assert!(
         wait_until(Duration::from_secs(3), || dropped(&metrics.render()) >= 1.0).await,
