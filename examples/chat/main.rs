@@ -49,6 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.cluster(adapter);
     }
     let app = builder.build()?;
+    let server = app.server().clone();
     let router = chat::router(app, Some(metrics));
 
     let addr = std::env::var("SWOFT_WS_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
@@ -56,5 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on ws://{}", listener.local_addr()?);
     // Stops gracefully on SIGINT or SIGTERM (serve_router listens for them).
     swoft_ws::serve_router(listener, router, std::future::pending()).await?;
+    // The other nodes (if any) drop this one now rather than after their node timeout.
+    server.rooms().leave_cluster(Duration::from_secs(1)).await;
     Ok(())
 }

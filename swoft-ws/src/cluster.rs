@@ -269,6 +269,12 @@ pub trait ClusterAdapter: Send + Sync + 'static {
         true
     }
 
+    /// How many messages are queued or being published, not yet handed to the transport's
+    /// server (what a graceful stop waits for).
+    fn unpublished(&self) -> usize {
+        0
+    }
+
     /// How many other nodes are live now (called when it changes): how many receivers a
     /// message for every node should reach, for transports that can tell how many it reached.
     fn peers_changed(&self, live: usize) {
@@ -499,6 +505,14 @@ impl ClusterNode {
 
     fn heartbeat(&self) {
         self.publish(None, self.header(K_HEARTBEAT, 0));
+    }
+
+    /// Waits until the adapter published what is queued, at most `within`.
+    pub(crate) async fn flush(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.adapter.unpublished() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Says goodbye: the others drop this node at once.

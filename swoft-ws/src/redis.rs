@@ -47,7 +47,7 @@
 //!   on reconnecting, the node re-subscribes and announces itself at once.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -106,6 +106,9 @@ struct Shared {
     subscribed: AtomicBool,
     /// Other nodes live now, as the node last said.
     peers: AtomicUsize,
+    /// Messages queued so far, and messages the publisher is done with (published or dropped).
+    queued: AtomicU64,
+    handled: AtomicU64,
     runtime: tokio::runtime::Handle,
 }
 
@@ -173,6 +176,8 @@ impl RedisAdapter {
                 up: AtomicBool::new(true),
                 subscribed: AtomicBool::new(true),
                 peers: AtomicUsize::new(0),
+                queued: AtomicU64::new(0),
+                handled: AtomicU64::new(0),
                 runtime: tokio::runtime::Handle::current(),
             }),
             tx,
@@ -276,6 +281,12 @@ impl ClusterAdapter for RedisAdapter {
         self.shared.up.load(Ordering::Acquire)
     }
 
+    fn unpublished(&self) -> usize {
+        let done = self.shared.handled.load(Ordering::Acquire);
+        let queued = self.shared.queued.load(Ordering::Acquire);
+        queued.saturating_sub(done) as usize
+    }
+
     fn peers_changed(&self, live: usize) {
         self.shared.peers.store(live, Ordering::Release);
     }
@@ -288,9 +299,14 @@ impl ClusterAdapter for RedisAdapter {
             to: to.cloned(),
             msg,
         };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(out) {
-            count_dropped("queue_full", 1);
-            tracing::warn!(node = %self.shared.id, "cluster publish queue full: message dropped");
+        // Counted before the send, so that the publisher never counts it done first.
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.tx.try_send(out) {
+            self.shared.handled.fetch_add(1, Ordering::AcqRel);
+            if let mpsc::error::TrySendError::Full(_) = e {
+                count_dropped("queue_full", 1);
+                tracing::warn!(node = %self.shared.id, "cluster publish queue full: message dropped");
+            }
         }
     }
 }
@@ -389,6 +405,7 @@ async fn publisher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Out>, conn: Multi
             tracing::debug!(node = %shared.id, n, "cross-node messages dropped: Redis unavailable");
         }
         batch.clear();
+        shared.handled.fetch_add(n, Ordering::AcqRel);
     }
 }
 

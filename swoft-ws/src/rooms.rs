@@ -209,10 +209,13 @@ impl Rooms {
     }
 
     /// Tells the other nodes this one is leaving, so they drop it at once rather than after
-    /// the node timeout. Nothing on a single node.
-    pub fn leave_cluster(&self) {
+    /// the node timeout, and waits (at most `within`) until what this node queued for them —
+    /// the goodbye included — is published. For the end of a graceful shutdown; nothing on a
+    /// single node.
+    pub async fn leave_cluster(&self, within: std::time::Duration) {
         if let Some(c) = &self.cluster {
             c.goodbye();
+            c.flush(within).await;
         }
     }
 

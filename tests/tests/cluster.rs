@@ -591,7 +591,26 @@ async fn two_chat_example_binaries_sharing_one_redis() {
     assert_eq!(r["members"], json!(["alice", "bob"]));
     let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
     assert_eq!(r["members"], json!(["alice", "bob"]));
-    drop((n1, n2));
+
+    // Node two stops gracefully (SIGTERM): bob is closed 1001, and its goodbye makes node one
+    // drop it at once — the next membership answer does not wait out the query timeout (1 s).
+    let mut n2 = n2;
+    assert!(
+        n2.terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    assert_eq!(bob.expect_close().await.0, 1001);
+    assert_eq!(alice.expect_push("room.left").await["name"], "bob");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let asked = Instant::now();
+    let r = ok(&mut alice, "room.members", json!({"room": "lobby"})).await;
+    assert_eq!(r["members"], json!(["alice"]));
+    assert!(
+        asked.elapsed() < Duration::from_millis(800),
+        "node one still waited for node two: {:?}",
+        asked.elapsed()
+    );
+    drop(n1);
 }
 
 #[tokio::test]
