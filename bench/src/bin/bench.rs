@@ -75,6 +75,14 @@ fn figures(smoke: bool) -> Vec<Figure> {
     };
     vec![
         fig("raw32", "echo", "/raw", "--size 32", echo, "msg"),
+        fig(
+            "raw32x1",
+            "echo",
+            "/raw",
+            "--size 32 --inflight 1",
+            echo,
+            "msg",
+        ),
         fig("raw4k", "echo", "/raw", "--size 4096", echo, "msg"),
         fig("json32", "echo", "/echo", "--size 32 --json", echo, "msg"),
         fig("json4k", "echo", "/echo", "--size 4096 --json", echo, "msg"),
@@ -476,6 +484,7 @@ fn main() {
         }
         let label = match fig.key {
             "raw32" => "`/raw` echo 32 B, 64 conns × 16 in flight".to_owned(),
+            "raw32x1" => "`/raw` echo 32 B, 64 conns × 1 in flight (request/response)".to_owned(),
             "raw4k" => "`/raw` echo 4 KiB, 64 × 16".to_owned(),
             "json32" => "`echo.send` JSON 32 B, 64 × 16 (axum: its JSON `/echo`)".to_owned(),
             "json4k" => "`echo.send` JSON 4 KiB, 64 × 16 (axum: its JSON `/echo`)".to_owned(),
