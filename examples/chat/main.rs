@@ -41,7 +41,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // SWOFT_WS_REDIS_URL (and SWOFT_WS_NODE_ID) make this node one of a cluster over Redis.
     let mut builder = chat::setup(App::builder().discover());
-    if let Some(adapter) = chat::cluster_from_env().await? {
+    let adapter = match chat::cluster_from_env().await {
+        Ok(adapter) => adapter,
+        Err(e) => {
+            // e.g. `cannot connect to Redis at redis://127.0.0.1:6379: Connection refused`
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Some(adapter) = adapter {
         eprintln!(
             "cluster node {} over Redis",
             swoft_ws::cluster::ClusterAdapter::node_id(&adapter)

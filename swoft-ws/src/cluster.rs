@@ -1040,3 +1040,40 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_are_sanitized_and_random_ones_differ() {
+        assert_eq!(NodeId::new("a-1.b:c_d").as_str(), "a-1.b:c_d");
+        assert_eq!(NodeId::new("a b/#").as_str(), "a_b__");
+        assert_eq!(NodeId::new("").as_str(), "_");
+        assert_eq!(NodeId::new(&"x".repeat(100)).as_str().len(), 64);
+        let (a, b) = (NodeId::random(), NodeId::random());
+        assert!(a.as_str().starts_with("node-") && a != b, "{a} {b}");
+    }
+
+    #[test]
+    fn the_reader_fails_on_anything_short() {
+        let mut b = BytesMut::new();
+        b.put_u8(7);
+        put_str(&mut b, b"abc");
+        b.put_u64(9);
+        let full = b.freeze();
+        let mut r = Reader(&full);
+        assert_eq!(
+            (r.u8(), r.str(), r.u64(), r.u8()),
+            (Some(7), Some("abc"), Some(9), None)
+        );
+        for cut in 0..full.len() {
+            let mut r = Reader(&full[..cut]);
+            let parsed = (|| Some((r.u8()?, r.str()?, r.u64()?)))();
+            assert!(parsed.is_none(), "cut at {cut}");
+        }
+        // A length larger than what is left.
+        let mut r = Reader(&[0, 0, 1, 0, b'a']);
+        assert_eq!(r.bytes(), None);
+    }
+}

@@ -476,3 +476,18 @@ async fn subscriber(shared: Arc<Shared>, pubsub: PubSub, inbox: Inbox) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_show_in_messages() {
+        assert_eq!(
+            super::redact("redis://user:secret@10.0.0.1:6379/0"),
+            "redis://***@10.0.0.1:6379/0"
+        );
+        assert_eq!(
+            super::redact("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+}

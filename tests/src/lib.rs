@@ -292,3 +292,20 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Builds (if needed) the example `name` of `swoft-ws-examples` and returns its path, for tests
+/// that run it themselves (e.g. to see it fail at start-up).
+pub fn example_path(name: &str) -> std::path::PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "swoft-ws-examples", "--example", name])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the {name} example failed");
+    std::env::current_exe()
+        .expect("test binary path")
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}

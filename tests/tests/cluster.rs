@@ -13,8 +13,8 @@ use swoft_ws::redis::{RedisAdapter, RedisHandle};
 use swoft_ws::{ClusterSettings, ConnAddr, NodeId, RawMessage, Server};
 use swoft_ws_examples::chat;
 use swoft_ws_tests::{
-    QUIET, RedisServer, TestClient, TestServer, http_request, init_tracing, start_example,
-    wait_until,
+    QUIET, RedisServer, TestClient, TestServer, example_path, http_request, init_tracing,
+    start_example, wait_until,
 };
 
 /// The process's Prometheus recorder (installed once, for the tests that read metrics).
@@ -666,4 +666,43 @@ async fn garbage_on_the_channels_is_ignored() {
     assert_eq!(bob.expect_push("room.message").await["text"], "still fine");
     let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
     assert_eq!(r["members"], json!(["alice", "bob"]));
+}
+
+#[test]
+fn the_chat_example_with_an_unreachable_redis_exits_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut child = std::process::Command::new(example_path("chat"))
+        .env("SWOFT_WS_ADDR", "127.0.0.1:0")
+        .env("SWOFT_WS_REDIS_URL", &url)
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the example did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: cannot connect to Redis at {url}")),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("listening"), "{stdout}");
 }
