@@ -86,6 +86,13 @@
 //! [`Server::all`] to others. A push encodes its frame once and shares the bytes; it reports a
 //! [`Delivery`]. Rooms live behind an [`Adapter`] (in memory by default). See [`rooms`].
 //!
+//! ## Several nodes
+//!
+//! [`AppBuilder::cluster`] makes an app one node of several sharing rooms and broadcasts: with
+//! the `redis` feature, `swoft_ws::redis::RedisAdapter` carries them over Redis pub/sub. The
+//! same calls then reach every node; a connection's cluster-wide address is a [`ConnAddr`]
+//! ([`Connection::addr`]), and [`Rooms::cluster_members`] asks every node. See [`cluster`].
+//!
 //! ## Middleware, state and session data
 //!
 //! Message [`middleware`](mod@middleware) wraps dispatch at four levels — global
