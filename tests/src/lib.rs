@@ -309,3 +309,9 @@ pub fn example_path(name: &str) -> std::path::PathBuf {
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
+
+/// The README's Rust examples, compiled (and, where they have a `main`, run) as doctests of
+/// this crate, which can name both `swoft_ws` and the chat example's library.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
