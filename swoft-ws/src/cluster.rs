@@ -128,6 +128,12 @@ impl NodeId {
     }
 }
 
+impl std::borrow::Borrow<str> for NodeId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
@@ -744,29 +750,44 @@ impl ClusterNode {
             return;
         }
         self.metrics.received.increment(1);
+        // Any message from a known node is a sign of life; only a heartbeat makes a node known
+        // (so a stray message cannot make queries wait for a node that does not exist).
+        let known = {
+            let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
+            match peers.get_mut(origin) {
+                Some(seen) => {
+                    *seen = Instant::now();
+                    true
+                }
+                None => false,
+            }
+        };
         let origin = NodeId(Arc::from(origin));
-        // Any message is a sign of life.
-        let new = self
-            .peers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(origin.clone(), Instant::now())
-            .is_none();
-        if new && kind != K_GOODBYE {
-            tracing::info!(node = %self.id, peer = %origin, "cluster node joined");
-            self.peers_changed();
-            // Let the newcomer know about this node now, not at the next heartbeat.
-            self.heartbeat();
-        }
         let ok = match kind {
-            K_HEARTBEAT => Some(()),
+            K_HEARTBEAT => {
+                if !known {
+                    self.peers
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(origin.clone(), Instant::now());
+                    self.peers_changed();
+                    tracing::info!(node = %self.id, peer = %origin, "cluster node joined");
+                    // Let the newcomer know about this node now, not at its next heartbeat.
+                    self.heartbeat();
+                }
+                Some(())
+            }
             K_GOODBYE => {
-                self.peers
+                let removed = self
+                    .peers
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&origin);
-                self.peers_changed();
-                tracing::info!(node = %self.id, peer = %origin, "cluster node left");
+                    .remove(&origin)
+                    .is_some();
+                if removed {
+                    self.peers_changed();
+                    tracing::info!(node = %self.id, peer = %origin, "cluster node left");
+                }
                 self.forget_in_queries(&origin);
                 Some(())
             }
