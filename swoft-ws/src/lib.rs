@@ -375,24 +375,12 @@ pub mod __private {
         location: STUB_AT,
     };
 
-    // Reply conversion by autoref specialization: `IntoReply` first, then `Serialize`.
-    // Generated code calls `(&&reply_wrap(&value)).__swoft_reply_kind().reply(value)`.
+    // Reply conversion by autoref specialization: `IntoReply` first, then `Serialize`. The
+    // probe types and traits are generated beside each dispatch function (see the macros'
+    // `reply_imports`); they name `ReplyWrap<T>: ViaSerialize` as their `Serialize` bound so
+    // that generated code needs no path to serde.
     #[derive(Debug)]
     pub struct ReplyWrap<T>(PhantomData<T>);
-
-    pub fn reply_wrap<T>(_: &T) -> ReplyWrap<T> {
-        ReplyWrap(PhantomData)
-    }
-
-    pub trait ViaIntoReply {
-        fn __swoft_reply_kind(&self) -> IntoReplyKind;
-    }
-
-    impl<T: IntoReply> ViaIntoReply for &ReplyWrap<T> {
-        fn __swoft_reply_kind(&self) -> IntoReplyKind {
-            IntoReplyKind
-        }
-    }
 
     pub trait ViaSerialize {
         fn __swoft_reply_kind(&self) -> SerializeKind;
