@@ -38,8 +38,8 @@ fn counter(text: &str, series: &str) -> f64 {
         .sum()
 }
 
-/// Heartbeats every 250 ms; a node silent for 1.5 s is dead.
-const NODE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Heartbeats every 250 ms; a node silent for 2 s is dead.
+const NODE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn settings() -> ClusterSettings {
     ClusterSettings::default()
