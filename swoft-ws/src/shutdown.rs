@@ -80,8 +80,9 @@ pub(crate) async fn drain(server: &Server) {
     st.done.cancel();
 }
 
-/// Polls `cond` every 10 ms until it holds or `timeout` passes; whether it held.
-async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+/// Polls `cond` every 10 ms until it holds or `timeout` passes; whether it held. (Also
+/// `swoft_ws::testing::wait_until`.)
+pub(crate) async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if cond() {

@@ -184,17 +184,8 @@ impl Drop for TestServer {
 }
 
 /// Polls `cond` every few milliseconds until it holds or `timeout` passes; whether it held.
-pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+pub async fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    crate::shutdown::wait_until(timeout, cond).await
 }
 
 /// The server refused the handshake (or the connection failed before it).

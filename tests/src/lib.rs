@@ -310,6 +310,14 @@ pub fn example_path(name: &str) -> std::path::PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// The value of the Prometheus series whose line starts with `prefix` (name and labels), or 0.
+pub fn metric_value(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().expect("a number after the series"))
+}
+
 /// The README's Rust examples, compiled (and, where they have a `main`, run) as doctests of
 /// this crate, which can name both `swoft_ws` and the chat example's library.
 #[cfg(doctest)]

@@ -2,15 +2,8 @@
 //! counters that move with the traffic in between.
 
 use serde_json::json;
+use swoft_ws_tests::metric_value as value;
 use swoft_ws_tests::{TestClient, http_request, start_example};
-
-/// The value of the series whose line starts with `prefix` (name and labels), or 0.
-fn value(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0.0, |v| v.parse().unwrap())
-}
 
 async fn scrape(addr: &str) -> String {
     let resp = http_request(addr, "GET", "/metrics", "").await;

@@ -8,6 +8,7 @@ use serde_json::json;
 use swoft_ws::SendError;
 use swoft_ws::limits::RateLimit;
 use swoft_ws::prelude::*;
+use swoft_ws_tests::metric_value as value;
 use swoft_ws_tests::{TestServer, wait_until};
 
 #[ws_module(path = "/lm", controllers = [LmController], backpressure = drop_newest)]
@@ -27,13 +28,6 @@ impl LmController {
     async fn forever() {
         std::future::pending::<()>().await;
     }
-}
-
-fn value(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0.0, |v| v.parse().unwrap())
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::json;
 use swoft_ws::prelude::*;
 use swoft_ws_tests::TestServer;
+use swoft_ws_tests::metric_value as value;
 
 #[ws_module(path = "/m", controllers = [MController])]
 pub struct MModule;
@@ -32,14 +33,6 @@ impl MController {
     fn fail() -> Result<(), WsError> {
         Err(WsError::forbidden("no"))
     }
-}
-
-/// The value of the series whose line starts with `prefix` (name and labels), or 0.
-fn value(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0.0, |v| v.parse().unwrap())
 }
 
 #[tokio::test]
