@@ -50,6 +50,7 @@ impl HandshakeRequest {
             .map(|p| p.trim().to_owned())
             .filter(|p| !p.is_empty())
             .collect();
+        let (uri, headers) = detach(uri, headers);
         HandshakeRequest {
             uri,
             headers,
@@ -61,7 +62,15 @@ impl HandshakeRequest {
 
     /// The same request with the request extensions tower layers set (an authenticated user,
     /// say), readable with [`extension`](Self::extension).
-    pub fn with_extensions(mut self, extensions: http::Extensions) -> Self {
+    pub fn with_extensions(mut self, mut extensions: http::Extensions) -> Self {
+        // axum's router puts a clone of the URI here: detached too, or it alone would keep
+        // hyper's read buffer alive.
+        if let Some(axum::extract::OriginalUri(uri)) =
+            extensions.remove::<axum::extract::OriginalUri>()
+        {
+            let (uri, _) = detach(uri, HeaderMap::new());
+            extensions.insert(axum::extract::OriginalUri(uri));
+        }
         self.extensions = extensions;
         self
     }
@@ -131,6 +140,34 @@ impl HandshakeRequest {
     pub fn protocols(&self) -> &[String] {
         &self.protocols
     }
+}
+
+/// Copies the URI and the header values into one buffer of their own.
+///
+/// hyper parses them as slices of its connection read buffer (8–16 KiB): kept for the
+/// connection's life, they would keep that whole buffer alive — about 16 KiB per idle
+/// connection, most of its memory. Header names are copies already.
+fn detach(uri: Uri, mut headers: HeaderMap) -> (Uri, HeaderMap) {
+    use std::fmt::Write as _;
+    let values: usize = headers.values().map(HeaderValue::len).sum();
+    let mut buf = bytes::BytesMut::with_capacity(values + 64);
+    let _ = write!(buf, "{uri}");
+    let uri_end = buf.len();
+    for v in headers.values() {
+        buf.extend_from_slice(v.as_bytes());
+    }
+    let buf = buf.freeze();
+    let uri = Uri::from_maybe_shared(buf.slice(..uri_end)).unwrap_or(uri);
+    let mut at = uri_end;
+    for v in headers.values_mut() {
+        let end = at + v.len();
+        if let Ok(mut copy) = HeaderValue::from_maybe_shared(buf.slice(at..end)) {
+            copy.set_sensitive(v.is_sensitive());
+            *v = copy;
+        }
+        at = end;
+    }
+    (uri, headers)
 }
 
 /// The handshake is accepted: optional response headers, a chosen subprotocol, and session
@@ -268,5 +305,36 @@ impl IntoHandshake for bool {
         } else {
             Err(Reject::forbidden("handshake refused"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_snapshot_keeps_uri_and_headers_as_they_were() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-token", HeaderValue::from_static("secret"));
+        headers.get_mut("x-token").unwrap().set_sensitive(true);
+        headers.append(http::header::COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(http::header::COOKIE, HeaderValue::from_static("b=2; c=3"));
+        headers.insert(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("v2, v1"),
+        );
+        let uri: Uri = "/chat?name=al%20ice&room=a".parse().unwrap();
+        let req = HandshakeRequest::new(uri.clone(), headers.clone(), None);
+        assert_eq!(req.uri(), &uri);
+        assert_eq!(req.headers(), &headers);
+        assert!(req.headers()["x-token"].is_sensitive());
+        assert_eq!(req.cookie("c"), Some("3"));
+        assert_eq!(req.query_param("name").as_deref(), Some("al ice"));
+        assert_eq!(req.protocols(), ["v2", "v1"]);
+        let abs: Uri = "http://example.com:8080/x?y=1".parse().unwrap();
+        assert_eq!(
+            HandshakeRequest::new(abs.clone(), HeaderMap::new(), None).uri(),
+            &abs
+        );
     }
 }
