@@ -170,16 +170,22 @@ impl Drop for Cleanup {
 }
 
 /// One upgraded connection, from open to close, in a span naming its module, fd and peer.
-async fn run(socket: WebSocket, parts: ConnParts, fd: FdGuard, admission: Admission) {
+///
+/// Not an `async fn`: one would hold its arguments (the socket, ~370 B) beside the inner future
+/// that holds them too, in every connection's task.
+fn run(
+    socket: WebSocket,
+    parts: ConnParts,
+    fd: FdGuard,
+    admission: Admission,
+) -> impl std::future::Future<Output = ()> {
     let span = tracing::info_span!(
         "ws.conn",
         path = parts.module.path,
         fd = %parts.fd,
         peer = ?parts.request.peer_addr(),
     );
-    run_connection(socket, parts, fd, admission)
-        .instrument(span)
-        .await;
+    run_connection(socket, parts, fd, admission).instrument(span)
 }
 
 async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admission: Admission) {
@@ -204,9 +210,11 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admiss
     let mut writer = tokio::spawn(write_loop(sink, rx, conn.clone()).in_current_span());
 
     if let Some(open) = module.hooks.open {
-        run_hook("on_open", &conn, async {
+        // Boxed, as the close hook: run once, they would otherwise add their size to every
+        // connection's task for its whole life.
+        Box::pin(run_hook("on_open", &conn, async {
             open(&*module.instance, &conn).await
-        })
+        }))
         .await;
     }
 
@@ -226,7 +234,7 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admiss
     tracing::debug!(fd = %conn.fd(), code = info.code, by = ?info.by, "connection closed");
     if let Some(close) = module.hooks.close {
         let hook = async { close(&*module.instance, &conn, &info).await };
-        run_hook("on_close", &conn, hook).await;
+        Box::pin(run_hook("on_close", &conn, hook)).await;
     }
     conn.server().rooms().leave_all(conn.fd());
     drop(cleanup);
@@ -272,7 +280,10 @@ async fn read_loop(
 ) -> CloseInfo {
     let limit = usize::from(module.def.concurrency.max(1));
     let cfg = conn.server().config();
-    let mut inflight = FuturesUnordered::new();
+    // Only with concurrency above 1: `FuturesUnordered::new` allocates a stub task as large
+    // as `handle_message`'s future (~2 KiB), on every connection.
+    let mut inflight = None;
+    let mut slot = None;
     let closing = conn.closing().cancelled();
     let mut closing = std::pin::pin!(closing);
     let draining_fut = conn.draining().cancelled();
@@ -293,9 +304,9 @@ async fn read_loop(
                 draining = true;
                 continue;
             }
-            Some(()) = inflight.next(), if !inflight.is_empty() => continue,
+            Some(()) = next_done(&mut inflight), if pending(&inflight) > 0 => continue,
             _ = tick(&mut ticker), if !draining => {
-                if !inflight.is_empty() {
+                if pending(&inflight) > 0 {
                     // Busy with its messages (reading may be paused): not idle.
                     last_seen = Instant::now();
                 }
@@ -304,7 +315,7 @@ async fn read_loop(
                 }
                 continue;
             }
-            next = stream.next(), if !draining && inflight.len() < limit => next,
+            next = stream.next(), if !draining && pending(&inflight) < limit => next,
         };
         let now = Instant::now();
         last_seen = now;
@@ -319,7 +330,7 @@ async fn read_loop(
                 Verdict::Limited => {
                     module.metrics.rate_limited.increment(1);
                     let e = WsError::new(crate::reply::codes::RATE_LIMITED, "too many messages");
-                    handle_message(conn, module, frame, now, Some(e)).await;
+                    Box::pin(handle_message(conn, module, frame, now, Some(e))).await;
                     continue;
                 }
                 Verdict::Abuse => {
@@ -336,19 +347,48 @@ async fn read_loop(
             }
         }
         if limit == 1 {
-            handle_message(conn, module, frame, now, None).await;
+            // In a slot of its own, allocated at the first message and reused: inline, the
+            // message's future (~2 KiB) would be part of every connection's task, also idle ones
+            // that never send anything.
+            let slot = slot.get_or_insert_with(|| Box::pin(None));
+            slot.set(Some(handle_message(conn, module, frame, now, None)));
+            std::future::poll_fn(|cx| match slot.as_mut().as_pin_mut() {
+                Some(f) => f.poll(cx),
+                None => std::task::Poll::Ready(()),
+            })
+            .await;
+            slot.set(None);
             // Nothing was read while the handler ran: its end counts as the last sign of life.
             last_seen = Instant::now();
         } else {
-            inflight.push(handle_message(conn, module, frame, now, None));
+            inflight
+                .get_or_insert_with(FuturesUnordered::new)
+                .push(handle_message(conn, module, frame, now, None));
         }
     };
     // Messages still being handled may finish (replies to a closed socket are dropped).
-    let _ = tokio::time::timeout(cfg.close_timeout, async {
-        while inflight.next().await.is_some() {}
-    })
-    .await;
+    if let Some(mut inflight) = inflight {
+        let _ = tokio::time::timeout(cfg.close_timeout, async {
+            while inflight.next().await.is_some() {}
+        })
+        .await;
+    }
     info
+}
+
+/// How many messages are being handled concurrently (none without the set).
+fn pending<F>(inflight: &Option<FuturesUnordered<F>>) -> usize {
+    inflight.as_ref().map_or(0, FuturesUnordered::len)
+}
+
+/// The next concurrently handled message to finish.
+async fn next_done<F: std::future::Future<Output = ()>>(
+    inflight: &mut Option<FuturesUnordered<F>>,
+) -> Option<()> {
+    match inflight {
+        Some(f) => f.next().await,
+        None => None,
+    }
 }
 
 /// The next tick of the liveness timer (never, without one).
