@@ -219,7 +219,7 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admiss
     }
 
     let info = read_loop(&conn, &module, &mut stream).await;
-    conn.closing().cancel();
+    conn.start_closing();
     let close_timeout = conn.server().config().close_timeout;
     if tokio::time::timeout(close_timeout, &mut writer)
         .await
@@ -752,12 +752,15 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Outbound>,
     conn: Connection,
 ) {
-    let closing = conn.closing().clone();
+    // One wait for the close, registered once: not a new `cancelled()` future (and its
+    // registration and removal) for every wake-up.
+    let closed = conn.closing().cancelled();
+    let mut closed = std::pin::pin!(closed);
     let ok = 'outer: loop {
         let first = tokio::select! {
             biased;
             m = rx.recv() => m,
-            _ = closing.cancelled() => None,
+            _ = &mut closed => None,
         };
         let Some(mut next) = first else {
             break true;
@@ -799,7 +802,7 @@ async fn write_loop(
         }
     }
     if !ok {
-        conn.closing().cancel();
+        conn.start_closing();
         return;
     }
     // Closing: a close the server asked for is sent with its code; otherwise (the client

@@ -11,7 +11,7 @@
 //! [`ConnectionId`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
@@ -159,6 +159,9 @@ struct ConnInner {
     /// Payload bytes in the outbound queue: added by senders, taken off by the writer.
     queued: AtomicUsize,
     closing: CancellationToken,
+    /// Set with `closing` cancelled: what sends check (a token's `is_cancelled` takes a lock,
+    /// once per frame of a broadcast to every member).
+    closed: AtomicBool,
     /// The server drains: stop reading new messages (per connection, so that the message path
     /// never touches a token shared by every connection).
     draining: CancellationToken,
@@ -204,6 +207,7 @@ impl Connection {
                 tx,
                 queued: AtomicUsize::new(0),
                 closing: CancellationToken::new(),
+                closed: AtomicBool::new(false),
                 draining: CancellationToken::new(),
                 abort: CancellationToken::new(),
                 close_request: Mutex::new(None),
@@ -257,7 +261,7 @@ impl Connection {
 
     /// Whether the connection is still open (no close has started).
     pub fn is_open(&self) -> bool {
-        !self.inner.closing.is_cancelled() && !self.inner.tx.is_closed()
+        !self.is_closing() && !self.inner.tx.is_closed()
     }
 
     /// Queues a frame for this connection, as it is.
@@ -284,7 +288,7 @@ impl Connection {
     /// policy applies.
     pub(crate) fn send_ws(&self, msg: Message) -> Result<(), SendError> {
         let inner = &*self.inner;
-        if inner.closing.is_cancelled() {
+        if self.is_closing() {
             return Err(SendError::Closed);
         }
         let len = payload_len(&msg);
@@ -318,7 +322,7 @@ impl Connection {
             }
             crate::limits::Backpressure::Disconnect => {
                 module.metrics.dropped_disconnect.increment(1);
-                if !self.inner.closing.is_cancelled() {
+                if !self.is_closing() {
                     tracing::warn!(
                         fd = %self.fd(), queued_bytes = self.queued_bytes(),
                         "outbound queue full: closing the slow consumer (1008)"
@@ -335,7 +339,7 @@ impl Connection {
     /// If the queue is full, the close is sent at once instead. Closing twice does nothing
     /// more.
     pub fn close(&self, code: u16, reason: &str) {
-        if self.inner.closing.is_cancelled() {
+        if self.is_closing() {
             return;
         }
         let queued = self
@@ -359,7 +363,18 @@ impl Connection {
             *req = Some((code, reason.to_owned()));
         }
         drop(req);
+        self.start_closing();
+    }
+
+    /// Starts the close: sends fail from now on, and the read loop and the writer stop.
+    pub(crate) fn start_closing(&self) {
+        self.inner.closed.store(true, Ordering::Release);
         self.inner.closing.cancel();
+    }
+
+    /// Whether the close has started.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn draining(&self) -> &CancellationToken {
