@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::StatusCode;
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::context::Context;
@@ -190,7 +189,7 @@ fn run(
 
 async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admission: Admission) {
     let (sink, mut stream) = socket.split();
-    let (tx, rx) = mpsc::channel(parts.server.config().outbound_queue);
+    let (tx, rx) = crate::session::outbound_queue(parts.server.config().outbound_queue);
     let conn = Connection::new(parts, tx);
     conn.server().sessions().insert(conn.clone());
     conn.module().metrics.connections.increment(1);
@@ -749,7 +748,7 @@ fn send_reply(
 /// Takes each frame's bytes off the connection's queued-byte count as it goes.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: crate::session::OutboundRx,
     conn: Connection,
 ) {
     // One wait for the close, registered once: not a new `cancelled()` future (and its
@@ -786,8 +785,8 @@ async fn write_loop(
                 break;
             }
             match rx.try_recv() {
-                Ok(m) => next = m,
-                Err(_) => break,
+                Some(m) => next = m,
+                None => break,
             }
         }
         if sink.flush().await.is_err() {
@@ -796,7 +795,7 @@ async fn write_loop(
     };
     // Frames left in the queue are dropped: take them off the count.
     rx.close();
-    while let Ok(o) = rx.try_recv() {
+    while let Some(o) = rx.try_recv() {
         if let Outbound::Frame(m) = o {
             conn.dequeued(payload_len(&m));
         }

@@ -443,7 +443,6 @@ pub mod __private {
         use std::time::Instant;
 
         use axum::extract::ws::Message;
-        use tokio::sync::mpsc;
 
         use crate::fd::FdGuard;
         use crate::handshake::HandshakeRequest;
@@ -457,7 +456,7 @@ pub mod __private {
         pub struct BenchConn {
             conn: Connection,
             module: Arc<ModuleRuntime>,
-            rx: mpsc::Receiver<Outbound>,
+            rx: crate::session::OutboundRx,
             _fd: FdGuard,
         }
 
@@ -477,7 +476,7 @@ pub mod __private {
                 let fd = server.fds_arc().allocate_guarded().ok()?;
                 let request =
                     HandshakeRequest::new(path.parse().ok()?, http::HeaderMap::new(), None);
-                let (tx, rx) = mpsc::channel(queue.max(1));
+                let (tx, rx) = crate::session::outbound_queue(queue);
                 let conn = Connection::new(
                     ConnParts {
                         fd: fd.fd(),
@@ -511,7 +510,7 @@ pub mod __private {
             /// The next frame queued for the client, if any (taken off the queue's byte
             /// count, as the writer does).
             pub fn pop(&mut self) -> Option<Message> {
-                match self.rx.try_recv().ok()? {
+                match self.rx.try_recv()? {
                     Outbound::Frame(m) => {
                         self.conn.dequeued(payload_len(&m));
                         Some(m)
@@ -523,7 +522,7 @@ pub mod __private {
             /// Empties the queue; returns how many entries it held.
             pub fn drain(&mut self) -> usize {
                 let mut n = 0;
-                while let Ok(o) = self.rx.try_recv() {
+                while let Some(o) = self.rx.try_recv() {
                     if let Outbound::Frame(m) = o {
                         self.conn.dequeued(payload_len(&m));
                     }

@@ -10,6 +10,7 @@
 //! get the same fd, because every connection has its own queue and its own never-reused
 //! [`ConnectionId`].
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,7 +19,6 @@ use std::time::{Instant, SystemTime};
 use axum::extract::ws::{Message, Utf8Bytes};
 use dashmap::DashMap;
 use serde::Serialize;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::fd::Fd;
@@ -136,6 +136,125 @@ pub(crate) enum Outbound {
     Close(u16, Utf8Bytes),
 }
 
+/// A connection's outbound queue: bounded in frames, one receiver (the writer task).
+///
+/// Not a tokio `mpsc`: that allocates its channel and a first block of 32 slots (~2 KiB) with
+/// every connection, also the idle ones that are never sent anything. This is one small `Arc`;
+/// its `VecDeque` grows with what is queued and shrinks back once drained.
+pub(crate) fn outbound_queue(capacity: usize) -> (OutboundTx, OutboundRx) {
+    let shared = Arc::new(QueueShared {
+        state: Mutex::new(QueueState {
+            frames: VecDeque::new(),
+            closed: false,
+        }),
+        waker: futures_util::task::AtomicWaker::new(),
+        capacity: capacity.max(1),
+    });
+    (OutboundTx(shared.clone()), OutboundRx(shared))
+}
+
+struct QueueShared {
+    state: Mutex<QueueState>,
+    /// The writer, when it found the queue empty.
+    waker: futures_util::task::AtomicWaker,
+    capacity: usize,
+}
+
+struct QueueState {
+    frames: VecDeque<Outbound>,
+    closed: bool,
+}
+
+impl QueueShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Why a frame was not queued.
+pub(crate) enum QueueError {
+    Full,
+    Closed,
+}
+
+/// The senders' side (in the `Connection`).
+pub(crate) struct OutboundTx(Arc<QueueShared>);
+
+impl OutboundTx {
+    /// Queues `o` unless the queue is full or closed; never waits.
+    pub(crate) fn try_send(&self, o: Outbound) -> Result<(), QueueError> {
+        let mut st = self.0.lock();
+        if st.closed {
+            return Err(QueueError::Closed);
+        }
+        if st.frames.len() >= self.0.capacity {
+            return Err(QueueError::Full);
+        }
+        let was_empty = st.frames.is_empty();
+        st.frames.push_back(o);
+        drop(st);
+        // The writer waits only after it found the queue empty (under the lock).
+        if was_empty {
+            self.0.waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Whether the receiver closed the queue (or is gone).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.lock().closed
+    }
+}
+
+/// The writer's side. Dropping it closes the queue.
+pub(crate) struct OutboundRx(Arc<QueueShared>);
+
+impl OutboundRx {
+    /// The next entry, waiting for one; `None` once closed and empty.
+    pub(crate) async fn recv(&mut self) -> Option<Outbound> {
+        std::future::poll_fn(|cx| {
+            let mut st = self.0.lock();
+            if let Some(o) = self.pop(&mut st) {
+                return std::task::Poll::Ready(Some(o));
+            }
+            if st.closed {
+                return std::task::Poll::Ready(None);
+            }
+            self.0.waker.register(cx.waker());
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    /// The next entry if one is queued.
+    pub(crate) fn try_recv(&mut self) -> Option<Outbound> {
+        let mut st = self.0.lock();
+        self.pop(&mut st)
+    }
+
+    fn pop(&self, st: &mut QueueState) -> Option<Outbound> {
+        let o = st.frames.pop_front();
+        if st.frames.is_empty() && st.frames.capacity() > 16 {
+            // Drained after a burst: do not keep its memory while idle.
+            st.frames = VecDeque::new();
+        }
+        o
+    }
+
+    /// Refuses further entries (those queued can still be taken).
+    pub(crate) fn close(&mut self) {
+        self.0.lock().closed = true;
+    }
+}
+
+impl Drop for OutboundRx {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.closed = true;
+        st.frames = VecDeque::new();
+    }
+}
+
 /// A live (or recently closed) WebSocket connection.
 ///
 /// Cheap to clone. Reachable from handlers (`conn: &Connection`), from hooks, and through the
@@ -155,7 +274,7 @@ struct ConnInner {
     started: Instant,
     protocol: Option<String>,
     session: Mutex<http::Extensions>,
-    tx: mpsc::Sender<Outbound>,
+    tx: OutboundTx,
     /// Payload bytes in the outbound queue: added by senders, taken off by the writer.
     queued: AtomicUsize,
     closing: CancellationToken,
@@ -192,7 +311,7 @@ pub(crate) struct ConnParts {
 }
 
 impl Connection {
-    pub(crate) fn new(p: ConnParts, tx: mpsc::Sender<Outbound>) -> Self {
+    pub(crate) fn new(p: ConnParts, tx: OutboundTx) -> Self {
         Connection {
             inner: Arc::new(ConnInner {
                 fd: p.fd,
@@ -300,8 +419,8 @@ impl Connection {
         inner.tx.try_send(Outbound::Frame(msg)).map_err(|e| {
             inner.queued.fetch_sub(len, Ordering::Relaxed);
             match e {
-                mpsc::error::TrySendError::Full(_) => self.queue_full(),
-                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+                QueueError::Full => self.queue_full(),
+                QueueError::Closed => SendError::Closed,
             }
         })
     }
