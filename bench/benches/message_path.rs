@@ -10,38 +10,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
-use serde_json::value::RawValue;
 use swoft_ws::__private::bench::BenchConn;
 use swoft_ws::fd::{DEFAULT_MAX_FD, FdAllocator};
 use swoft_ws::prelude::*;
 use swoft_ws::protocol::{JsonParser, Parser};
-
-/// `/echo`: the JSON `echo.send` command, as the chat example and the bench server.
-#[ws_module(path = "/echo", controllers = [EchoController])]
-struct EchoModule;
-
-#[derive(Default)]
-struct EchoController;
-
-#[ws_controller(prefix = "echo")]
-impl EchoController {
-    #[message_mapping("send")]
-    fn send(Data(data): Data<&RawValue>) -> &RawValue {
-        data
-    }
-}
-
-/// `/raw`: raw echo.
-#[ws_module(path = "/raw", parser = raw)]
-struct RawModule;
-
-#[ws_module]
-impl RawModule {
-    #[on_message]
-    fn echo(frame: RawMessage) -> RawMessage {
-        frame
-    }
-}
+use swoft_ws_bench::modules::{EchoModule, RawModule};
 
 fn app() -> App {
     App::builder()

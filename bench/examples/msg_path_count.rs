@@ -9,24 +9,9 @@
 //! ```
 
 use futures_util::FutureExt;
-use serde_json::value::RawValue;
 use swoft_ws::__private::bench::BenchConn;
 use swoft_ws::prelude::*;
-
-/// `/echo`: the JSON `echo.send` command.
-#[ws_module(path = "/echo", controllers = [EchoController])]
-struct EchoModule;
-
-#[derive(Default)]
-struct EchoController;
-
-#[ws_controller(prefix = "echo")]
-impl EchoController {
-    #[message_mapping("send")]
-    fn send(Data(data): Data<&RawValue>) -> &RawValue {
-        data
-    }
-}
+use swoft_ws_bench::modules::EchoModule;
 
 fn main() {
     let n: u64 = std::env::args()

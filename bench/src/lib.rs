@@ -7,6 +7,7 @@
 //! - [`stats`]: medians and percentiles.
 //! - [`Args`]: a tiny `--key value` parser (no clap: build time).
 //! - [`serve`]: how both servers serve a router (one thread, `TCP_NODELAY`, connect info).
+//! - [`modules`]: the swoft-ws echo modules that the bench server and the micro-benchmarks share.
 //!
 //! See `BENCHMARKS.md` at the repository root for how to run it and what it found.
 
@@ -21,6 +22,45 @@ pub const READ_BUFFER: usize = 4 << 10;
 pub const MAX_MESSAGE: usize = 64 << 10;
 /// The outbound queue of each connection in both servers (swoft-ws's default).
 pub const OUTBOUND_QUEUE: usize = 1024;
+
+/// The swoft-ws echo modules measured by the bench server (`swoft_server`), the criterion
+/// benchmarks and the callgrind counter. Registered by attribute; every user names them with
+/// `App::builder().module::<..>()` (nothing here discovers).
+pub mod modules {
+    use serde_json::value::RawValue;
+    use swoft_ws::prelude::*;
+
+    /// `/raw`: every frame back as it came.
+    #[ws_module(path = "/raw", parser = raw)]
+    #[derive(Debug)]
+    pub struct RawModule;
+
+    #[ws_module]
+    impl RawModule {
+        #[on_message]
+        fn echo(frame: RawMessage) -> RawMessage {
+            frame
+        }
+    }
+
+    /// `/echo`: the JSON `echo.send` command, answered with its data untouched (as the chat
+    /// example).
+    #[ws_module(path = "/echo", controllers = [EchoController])]
+    #[derive(Debug)]
+    pub struct EchoModule;
+
+    /// `echo.*`.
+    #[derive(Debug, Default)]
+    pub struct EchoController;
+
+    #[ws_controller(prefix = "echo")]
+    impl EchoController {
+        #[message_mapping("send")]
+        fn send(Data(data): Data<&RawValue>) -> &RawValue {
+            data
+        }
+    }
+}
 
 /// Reading `/proc/PID/stat` and `/proc/PID/status`.
 pub mod procfs {

@@ -11,36 +11,9 @@
 //! `swoft_server [--addr 127.0.0.1:0]`: prints `listening on ws://ADDR`, serves until killed,
 //! on one thread.
 
-use serde_json::value::RawValue;
 use swoft_ws::prelude::*;
+use swoft_ws_bench::modules::{EchoModule, RawModule};
 use swoft_ws_bench::{Args, MAX_MESSAGE, OUTBOUND_QUEUE, READ_BUFFER, current_thread, serve};
-
-/// `/raw`: every frame back as it came.
-#[ws_module(path = "/raw", parser = raw)]
-struct RawModule;
-
-#[ws_module]
-impl RawModule {
-    #[on_message]
-    fn echo(frame: RawMessage) -> RawMessage {
-        frame
-    }
-}
-
-/// `/echo`: the JSON `echo.send` command.
-#[ws_module(path = "/echo", controllers = [EchoController])]
-struct EchoModule;
-
-#[derive(Default)]
-struct EchoController;
-
-#[ws_controller(prefix = "echo")]
-impl EchoController {
-    #[message_mapping("send")]
-    fn send(Data(data): Data<&RawValue>) -> &RawValue {
-        data
-    }
-}
 
 /// `/room`: members join in `#[on_open]`; any frame is broadcast to the room.
 #[ws_module(path = "/room", parser = raw)]
