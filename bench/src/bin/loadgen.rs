@@ -132,6 +132,21 @@ struct EchoStats {
     error: Option<String>,
 }
 
+/// Lets the tasks warm up, then counts for `secs` (the tasks count while `phase.counting`),
+/// then tells them to stop: the server CPU time used in the window (µs) and its length (s).
+async fn counted_window(c: &Common, phase: &Phase, warmup: Duration, secs: Duration) -> (f64, f64) {
+    tokio::time::sleep(warmup).await;
+    let cpu0 = c.cpu();
+    let t0 = Instant::now();
+    phase.counting.store(true, Ordering::Relaxed);
+    tokio::time::sleep(secs).await;
+    phase.counting.store(false, Ordering::Relaxed);
+    let cpu1 = c.cpu();
+    let elapsed = t0.elapsed().as_secs_f64();
+    phase.stop.store(true, Ordering::Relaxed);
+    (cpu1 - cpu0, elapsed)
+}
+
 /// C connections, P frames in flight on each, until told to stop; counts the replies received
 /// while `counting` is set and their round-trip times.
 async fn echo(args: &Args, c: &Common) -> Result<Outcome, Error> {
@@ -166,15 +181,7 @@ async fn echo(args: &Args, c: &Common) -> Result<Outcome, Error> {
             c.wait,
         )));
     }
-    tokio::time::sleep(warmup).await;
-    let cpu0 = c.cpu();
-    let t0 = Instant::now();
-    phase.counting.store(true, Ordering::Relaxed);
-    tokio::time::sleep(secs).await;
-    phase.counting.store(false, Ordering::Relaxed);
-    let cpu1 = c.cpu();
-    let elapsed = t0.elapsed().as_secs_f64();
-    phase.stop.store(true, Ordering::Relaxed);
+    let (server_cpu_us, elapsed) = counted_window(c, &phase, warmup, secs).await;
 
     let mut total = EchoStats::default();
     for t in tasks {
@@ -191,7 +198,7 @@ async fn echo(args: &Args, c: &Common) -> Result<Outcome, Error> {
     Ok(Outcome {
         units: total.count,
         secs: elapsed,
-        server_cpu_us: cpu1 - cpu0,
+        server_cpu_us,
         p50_us: percentile(&mut lat, 50.0),
         p99_us: percentile(&mut lat, 99.0),
         rss_kib_per_conn: f64::NAN,
@@ -454,15 +461,7 @@ async fn handshake(args: &Args, c: &Common) -> Result<Outcome, Error> {
             stats
         }));
     }
-    tokio::time::sleep(warmup).await;
-    let cpu0 = c.cpu();
-    let t0 = Instant::now();
-    phase.counting.store(true, Ordering::Relaxed);
-    tokio::time::sleep(secs).await;
-    phase.counting.store(false, Ordering::Relaxed);
-    let cpu1 = c.cpu();
-    let elapsed = t0.elapsed().as_secs_f64();
-    phase.stop.store(true, Ordering::Relaxed);
+    let (server_cpu_us, elapsed) = counted_window(c, &phase, warmup, secs).await;
     let mut count = 0;
     let mut lat = Vec::new();
     let mut note = String::new();
@@ -479,7 +478,7 @@ async fn handshake(args: &Args, c: &Common) -> Result<Outcome, Error> {
     Ok(Outcome {
         units: count,
         secs: elapsed,
-        server_cpu_us: cpu1 - cpu0,
+        server_cpu_us,
         p50_us: percentile(&mut lat, 50.0),
         p99_us: percentile(&mut lat, 99.0),
         rss_kib_per_conn: f64::NAN,
