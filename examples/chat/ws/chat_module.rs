@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use swoft_ws::prelude::*;
 
-use super::chat::{ChatController, ChatName, Left, RoomController, public_room};
+use super::chat::{ChatController, ChatName, Presence, RoomController, public_room};
 
 /// Serves `/chat` with the JSON protocol.
 ///
@@ -57,7 +57,7 @@ impl ChatModule {
         let server = conn.server();
         for key in conn.rooms() {
             if let Some(room) = public_room(&key) {
-                let left = Left {
+                let left = Presence {
                     room,
                     name: &name.0,
                 };

@@ -115,21 +115,12 @@ pub struct Delivered {
     pub delivered: usize,
 }
 
-/// The push `room.joined` `{"room": R, "name": NAME}`.
+/// The pushes `room.joined` and `room.left`: `{"room": R, "name": NAME}`.
 #[derive(Debug, Serialize)]
-pub struct Joined<'a> {
+pub struct Presence<'a> {
     /// The room.
     pub room: &'a str,
-    /// Who joined.
-    pub name: &'a str,
-}
-
-/// The push `room.left` `{"room": R, "name": NAME}`.
-#[derive(Debug, Serialize)]
-pub struct Left<'a> {
-    /// The room.
-    pub room: &'a str,
-    /// Who left.
+    /// Who joined or left.
     pub name: &'a str,
 }
 

@@ -3,8 +3,8 @@
 use swoft_ws::prelude::*;
 
 use super::{
-    ChatName, Delivered, Joined, Left, Members, RoomArg, RoomMessage, RoomReply, SendArg,
-    check_room, check_text, delivered_in_cluster, member_names, push_failed, room_key,
+    ChatName, Delivered, Members, Presence, RoomArg, RoomMessage, RoomReply, SendArg, check_room,
+    check_text, delivered_in_cluster, member_names, push_failed, room_key,
 };
 
 /// Rooms of `/chat`: every reply carries the request's `id`.
@@ -25,7 +25,7 @@ impl RoomController {
         check_room(&arg.room)?;
         let key = room_key(&arg.room);
         if conn.join(&key) {
-            let joined = Joined {
+            let joined = Presence {
                 room: &arg.room,
                 name: &name.0,
             };
@@ -86,7 +86,7 @@ impl RoomController {
         check_room(&arg.room)?;
         let key = room_key(&arg.room);
         if conn.leave(&key) {
-            let left = Left {
+            let left = Presence {
                 room: &arg.room,
                 name: &name.0,
             };
