@@ -7,13 +7,16 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::task::{Poll, ready};
+
+use axum::extract::Request;
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use http::StatusCode;
+use hyper::upgrade::OnUpgrade;
 use tracing::Instrument;
 
 use crate::context::Context;
@@ -22,24 +25,22 @@ use crate::handshake::{Accept, HandshakeRequest};
 use crate::limits::{Admission, Full, RateLimit};
 use crate::metrics::CommandMetrics;
 use crate::middleware::{Endpoint, Middleware, Next};
+use crate::outbound::{Flushed, OutboundRx};
 use crate::protocol::{Decoded, RawMessage};
 use crate::registry::{ModuleRuntime, Route};
 use crate::reply::{Reply, WsError};
 use crate::server::Server;
-use crate::session::{
-    CloseInfo, ClosedBy, ConnParts, Connection, Outbound, close_code, payload_len,
-};
+use crate::session::{CloseInfo, ClosedBy, ConnParts, Connection, close_code};
+use crate::transport::{self, Event, Transport};
+use crate::wire::Incoming;
 use tokio_util::sync::CancellationToken;
-
-/// The most frames the writer feeds before it flushes.
-const WRITE_BATCH: usize = 64;
 
 /// The axum handler of a module's path: the handshake.
 pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Request) -> Response {
     let (mut parts, _body) = req.into_parts();
-    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+    let upgrade = match transport::check(&parts.method, &parts.headers, &mut parts.extensions) {
+        Ok(u) => u,
+        Err(response) => return *response,
     };
     let peer = parts
         .extensions
@@ -110,11 +111,6 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
         }
     };
 
-    let cfg = server.config();
-    let mut ws = ws
-        .read_buffer_size(cfg.read_buffer_size)
-        .max_message_size(module.limits.max_message_size)
-        .max_frame_size(module.limits.max_frame_size);
     let Accept {
         headers,
         protocol,
@@ -127,25 +123,21 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
         }
         offered
     });
-    if let Some(p) = &protocol {
-        ws = ws.protocols([p.clone()]);
-    }
     module.metrics.accepted.increment(1);
-    let mut response = ws.on_upgrade(move |socket| {
-        run(
-            socket,
-            ConnParts {
-                fd: fd.fd(),
-                request,
-                module,
-                server,
-                protocol,
-                session,
-            },
-            fd,
-            admission,
-        )
-    });
+    let mut response = upgrade.response(protocol.as_deref());
+    tokio::spawn(run(
+        upgrade.on_upgrade,
+        ConnParts {
+            fd: fd.fd(),
+            request,
+            module,
+            server,
+            protocol,
+            session,
+        },
+        fd,
+        admission,
+    ));
     response.headers_mut().extend(headers);
     response
 }
@@ -170,10 +162,10 @@ impl Drop for Cleanup {
 
 /// One upgraded connection, from open to close, in a span naming its module, fd and peer.
 ///
-/// Not an `async fn`: one would hold its arguments (the socket, ~370 B) beside the inner future
-/// that holds them too, in every connection's task.
+/// Not an `async fn`: one would hold its arguments beside the inner future that holds them
+/// too, in every connection's task.
 fn run(
-    socket: WebSocket,
+    on_upgrade: OnUpgrade,
     parts: ConnParts,
     fd: FdGuard,
     admission: Admission,
@@ -184,12 +176,31 @@ fn run(
         fd = %parts.fd,
         peer = ?parts.request.peer_addr(),
     );
-    run_connection(socket, parts, fd, admission).instrument(span)
+    run_connection(on_upgrade, parts, fd, admission).instrument(span)
 }
 
-async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admission: Admission) {
-    let (sink, mut stream) = socket.split();
-    let (tx, rx) = crate::session::outbound_queue(parts.server.config().outbound_queue);
+async fn run_connection(
+    on_upgrade: OnUpgrade,
+    parts: ConnParts,
+    fd: FdGuard,
+    admission: Admission,
+) {
+    let upgraded = match on_upgrade.await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::debug!(error = %e, "the upgrade failed");
+            return;
+        }
+    };
+    let cfg = parts.server.config();
+    let limits = &parts.module.limits;
+    let (mut transport, tcp) = Transport::new(
+        upgraded,
+        cfg.read_buffer_size,
+        limits.max_frame_size,
+        limits.max_message_size,
+    );
+    let (tx, rx) = crate::outbound::queue(cfg.outbound_queue, tcp);
     let conn = Connection::new(parts, tx);
     conn.server().sessions().insert(conn.clone());
     conn.module().metrics.connections.increment(1);
@@ -206,29 +217,59 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admiss
     let module = conn.module().clone();
     tracing::debug!(fd = %conn.fd(), id = %conn.id(), path = module.path, "connection open");
 
-    let mut writer = tokio::spawn(write_loop(sink, rx, conn.clone()).in_current_span());
-
     if let Some(open) = module.hooks.open {
         // Boxed, as the close hook: run once, they would otherwise add their size to every
         // connection's task for its whole life.
-        Box::pin(run_hook("on_open", &conn, async {
+        let hook = Box::pin(run_hook("on_open", &conn, async {
             open(&*module.instance, &conn).await
-        }))
-        .await;
+        }));
+        with_writes(&conn, &mut transport, &rx, hook).await;
     }
 
-    let info = read_loop(&conn, &module, &mut stream).await;
+    let (info, reply) = read_loop(&conn, &module, &mut transport, &rx).await;
     conn.start_closing();
-    let close_timeout = conn.server().config().close_timeout;
-    if tokio::time::timeout(close_timeout, &mut writer)
-        .await
-        .is_err()
-    {
-        // A client that does not read: its socket is dropped without the close frame.
-        tracing::debug!(fd = %conn.fd(), "writer did not finish in time; dropping the socket");
-        writer.abort();
+    // What is queued goes out first (a close the server forced dropped it already), then the
+    // close frame; a client that does not read gets its socket dropped after `close_timeout`.
+    rx.refuse();
+    let frame = match info.by {
+        ClosedBy::Client => reply,
+        ClosedBy::Server => {
+            let (code, reason) = conn
+                .close_request()
+                .unwrap_or((close_code::NORMAL, String::new()));
+            Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })
+        }
+        ClosedBy::Transport => None,
+    };
+    if info.by != ClosedBy::Transport {
+        rx.push_control(&Message::Close(frame), true);
+        let close_timeout = conn.server().config().close_timeout;
+        let flushed = tokio::time::timeout(
+            close_timeout,
+            std::future::poll_fn(|cx| {
+                loop {
+                    match ready!(transport.poll_flush(cx, &rx, false)) {
+                        Ok(Flushed::Close(..)) => continue,
+                        Ok(Flushed::Empty) => return Poll::Ready(true),
+                        Err(_) => return Poll::Ready(false),
+                    }
+                }
+            }),
+        )
+        .await;
+        match flushed {
+            Ok(true) => transport.shutdown().await,
+            Ok(false) => {}
+            // A client that does not read: its socket is dropped without the close frame.
+            Err(_) => {
+                tracing::debug!(fd = %conn.fd(), "close not written in time; dropping the socket")
+            }
+        }
     }
-    drop(stream);
+    drop(rx);
 
     tracing::debug!(fd = %conn.fd(), code = info.code, by = ?info.by, "connection closed");
     if let Some(close) = module.hooks.close {
@@ -237,6 +278,37 @@ async fn run_connection(socket: WebSocket, parts: ConnParts, fd: FdGuard, admiss
     }
     conn.server().rooms().leave_all(conn.fd());
     drop(cleanup);
+}
+
+/// What the queue's writer stopped at, applied to the connection: a close it reached starts
+/// the close; a failed socket ends the connection.
+fn flushed(conn: &Connection, r: Poll<std::io::Result<Flushed>>) {
+    match r {
+        Poll::Ready(Ok(Flushed::Close(code, reason))) => conn.force_close(code, &reason),
+        Poll::Ready(Err(e)) => {
+            tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
+            conn.start_closing();
+        }
+        Poll::Ready(Ok(Flushed::Empty)) | Poll::Pending => {}
+    }
+}
+
+/// Runs `fut` while writing what gets queued for the connection meanwhile.
+async fn with_writes<F: std::future::Future>(
+    conn: &Connection,
+    transport: &mut Transport,
+    rx: &OutboundRx,
+    fut: F,
+) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        flushed(conn, transport.poll_flush(cx, rx, false));
+        Poll::Pending
+    })
+    .await
 }
 
 /// Runs an open/close hook: a panic is logged, and a hook past the module's handler timeout is
@@ -262,21 +334,32 @@ async fn run_hook(kind: &str, conn: &Connection, fut: impl std::future::Future<O
     }
 }
 
-/// Reads frames and handles them until the connection ends; returns how it ended.
+/// What one turn of the socket gave the read loop.
+enum Step {
+    Event(Event),
+    /// The writer reached a close the server asked for.
+    Close(u16, Utf8Bytes),
+    WriteFailed(std::io::Error),
+}
+
+/// Reads frames and handles them until the connection ends; returns how it ended, and, when
+/// the client closed, the close frame to answer with.
 ///
 /// With the module's `concurrency` at 1 (the default) each message is handled to the end
 /// before the next frame is read: in order, and a slow handler slows only its own connection.
 /// Above 1, up to that many messages of the connection are handled at once (replies in the
 /// order they finish); reading pauses while the limit is reached.
 ///
-/// The same loop pings the client every `ping_interval` and closes the connection (1001) when
-/// nothing arrived for `idle_timeout`; applies the rate limit; and, once the server drains,
-/// stops reading new messages (in-flight ones finish).
+/// Every frame already read is handled before the replies are written: their replies go out
+/// in one write. The same loop pings the client every `ping_interval` and closes the
+/// connection (1001) when nothing arrived for `idle_timeout`; applies the rate limit; and,
+/// once the server drains, stops reading new messages (in-flight ones finish).
 async fn read_loop(
     conn: &Connection,
     module: &Arc<ModuleRuntime>,
-    stream: &mut SplitStream<WebSocket>,
-) -> CloseInfo {
+    transport: &mut Transport,
+    rx: &OutboundRx,
+) -> (CloseInfo, Option<CloseFrame>) {
     let limit = usize::from(module.def.concurrency.max(1));
     let cfg = conn.server().config();
     // Only with concurrency above 1: `FuturesUnordered::new` allocates a stub task as large
@@ -295,10 +378,14 @@ async fn read_loop(
     });
     let mut last_seen = Instant::now();
     let mut bucket = module.limits.rate_limit.map(Bucket::new);
+    // Whether senders may be writing to the socket directly (see `crate::outbound`).
+    let mut open = false;
     let info = loop {
-        let next = tokio::select! {
+        let read = !draining && pending(&inflight) < limit;
+        let direct = read && pending(&inflight) == 0;
+        let step = tokio::select! {
             biased;
-            _ = &mut closing => break server_close(conn),
+            _ = &mut closing => break (server_close(conn), None),
             _ = &mut draining_fut, if !draining => {
                 draining = true;
                 continue;
@@ -310,18 +397,38 @@ async fn read_loop(
                     last_seen = Instant::now();
                 }
                 if let Some(info) = liveness(conn, module, last_seen) {
-                    break info;
+                    break (info, None);
                 }
                 continue;
             }
-            next = stream.next(), if !draining && pending(&inflight) < limit => next,
+            step = std::future::poll_fn(|cx| {
+                poll_step(cx, transport, rx, read, direct, &mut open)
+            }) => step,
+        };
+        let event = match step {
+            Step::Event(ev) => ev,
+            Step::Close(code, reason) => {
+                conn.force_close(code, &reason);
+                continue;
+            }
+            Step::WriteFailed(e) => {
+                tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
+                break (
+                    CloseInfo {
+                        code: close_code::ABNORMAL,
+                        reason: e.to_string(),
+                        by: ClosedBy::Transport,
+                    },
+                    None,
+                );
+            }
         };
         let now = Instant::now();
         last_seen = now;
-        let frame = match read_frame(conn, next) {
+        let frame = match read_frame(conn, rx, event) {
             Ok(Some(frame)) => frame,
             Ok(None) => continue,
-            Err(info) => break info,
+            Err(end) => break end,
         };
         if let Some(b) = &mut bucket {
             match b.take(now) {
@@ -337,11 +444,14 @@ async fn read_loop(
                     tracing::warn!(fd = %conn.fd(), "rate limit exceeded again and again: closing (1008)");
                     let reason = "rate limit exceeded";
                     conn.force_close(close_code::POLICY, reason);
-                    break CloseInfo {
-                        code: close_code::POLICY,
-                        reason: reason.to_owned(),
-                        by: ClosedBy::Server,
-                    };
+                    break (
+                        CloseInfo {
+                            code: close_code::POLICY,
+                            reason: reason.to_owned(),
+                            by: ClosedBy::Server,
+                        },
+                        None,
+                    );
                 }
             }
         }
@@ -351,14 +461,23 @@ async fn read_loop(
             // that never send anything.
             let slot = slot.get_or_insert_with(|| Box::pin(None));
             slot.set(Some(handle_message(conn, module, frame, now, None)));
-            std::future::poll_fn(|cx| match slot.as_mut().as_pin_mut() {
-                Some(f) => f.poll(cx),
-                None => std::task::Poll::Ready(()),
+            std::future::poll_fn(|cx| {
+                let Some(f) = slot.as_mut().as_pin_mut() else {
+                    return Poll::Ready(());
+                };
+                if f.poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                // A handler that waits: what it sends meanwhile goes out meanwhile.
+                flushed(conn, transport.poll_flush(cx, rx, false));
+                Poll::Pending
             })
             .await;
             slot.set(None);
-            // Nothing was read while the handler ran: its end counts as the last sign of life.
-            last_seen = Instant::now();
+            if now.elapsed() > SIGN_OF_LIFE {
+                // Nothing was read while the handler ran: its end counts as the last sign of life.
+                last_seen = Instant::now();
+            }
         } else {
             inflight
                 .get_or_insert_with(FuturesUnordered::new)
@@ -373,6 +492,43 @@ async fn read_loop(
         .await;
     }
     info
+}
+
+/// A handler that ran longer than this moves the connection's last sign of life to its end.
+const SIGN_OF_LIFE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// One turn of the socket: a frame already read (its replies wait until every such frame is
+/// handled), else the queue written, else a read.
+fn poll_step(
+    cx: &mut std::task::Context<'_>,
+    transport: &mut Transport,
+    rx: &OutboundRx,
+    read: bool,
+    direct: bool,
+    open: &mut bool,
+) -> Poll<Step> {
+    if read {
+        if let Some(ev) = transport.buffered() {
+            return Poll::Ready(Step::Event(ev));
+        }
+    }
+    match transport.poll_flush(cx, rx, direct) {
+        Poll::Ready(Ok(Flushed::Empty)) => *open = direct,
+        Poll::Ready(Ok(Flushed::Close(code, reason))) => {
+            return Poll::Ready(Step::Close(code, reason));
+        }
+        Poll::Ready(Err(e)) => return Poll::Ready(Step::WriteFailed(e)),
+        Poll::Pending => {}
+    }
+    if !read {
+        return Poll::Pending;
+    }
+    let ev = ready!(transport.poll_read(cx));
+    if std::mem::take(open) {
+        // Busy with what was read: replies and pushes queue up, to go out in one write.
+        rx.shut_direct();
+    }
+    Poll::Ready(Step::Event(ev))
 }
 
 /// How many messages are being handled concurrently (none without the set).
@@ -470,69 +626,74 @@ impl Bucket {
     }
 }
 
-/// A data frame to handle, nothing (a ping or pong), or how the connection ended.
+/// A data frame to handle, nothing (a ping or pong), or how the connection ended (with the
+/// close frame to answer the client's with).
 fn read_frame(
     conn: &Connection,
-    next: Option<Result<Message, axum::Error>>,
-) -> Result<Option<RawMessage>, CloseInfo> {
-    match next {
-        Some(Ok(Message::Text(t))) => Ok(Some(RawMessage::Text(t))),
-        Some(Ok(Message::Binary(b))) => Ok(Some(RawMessage::Binary(b))),
-        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
-        Some(Ok(Message::Close(frame))) => {
-            let (code, reason) = frame
-                .map(|f| (f.code, f.reason.to_string()))
-                .unwrap_or((1005, String::new()));
-            Err(CloseInfo {
-                code,
-                reason,
-                by: ClosedBy::Client,
-            })
-        }
-        Some(Err(e)) => {
-            let e = e.into_inner();
-            match violation(&*e) {
-                // The client broke the protocol: close with the code that says how.
-                Some((code, reason)) => {
-                    tracing::info!(fd = %conn.fd(), code, error = %e, "closing: {reason}");
-                    conn.force_close(code, reason);
-                    Err(CloseInfo {
-                        code,
-                        reason: reason.to_owned(),
-                        by: ClosedBy::Server,
-                    })
-                }
-                None => {
-                    tracing::debug!(fd = %conn.fd(), error = %e, "read failed");
-                    Err(CloseInfo {
-                        code: close_code::ABNORMAL,
-                        reason: e.to_string(),
-                        by: ClosedBy::Transport,
-                    })
-                }
+    rx: &OutboundRx,
+    event: Event,
+) -> Result<Option<RawMessage>, (CloseInfo, Option<CloseFrame>)> {
+    match event {
+        Event::Frame(Incoming::Text(t)) => Ok(Some(RawMessage::Text(t))),
+        Event::Frame(Incoming::Binary(b)) => Ok(Some(RawMessage::Binary(b))),
+        Event::Frame(Incoming::Ping(p)) => {
+            if !conn.is_closing() {
+                rx.push_control(&Message::Pong(p), false);
             }
+            Ok(None)
         }
-        None => Err(CloseInfo {
-            code: close_code::ABNORMAL,
-            reason: String::new(),
-            by: ClosedBy::Transport,
-        }),
-    }
-}
-
-/// The close code and reason for a read error that is the client's violation of the protocol
-/// (`None` for a socket that just failed or went away).
-fn violation(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<(u16, &'static str)> {
-    use tungstenite::error::{Error as WsErr, ProtocolError};
-    match e.downcast_ref::<WsErr>()? {
-        WsErr::Capacity(_) => Some((close_code::TOO_BIG, "message too big")),
-        WsErr::Utf8(_) => Some((
-            close_code::INVALID_PAYLOAD,
-            "invalid UTF-8 in a text message",
-        )),
-        WsErr::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
-        WsErr::Protocol(_) => Some((close_code::PROTOCOL, "protocol error")),
-        _ => None,
+        Event::Frame(Incoming::Pong(_)) => Ok(None),
+        Event::Frame(Incoming::Close(frame)) => {
+            let (info, reply) = match frame {
+                Some((code, reason)) => (
+                    CloseInfo {
+                        code,
+                        reason: reason.to_string(),
+                        by: ClosedBy::Client,
+                    },
+                    // The usual answer: the client's code back.
+                    Some(CloseFrame {
+                        code,
+                        reason: Utf8Bytes::default(),
+                    }),
+                ),
+                None => (
+                    CloseInfo {
+                        code: close_code::NO_STATUS,
+                        reason: String::new(),
+                        by: ClosedBy::Client,
+                    },
+                    None,
+                ),
+            };
+            Err((info, reply))
+        }
+        Event::Violation(v) => {
+            // The client broke the protocol: close with the code that says how.
+            tracing::info!(fd = %conn.fd(), code = v.code, "closing: {}", v.reason);
+            conn.force_close(v.code, v.reason);
+            Err((
+                CloseInfo {
+                    code: v.code,
+                    reason: v.reason.to_owned(),
+                    by: ClosedBy::Server,
+                },
+                None,
+            ))
+        }
+        Event::Ended(e) => {
+            if let Some(e) = &e {
+                tracing::debug!(fd = %conn.fd(), error = %e, "read failed");
+            }
+            Err((
+                CloseInfo {
+                    code: close_code::ABNORMAL,
+                    reason: e.map(|e| e.to_string()).unwrap_or_default(),
+                    by: ClosedBy::Transport,
+                },
+                None,
+            ))
+        }
     }
 }
 
@@ -742,80 +903,6 @@ fn send_reply(
         Err(e) => tracing::warn!(error = %e, "reply not delivered"),
     }
     outcome
-}
-
-/// Sends what is queued for the connection: takes everything waiting, feeds it, flushes once.
-/// Takes each frame's bytes off the connection's queued-byte count as it goes.
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: crate::session::OutboundRx,
-    conn: Connection,
-) {
-    // One wait for the close, registered once: not a new `cancelled()` future (and its
-    // registration and removal) for every wake-up.
-    let closed = conn.closing().cancelled();
-    let mut closed = std::pin::pin!(closed);
-    let ok = 'outer: loop {
-        let first = tokio::select! {
-            biased;
-            m = rx.recv() => m,
-            _ = &mut closed => None,
-        };
-        let Some(mut next) = first else {
-            break true;
-        };
-        let mut fed = 0;
-        loop {
-            match next {
-                Outbound::Frame(m) => {
-                    let len = payload_len(&m);
-                    let sent = sink.feed(m).await;
-                    conn.dequeued(len);
-                    if sent.is_err() {
-                        break 'outer false;
-                    }
-                }
-                Outbound::Close(code, reason) => {
-                    conn.force_close(code, &reason);
-                    break 'outer true;
-                }
-            }
-            fed += 1;
-            if fed >= WRITE_BATCH {
-                break;
-            }
-            match rx.try_recv() {
-                Some(m) => next = m,
-                None => break,
-            }
-        }
-        if sink.flush().await.is_err() {
-            break false;
-        }
-    };
-    // Frames left in the queue are dropped: take them off the count.
-    rx.close();
-    while let Some(o) = rx.try_recv() {
-        if let Outbound::Frame(m) = o {
-            conn.dequeued(payload_len(&m));
-        }
-    }
-    if !ok {
-        conn.start_closing();
-        return;
-    }
-    // Closing: a close the server asked for is sent with its code; otherwise (the client
-    // closed, or the socket failed) `close` flushes tungstenite's own close reply.
-    let _ = match conn.close_request() {
-        Some((code, reason)) => {
-            sink.send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await
-        }
-        None => sink.close().await,
-    };
 }
 
 pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {

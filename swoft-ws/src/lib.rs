@@ -156,6 +156,7 @@ pub mod handshake;
 pub mod limits;
 pub mod metrics;
 pub mod middleware;
+mod outbound;
 pub mod protocol;
 mod push;
 #[cfg(feature = "redis")]
@@ -169,6 +170,8 @@ pub mod session;
 mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transport;
+mod wire;
 
 #[doc(inline)]
 pub use crate::app::{App, AppBuilder, Config, serve_router};
@@ -449,14 +452,14 @@ pub mod __private {
         use crate::protocol::RawMessage;
         use crate::registry::ModuleRuntime;
         use crate::server::Server;
-        use crate::session::{ConnParts, Connection, Outbound, payload_len};
+        use crate::session::{ConnParts, Connection};
 
         /// A connection of the module at `path` with no socket: what is sent to it waits in
         /// its queue until [`BenchConn::pop`] or [`BenchConn::drain`].
         pub struct BenchConn {
             conn: Connection,
             module: Arc<ModuleRuntime>,
-            rx: crate::session::OutboundRx,
+            rx: crate::outbound::OutboundRx,
             _fd: FdGuard,
         }
 
@@ -476,7 +479,7 @@ pub mod __private {
                 let fd = server.fds_arc().allocate_guarded().ok()?;
                 let request =
                     HandshakeRequest::new(path.parse().ok()?, http::HeaderMap::new(), None);
-                let (tx, rx) = crate::session::outbound_queue(queue);
+                let (tx, rx) = crate::outbound::queue(queue, None);
                 let conn = Connection::new(
                     ConnParts {
                         fd: fd.fd(),
@@ -510,22 +513,13 @@ pub mod __private {
             /// The next frame queued for the client, if any (taken off the queue's byte
             /// count, as the writer does).
             pub fn pop(&mut self) -> Option<Message> {
-                match self.rx.try_recv()? {
-                    Outbound::Frame(m) => {
-                        self.conn.dequeued(payload_len(&m));
-                        Some(m)
-                    }
-                    Outbound::Close(..) => None,
-                }
+                self.rx.pop()?
             }
 
             /// Empties the queue; returns how many entries it held.
             pub fn drain(&mut self) -> usize {
                 let mut n = 0;
-                while let Some(o) = self.rx.try_recv() {
-                    if let Outbound::Frame(m) = o {
-                        self.conn.dequeued(payload_len(&m));
-                    }
+                while self.rx.pop().is_some() {
                     n += 1;
                 }
                 n

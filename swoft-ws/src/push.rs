@@ -72,9 +72,9 @@ impl Payload<'_> {
                     + data.len()
                     + frame
                         .as_ref()
-                        .map_or(0, |(p, m)| p.len() + crate::session::payload_len(m) + 16)
+                        .map_or(0, |(p, m)| p.len() + crate::outbound::payload_len(m) + 16)
             }
-            Payload::Raw(m) => crate::session::payload_len(m) + 8,
+            Payload::Raw(m) => crate::outbound::payload_len(m) + 8,
         }
     }
 }

@@ -10,9 +10,8 @@
 //! get the same fd, because every connection has its own queue and its own never-reused
 //! [`ConnectionId`].
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
@@ -23,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fd::Fd;
 use crate::handshake::HandshakeRequest;
+use crate::outbound::{Outbound, OutboundTx, QueueError};
 use crate::protocol::RawMessage;
 use crate::registry::ModuleRuntime;
 use crate::server::Server;
@@ -103,6 +103,8 @@ pub mod close_code {
     pub const PROTOCOL: u16 = 1002;
     /// A data type the endpoint cannot accept.
     pub const UNSUPPORTED: u16 = 1003;
+    /// The client's close frame had no code (never sent on the wire).
+    pub const NO_STATUS: u16 = 1005;
     /// No close frame was received (never sent on the wire).
     pub const ABNORMAL: u16 = 1006;
     /// Invalid frame payload data (e.g. invalid UTF-8 in a text frame).
@@ -119,141 +121,6 @@ pub mod close_code {
 
 /// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::limits::Backpressure::Disconnect).
 pub const SLOW_CONSUMER: &str = "slow consumer";
-
-/// The payload size of a frame: what the outbound byte limit counts.
-pub(crate) fn payload_len(m: &Message) -> usize {
-    match m {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
-        Message::Close(_) => 0,
-    }
-}
-
-/// What the connection's writer task sends.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    Frame(Message),
-    Close(u16, Utf8Bytes),
-}
-
-/// A connection's outbound queue: bounded in frames, one receiver (the writer task).
-///
-/// Not a tokio `mpsc`: that allocates its channel and a first block of 32 slots (~2 KiB) with
-/// every connection, also the idle ones that are never sent anything. This is one small `Arc`;
-/// its `VecDeque` grows with what is queued and shrinks back once drained.
-pub(crate) fn outbound_queue(capacity: usize) -> (OutboundTx, OutboundRx) {
-    let shared = Arc::new(QueueShared {
-        state: Mutex::new(QueueState {
-            frames: VecDeque::new(),
-            closed: false,
-        }),
-        waker: futures_util::task::AtomicWaker::new(),
-        capacity: capacity.max(1),
-    });
-    (OutboundTx(shared.clone()), OutboundRx(shared))
-}
-
-struct QueueShared {
-    state: Mutex<QueueState>,
-    /// The writer, when it found the queue empty.
-    waker: futures_util::task::AtomicWaker,
-    capacity: usize,
-}
-
-struct QueueState {
-    frames: VecDeque<Outbound>,
-    closed: bool,
-}
-
-impl QueueShared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Why a frame was not queued.
-pub(crate) enum QueueError {
-    Full,
-    Closed,
-}
-
-/// The senders' side (in the `Connection`).
-pub(crate) struct OutboundTx(Arc<QueueShared>);
-
-impl OutboundTx {
-    /// Queues `o` unless the queue is full or closed; never waits.
-    pub(crate) fn try_send(&self, o: Outbound) -> Result<(), QueueError> {
-        let mut st = self.0.lock();
-        if st.closed {
-            return Err(QueueError::Closed);
-        }
-        if st.frames.len() >= self.0.capacity {
-            return Err(QueueError::Full);
-        }
-        let was_empty = st.frames.is_empty();
-        st.frames.push_back(o);
-        drop(st);
-        // The writer waits only after it found the queue empty (under the lock).
-        if was_empty {
-            self.0.waker.wake();
-        }
-        Ok(())
-    }
-
-    /// Whether the receiver closed the queue (or is gone).
-    pub(crate) fn is_closed(&self) -> bool {
-        self.0.lock().closed
-    }
-}
-
-/// The writer's side. Dropping it closes the queue.
-pub(crate) struct OutboundRx(Arc<QueueShared>);
-
-impl OutboundRx {
-    /// The next entry, waiting for one; `None` once closed and empty.
-    pub(crate) async fn recv(&mut self) -> Option<Outbound> {
-        std::future::poll_fn(|cx| {
-            let mut st = self.0.lock();
-            if let Some(o) = self.pop(&mut st) {
-                return std::task::Poll::Ready(Some(o));
-            }
-            if st.closed {
-                return std::task::Poll::Ready(None);
-            }
-            self.0.waker.register(cx.waker());
-            std::task::Poll::Pending
-        })
-        .await
-    }
-
-    /// The next entry if one is queued.
-    pub(crate) fn try_recv(&mut self) -> Option<Outbound> {
-        let mut st = self.0.lock();
-        self.pop(&mut st)
-    }
-
-    fn pop(&self, st: &mut QueueState) -> Option<Outbound> {
-        let o = st.frames.pop_front();
-        if st.frames.is_empty() && st.frames.capacity() > 16 {
-            // Drained after a burst: do not keep its memory while idle.
-            st.frames = VecDeque::new();
-        }
-        o
-    }
-
-    /// Refuses further entries (those queued can still be taken).
-    pub(crate) fn close(&mut self) {
-        self.0.lock().closed = true;
-    }
-}
-
-impl Drop for OutboundRx {
-    fn drop(&mut self) {
-        let mut st = self.0.lock();
-        st.closed = true;
-        st.frames = VecDeque::new();
-    }
-}
 
 /// A live (or recently closed) WebSocket connection.
 ///
@@ -275,8 +142,6 @@ struct ConnInner {
     protocol: Option<String>,
     session: Mutex<http::Extensions>,
     tx: OutboundTx,
-    /// Payload bytes in the outbound queue: added by senders, taken off by the writer.
-    queued: AtomicUsize,
     closing: CancellationToken,
     /// Set with `closing` cancelled: what sends check (a token's `is_cancelled` takes a lock,
     /// once per frame of a broadcast to every member).
@@ -324,7 +189,6 @@ impl Connection {
                 protocol: p.protocol,
                 session: Mutex::new(p.session),
                 tx,
-                queued: AtomicUsize::new(0),
                 closing: CancellationToken::new(),
                 closed: AtomicBool::new(false),
                 draining: CancellationToken::new(),
@@ -399,7 +263,7 @@ impl Connection {
 
     /// Bytes (frame payloads) waiting in this connection's outbound queue.
     pub fn queued_bytes(&self) -> usize {
-        self.inner.queued.load(Ordering::Relaxed)
+        self.inner.tx.queued_bytes()
     }
 
     /// Queues a frame, within the queue's bounds (frames and bytes); never waits. A frame that
@@ -410,24 +274,14 @@ impl Connection {
         if self.is_closing() {
             return Err(SendError::Closed);
         }
-        let len = payload_len(&msg);
-        let before = inner.queued.fetch_add(len, Ordering::Relaxed);
-        if before != 0 && before + len > inner.server.config().outbound_bytes {
-            inner.queued.fetch_sub(len, Ordering::Relaxed);
-            return Err(self.queue_full());
-        }
-        inner.tx.try_send(Outbound::Frame(msg)).map_err(|e| {
-            inner.queued.fetch_sub(len, Ordering::Relaxed);
-            match e {
+        let limit = inner.server.config().outbound_bytes;
+        inner
+            .tx
+            .try_send(Outbound::Frame(msg), limit)
+            .map_err(|e| match e {
                 QueueError::Full => self.queue_full(),
                 QueueError::Closed => SendError::Closed,
-            }
-        })
-    }
-
-    /// The writer took `len` bytes off the queue.
-    pub(crate) fn dequeued(&self, len: usize) {
-        self.inner.queued.fetch_sub(len, Ordering::Relaxed);
+            })
     }
 
     /// A frame did not fit: count it and apply the policy.
@@ -446,6 +300,8 @@ impl Connection {
                         fd = %self.fd(), queued_bytes = self.queued_bytes(),
                         "outbound queue full: closing the slow consumer (1008)"
                     );
+                    // What it did not read is dropped, so that the close frame goes next.
+                    self.inner.tx.clear();
                     self.force_close(close_code::POLICY, SLOW_CONSUMER);
                 }
             }
@@ -464,14 +320,15 @@ impl Connection {
         let queued = self
             .inner
             .tx
-            .try_send(Outbound::Close(code, Utf8Bytes::from(reason)));
+            .try_send(Outbound::Close(code, Utf8Bytes::from(reason)), usize::MAX);
         if queued.is_err() {
             self.force_close(code, reason);
         }
     }
 
-    /// Closes the connection at once with this code and reason: frames still queued are
-    /// dropped, and the message being handled (if any) is the last.
+    /// Closes the connection at once with this code and reason: nothing more can be queued,
+    /// the message being handled (if any) is the last, and the frames already queued go out
+    /// before the close frame (within [`Config::close_timeout`](crate::Config::close_timeout)).
     pub fn force_close(&self, code: u16, reason: &str) {
         let mut req = self
             .inner

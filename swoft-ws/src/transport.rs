@@ -1,0 +1,355 @@
+//! The socket under a connection: the upgrade from HTTP, reading and decoding frames, writing.
+//!
+//! swoft-ws speaks RFC 6455 itself ([`crate::wire`]) on the upgraded socket rather than through a
+//! general-purpose WebSocket stream, for three reasons measured in `BENCHMARKS.md`:
+//!
+//! - **No read buffer while idle.** The read buffer is reserved when the socket is readable
+//!   and given back when everything read was handled: an idle connection holds none (a 4 KiB
+//!   buffer per connection was most of the idle memory).
+//! - **One task per connection.** Reading, handling and writing share the connection's task;
+//!   there is no writer task to wake for each frame.
+//! - **Direct writes.** On a plain TCP socket, a frame sent to a connection that waits with
+//!   nothing queued is written by the sender at once (see [`crate::outbound`]).
+
+use std::cell::RefCell;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::outbound::{Flushed, OutboundRx};
+use crate::wire::{Decoder, Incoming, Violation};
+
+/// A socket that is not a plain TCP one (TLS, a test stream, an HTTP server of your own).
+pub(crate) trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncIo for T {}
+
+enum Io {
+    /// Shared with the connection's queue, which writes to it directly.
+    Tcp(Arc<TcpStream>),
+    Other(Box<dyn AsyncIo>),
+}
+
+/// What reading gave.
+pub(crate) enum Event {
+    /// A message or a control frame.
+    Frame(Incoming),
+    /// The client broke the protocol.
+    Violation(Violation),
+    /// The socket ended (`None`: at a frame boundary, without a close frame) or failed.
+    Ended(Option<io::Error>),
+}
+
+/// The upgraded socket of one connection, owned by its task.
+pub(crate) struct Transport {
+    io: Io,
+    buf: BytesMut,
+    decoder: Decoder,
+    read_size: usize,
+    eof: bool,
+}
+
+impl Transport {
+    /// The transport over an upgraded HTTP connection, and the TCP socket its queue may write
+    /// to directly (`None` when it is not a plain TCP socket).
+    pub(crate) fn new(
+        upgraded: Upgraded,
+        read_size: usize,
+        max_frame: usize,
+        max_message: usize,
+    ) -> (Transport, Option<Arc<TcpStream>>) {
+        let (io, buf, tcp) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let tcp = Arc::new(parts.io.into_inner());
+                // Bytes the client sent right after its handshake, already read by hyper.
+                let buf = BytesMut::from(&parts.read_buf[..]);
+                (Io::Tcp(tcp.clone()), buf, Some(tcp))
+            }
+            Err(upgraded) => (
+                Io::Other(Box::new(TokioIo::new(upgraded))),
+                BytesMut::new(),
+                None,
+            ),
+        };
+        let t = Transport {
+            io,
+            buf,
+            decoder: Decoder::new(max_frame, max_message),
+            read_size: read_size.max(256),
+            eof: false,
+        };
+        (t, tcp)
+    }
+
+    /// The next frame among the bytes already read, without reading more.
+    pub(crate) fn buffered(&mut self) -> Option<Event> {
+        match self.decoder.decode(&mut self.buf) {
+            Ok(Some(f)) => Some(Event::Frame(f)),
+            Ok(None) => None,
+            Err(v) => Some(Event::Violation(v)),
+        }
+    }
+
+    /// The next frame, reading as needed.
+    pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        loop {
+            if let Some(ev) = self.buffered() {
+                return Poll::Ready(ev);
+            }
+            if self.eof {
+                return Poll::Ready(Event::Ended(None));
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(0)) => self.eof = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Event::Ended(Some(e))),
+                Poll::Pending => {
+                    if self.buf.is_empty() && self.buf.capacity() > 0 {
+                        // Nothing half-read: an idle connection keeps no read buffer.
+                        self.buf = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Reads once into the buffer (reserved now, not while idle); `Ok(0)` at the end.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        match &mut self.io {
+            Io::Tcp(tcp) => loop {
+                ready!(tcp.poll_read_ready(cx))?;
+                reserve(&mut self.buf, self.read_size);
+                match tcp.try_read_buf(&mut self.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return Poll::Ready(r),
+                }
+            },
+            Io::Other(io) => {
+                // Read into the thread's scratch buffer: nothing is held while waiting.
+                SCRATCH.with_borrow_mut(|scratch| {
+                    if scratch.len() < self.read_size {
+                        scratch.resize(self.read_size, 0);
+                    }
+                    let mut rb = ReadBuf::new(&mut scratch[..self.read_size]);
+                    ready!(Pin::new(&mut **io).poll_read(cx, &mut rb))?;
+                    let n = rb.filled().len();
+                    if n > 0 {
+                        reserve(&mut self.buf, n);
+                        self.buf.extend_from_slice(rb.filled());
+                    }
+                    Poll::Ready(Ok(n))
+                })
+            }
+        }
+    }
+
+    /// Writes what `rx` holds (see [`OutboundRx::poll_write`]); `Pending` while the socket is
+    /// full.
+    pub(crate) fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+        rx: &OutboundRx,
+        open: bool,
+    ) -> Poll<io::Result<Flushed>> {
+        let io = &mut self.io;
+        let flushed = ready!(rx.poll_write(cx, open, |cx, bufs| write(io, cx, bufs)))?;
+        if let Io::Other(io) = io {
+            ready!(Pin::new(&mut **io).poll_flush(cx))?;
+        }
+        Poll::Ready(Ok(flushed))
+    }
+
+    /// Ends the socket after what was written: a TLS stream sends its close; a TCP socket
+    /// sends its FIN when it is closed, as the queue gave its handle up already.
+    pub(crate) async fn shutdown(mut self) {
+        if let Io::Other(io) = &mut self.io {
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut **io).await;
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes room for at least `at_least` more bytes, and for the whole frame at the front once
+/// its head says how long it is (one allocation for a large message, not one per read).
+fn reserve(buf: &mut BytesMut, at_least: usize) {
+    let frame = Decoder::needed(buf).unwrap_or(0).saturating_sub(buf.len());
+    buf.reserve(at_least.max(frame));
+}
+
+fn write(io: &mut Io, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    match io {
+        Io::Tcp(tcp) => loop {
+            match tcp.poll_write_ready(cx) {
+                Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Ready(Ok(())) => {}
+            }
+            match crate::outbound::write_tcp(tcp, bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return r,
+            }
+        },
+        Io::Other(io) => match Pin::new(&mut **io).poll_write_vectored(cx, bufs) {
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+            Poll::Ready(r) => r,
+        },
+    }
+}
+
+/// A WebSocket handshake request that passed the checks: what the upgrade needs.
+pub(crate) struct Upgrade {
+    pub(crate) on_upgrade: OnUpgrade,
+    accept: HeaderValue,
+}
+
+/// Checks that the request asks for a WebSocket (RFC 6455 section 4.2.1) and can be upgraded;
+/// the error is the response to give instead.
+pub(crate) fn check(
+    method: &Method,
+    headers: &HeaderMap,
+    extensions: &mut http::Extensions,
+) -> Result<Upgrade, Box<Response>> {
+    if method != Method::GET {
+        return Err(Box::new(
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Request method must be `GET`",
+            )
+                .into_response(),
+        ));
+    }
+    if !has_token(headers, header::CONNECTION, "upgrade") {
+        return Err(bad("Connection header did not include 'upgrade'"));
+    }
+    if !has_token(headers, header::UPGRADE, "websocket") {
+        return Err(bad("`Upgrade` header did not include 'websocket'"));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        // Section 4.4: the versions this server speaks.
+        let mut r = (
+            StatusCode::UPGRADE_REQUIRED,
+            "`Sec-WebSocket-Version` header did not include '13'",
+        )
+            .into_response();
+        r.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return Err(Box::new(r));
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(bad("`Sec-WebSocket-Key` header missing"));
+    };
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let Some(on_upgrade) = extensions.remove::<OnUpgrade>() else {
+        return Err(Box::new(
+            (
+                StatusCode::UPGRADE_REQUIRED,
+                "WebSocket request couldn't be upgraded since no upgrade state was present",
+            )
+                .into_response(),
+        ));
+    };
+    Ok(Upgrade {
+        on_upgrade,
+        accept: HeaderValue::from_str(&accept).map_err(|_| bad("bad key"))?,
+    })
+}
+
+impl Upgrade {
+    /// The `101 Switching Protocols` response, with the chosen subprotocol if any.
+    pub(crate) fn response(&self, protocol: Option<&str>) -> Response {
+        let mut r = StatusCode::SWITCHING_PROTOCOLS.into_response();
+        let h = r.headers_mut();
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, self.accept.clone());
+        if let Some(p) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
+            h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+        }
+        r
+    }
+}
+
+fn bad(msg: &'static str) -> Box<Response> {
+    Box::new((StatusCode::BAD_REQUEST, msg).into_response())
+}
+
+/// Whether a comma-separated header has `token` (ASCII case-insensitive).
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn connection_header_tokens_are_matched_case_insensitively_in_a_list() {
+        let h = headers(&[("connection", "keep-alive, Upgrade")]);
+        assert!(has_token(&h, header::CONNECTION, "upgrade"));
+        let h = headers(&[("connection", "keep-alive"), ("connection", "UPGRADE")]);
+        assert!(has_token(&h, header::CONNECTION, "upgrade"));
+        let h = headers(&[("connection", "upgraded")]);
+        assert!(!has_token(&h, header::CONNECTION, "upgrade"));
+    }
+
+    #[test]
+    fn a_wrong_version_is_answered_426_with_the_version_spoken() {
+        let h = headers(&[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "8"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        let Err(r) = check(&Method::GET, &h, &mut http::Extensions::new()) else {
+            panic!("accepted version 8");
+        };
+        assert_eq!(r.status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(r.headers()[header::SEC_WEBSOCKET_VERSION], "13");
+    }
+
+    #[test]
+    fn a_request_without_upgrade_state_is_refused() {
+        let h = headers(&[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        let Err(r) = check(&Method::GET, &h, &mut http::Extensions::new()) else {
+            panic!("accepted without OnUpgrade");
+        };
+        assert_eq!(r.status(), StatusCode::UPGRADE_REQUIRED);
+        let Err(r) = check(&Method::POST, &h, &mut http::Extensions::new()) else {
+            panic!("accepted POST");
+        };
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+}
