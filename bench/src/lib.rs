@@ -262,15 +262,9 @@ impl Args {
 /// `listening on ws://ADDR` once bound.
 pub async fn serve(router: axum::Router, addr: &str) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
-    use std::io::Write;
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on ws://{local}")?;
-        out.flush()?;
-    }
+    announce(listener.local_addr()?)?;
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
@@ -279,6 +273,14 @@ pub async fn serve(router: axum::Router, addr: &str) -> std::io::Result<()> {
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
+}
+
+/// Prints `listening on ws://ADDR`, the line the driver waits for.
+pub fn announce(local: SocketAddr) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on ws://{local}")?;
+    out.flush()
 }
 
 /// Runs `f` on a current-thread runtime (both servers use one thread; the bench pins them to

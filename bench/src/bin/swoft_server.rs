@@ -13,7 +13,7 @@
 
 use swoft_ws::prelude::*;
 use swoft_ws_bench::modules::{EchoModule, RawModule};
-use swoft_ws_bench::{Args, MAX_MESSAGE, OUTBOUND_QUEUE, READ_BUFFER, current_thread, serve};
+use swoft_ws_bench::{Args, MAX_MESSAGE, OUTBOUND_QUEUE, READ_BUFFER, current_thread};
 
 /// `/room`: members join in `#[on_open]`; any frame is broadcast to the room.
 #[ws_module(path = "/room", parser = raw)]
@@ -66,6 +66,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max_message_size(MAX_MESSAGE)
         .outbound_queue(OUTBOUND_QUEUE)
         .build()?;
-    current_thread(serve(app.into_router(), &addr))?;
+    // Served as swoft-ws apps are: `App::serve*`, swoft-ws's own HTTP/1 accept loop (with
+    // `TCP_NODELAY`), where its connections own their TCP sockets (see ARCHITECTURE.md).
+    current_thread(async move {
+        let listener = tokio::net::TcpListener::bind(&addr).await?;
+        swoft_ws_bench::announce(listener.local_addr()?)?;
+        app.serve_listener(listener).await
+    })?;
     Ok(())
 }
