@@ -361,6 +361,7 @@ impl AppBuilder {
             modules,
             admitted: Default::default(),
             claimed: Default::default(),
+            sweeping: Default::default(),
             shutdown: Default::default(),
             sessions: SessionManager::default(),
             contexts: ContextManager::default(),

@@ -202,6 +202,7 @@ async fn run_connection(
     );
     let (tx, rx) = crate::outbound::queue(cfg.outbound_queue, tcp);
     let conn = Connection::new(parts, tx);
+    conn.server().start_sweeper();
     conn.server().sessions().insert(conn.clone());
     conn.module().metrics.connections.increment(1);
     if conn.server().shutdown_state().draining.is_cancelled() {
@@ -351,8 +352,8 @@ enum Step {
 /// order they finish); reading pauses while the limit is reached.
 ///
 /// Every frame already read is handled before the replies are written: their replies go out
-/// in one write. The same loop pings the client every `ping_interval` and closes the
-/// connection (1001) when nothing arrived for `idle_timeout`; applies the rate limit; and,
+/// in one write. The same loop marks when the client was last heard from (for the server's
+/// liveness sweeper, which pings and closes idle connections); applies the rate limit; and,
 /// once the server drains, stops reading new messages (in-flight ones finish).
 async fn read_loop(
     conn: &Connection,
@@ -371,12 +372,6 @@ async fn read_loop(
     let draining_fut = conn.draining().cancelled();
     let mut draining_fut = std::pin::pin!(draining_fut);
     let mut draining = conn.draining().is_cancelled();
-    let mut ticker = cfg.ping_interval.or(cfg.idle_timeout).map(|period| {
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
-    let mut last_seen = Instant::now();
     let mut bucket = module.limits.rate_limit.map(Bucket::new);
     // Whether senders may be writing to the socket directly (see `crate::outbound`).
     let mut open = false;
@@ -390,14 +385,9 @@ async fn read_loop(
                 draining = true;
                 continue;
             }
-            Some(()) = next_done(&mut inflight), if pending(&inflight) > 0 => continue,
-            _ = tick(&mut ticker), if !draining => {
-                if pending(&inflight) > 0 {
-                    // Busy with its messages (reading may be paused): not idle.
-                    last_seen = Instant::now();
-                }
-                if let Some(info) = liveness(conn, module, last_seen) {
-                    break (info, None);
+            Some(()) = next_done(&mut inflight), if pending(&inflight) > 0 => {
+                if pending(&inflight) == 0 {
+                    conn.seen(Instant::now());
                 }
                 continue;
             }
@@ -424,7 +414,7 @@ async fn read_loop(
             }
         };
         let now = Instant::now();
-        last_seen = now;
+        conn.seen(now);
         let frame = match read_frame(conn, rx, event) {
             Ok(Some(frame)) => frame,
             Ok(None) => continue,
@@ -460,6 +450,7 @@ async fn read_loop(
             // message's future (~2 KiB) would be part of every connection's task, also idle ones
             // that never send anything.
             let slot = slot.get_or_insert_with(|| Box::pin(None));
+            conn.busy();
             slot.set(Some(handle_message(conn, module, frame, now, None)));
             std::future::poll_fn(|cx| {
                 let Some(f) = slot.as_mut().as_pin_mut() else {
@@ -474,11 +465,10 @@ async fn read_loop(
             })
             .await;
             slot.set(None);
-            if now.elapsed() > SIGN_OF_LIFE {
-                // Nothing was read while the handler ran: its end counts as the last sign of life.
-                last_seen = Instant::now();
-            }
+            // Nothing was read while the handler ran: its end counts as the last sign of life.
+            conn.seen(Instant::now());
         } else {
+            conn.busy();
             inflight
                 .get_or_insert_with(FuturesUnordered::new)
                 .push(handle_message(conn, module, frame, now, None));
@@ -493,9 +483,6 @@ async fn read_loop(
     }
     info
 }
-
-/// A handler that ran longer than this moves the connection's last sign of life to its end.
-const SIGN_OF_LIFE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One turn of the socket: a frame already read (its replies wait until every such frame is
 /// handled), else the queue written, else a read.
@@ -544,38 +531,6 @@ async fn next_done<F: std::future::Future<Output = ()>>(
         Some(f) => f.next().await,
         None => None,
     }
-}
-
-/// The next tick of the liveness timer (never, without one).
-async fn tick(ticker: &mut Option<tokio::time::Interval>) {
-    match ticker {
-        Some(t) => {
-            t.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// At a liveness tick: closes an idle connection (returning how it ended) or pings it.
-fn liveness(conn: &Connection, module: &ModuleRuntime, last_seen: Instant) -> Option<CloseInfo> {
-    let cfg = conn.server().config();
-    if let Some(idle) = cfg.idle_timeout {
-        if last_seen.elapsed() >= idle {
-            module.metrics.closed_idle.increment(1);
-            let reason = "idle timeout";
-            tracing::info!(fd = %conn.fd(), idle = ?last_seen.elapsed(), "closing: {reason} (1001)");
-            conn.force_close(close_code::GOING_AWAY, reason);
-            return Some(CloseInfo {
-                code: close_code::GOING_AWAY,
-                reason: reason.to_owned(),
-                by: ClosedBy::Server,
-            });
-        }
-    }
-    if cfg.ping_interval.is_some() {
-        let _ = conn.send_ws(Message::Ping(bytes::Bytes::new()));
-    }
-    None
 }
 
 /// A token bucket per connection, in the read loop (no sharing, no atomics).

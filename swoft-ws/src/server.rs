@@ -37,6 +37,8 @@ pub(crate) struct ServerInner {
     pub(crate) shutdown: crate::shutdown::ShutdownState,
     /// Served by `App::serve*` (so `serve_router` leaves it alone).
     pub(crate) claimed: std::sync::atomic::AtomicBool,
+    /// The liveness sweeper runs (started with the first connection).
+    pub(crate) sweeping: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Server {
@@ -61,6 +63,37 @@ impl Server {
 
     pub(crate) fn upgrade(weak: &std::sync::Weak<ServerInner>) -> Option<Server> {
         weak.upgrade().map(|inner| Server { inner })
+    }
+
+    /// Starts the server's liveness sweeper once: every `ping_interval` (or `idle_timeout`
+    /// without pings) it closes the connections idle for `idle_timeout` (1001) and pings the
+    /// others. One task and one timer for the whole server, not one per connection: a timer
+    /// per connection costs memory while idle and a wake-up of the timer driver per handshake.
+    pub(crate) fn start_sweeper(&self) {
+        let cfg = self.config();
+        let Some(period) = cfg.ping_interval.or(cfg.idle_timeout) else {
+            return;
+        };
+        if self.inner.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = self.downgrade();
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now() + period;
+            let mut ticks = tokio::time::interval_at(start, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                // Ends with the server.
+                let Some(server) = Server::upgrade(&weak) else {
+                    return;
+                };
+                server
+                    .inner
+                    .sessions
+                    .for_each(crate::session::Connection::liveness_tick);
+            }
+        });
     }
 
     pub(crate) fn claim(&self) {

@@ -122,6 +122,9 @@ pub mod close_code {
 /// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::limits::Backpressure::Disconnect).
 pub const SLOW_CONSUMER: &str = "slow consumer";
 
+/// `last_seen` while a message is being handled.
+const BUSY: u64 = u64::MAX;
+
 /// A live (or recently closed) WebSocket connection.
 ///
 /// Cheap to clone. Reachable from handlers (`conn: &Connection`), from hooks, and through the
@@ -151,6 +154,9 @@ struct ConnInner {
     draining: CancellationToken,
     /// The shutdown grace is over: drop the handlers still running.
     abort: CancellationToken,
+    /// When the client was last heard from, in ms since `started` ([`BUSY`] while a message
+    /// is being handled): what the liveness sweeper reads.
+    last_seen: AtomicU64,
     /// The close the server asked for, if it did: sent by the writer when it stops.
     close_request: Mutex<Option<(u16, String)>>,
 }
@@ -194,6 +200,7 @@ impl Connection {
                 draining: CancellationToken::new(),
                 abort: CancellationToken::new(),
                 close_request: Mutex::new(None),
+                last_seen: AtomicU64::new(0),
             }),
         }
     }
@@ -372,6 +379,43 @@ impl Connection {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The client was heard from (a frame arrived, or its message was handled) at `at`.
+    pub(crate) fn seen(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.inner.started).as_millis();
+        self.inner
+            .last_seen
+            .store(u64::try_from(ms).unwrap_or(BUSY - 1), Ordering::Relaxed);
+    }
+
+    /// Busy with its messages (reading may be paused): not idle, whatever the time.
+    pub(crate) fn busy(&self) {
+        self.inner.last_seen.store(BUSY, Ordering::Relaxed);
+    }
+
+    /// At the server's liveness tick: closes the connection (1001) if it was idle for
+    /// `idle_timeout`, else pings it (with a `ping_interval`). Not while the server drains.
+    pub(crate) fn liveness_tick(&self) {
+        let cfg = self.inner.server.config();
+        if self.is_closing() || self.inner.draining.is_cancelled() {
+            return;
+        }
+        let seen = self.inner.last_seen.load(Ordering::Relaxed);
+        if let Some(idle) = cfg.idle_timeout {
+            let age = self.inner.started.elapsed();
+            let quiet = age.saturating_sub(std::time::Duration::from_millis(seen));
+            if seen != BUSY && quiet >= idle {
+                self.inner.module.metrics.closed_idle.increment(1);
+                let reason = "idle timeout";
+                tracing::info!(fd = %self.fd(), idle = ?quiet, "closing: {reason} (1001)");
+                self.force_close(close_code::GOING_AWAY, reason);
+                return;
+            }
+        }
+        if cfg.ping_interval.is_some() {
+            let _ = self.send_ws(Message::Ping(bytes::Bytes::new()));
+        }
     }
 
     /// Joins `room` (see [`Rooms`](crate::rooms::Rooms)). Whether it was not a member.
