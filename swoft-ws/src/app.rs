@@ -47,8 +47,10 @@ pub struct Config {
     pub max_message_size: usize,
     /// The largest frame a client may send, in bytes (default 64 KiB; over it → close 1009).
     pub max_frame_size: usize,
-    /// Each connection's read buffer, in bytes (default 4 KiB; axum's own default of 128 KiB
-    /// costs that much memory per idle connection).
+    /// The most one read takes from a connection's socket, in bytes (default 4 KiB; a frame
+    /// whose head announces more gets room for all of it). The buffer is reserved when the
+    /// socket is readable and given back once what was read is handled: an idle connection
+    /// holds none.
     pub read_buffer_size: usize,
     /// How often the server pings each connection (default 25 s; `None`: never).
     pub ping_interval: Option<Duration>,
@@ -74,7 +76,7 @@ pub struct Config {
     /// gets a `timeout` error reply. `#[on_open]` and `#[on_close]` hooks get the same time,
     /// then are dropped (logged). *Per module.*
     pub handler_timeout: Option<Duration>,
-    /// How long the writer gets to flush and send the close frame once a connection ends
+    /// How long a connection that ends gets to write what is queued and the close frame
     /// (default 5 s); then the socket is dropped.
     pub close_timeout: Duration,
     /// Graceful shutdown: how long in-flight handlers may run on before they are cancelled
@@ -228,7 +230,8 @@ impl AppBuilder {
         self
     }
 
-    /// Each connection's read buffer, in bytes.
+    /// The most one read takes from a connection's socket, in bytes (see
+    /// [`Config::read_buffer_size`]).
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.config.read_buffer_size = bytes;
         self
@@ -290,7 +293,7 @@ impl AppBuilder {
         self
     }
 
-    /// How long the writer gets to send the close frame (default 5 s).
+    /// How long a connection that ends gets to write the close frame (default 5 s).
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.config.close_timeout = timeout;
         self

@@ -141,6 +141,12 @@
 //! returns. [`Server`] (from [`App::server`], or as an extractor) pushes to any connection from
 //! anywhere.
 //!
+//! Each connection is one task that reads, handles and writes; swoft-ws speaks RFC 6455 itself.
+//! Served by `App::serve*` (or `serve_router`), a connection owns its TCP socket, and a frame
+//! sent to a connection that waits with nothing queued is written by the sender at once (a
+//! broadcast is one `send()` per member, no task wake-up). The router served by another HTTP
+//! server (`axum::serve`, TLS) works the same, through the socket's `AsyncRead`/`AsyncWrite`.
+//!
 //! Import the macros and the common types with `use swoft_ws::prelude::*;`.
 
 #![warn(missing_docs)]
@@ -511,7 +517,7 @@ pub mod __private {
             }
 
             /// The next frame queued for the client, if any (taken off the queue's byte
-            /// count, as the writer does).
+            /// count, as a write does).
             pub fn pop(&mut self) -> Option<Message> {
                 self.rx.pop()?
             }
