@@ -246,7 +246,7 @@ async fn run_connection(
         ClosedBy::Transport => None,
     };
     if info.by != ClosedBy::Transport {
-        rx.push_control(&Message::Close(frame), true);
+        rx.push_control(Message::Close(frame), true);
         let close_timeout = conn.server().config().close_timeout;
         let flushed = tokio::time::timeout(
             close_timeout,
@@ -593,7 +593,7 @@ fn read_frame(
         Event::Frame(Incoming::Binary(b)) => Ok(Some(RawMessage::Binary(b))),
         Event::Frame(Incoming::Ping(p)) => {
             if !conn.is_closing() {
-                rx.push_control(&Message::Pong(p), false);
+                rx.push_control(Message::Pong(p), false);
             }
             Ok(None)
         }

@@ -51,50 +51,63 @@ pub(crate) enum Outbound {
     Close(u16, Utf8Bytes),
 }
 
-/// A frame as it goes on the wire: the head, and the payload as it is (shared, not copied).
-pub(crate) struct Wire {
-    opcode: u8,
-    head: Head,
-    payload: Bytes,
+/// A queued entry.
+enum Entry {
+    /// A frame as it was sent: its payload is written as it is (shared, not copied).
+    Frame(Message),
+    /// A frame of the connection's own with its payload encoded (a close frame).
+    Raw(u8, Bytes),
+    /// Close (the server asked) once the frames before it are written.
+    Close(u16, Utf8Bytes),
 }
 
-impl Wire {
-    pub(crate) fn new(m: &Message) -> Wire {
-        let (opcode, payload) = match m {
-            Message::Text(t) => (wire::OP_TEXT, Bytes::from(t.clone())),
-            Message::Binary(b) => (wire::OP_BINARY, b.clone()),
-            Message::Ping(b) => (wire::OP_PING, b.clone()),
-            Message::Pong(b) => (wire::OP_PONG, b.clone()),
-            Message::Close(None) => (wire::OP_CLOSE, Bytes::new()),
-            Message::Close(Some(c)) => (wire::OP_CLOSE, wire::close_payload(c.code, &c.reason)),
-        };
-        Wire {
-            opcode,
-            head: Head::new(opcode, payload.len()),
-            payload,
+impl Entry {
+    fn frame(m: Message) -> Entry {
+        match m {
+            Message::Close(Some(c)) => {
+                Entry::Raw(wire::OP_CLOSE, wire::close_payload(c.code, &c.reason))
+            }
+            m => Entry::Frame(m),
         }
     }
 
-    fn len(&self) -> usize {
-        self.head.as_slice().len() + self.payload.len()
+    /// The opcode and payload to write (`None` for a close marker).
+    fn parts(&self) -> Option<(u8, &[u8])> {
+        Some(match self {
+            Entry::Frame(Message::Text(t)) => (wire::OP_TEXT, t.as_bytes()),
+            Entry::Frame(Message::Binary(b)) => (wire::OP_BINARY, b),
+            Entry::Frame(Message::Ping(b)) => (wire::OP_PING, b),
+            Entry::Frame(Message::Pong(b)) => (wire::OP_PONG, b),
+            Entry::Frame(Message::Close(_)) => (wire::OP_CLOSE, &[]),
+            Entry::Raw(op, b) => (*op, b),
+            Entry::Close(..) => return None,
+        })
     }
 
-    /// The two slices of the frame, less the first `skip` bytes (already written).
-    fn slices(&self, skip: usize) -> [&[u8]; 2] {
-        let head = self.head.as_slice();
-        if skip < head.len() {
-            [&head[skip..], &self.payload[..]]
-        } else {
-            [&[], &self.payload[skip - head.len()..]]
+    /// The bytes it counts in the queue's payload total.
+    fn counted(&self) -> usize {
+        match self {
+            Entry::Frame(m) => payload_len(m),
+            _ => 0,
         }
     }
 }
 
-/// A queued frame: the message (kept for its payload size and for tests) and its wire form.
-struct Entry {
-    wire: Wire,
-    len: usize,
-    close: Option<(u16, Utf8Bytes)>,
+/// The head and payload of `(opcode, payload)`, less the first `skip` bytes (already written).
+fn slices<'a>(head: &'a Head, payload: &'a [u8], skip: usize) -> [&'a [u8]; 2] {
+    let h = head.as_slice();
+    if skip < h.len() {
+        [&h[skip..], payload]
+    } else {
+        [&[], &payload[skip - h.len()..]]
+    }
+}
+
+/// The bytes an entry takes on the wire.
+fn wire_len(e: &Entry) -> usize {
+    e.parts().map_or(0, |(op, p)| {
+        Head::new(op, p.len()).as_slice().len() + p.len()
+    })
 }
 
 /// Frames up to this size are copied into one buffer on the stack and written with `send`,
@@ -179,27 +192,11 @@ impl OutboundTx {
     /// else queues it, unless the queue is closed or full (in frames, or `byte_limit` payload
     /// bytes; a single frame larger than that is taken into an empty queue); never waits.
     pub(crate) fn try_send(&self, o: Outbound, byte_limit: usize) -> Result<(), QueueError> {
-        let (entry, len) = match o {
-            Outbound::Frame(m) => {
-                let len = payload_len(&m);
-                (
-                    Entry {
-                        wire: Wire::new(&m),
-                        len,
-                        close: None,
-                    },
-                    len,
-                )
-            }
-            Outbound::Close(code, reason) => (
-                Entry {
-                    wire: Wire::new(&Message::Close(None)),
-                    len: 0,
-                    close: Some((code, reason)),
-                },
-                0,
-            ),
+        let entry = match o {
+            Outbound::Frame(m) => Entry::frame(m),
+            Outbound::Close(code, reason) => Entry::Close(code, reason),
         };
+        let len = entry.counted();
         let mut st = self.0.lock();
         if st.closed {
             return Err(QueueError::Closed);
@@ -212,26 +209,29 @@ impl OutboundTx {
             return Err(QueueError::Full);
         }
         let mut written = 0;
-        if st.direct && entry.close.is_none() {
-            if let Some(tcp) = &st.tcp {
-                let [a, b] = entry.wire.slices(0);
-                match write_tcp(tcp, &[IoSlice::new(a), IoSlice::new(b)]) {
-                    Ok(n) if n == entry.wire.len() => return Ok(()),
-                    Ok(n) => written = n,
-                    // Full (or failed: the connection task finds out when it writes the rest).
-                    Err(_) => {}
-                }
+        if let (true, Some(tcp), Some((op, payload))) = (st.direct, &st.tcp, entry.parts()) {
+            let head = Head::new(op, payload.len());
+            let [a, b] = slices(&head, payload, 0);
+            match write_tcp(tcp, &[IoSlice::new(a), IoSlice::new(b)]) {
+                Ok(n) if n == a.len() + b.len() => return Ok(()),
+                Ok(n) => written = n,
+                // Full (or failed: the connection task finds out when it writes the rest).
+                Err(_) => {}
             }
         }
         st.direct = false;
-        if st.entries.is_empty() {
+        let was_empty = st.entries.is_empty();
+        if was_empty {
             st.written = written;
         }
         st.entries.push_back(entry);
         self.0.queued.fetch_add(len, Ordering::Relaxed);
         drop(st);
-        // Woken at every frame queued while nothing else was: cheap when it is already awake.
-        self.0.waker.wake();
+        // The task waits on the queue only after it found it empty (under the lock); with
+        // frames queued it is busy or waits for the socket to take more.
+        if was_empty {
+            self.0.waker.wake();
+        }
         Ok(())
     }
 
@@ -240,7 +240,7 @@ impl OutboundTx {
     pub(crate) fn clear(&self) {
         let mut st = self.0.lock();
         let keep = usize::from(st.written > 0 && !st.entries.is_empty());
-        let dropped: usize = st.entries.iter().skip(keep).map(|e| e.len).sum();
+        let dropped: usize = st.entries.iter().skip(keep).map(Entry::counted).sum();
         st.entries.truncate(keep);
         if keep == 0 {
             st.entries = VecDeque::new();
@@ -297,18 +297,24 @@ impl OutboundRx {
                 }
                 return Poll::Ready(Ok(Flushed::Empty));
             }
-            if let Some(close) = st.entries.front().and_then(|e| e.close.clone()) {
+            if let Some(Entry::Close(code, reason)) = st.entries.front() {
+                let close = Flushed::Close(*code, reason.clone());
                 st.entries.pop_front();
-                return Poll::Ready(Ok(Flushed::Close(close.0, close.1)));
+                return Poll::Ready(Ok(close));
+            }
+            let mut heads = [Head::new(0, 0); WRITE_BATCH];
+            let mut count = 0;
+            for e in st.entries.iter().take(WRITE_BATCH) {
+                let Some((op, p)) = e.parts() else { break };
+                heads[count] = Head::new(op, p.len());
+                count += 1;
             }
             let mut bufs = [IoSlice::new(&[]); WRITE_BATCH * 2];
             let mut n = 0;
             let mut skip = st.written;
-            for e in st.entries.iter().take(WRITE_BATCH) {
-                if e.close.is_some() {
-                    break;
-                }
-                for s in e.wire.slices(skip) {
+            for (e, head) in st.entries.iter().zip(&heads[..count]) {
+                let Some((_, p)) = e.parts() else { break };
+                for s in slices(head, p, skip) {
                     if !s.is_empty() {
                         bufs[n] = IoSlice::new(s);
                         n += 1;
@@ -328,10 +334,10 @@ impl OutboundRx {
                 let Some(front) = st.entries.front() else {
                     break;
                 };
-                let left = front.wire.len() - st.written;
+                let left = wire_len(front) - st.written;
                 if done >= left {
                     done -= left;
-                    freed += front.len;
+                    freed += front.counted();
                     st.written = 0;
                     st.entries.pop_front();
                 } else {
@@ -343,7 +349,7 @@ impl OutboundRx {
             while st
                 .entries
                 .front()
-                .is_some_and(|e| e.close.is_none() && e.wire.len() == 0)
+                .is_some_and(|e| e.parts().is_some() && wire_len(e) == 0)
             {
                 st.entries.pop_front();
             }
@@ -361,7 +367,7 @@ impl OutboundRx {
     /// Queues a frame of the connection's own (a pong, the close frame), also when the queue
     /// is closed; when it is full, only with `force` (a pong may be left out: it answers only
     /// the latest ping anyway).
-    pub(crate) fn push_control(&self, m: &Message, force: bool) {
+    pub(crate) fn push_control(&self, m: Message, force: bool) {
         let mut st = self.0.lock();
         if !force && st.entries.len() >= self.0.capacity {
             return;
@@ -370,11 +376,9 @@ impl OutboundRx {
         if st.entries.is_empty() {
             st.written = 0;
         }
-        st.entries.push_back(Entry {
-            wire: Wire::new(m),
-            len: 0,
-            close: None,
-        });
+        let e = Entry::frame(m);
+        self.0.queued.fetch_add(e.counted(), Ordering::Relaxed);
+        st.entries.push_back(e);
     }
 
     /// Refuses further entries, keeping those queued (they are written before the close).
@@ -385,30 +389,15 @@ impl OutboundRx {
         st.tcp = None;
     }
 
-    /// The next queued message, taken off the queue (for the socket-less bench connection).
+    /// The next queued message, taken off the queue (for the socket-less bench connection);
+    /// `Some(None)` for a close marker or a close frame.
     pub(crate) fn pop(&self) -> Option<Option<Message>> {
         let mut st = self.0.lock();
         let e = st.entries.pop_front()?;
-        self.0.queued.fetch_sub(e.len, Ordering::Relaxed);
-        if e.close.is_some() {
-            return Some(None);
-        }
-        Some(Some(e.wire.into_message()))
-    }
-}
-
-impl Wire {
-    /// The message back from its wire form (bench and tests only: a frame is never read back
-    /// on the message path).
-    fn into_message(self) -> Message {
-        match self.opcode {
-            wire::OP_TEXT => Message::Text(
-                Utf8Bytes::try_from(self.payload).unwrap_or_else(|_| Utf8Bytes::from_static("")),
-            ),
-            wire::OP_PING => Message::Ping(self.payload),
-            wire::OP_PONG => Message::Pong(self.payload),
-            wire::OP_CLOSE => Message::Close(None),
-            _ => Message::Binary(self.payload),
+        self.0.queued.fetch_sub(e.counted(), Ordering::Relaxed);
+        match e {
+            Entry::Frame(m) => Some(Some(m)),
+            _ => Some(None),
         }
     }
 }
@@ -419,7 +408,7 @@ impl Drop for OutboundRx {
         st.closed = true;
         st.direct = false;
         st.tcp = None;
-        let dropped: usize = st.entries.iter().map(|e| e.len).sum();
+        let dropped: usize = st.entries.iter().map(Entry::counted).sum();
         st.entries = VecDeque::new();
         self.0.queued.fetch_sub(dropped, Ordering::Relaxed);
     }
