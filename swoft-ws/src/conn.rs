@@ -373,8 +373,7 @@ async fn read_loop(
     let mut draining_fut = std::pin::pin!(draining_fut);
     let mut draining = conn.draining().is_cancelled();
     let mut bucket = module.limits.rate_limit.map(Bucket::new);
-    // Whether senders may be writing to the socket directly (see `crate::outbound`).
-    let mut open = false;
+    let mut turn = Turn::default();
     let info = loop {
         let read = !draining && pending(&inflight) < limit;
         let direct = read && pending(&inflight) == 0;
@@ -392,7 +391,7 @@ async fn read_loop(
                 continue;
             }
             step = std::future::poll_fn(|cx| {
-                poll_step(cx, transport, rx, read, direct, &mut open)
+                poll_step(cx, transport, rx, read, direct, &mut turn)
             }) => step,
         };
         let event = match step {
@@ -484,23 +483,49 @@ async fn read_loop(
     info
 }
 
-/// One turn of the socket: a frame already read (its replies wait until every such frame is
-/// handled), else the queue written, else a read.
+/// Frames handled before their replies are written, at most (then the queue is written even
+/// if more frames are waiting).
+const BATCH: usize = 32;
+
+/// The socket's side of the read loop between two writes.
+#[derive(Default)]
+struct Turn {
+    /// Frames handled since the queue was last written.
+    unflushed: usize,
+    /// Senders may be writing to the socket directly (see `crate::outbound`).
+    open: bool,
+}
+
+/// One turn of the socket: the next frame already read, or read now while the replies of those
+/// before it wait (up to `BATCH`: they go out in one write); else the queue is written and the
+/// socket read.
 fn poll_step(
     cx: &mut std::task::Context<'_>,
     transport: &mut Transport,
     rx: &OutboundRx,
     read: bool,
     direct: bool,
-    open: &mut bool,
+    turn: &mut Turn,
 ) -> Poll<Step> {
-    if read {
-        if let Some(ev) = transport.buffered() {
+    if read && turn.unflushed < BATCH {
+        let next = match transport.buffered() {
+            Some(ev) => Some(ev),
+            // More may have come meanwhile: a read that finds nothing costs no system call
+            // when the socket was not reported readable.
+            None if turn.unflushed > 0 => match transport.poll_read(cx) {
+                Poll::Ready(ev) => Some(ev),
+                Poll::Pending => None,
+            },
+            None => None,
+        };
+        if let Some(ev) = next {
+            turn.unflushed += 1;
             return Poll::Ready(Step::Event(ev));
         }
     }
+    turn.unflushed = 0;
     match transport.poll_flush(cx, rx, direct) {
-        Poll::Ready(Ok(Flushed::Empty)) => *open = direct,
+        Poll::Ready(Ok(Flushed::Empty)) => turn.open = direct,
         Poll::Ready(Ok(Flushed::Close(code, reason))) => {
             return Poll::Ready(Step::Close(code, reason));
         }
@@ -511,10 +536,11 @@ fn poll_step(
         return Poll::Pending;
     }
     let ev = ready!(transport.poll_read(cx));
-    if std::mem::take(open) {
+    if std::mem::take(&mut turn.open) {
         // Busy with what was read: replies and pushes queue up, to go out in one write.
         rx.shut_direct();
     }
+    turn.unflushed = 1;
     Poll::Ready(Step::Event(ev))
 }
 
