@@ -9,8 +9,9 @@
 //!   from any connection is cloned to every other member.
 //! - `/hs`: reads the `name` query parameter (400 without it) and keeps it for the connection.
 //!
-//! Same read buffer, message limit and queue size as swoft-ws; same `axum::serve` set-up
-//! (`TCP_NODELAY`, one thread). `axum_server [--addr 127.0.0.1:0]`.
+//! Every handler completes the close handshake (answers the client's close frame), as
+//! swoft-ws does. Same read buffer, message limit and queue size as swoft-ws; served by
+//! `axum::serve` (`TCP_NODELAY`, one thread). `axum_server [--addr 127.0.0.1:0]`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,7 +45,9 @@ async fn raw(ws: WebSocketUpgrade) -> Response {
     limits(ws).on_upgrade(|mut socket: WebSocket| async move {
         while let Some(Ok(msg)) = socket.recv().await {
             match msg {
-                Message::Close(_) => break,
+                // The next recv sends tungstenite's close reply, then ends: the close
+                // handshake completes, as RFC 6455 requires and swoft-ws does.
+                Message::Close(_) => continue,
                 Message::Ping(_) | Message::Pong(_) => {}
                 data => {
                     if socket.send(data).await.is_err() {
@@ -94,7 +97,9 @@ async fn echo(ws: WebSocketUpgrade) -> Response {
                         break;
                     }
                 }
-                Message::Close(_) => break,
+                // The next recv sends tungstenite's close reply, then ends: the close
+                // handshake completes, as RFC 6455 requires and swoft-ws does.
+                Message::Close(_) => continue,
                 _ => {}
             }
         }
@@ -127,7 +132,9 @@ async fn room(ws: WebSocketUpgrade, State(room): State<Arc<Room>>, q: RawQuery) 
                         }
                     }
                 }
-                Message::Close(_) => break,
+                // The next recv sends tungstenite's close reply, then ends: the close
+                // handshake completes, as RFC 6455 requires and swoft-ws does.
+                Message::Close(_) => continue,
                 _ => {}
             }
         }
@@ -147,11 +154,9 @@ async fn hs(ws: WebSocketUpgrade, q: RawQuery) -> Response {
     };
     limits(ws).on_upgrade(move |mut socket: WebSocket| async move {
         let _name: Utf8Bytes = name.into();
-        while let Some(Ok(msg)) = socket.recv().await {
-            if let Message::Close(_) = msg {
-                break;
-            }
-        }
+        // Until the close handshake is done: after the client's close, the next recv sends
+        // tungstenite's close reply and ends (RFC 6455 requires the reply; swoft-ws sends it).
+        while let Some(Ok(_)) = socket.recv().await {}
     })
 }
 
