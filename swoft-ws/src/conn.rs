@@ -33,7 +33,6 @@ use crate::server::Server;
 use crate::session::{CloseInfo, ClosedBy, ConnParts, Connection, close_code};
 use crate::transport::{self, Event, Transport};
 use crate::wire::Incoming;
-use tokio_util::sync::CancellationToken;
 
 /// The axum handler of a module's path: the handshake.
 pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Request) -> Response {
@@ -793,7 +792,7 @@ enum Stop {
 async fn guarded<F: std::future::Future<Output = Reply>>(
     fut: F,
     deadline: Option<Instant>,
-    abort: &CancellationToken,
+    abort: &crate::session::Signal,
 ) -> Result<Reply, Stop> {
     let mut fut = std::pin::pin!(fut);
     if let Some(reply) = (&mut fut).now_or_never() {

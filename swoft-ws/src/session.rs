@@ -18,7 +18,6 @@ use std::time::{Instant, SystemTime};
 use axum::extract::ws::{Message, Utf8Bytes};
 use dashmap::DashMap;
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 use crate::fd::Fd;
 use crate::handshake::HandshakeRequest;
@@ -122,6 +121,48 @@ pub mod close_code {
 /// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::limits::Backpressure::Disconnect).
 pub const SLOW_CONSUMER: &str = "slow consumer";
 
+/// A flag set once that tasks can wait for: what a `CancellationToken` does here, without its
+/// allocation and lock (a connection has three of them, inline).
+pub(crate) struct Signal {
+    set: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Signal {
+    const fn new() -> Self {
+        Signal {
+            set: AtomicBool::new(false),
+            notify: tokio::sync::Notify::const_new(),
+        }
+    }
+
+    /// Sets the flag and wakes every waiter (once; later calls do nothing).
+    pub(crate) fn cancel(&self) {
+        if !self.set.swap(true, Ordering::AcqRel) {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Whether the flag is set.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.set.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the flag is set.
+    pub(crate) async fn cancelled(&self) {
+        loop {
+            let notified = self.notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check: a `cancel` in between still wakes it.
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// `last_seen` while a message is being handled.
 const BUSY: u64 = u64::MAX;
 
@@ -145,19 +186,18 @@ struct ConnInner {
     protocol: Option<String>,
     session: Mutex<http::Extensions>,
     tx: OutboundTx,
-    closing: CancellationToken,
-    /// Set with `closing` cancelled: what sends check (a token's `is_cancelled` takes a lock,
-    /// once per frame of a broadcast to every member).
-    closed: AtomicBool,
+    /// The close started: sends fail, the read loop stops (sends check the flag, once per
+    /// frame of a broadcast to every member: an atomic load).
+    closing: Signal,
     /// The server drains: stop reading new messages (per connection, so that the message path
     /// never touches a token shared by every connection).
-    draining: CancellationToken,
+    draining: Signal,
     /// The shutdown grace is over: drop the handlers still running.
-    abort: CancellationToken,
+    abort: Signal,
     /// When the client was last heard from, in ms since `started` ([`BUSY`] while a message
     /// is being handled): what the liveness sweeper reads.
     last_seen: AtomicU64,
-    /// The close the server asked for, if it did: sent by the writer when it stops.
+    /// The close the server asked for, if it did: its close frame is the last one written.
     close_request: Mutex<Option<(u16, String)>>,
 }
 
@@ -195,10 +235,9 @@ impl Connection {
                 protocol: p.protocol,
                 session: Mutex::new(p.session),
                 tx,
-                closing: CancellationToken::new(),
-                closed: AtomicBool::new(false),
-                draining: CancellationToken::new(),
-                abort: CancellationToken::new(),
+                closing: Signal::new(),
+                draining: Signal::new(),
+                abort: Signal::new(),
                 close_request: Mutex::new(None),
                 last_seen: AtomicU64::new(0),
             }),
@@ -351,24 +390,23 @@ impl Connection {
 
     /// Starts the close: sends fail from now on, and the read loop and the writer stop.
     pub(crate) fn start_closing(&self) {
-        self.inner.closed.store(true, Ordering::Release);
         self.inner.closing.cancel();
     }
 
     /// Whether the close has started.
     pub(crate) fn is_closing(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
+        self.inner.closing.is_cancelled()
     }
 
-    pub(crate) fn draining(&self) -> &CancellationToken {
+    pub(crate) fn draining(&self) -> &Signal {
         &self.inner.draining
     }
 
-    pub(crate) fn abort(&self) -> &CancellationToken {
+    pub(crate) fn abort(&self) -> &Signal {
         &self.inner.abort
     }
 
-    pub(crate) fn closing(&self) -> &CancellationToken {
+    pub(crate) fn closing(&self) -> &Signal {
         &self.inner.closing
     }
 
@@ -535,5 +573,38 @@ impl SessionManager {
     /// Removes `fd`'s entry if it still belongs to connection `id`.
     pub(crate) fn remove(&self, fd: Fd, id: ConnectionId) {
         self.map.remove_if(&fd, |_, c| c.id() == id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Signal;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_signal_wakes_every_waiter_once_set_and_stays_set() {
+        let s = Arc::new(Signal::new());
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.cancelled().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert!(!s.is_cancelled());
+        s.cancel();
+        s.cancel();
+        for w in waiters {
+            tokio::time::timeout(Duration::from_secs(5), w)
+                .await
+                .expect("woken")
+                .unwrap();
+        }
+        assert!(s.is_cancelled());
+        // Set before the wait: resolves at once.
+        tokio::time::timeout(Duration::from_secs(5), s.cancelled())
+            .await
+            .expect("already set");
     }
 }
