@@ -228,7 +228,7 @@ async fn run_connection(
 
     let (info, reply) = read_loop(&conn, &module, &mut transport, &rx).await;
     conn.start_closing();
-    // What is queued goes out first (a close the server forced dropped it already), then the
+    // What is queued goes out first (the slow-consumer close dropped it already), then the
     // close frame; a client that does not read gets its socket dropped after `close_timeout`.
     rx.refuse();
     let frame = match info.by {
@@ -450,18 +450,12 @@ async fn read_loop(
             let slot = slot.get_or_insert_with(|| Box::pin(None));
             conn.busy();
             slot.set(Some(handle_message(conn, module, frame, now, None)));
-            std::future::poll_fn(|cx| {
-                let Some(f) = slot.as_mut().as_pin_mut() else {
-                    return Poll::Ready(());
-                };
-                if f.poll(cx).is_ready() {
-                    return Poll::Ready(());
-                }
-                // A handler that waits: what it sends meanwhile goes out meanwhile.
-                flushed(conn, transport.poll_flush(cx, rx, false));
-                Poll::Pending
-            })
-            .await;
+            // A handler that waits: what it sends meanwhile goes out meanwhile.
+            let handled = std::future::poll_fn(|cx| match slot.as_mut().as_pin_mut() {
+                Some(f) => f.poll(cx),
+                None => Poll::Ready(()),
+            });
+            with_writes(conn, transport, rx, handled).await;
             slot.set(None);
             // Nothing was read while the handler ran: its end counts as the last sign of life.
             conn.seen(Instant::now());
