@@ -44,12 +44,12 @@ use std::sync::Arc;
 
 use serde::de::{Deserialize, IntoDeserializer};
 
-use crate::context::Context;
-use crate::fd::Fd;
+use crate::protocol::reply::WsError;
 use crate::protocol::{Body, RawMessage};
-use crate::reply::WsError;
-use crate::server::Server;
-use crate::session::Connection;
+use crate::runtime::connection::Connection;
+use crate::runtime::context::Context;
+use crate::runtime::fd::Fd;
+use crate::runtime::server::Server;
 
 /// A handler argument built from the message's [`Context`]; see the [module docs](self).
 #[diagnostic::on_unimplemented(

@@ -153,31 +153,23 @@
 
 mod app;
 pub mod cluster;
-mod conn;
-pub mod context;
+pub mod config;
+mod driver;
 pub mod extract;
-pub mod fd;
-mod handler;
 pub mod handshake;
-pub mod limits;
-pub mod metrics;
-pub mod middleware;
-mod outbound;
 pub mod protocol;
-mod push;
-#[cfg(feature = "redis")]
-pub mod redis;
-pub mod registry;
-pub mod reply;
-pub mod rooms;
-mod serve;
-mod server;
-pub mod session;
-mod shutdown;
+mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod transport;
-mod wire;
+mod ws;
+
+pub use crate::app::registry;
+#[cfg(feature = "redis")]
+pub use crate::cluster::redis;
+pub use crate::config::limits;
+pub use crate::protocol::reply;
+pub use crate::runtime::connection as session;
+pub use crate::runtime::{context, fd, metrics, middleware, rooms};
 
 #[doc(inline)]
 pub use crate::app::{App, AppBuilder, Config, serve_router};
@@ -194,19 +186,19 @@ pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
 #[doc(inline)]
 pub use crate::protocol::{JsonParser, Parser, RawMessage, RawParser};
 #[doc(inline)]
-pub use crate::push::{Broadcast, Delivery};
-#[doc(inline)]
 pub use crate::registry::BuildError;
 #[doc(inline)]
 pub use crate::reply::{IntoReply, Reply, WsError};
 #[doc(inline)]
 pub use crate::rooms::{Adapter, LocalAdapter, Rooms};
 #[doc(inline)]
-pub use crate::server::{Server, ServerStats};
+pub use crate::runtime::broadcast::{Broadcast, Delivery};
 #[doc(inline)]
-pub use crate::session::{
+pub use crate::runtime::connection::{
     CloseInfo, ClosedBy, Connection, ConnectionId, SendError, SessionManager,
 };
+#[doc(inline)]
+pub use crate::runtime::server::{Server, ServerStats};
 
 pub use axum;
 pub use http;
@@ -278,7 +270,6 @@ pub mod __private {
 
     pub use crate::context::Context;
     pub use crate::extract::FromContext;
-    pub use crate::handler::MaybeReady;
     pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
     pub use crate::limits::{Backpressure, ModuleLimits, RateLimit};
     pub use crate::middleware::{Middleware, MiddlewareRef};
@@ -288,7 +279,8 @@ pub mod __private {
         Module, ModuleDef, ModuleEntry, RouteDef,
     };
     pub use crate::reply::{IntoReply, Reply, WsError};
-    pub use crate::session::{CloseInfo, Connection};
+    pub use crate::runtime::connection::{CloseInfo, Connection};
+    pub use crate::runtime::handler::MaybeReady;
 
     /// A result already there: `Result<Accept, Reject>` for handshake shims.
     pub type HandshakeOutcome = Result<Accept, Reject>;
@@ -457,15 +449,15 @@ pub mod __private {
         use crate::handshake::HandshakeRequest;
         use crate::protocol::RawMessage;
         use crate::registry::ModuleRuntime;
-        use crate::server::Server;
-        use crate::session::{ConnParts, Connection};
+        use crate::runtime::connection::{ConnParts, Connection};
+        use crate::runtime::server::Server;
 
         /// A connection of the module at `path` with no socket: what is sent to it waits in
         /// its queue until [`BenchConn::pop`] or [`BenchConn::drain`].
         pub struct BenchConn {
             conn: Connection,
             module: Arc<ModuleRuntime>,
-            rx: crate::outbound::OutboundRx,
+            rx: crate::ws::outbound::OutboundRx,
             _fd: FdGuard,
         }
 
@@ -485,7 +477,7 @@ pub mod __private {
                 let fd = server.fds_arc().allocate_guarded().ok()?;
                 let request =
                     HandshakeRequest::new(path.parse().ok()?, http::HeaderMap::new(), None);
-                let (tx, rx) = crate::outbound::queue(queue, None);
+                let (tx, rx) = crate::ws::outbound::queue(queue, None);
                 let conn = Connection::new(
                     ConnParts {
                         fd: fd.fd(),
@@ -512,7 +504,7 @@ pub mod __private {
 
             /// Handles one inbound frame exactly as the read loop does.
             pub async fn handle(&self, frame: RawMessage) {
-                crate::conn::handle_message(&self.conn, &self.module, frame, Instant::now(), None)
+                crate::driver::handle_message(&self.conn, &self.module, frame, Instant::now(), None)
                     .await
             }
 

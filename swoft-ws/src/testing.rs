@@ -185,7 +185,7 @@ impl Drop for TestServer {
 
 /// Polls `cond` every few milliseconds until it holds or `timeout` passes; whether it held.
 pub async fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
-    crate::shutdown::wait_until(timeout, cond).await
+    crate::runtime::shutdown::wait_until(timeout, cond).await
 }
 
 /// The server refused the handshake (or the connection failed before it).

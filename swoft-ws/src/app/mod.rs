@@ -1,5 +1,8 @@
 //! Building and serving an app.
 
+pub mod registry;
+pub(crate) mod serve;
+
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
@@ -12,14 +15,14 @@ use axum::extract::Request;
 use axum::routing::get;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
-use crate::context::ContextManager;
-use crate::fd::{DEFAULT_MAX_FD, FdAllocator};
-use crate::limits::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
-use crate::middleware::Middleware;
-use crate::registry::{self, BuildError, Instance, Module, ModuleDef};
-use crate::rooms::{Adapter, LocalAdapter, Rooms};
-use crate::server::{Server, ServerInner};
-use crate::session::SessionManager;
+use crate::app::registry::{BuildError, Instance, Module, ModuleDef};
+use crate::config::limits::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
+use crate::runtime::connection::SessionManager;
+use crate::runtime::context::ContextManager;
+use crate::runtime::fd::{DEFAULT_MAX_FD, FdAllocator};
+use crate::runtime::middleware::Middleware;
+use crate::runtime::rooms::{Adapter, LocalAdapter, Rooms};
+use crate::runtime::server::{Server, ServerInner};
 
 /// Server-wide settings. Every setting has a builder method on [`AppBuilder`]; those marked
 /// *per module* can be overridden by `#[ws_module(...)]` options or
@@ -185,7 +188,7 @@ impl AppBuilder {
     }
 
     /// Adds a global message middleware: it wraps every message of every module (outermost
-    /// first, in the order added). See [`middleware`](mod@crate::middleware).
+    /// first, in the order added). See [`middleware`](mod@crate::runtime::middleware).
     pub fn middleware(mut self, m: impl Middleware) -> Self {
         self.middleware.push(Arc::new(m));
         self
@@ -412,10 +415,12 @@ impl App {
             let server = self.server.clone();
             router = router.route(
                 module.path,
-                get(move |req: Request| crate::conn::upgrade(server.clone(), module.clone(), req)),
+                get(move |req: Request| {
+                    crate::driver::upgrade(server.clone(), module.clone(), req)
+                }),
             );
         }
-        crate::serve::routed(&self.server);
+        crate::app::serve::routed(&self.server);
         router
     }
 
@@ -476,10 +481,10 @@ pub(crate) async fn serve_app(
         signals,
         server: Some(server),
     };
-    crate::serve::serve(listener, router, opts, shutdown).await
+    crate::app::serve::serve(listener, router, opts, shutdown).await
 }
 
-/// How [`crate::serve::serve`] runs.
+/// How [`crate::app::serve::serve`] runs.
 #[derive(Debug)]
 pub(crate) struct ServeOpts {
     pub(crate) handshake_timeout: Duration,
@@ -515,7 +520,7 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let opts = ServeOpts {
-        handshake_timeout: crate::serve::unclaimed()
+        handshake_timeout: crate::app::serve::unclaimed()
             .iter()
             .map(|s| s.config().handshake_timeout)
             .min()
@@ -523,5 +528,5 @@ pub async fn serve_router(
         signals: true,
         server: None,
     };
-    crate::serve::serve(listener, router, opts, shutdown).await
+    crate::app::serve::serve(listener, router, opts, shutdown).await
 }

@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::fd::Fd;
 use crate::protocol::{Body, Decoded, RawMessage};
-use crate::server::Server;
-use crate::session::Connection;
+use crate::runtime::connection::Connection;
+use crate::runtime::fd::Fd;
+use crate::runtime::server::Server;
 
 tokio::task_local! {
     static CURRENT: Context;

@@ -19,12 +19,12 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use dashmap::DashMap;
 use serde::Serialize;
 
-use crate::fd::Fd;
+use crate::app::registry::ModuleRuntime;
 use crate::handshake::HandshakeRequest;
-use crate::outbound::{Outbound, OutboundTx, QueueError};
 use crate::protocol::RawMessage;
-use crate::registry::ModuleRuntime;
-use crate::server::Server;
+use crate::runtime::fd::Fd;
+use crate::runtime::server::Server;
+use crate::ws::outbound::{Outbound, OutboundTx, QueueError};
 
 /// A connection's identity that is never reused (unlike its [`Fd`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -57,7 +57,7 @@ pub enum SendError {
     Closed,
     /// The connection's outbound queue is full (in frames or bytes): the client is not reading
     /// fast enough. The frame was not queued; under the default
-    /// [`Backpressure::Disconnect`](crate::limits::Backpressure::Disconnect) the connection is
+    /// [`Backpressure::Disconnect`](crate::config::limits::Backpressure::Disconnect) the connection is
     /// also being closed (1008).
     #[error("the connection's outbound queue is full")]
     QueueFull,
@@ -118,7 +118,7 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
-/// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::limits::Backpressure::Disconnect).
+/// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::config::limits::Backpressure::Disconnect).
 pub const SLOW_CONSUMER: &str = "slow consumer";
 
 /// A flag set once that tasks can wait for: what a `CancellationToken` does here, without its
@@ -313,7 +313,7 @@ impl Connection {
     }
 
     /// Queues a frame, within the queue's bounds (frames and bytes); never waits. A frame that
-    /// does not fit is dropped and the module's [`Backpressure`](crate::limits::Backpressure)
+    /// does not fit is dropped and the module's [`Backpressure`](crate::config::limits::Backpressure)
     /// policy applies.
     pub(crate) fn send_ws(&self, msg: Message) -> Result<(), SendError> {
         let inner = &*self.inner;
@@ -335,11 +335,11 @@ impl Connection {
     fn queue_full(&self) -> SendError {
         let module = &self.inner.module;
         match module.limits.backpressure {
-            crate::limits::Backpressure::DropNewest => {
+            crate::config::limits::Backpressure::DropNewest => {
                 module.metrics.dropped_full.increment(1);
                 tracing::debug!(fd = %self.fd(), "outbound queue full: frame dropped");
             }
-            crate::limits::Backpressure::Disconnect => {
+            crate::config::limits::Backpressure::Disconnect => {
                 module.metrics.dropped_disconnect.increment(1);
                 if !self.is_closing() {
                     tracing::warn!(
@@ -456,7 +456,7 @@ impl Connection {
         }
     }
 
-    /// Joins `room` (see [`Rooms`](crate::rooms::Rooms)). Whether it was not a member.
+    /// Joins `room` (see [`Rooms`](crate::runtime::rooms::Rooms)). Whether it was not a member.
     pub fn join(&self, room: &str) -> bool {
         self.server().rooms().join(self, room)
     }

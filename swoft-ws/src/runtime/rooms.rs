@@ -22,9 +22,9 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use crate::cluster::{ClusterAdapter, ClusterNode, ConnAddr, Member, NodeId};
-use crate::fd::Fd;
-use crate::server::Server;
-use crate::session::Connection;
+use crate::runtime::connection::Connection;
+use crate::runtime::fd::Fd;
+use crate::runtime::server::Server;
 
 /// Where rooms live. The default is [`LocalAdapter`].
 ///
@@ -315,7 +315,7 @@ impl Rooms {
     pub fn join(&self, conn: &Connection, room: &str) -> bool {
         let joined = conn.is_open() && self.adapter.join(room, conn);
         if joined {
-            crate::metrics::set_rooms(self.count());
+            crate::runtime::metrics::set_rooms(self.count());
         }
         joined
     }
@@ -324,7 +324,7 @@ impl Rooms {
     pub fn leave(&self, fd: Fd, room: &str) -> bool {
         let left = self.adapter.leave(room, fd);
         if left {
-            crate::metrics::set_rooms(self.count());
+            crate::runtime::metrics::set_rooms(self.count());
         }
         left
     }
@@ -337,7 +337,7 @@ impl Rooms {
         }
         let left = self.adapter.leave_all(fd);
         if !left.is_empty() {
-            crate::metrics::set_rooms(self.count());
+            crate::runtime::metrics::set_rooms(self.count());
         }
         left
     }

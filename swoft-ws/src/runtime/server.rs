@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::app::Config;
-use crate::context::ContextManager;
-use crate::fd::{Fd, FdAllocator};
+use crate::app::registry::ModuleRuntime;
 use crate::protocol::RawMessage;
-use crate::push::Broadcast;
-use crate::registry::ModuleRuntime;
-use crate::rooms::Rooms;
-use crate::session::{Connection, SendError, SessionManager};
+use crate::runtime::broadcast::Broadcast;
+use crate::runtime::connection::{Connection, SendError, SessionManager};
+use crate::runtime::context::ContextManager;
+use crate::runtime::fd::{Fd, FdAllocator};
+use crate::runtime::rooms::Rooms;
 
 /// A handle to a running (or ready to run) app. Cheap to clone; usable from any task.
 #[derive(Clone)]
@@ -34,7 +34,7 @@ pub(crate) struct ServerInner {
     pub(crate) rooms: Rooms,
     /// Live connections admitted (handshake accepted, not yet ended).
     pub(crate) admitted: AtomicUsize,
-    pub(crate) shutdown: crate::shutdown::ShutdownState,
+    pub(crate) shutdown: crate::runtime::shutdown::ShutdownState,
     /// Served by `App::serve*` (so `serve_router` leaves it alone).
     pub(crate) claimed: std::sync::atomic::AtomicBool,
     /// The liveness sweeper runs (started with the first connection).
@@ -91,7 +91,7 @@ impl Server {
                 server
                     .inner
                     .sessions
-                    .for_each(crate::session::Connection::liveness_tick);
+                    .for_each(crate::runtime::connection::Connection::liveness_tick);
             }
         });
     }
@@ -112,7 +112,7 @@ impl Server {
         &self.inner.admitted
     }
 
-    pub(crate) fn shutdown_state(&self) -> &crate::shutdown::ShutdownState {
+    pub(crate) fn shutdown_state(&self) -> &crate::runtime::shutdown::ShutdownState {
         &self.inner.shutdown
     }
 

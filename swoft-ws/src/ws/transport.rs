@@ -1,6 +1,6 @@
 //! The socket under a connection: the upgrade from HTTP, reading and decoding frames, writing.
 //!
-//! swoft-ws speaks RFC 6455 itself ([`crate::wire`]) on the upgraded socket rather than through a
+//! swoft-ws speaks RFC 6455 itself ([`crate::ws::codec`]) on the upgraded socket rather than through a
 //! general-purpose WebSocket stream, for three reasons measured in `BENCHMARKS.md`:
 //!
 //! - **No read buffer while idle.** The read buffer is reserved when the socket is readable
@@ -9,7 +9,7 @@
 //! - **One task per connection.** Reading, handling and writing share the connection's task;
 //!   there is no writer task to wake for each frame.
 //! - **Direct writes.** On a plain TCP socket, a frame sent to a connection that waits with
-//!   nothing queued is written by the sender at once (see [`crate::outbound`]).
+//!   nothing queued is written by the sender at once (see [`crate::ws::outbound`]).
 
 use std::cell::RefCell;
 use std::io::{self, IoSlice};
@@ -25,8 +25,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::outbound::{Flushed, OutboundRx};
-use crate::wire::{Decoder, Incoming, Violation};
+use crate::ws::codec::{Decoder, Incoming, Violation};
+use crate::ws::outbound::{Flushed, OutboundRx};
 
 /// A socket that is not a plain TCP one (TLS, a test stream, an HTTP server of your own).
 pub(crate) trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -196,7 +196,7 @@ fn write(io: &mut Io, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> io::Result<
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Ready(Ok(())) => {}
             }
-            match crate::outbound::write_tcp(tcp, bufs) {
+            match crate::ws::outbound::write_tcp(tcp, bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 r => return r,
             }

@@ -46,6 +46,9 @@
 //!   affected. A query whose nodes do not all answer in time returns what it got, counted in
 //!   `swoft_ws_cluster_query_timeouts_total`.
 
+#[cfg(feature = "redis")]
+pub mod redis;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,11 +61,11 @@ use metrics::{Counter, Gauge, counter, gauge};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::fd::Fd;
 use crate::protocol::RawMessage;
-use crate::push::{Broadcast, Payload};
-use crate::server::{Server, ServerInner};
-use crate::session::{Connection, SendError};
+use crate::runtime::broadcast::{Broadcast, Payload};
+use crate::runtime::connection::{Connection, SendError};
+use crate::runtime::fd::Fd;
+use crate::runtime::server::{Server, ServerInner};
 
 /// Messages that could not be delivered to the other nodes, by `reason` (`unavailable`: the
 /// store is down; `queue_full`: the publish queue is full; `no_subscriber`: published, but

@@ -14,10 +14,10 @@ use axum::extract::ws::Message;
 use serde::Serialize;
 
 use crate::cluster::{ConnAddr, WireTarget};
-use crate::fd::Fd;
 use crate::protocol::{Parser, RawMessage};
-use crate::server::Server;
-use crate::session::{Connection, SendError};
+use crate::runtime::connection::{Connection, SendError};
+use crate::runtime::fd::Fd;
+use crate::runtime::server::Server;
 
 /// What a broadcast did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -70,11 +70,11 @@ impl Payload<'_> {
             } => {
                 command.len()
                     + data.len()
-                    + frame
-                        .as_ref()
-                        .map_or(0, |(p, m)| p.len() + crate::outbound::payload_len(m) + 16)
+                    + frame.as_ref().map_or(0, |(p, m)| {
+                        p.len() + crate::ws::outbound::payload_len(m) + 16
+                    })
             }
-            Payload::Raw(m) => crate::outbound::payload_len(m) + 8,
+            Payload::Raw(m) => crate::ws::outbound::payload_len(m) + 8,
         }
     }
 }

@@ -54,9 +54,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::context::Context;
-use crate::registry::DispatchFn;
-use crate::reply::{Reply, WsError};
+use crate::app::registry::DispatchFn;
+use crate::protocol::reply::{Reply, WsError};
+use crate::runtime::context::Context;
 
 /// A boxed, sendable future: what [`Middleware::call`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -13,6 +13,8 @@
 //!
 //! A custom parser implements [`Parser`] and is named in `#[ws_module(parser = MyParser)]`.
 
+pub mod reply;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
@@ -22,7 +24,7 @@ use bytes::Bytes;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::reply::WsError;
+use crate::protocol::reply::WsError;
 
 /// One WebSocket data frame, as received or as sent: text or binary.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::server::Server;
-use crate::session::close_code;
+use crate::runtime::connection::close_code;
+use crate::runtime::server::Server;
 
 /// The server's shutdown signals.
 #[derive(Debug, Default)]
@@ -56,7 +56,7 @@ pub(crate) async fn drain(server: &Server) {
 
     // 2. Close frames (1001), in batches.
     let mut conns = server.sessions().connections();
-    conns.sort_unstable_by_key(crate::session::Connection::fd);
+    conns.sort_unstable_by_key(crate::runtime::connection::Connection::fd);
     let total = conns.len();
     for (i, batch) in conns.chunks(cfg.shutdown_batch.max(1)).enumerate() {
         if i > 0 {

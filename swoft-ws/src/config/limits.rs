@@ -275,8 +275,8 @@ impl Limits {
 /// A slot among the live connections (server-wide and of one module), given back on drop.
 #[derive(Debug)]
 pub(crate) struct Admission {
-    server: crate::server::Server,
-    module: std::sync::Arc<crate::registry::ModuleRuntime>,
+    server: crate::runtime::server::Server,
+    module: std::sync::Arc<crate::app::registry::ModuleRuntime>,
 }
 
 /// Which limit refused a connection.
@@ -289,8 +289,8 @@ pub(crate) enum Full {
 impl Admission {
     /// Takes a slot, or says which limit is reached.
     pub(crate) fn try_new(
-        server: &crate::server::Server,
-        module: &std::sync::Arc<crate::registry::ModuleRuntime>,
+        server: &crate::runtime::server::Server,
+        module: &std::sync::Arc<crate::app::registry::ModuleRuntime>,
     ) -> Result<Self, Full> {
         let global = server.config().max_connections;
         if !try_inc(server.admitted(), global) {

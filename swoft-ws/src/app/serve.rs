@@ -19,10 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::ServeOpts;
-use crate::server::Server;
+use crate::runtime::server::Server;
 
 /// Apps turned into routers (weakly): what `serve_router` drains.
-static ROUTED: std::sync::Mutex<Vec<std::sync::Weak<crate::server::ServerInner>>> =
+static ROUTED: std::sync::Mutex<Vec<std::sync::Weak<crate::runtime::server::ServerInner>>> =
     std::sync::Mutex::new(Vec::new());
 
 /// Notes that `server`'s app was turned into a router.
@@ -139,7 +139,7 @@ pub(crate) async fn serve(
             };
             if let Err(e) = result {
                 if e.is_timeout() {
-                    metrics::counter!(crate::metrics::LIMITED, "module" => "", "limit" => "handshake_timeout")
+                    metrics::counter!(crate::runtime::metrics::LIMITED, "module" => "", "limit" => "handshake_timeout")
                         .increment(1);
                     tracing::debug!(%peer, "handshake timeout: connection dropped");
                 } else {
@@ -150,10 +150,11 @@ pub(crate) async fn serve(
     }
     drop(listener);
     match &opts.server {
-        Some(server) => crate::shutdown::drain(server).await,
+        Some(server) => crate::runtime::shutdown::drain(server).await,
         None => {
             let servers = unclaimed();
-            futures_util::future::join_all(servers.iter().map(crate::shutdown::drain)).await;
+            futures_util::future::join_all(servers.iter().map(crate::runtime::shutdown::drain))
+                .await;
         }
     }
     stop.cancel();
@@ -212,6 +213,6 @@ impl Server {
     /// connection gets close 1001 `server shutting down`, in batches; every `#[on_close]` runs.
     /// For apps served by your own HTTP server (`into_router`); `serve*` call it for you.
     pub async fn drain(&self) {
-        crate::shutdown::drain(self).await;
+        crate::runtime::shutdown::drain(self).await;
     }
 }

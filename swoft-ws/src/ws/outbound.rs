@@ -28,7 +28,7 @@ use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::net::TcpStream;
 
-use crate::wire::{self, Head};
+use crate::ws::codec::{self, Head};
 
 /// The most frames one vectored write takes (two slices each: head and payload).
 const WRITE_BATCH: usize = 32;
@@ -65,7 +65,7 @@ impl Entry {
     fn frame(m: Message) -> Entry {
         match m {
             Message::Close(Some(c)) => {
-                Entry::Raw(wire::OP_CLOSE, wire::close_payload(c.code, &c.reason))
+                Entry::Raw(codec::OP_CLOSE, codec::close_payload(c.code, &c.reason))
             }
             m => Entry::Frame(m),
         }
@@ -74,11 +74,11 @@ impl Entry {
     /// The opcode and payload to write (`None` for a close marker).
     fn parts(&self) -> Option<(u8, &[u8])> {
         Some(match self {
-            Entry::Frame(Message::Text(t)) => (wire::OP_TEXT, t.as_bytes()),
-            Entry::Frame(Message::Binary(b)) => (wire::OP_BINARY, b),
-            Entry::Frame(Message::Ping(b)) => (wire::OP_PING, b),
-            Entry::Frame(Message::Pong(b)) => (wire::OP_PONG, b),
-            Entry::Frame(Message::Close(_)) => (wire::OP_CLOSE, &[]),
+            Entry::Frame(Message::Text(t)) => (codec::OP_TEXT, t.as_bytes()),
+            Entry::Frame(Message::Binary(b)) => (codec::OP_BINARY, b),
+            Entry::Frame(Message::Ping(b)) => (codec::OP_PING, b),
+            Entry::Frame(Message::Pong(b)) => (codec::OP_PONG, b),
+            Entry::Frame(Message::Close(_)) => (codec::OP_CLOSE, &[]),
             Entry::Raw(op, b) => (*op, b),
             Entry::Close(..) => return None,
         })
@@ -425,7 +425,7 @@ mod tests {
 
     /// The wire bytes of an unmasked text frame.
     fn wire_text(s: &str) -> Vec<u8> {
-        let mut v = Head::new(wire::OP_TEXT, s.len()).as_slice().to_vec();
+        let mut v = Head::new(codec::OP_TEXT, s.len()).as_slice().to_vec();
         v.extend_from_slice(s.as_bytes());
         v
     }

@@ -19,20 +19,20 @@ use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
 use tracing::Instrument;
 
-use crate::context::Context;
-use crate::fd::FdGuard;
+use crate::app::registry::{ModuleRuntime, Route};
+use crate::config::limits::{Admission, Full, RateLimit};
 use crate::handshake::{Accept, HandshakeRequest};
-use crate::limits::{Admission, Full, RateLimit};
-use crate::metrics::CommandMetrics;
-use crate::middleware::{Endpoint, Middleware, Next};
-use crate::outbound::{Flushed, OutboundRx};
+use crate::protocol::reply::{Reply, WsError};
 use crate::protocol::{Decoded, RawMessage};
-use crate::registry::{ModuleRuntime, Route};
-use crate::reply::{Reply, WsError};
-use crate::server::Server;
-use crate::session::{CloseInfo, ClosedBy, ConnParts, Connection, close_code};
-use crate::transport::{self, Event, Transport};
-use crate::wire::Incoming;
+use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection, close_code};
+use crate::runtime::context::Context;
+use crate::runtime::fd::FdGuard;
+use crate::runtime::metrics::CommandMetrics;
+use crate::runtime::middleware::{Endpoint, Middleware, Next};
+use crate::runtime::server::Server;
+use crate::ws::codec::Incoming;
+use crate::ws::outbound::{Flushed, OutboundRx};
+use crate::ws::transport::{self, Event, Transport};
 
 /// The axum handler of a module's path: the handshake.
 pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Request) -> Response {
@@ -199,7 +199,7 @@ async fn run_connection(
         limits.max_frame_size,
         limits.max_message_size,
     );
-    let (tx, rx) = crate::outbound::queue(cfg.outbound_queue, tcp);
+    let (tx, rx) = crate::ws::outbound::queue(cfg.outbound_queue, tcp);
     let conn = Connection::new(parts, tx);
     conn.server().start_sweeper();
     conn.server().sessions().insert(conn.clone());
@@ -207,7 +207,7 @@ async fn run_connection(
     if conn.server().shutdown_state().draining.is_cancelled() {
         // Accepted as the drain began, possibly after it signalled every connection.
         conn.draining().cancel();
-        conn.close(close_code::GOING_AWAY, crate::shutdown::REASON);
+        conn.close(close_code::GOING_AWAY, crate::runtime::shutdown::REASON);
     }
     let cleanup = Cleanup {
         conn: conn.clone(),
@@ -423,7 +423,10 @@ async fn read_loop(
                 Verdict::Pass => {}
                 Verdict::Limited => {
                     module.metrics.rate_limited.increment(1);
-                    let e = WsError::new(crate::reply::codes::RATE_LIMITED, "too many messages");
+                    let e = WsError::new(
+                        crate::protocol::reply::codes::RATE_LIMITED,
+                        "too many messages",
+                    );
                     Box::pin(handle_message(conn, module, frame, now, Some(e))).await;
                     continue;
                 }
@@ -485,7 +488,7 @@ const BATCH: usize = 32;
 struct Turn {
     /// Frames handled since the queue was last written.
     unflushed: usize,
-    /// Senders may be writing to the socket directly (see `crate::outbound`).
+    /// Senders may be writing to the socket directly (see `crate::ws::outbound`).
     open: bool,
 }
 
@@ -684,7 +687,7 @@ fn server_close(conn: &Connection) -> CloseInfo {
 
 enum Target<'m> {
     Route(&'m Route),
-    OnMessage(crate::registry::DispatchFn),
+    OnMessage(crate::app::registry::DispatchFn),
     Fail(WsError),
 }
 
@@ -757,7 +760,7 @@ pub(crate) async fn handle_message(
                         );
                     });
                     Reply::Error(WsError::new(
-                        crate::reply::codes::TIMEOUT,
+                        crate::protocol::reply::codes::TIMEOUT,
                         "the handler took too long",
                     ))
                 }
@@ -786,7 +789,7 @@ enum Stop {
 async fn guarded<F: std::future::Future<Output = Reply>>(
     fut: F,
     deadline: Option<Instant>,
-    abort: &crate::session::Signal,
+    abort: &crate::runtime::connection::Signal,
 ) -> Result<Reply, Stop> {
     let mut fut = std::pin::pin!(fut);
     if let Some(reply) = (&mut fut).now_or_never() {

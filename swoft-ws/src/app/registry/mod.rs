@@ -19,14 +19,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::context::Context;
-use crate::handler::MaybeReady;
 use crate::handshake::{Accept, HandshakeRequest, Reject};
-use crate::metrics::{CommandMetrics, ModuleMetrics};
-use crate::middleware::{Chain, Middleware, MiddlewareRef};
 use crate::protocol::Parser;
-use crate::reply::Reply;
-use crate::session::{CloseInfo, Connection};
+use crate::protocol::reply::Reply;
+use crate::runtime::connection::{CloseInfo, Connection};
+use crate::runtime::context::Context;
+use crate::runtime::handler::MaybeReady;
+use crate::runtime::metrics::{CommandMetrics, ModuleMetrics};
+use crate::runtime::middleware::{Chain, Middleware, MiddlewareRef};
 
 /// Where something was declared in the user's source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -119,7 +119,7 @@ pub struct ModuleDef {
     /// How many messages of one connection may be handled at once (1: in order).
     pub concurrency: u16,
     /// Overrides of the server-wide limits (`max_connections`, `origins`, `rate_limit`, ...).
-    pub limits: crate::limits::ModuleLimits,
+    pub limits: crate::config::limits::ModuleLimits,
     /// Where the struct is.
     pub location: Location,
 }
@@ -358,7 +358,7 @@ pub(crate) struct ModuleRuntime {
     pub(crate) chain: Chain,
     pub(crate) metrics: ModuleMetrics,
     /// Resolved by `AppBuilder::build` from the config and the module's overrides.
-    pub(crate) limits: crate::limits::Limits,
+    pub(crate) limits: crate::config::limits::Limits,
 }
 
 /// Builds the tables of `modules`; `discovered` adds the checks that only make sense when every
@@ -542,7 +542,7 @@ pub(crate) fn build(
             hooks,
             chain: module_chain,
             metrics: ModuleMetrics::new(m.path),
-            limits: crate::limits::Limits::default(),
+            limits: crate::config::limits::Limits::default(),
         });
     }
 

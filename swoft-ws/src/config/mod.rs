@@ -1,0 +1,3 @@
+//! What can be set, as plain data.
+
+pub mod limits;
