@@ -101,7 +101,7 @@ baseline="$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$baseline_file" | h
 [[ $baseline =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$baseline_file holds no number"
 echo "callgrind_guard: baseline: $baseline instructions/message ($baseline_file)"
 grep -qF -- "$rustc_version" "$baseline_file" \
-  || echo "callgrind_guard: note: the baseline was measured with another compiler than $rustc_version"
+  || echo "callgrind_guard: note: the baseline was not measured with $rustc_version; a difference may be the compiler's"
 
 verdict="$(awk -v c="$current" -v b="$baseline" -v t="$threshold" 'BEGIN {
   r = c / b
