@@ -172,9 +172,11 @@ pub use crate::runtime::connection as session;
 pub use crate::runtime::{context, fd, metrics, middleware, rooms};
 
 #[doc(inline)]
-pub use crate::app::{App, AppBuilder, Config, serve_router};
+pub use crate::app::{App, AppBuilder, serve_router};
 #[doc(inline)]
 pub use crate::cluster::{ClusterAdapter, ClusterSettings, ConnAddr, Member, NodeId};
+#[doc(inline)]
+pub use crate::config::Config;
 #[doc(inline)]
 pub use crate::context::{Context, ContextManager};
 #[doc(inline)]
@@ -448,8 +450,8 @@ pub mod __private {
         use crate::fd::FdGuard;
         use crate::handshake::HandshakeRequest;
         use crate::protocol::RawMessage;
-        use crate::registry::ModuleRuntime;
         use crate::runtime::connection::{ConnParts, Connection};
+        use crate::runtime::module::ModuleRuntime;
         use crate::runtime::server::Server;
 
         /// A connection of the module at `path` with no socket: what is sent to it waits in

@@ -16,111 +16,15 @@ use axum::routing::get;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::app::registry::{BuildError, Instance, Module, ModuleDef};
+use crate::config::Config;
 use crate::config::limits::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
 use crate::runtime::connection::SessionManager;
 use crate::runtime::context::ContextManager;
-use crate::runtime::fd::{DEFAULT_MAX_FD, FdAllocator};
+use crate::runtime::fd::FdAllocator;
 use crate::runtime::middleware::Middleware;
+use crate::runtime::remote::Remote;
 use crate::runtime::rooms::{Adapter, LocalAdapter, Rooms};
 use crate::runtime::server::{Server, ServerInner};
-
-/// Server-wide settings. Every setting has a builder method on [`AppBuilder`]; those marked
-/// *per module* can be overridden by `#[ws_module(...)]` options or
-/// [`AppBuilder::module_limits`]. The README's "Limits and failure behaviour" section has the
-/// table of every limit and what a client sees when it crosses it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Config {
-    /// The largest fd (default 16,000,000). No free fd → HTTP 503 at the handshake.
-    pub max_fd: u32,
-    /// How many frames may wait in one connection's outbound queue (default 1024). A frame that
-    /// does not fit is not queued: the send fails with
-    /// [`SendError::QueueFull`](crate::SendError::QueueFull) and [`backpressure`](Self::backpressure)
-    /// applies.
-    pub outbound_queue: usize,
-    /// How many bytes (payloads) may wait in one connection's outbound queue (default 1 MiB).
-    /// Same consequences as [`outbound_queue`](Self::outbound_queue). A single frame larger
-    /// than this is still accepted into an empty queue.
-    pub outbound_bytes: usize,
-    /// What happens to a connection whose outbound queue is full (default
-    /// [`Backpressure::Disconnect`]: close 1008). *Per module.*
-    pub backpressure: Backpressure,
-    /// The largest message a client may send, in bytes (default 64 KiB; over it → close 1009).
-    /// *Per module.*
-    pub max_message_size: usize,
-    /// The largest frame a client may send, in bytes (default 64 KiB; over it → close 1009).
-    pub max_frame_size: usize,
-    /// The most one read takes from a connection's socket, in bytes (default 4 KiB; a frame
-    /// whose head announces more gets room for all of it). The buffer is reserved when the
-    /// socket is readable and given back once what was read is handled: an idle connection
-    /// holds none.
-    pub read_buffer_size: usize,
-    /// How often the server pings each connection (default 25 s; `None`: never).
-    pub ping_interval: Option<Duration>,
-    /// A connection from which nothing (no frame of any kind, pongs included) arrived for this
-    /// long is closed with 1001 `idle timeout` (default 60 s; `None`: never). It is checked at
-    /// every ping tick, so the close comes between this and this plus `ping_interval`. A
-    /// fragmented message that never finishes does not count as a sign of life.
-    pub idle_timeout: Option<Duration>,
-    /// How long a new TCP connection may take to send its HTTP request headers (default 10 s);
-    /// after that it is dropped without an answer. Covers a client that connects and sends
-    /// nothing, and one that sends a partial request.
-    pub handshake_timeout: Duration,
-    /// The most live WebSocket connections of the whole server (default `None`: limited only
-    /// by `max_fd`). Over it → HTTP 503 before the upgrade. (Per module: `max_connections`.)
-    pub max_connections: Option<usize>,
-    /// Each connection's inbound message rate (default `None`: unlimited). *Per module.*
-    pub rate_limit: Option<RateLimit>,
-    /// Which browser origins may connect (default [`Origins::SameOrigin`]; handshakes without
-    /// an `Origin` header are always accepted). Others → HTTP 403. *Per module.*
-    pub origins: Origins,
-    /// How long one message's handling (middleware and handler) may take (default 30 s;
-    /// `None`: no limit). Over it, the handler is dropped (its `Context` too) and the client
-    /// gets a `timeout` error reply. `#[on_open]` and `#[on_close]` hooks get the same time,
-    /// then are dropped (logged). *Per module.*
-    pub handler_timeout: Option<Duration>,
-    /// How long a connection that ends gets to write what is queued and the close frame
-    /// (default 5 s); then the socket is dropped.
-    pub close_timeout: Duration,
-    /// Graceful shutdown: how long in-flight handlers may run on before they are cancelled
-    /// (default 10 s).
-    pub shutdown_grace: Duration,
-    /// Graceful shutdown: close frames (1001) are sent to this many connections at a time
-    /// (default 500) ...
-    pub shutdown_batch: usize,
-    /// ... with this pause between batches (default 50 ms), so that clients do not all
-    /// reconnect at the same instant.
-    pub shutdown_batch_pause: Duration,
-    /// Whether [`App::serve`] and friends shut down gracefully on SIGINT and SIGTERM (default
-    /// true).
-    pub handle_signals: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_fd: DEFAULT_MAX_FD,
-            outbound_queue: 1024,
-            outbound_bytes: 1 << 20,
-            backpressure: Backpressure::Disconnect,
-            max_message_size: 64 << 10,
-            max_frame_size: 64 << 10,
-            read_buffer_size: 4 << 10,
-            ping_interval: Some(Duration::from_secs(25)),
-            idle_timeout: Some(Duration::from_secs(60)),
-            handshake_timeout: Duration::from_secs(10),
-            max_connections: None,
-            rate_limit: None,
-            origins: Origins::SameOrigin,
-            handler_timeout: Some(Duration::from_secs(30)),
-            close_timeout: Duration::from_secs(5),
-            shutdown_grace: Duration::from_secs(10),
-            shutdown_batch: 500,
-            shutdown_batch_pause: Duration::from_millis(50),
-            handle_signals: true,
-        }
-    }
-}
 
 /// Builds an [`App`]: which modules (discovered, or named one by one), shared state, settings.
 ///
@@ -340,11 +244,11 @@ impl AppBuilder {
             defs.extend(registry::registered_modules());
         }
         let built = registry::build(&defs, self.discover, &self.instances, &self.middleware)?;
-        for m in &built {
+        for (def, m) in &built {
             tracing::debug!(
                 path = m.path,
-                module = m.def.name,
-                at = %m.def.location,
+                module = m.name,
+                at = %def.location,
                 commands = m.routes.len(),
                 parser = m.parser.name(),
                 "ws module registered"
@@ -352,9 +256,9 @@ impl AppBuilder {
         }
         let modules = built
             .into_iter()
-            .map(|mut m| {
-                let mut limits = m.def.limits;
-                if let Some(over) = self.module_limits.get(&(m.def.type_id)()) {
+            .map(|(def, mut m)| {
+                let mut limits = def.limits;
+                if let Some(over) = self.module_limits.get(&(def.type_id)()) {
                     limits = limits.overridden_by(*over);
                 }
                 m.limits = Limits::resolve(&self.config, limits);
@@ -375,7 +279,8 @@ impl AppBuilder {
             rooms: Rooms::new(
                 self.adapter
                     .unwrap_or_else(|| Arc::new(LocalAdapter::new())),
-                self.cluster,
+                self.cluster
+                    .map(|a| crate::cluster::ClusterNode::new(a) as Arc<dyn Remote>),
             ),
         });
         server.rooms().attach(&server);

@@ -1,12 +1,11 @@
 //! Limits and policies: what a connection may cost and what happens when it crosses a line.
 //!
-//! Server-wide defaults live in [`Config`](crate::Config) (each with an
+//! Server-wide defaults live in [`Config`](crate::config::Config) (each with an
 //! [`AppBuilder`](crate::AppBuilder) method); the settings that make sense per module can be
 //! overridden by `#[ws_module(...)]` options or
 //! [`AppBuilder::module_limits`](crate::AppBuilder::module_limits) with a [`ModuleLimits`]. The README's "Limits and failure
 //! behaviour" table lists every limit, its default, and what a client sees when it crosses it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -244,8 +243,6 @@ impl ModuleLimits {
 #[derive(Debug, Default)]
 pub(crate) struct Limits {
     pub(crate) max_connections: Option<usize>,
-    /// Live connections of the module (admitted, not yet ended).
-    pub(crate) live: AtomicUsize,
     pub(crate) origins: Origins,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) handler_timeout: Option<Duration>,
@@ -255,11 +252,10 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    pub(crate) fn resolve(config: &crate::Config, m: ModuleLimits) -> Self {
+    pub(crate) fn resolve(config: &crate::config::Config, m: ModuleLimits) -> Self {
         let size = m.max_message_size;
         Limits {
             max_connections: m.max_connections,
-            live: AtomicUsize::new(0),
             origins: m
                 .origins
                 .map_or_else(|| config.origins.clone(), Origins::from_static),
@@ -269,62 +265,6 @@ impl Limits {
             max_frame_size: size.unwrap_or(config.max_frame_size),
             backpressure: m.backpressure.unwrap_or(config.backpressure),
         }
-    }
-}
-
-/// A slot among the live connections (server-wide and of one module), given back on drop.
-#[derive(Debug)]
-pub(crate) struct Admission {
-    server: crate::runtime::server::Server,
-    module: std::sync::Arc<crate::app::registry::ModuleRuntime>,
-}
-
-/// Which limit refused a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Full {
-    Server,
-    Module,
-}
-
-impl Admission {
-    /// Takes a slot, or says which limit is reached.
-    pub(crate) fn try_new(
-        server: &crate::runtime::server::Server,
-        module: &std::sync::Arc<crate::app::registry::ModuleRuntime>,
-    ) -> Result<Self, Full> {
-        let global = server.config().max_connections;
-        if !try_inc(server.admitted(), global) {
-            return Err(Full::Server);
-        }
-        if !try_inc(&module.limits.live, module.limits.max_connections) {
-            server.admitted().fetch_sub(1, Ordering::AcqRel);
-            return Err(Full::Module);
-        }
-        Ok(Admission {
-            server: server.clone(),
-            module: module.clone(),
-        })
-    }
-}
-
-fn try_inc(counter: &AtomicUsize, max: Option<usize>) -> bool {
-    match max {
-        None => {
-            counter.fetch_add(1, Ordering::AcqRel);
-            true
-        }
-        Some(max) => counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok(),
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.server.admitted().fetch_sub(1, Ordering::AcqRel);
-        self.module.limits.live.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -1,6 +1,8 @@
 //! The path of a connection: handshake, upgrade, the read loop that dispatches messages in
 //! order, the writer task, and the clean-up that runs whatever way the connection ends.
 
+mod accept;
+
 use std::any::Any;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -19,8 +21,8 @@ use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
 use tracing::Instrument;
 
-use crate::app::registry::{ModuleRuntime, Route};
-use crate::config::limits::{Admission, Full, RateLimit};
+use crate::config::limits::RateLimit;
+use crate::driver::accept::{Admission, Full};
 use crate::handshake::{Accept, HandshakeRequest};
 use crate::protocol::reply::{Reply, WsError};
 use crate::protocol::{Decoded, RawMessage};
@@ -29,6 +31,7 @@ use crate::runtime::context::Context;
 use crate::runtime::fd::FdGuard;
 use crate::runtime::metrics::CommandMetrics;
 use crate::runtime::middleware::{Endpoint, Middleware, Next};
+use crate::runtime::module::{ModuleRuntime, Route};
 use crate::runtime::server::Server;
 use crate::ws::codec::Incoming;
 use crate::ws::outbound::{Flushed, OutboundRx};
@@ -360,7 +363,7 @@ async fn read_loop(
     transport: &mut Transport,
     rx: &OutboundRx,
 ) -> (CloseInfo, Option<CloseFrame>) {
-    let limit = usize::from(module.def.concurrency.max(1));
+    let limit = usize::from(module.concurrency.max(1));
     let cfg = conn.server().config();
     // Only with concurrency above 1: `FuturesUnordered::new` allocates a stub task as large
     // as `handle_message`'s future (~2 KiB), on every connection.
@@ -687,7 +690,7 @@ fn server_close(conn: &Connection) -> CloseInfo {
 
 enum Target<'m> {
     Route(&'m Route),
-    OnMessage(crate::app::registry::DispatchFn),
+    OnMessage(crate::runtime::handler::DispatchFn),
     Fail(WsError),
 }
 

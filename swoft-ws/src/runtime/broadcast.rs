@@ -13,10 +13,10 @@ use std::sync::Arc;
 use axum::extract::ws::Message;
 use serde::Serialize;
 
-use crate::cluster::{ConnAddr, WireTarget};
 use crate::protocol::{Parser, RawMessage};
 use crate::runtime::connection::{Connection, SendError};
 use crate::runtime::fd::Fd;
+use crate::runtime::remote::{ConnAddr, WireTarget};
 use crate::runtime::server::Server;
 
 /// What a broadcast did.
@@ -273,7 +273,7 @@ impl<'a> Broadcast<'a> {
             Target::Fds(_) => return,
             Target::Addrs(addrs) => {
                 let me = cluster.id();
-                let mut by_node: Vec<(&crate::cluster::NodeId, Vec<u32>)> = Vec::new();
+                let mut by_node: Vec<(&crate::runtime::remote::NodeId, Vec<u32>)> = Vec::new();
                 for a in addrs.iter().filter(|a| &a.node != me) {
                     if self.except_remote.contains(a) {
                         continue;

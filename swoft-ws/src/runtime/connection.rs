@@ -19,10 +19,10 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use dashmap::DashMap;
 use serde::Serialize;
 
-use crate::app::registry::ModuleRuntime;
 use crate::handshake::HandshakeRequest;
 use crate::protocol::RawMessage;
 use crate::runtime::fd::Fd;
+use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
 use crate::ws::outbound::{Outbound, OutboundTx, QueueError};
 

@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use dashmap::DashSet;
 
-/// The default largest fd, as in Swoft (Swoole's connection table).
-pub const DEFAULT_MAX_FD: u32 = 16_000_000;
+pub use crate::config::DEFAULT_MAX_FD;
 
 /// A connection's number, unique among live connections.
 ///

@@ -1,9 +1,17 @@
-//! The future type that handler shims return.
+//! How the runtime calls user code: the signatures of the shims the macros generate, and the
+//! future type they return.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::Poll;
+
+use crate::handshake::{Accept, HandshakeRequest, Reject};
+use crate::protocol::reply::Reply;
+use crate::runtime::connection::{CloseInfo, Connection};
+use crate::runtime::context::Context;
 
 /// A handler's result: ready at once (a plain `fn` handler, a failed extraction: no
 /// allocation) or a boxed future (an `async fn` handler: one box per message).
@@ -38,7 +46,7 @@ impl<'a, T> MaybeReady<'a, T> {
 impl<T: Unpin> Future for MaybeReady<'_, T> {
     type Output = T;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<T> {
         match self.get_mut() {
             MaybeReady::Ready(v) => match v.take() {
                 Some(v) => Poll::Ready(v),
@@ -48,3 +56,21 @@ impl<T: Unpin> Future for MaybeReady<'_, T> {
         }
     }
 }
+
+/// A module or controller instance, shared by all its connections.
+pub type Instance = Arc<dyn Any + Send + Sync>;
+/// Builds an instance at start-up.
+pub type MakeFn = fn() -> Instance;
+/// Calls handler number `index` of a controller (or the `#[on_message]` hook, index 0).
+pub type DispatchFn =
+    for<'a> fn(&'a (dyn Any + Send + Sync), u16, &'a Context) -> MaybeReady<'a, Reply>;
+/// Calls an `#[on_handshake]` hook.
+pub type HandshakeFn = for<'a> fn(
+    &'a (dyn Any + Send + Sync),
+    &'a HandshakeRequest,
+) -> MaybeReady<'a, Result<Accept, Reject>>;
+/// Calls an `#[on_open]` hook.
+pub type OpenFn = for<'a> fn(&'a (dyn Any + Send + Sync), &'a Connection) -> MaybeReady<'a, ()>;
+/// Calls an `#[on_close]` hook.
+pub type CloseFn =
+    for<'a> fn(&'a (dyn Any + Send + Sync), &'a Connection, &'a CloseInfo) -> MaybeReady<'a, ()>;

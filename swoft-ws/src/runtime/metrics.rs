@@ -113,3 +113,21 @@ impl CommandMetrics {
 pub(crate) fn set_rooms(n: usize) {
     gauge!(ROOMS).set(n as f64);
 }
+
+// ---- the cluster's series ----
+
+/// Messages that could not be delivered to the other nodes, by `reason` (`unavailable`: the
+/// store is down; `queue_full`: the publish queue is full; `no_subscriber`: published, but
+/// fewer nodes were listening than are live — e.g. one is re-subscribing after an outage, or
+/// the addressed node is gone).
+pub const CLUSTER_DROPPED: &str = "swoft_ws_cluster_dropped_total";
+/// Messages published to the other nodes.
+pub const CLUSTER_PUBLISHED: &str = "swoft_ws_cluster_published_total";
+/// Messages received from the other nodes.
+pub const CLUSTER_RECEIVED: &str = "swoft_ws_cluster_received_total";
+/// Membership queries that some live node did not answer in time.
+pub const CLUSTER_QUERY_TIMEOUTS: &str = "swoft_ws_cluster_query_timeouts_total";
+/// Other nodes this node considers live.
+pub const CLUSTER_PEERS: &str = "swoft_ws_cluster_peers";
+/// Times the adapter lost its store and connected again.
+pub const CLUSTER_RECONNECTS: &str = "swoft_ws_cluster_reconnects_total";

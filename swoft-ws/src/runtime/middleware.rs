@@ -54,9 +54,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::app::registry::DispatchFn;
 use crate::protocol::reply::{Reply, WsError};
 use crate::runtime::context::Context;
+use crate::runtime::handler::DispatchFn;
 
 /// A boxed, sendable future: what [`Middleware::call`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

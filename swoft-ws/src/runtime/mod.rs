@@ -7,6 +7,8 @@ pub mod fd;
 pub(crate) mod handler;
 pub mod metrics;
 pub mod middleware;
+pub(crate) mod module;
+pub(crate) mod remote;
 pub mod rooms;
 pub(crate) mod server;
 pub(crate) mod shutdown;

@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use crate::cluster::{ClusterAdapter, ClusterNode, ConnAddr, Member, NodeId};
 use crate::runtime::connection::Connection;
 use crate::runtime::fd::Fd;
+use crate::runtime::remote::{ConnAddr, Member, NodeId, Remote};
 use crate::runtime::server::Server;
 
 /// Where rooms live. The default is [`LocalAdapter`].
@@ -152,7 +152,7 @@ impl Adapter for LocalAdapter {
 pub struct Rooms {
     adapter: Arc<dyn Adapter>,
     node_id: NodeId,
-    cluster: Option<Arc<ClusterNode>>,
+    cluster: Option<Arc<dyn Remote>>,
     labels: Arc<Labels>,
 }
 
@@ -172,8 +172,7 @@ impl fmt::Debug for Rooms {
 }
 
 impl Rooms {
-    pub(crate) fn new(adapter: Arc<dyn Adapter>, cluster: Option<Arc<dyn ClusterAdapter>>) -> Self {
-        let cluster = cluster.map(ClusterNode::new);
+    pub(crate) fn new(adapter: Arc<dyn Adapter>, cluster: Option<Arc<dyn Remote>>) -> Self {
         Rooms {
             adapter,
             node_id: cluster
@@ -187,7 +186,7 @@ impl Rooms {
     /// Starts the cluster side (if any) for `server`.
     pub(crate) fn attach(&self, server: &Server) {
         if let Some(c) = &self.cluster {
-            c.attach(server);
+            c.clone().attach(server);
         }
     }
 
@@ -195,7 +194,7 @@ impl Rooms {
         &*self.adapter
     }
 
-    pub(crate) fn cluster(&self) -> Option<&Arc<ClusterNode>> {
+    pub(crate) fn cluster(&self) -> Option<&Arc<dyn Remote>> {
         self.cluster.as_ref()
     }
 

@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::app::Config;
-use crate::app::registry::ModuleRuntime;
+use crate::config::Config;
 use crate::protocol::RawMessage;
 use crate::runtime::broadcast::Broadcast;
 use crate::runtime::connection::{Connection, SendError, SessionManager};
 use crate::runtime::context::ContextManager;
 use crate::runtime::fd::{Fd, FdAllocator};
+use crate::runtime::module::ModuleRuntime;
 use crate::runtime::rooms::Rooms;
 
 /// A handle to a running (or ready to run) app. Cheap to clone; usable from any task.

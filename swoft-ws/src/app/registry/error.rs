@@ -1,0 +1,125 @@
+//! Why an app could not be built.
+
+use crate::app::registry::records::Location;
+
+/// Why an app could not be built: every problem found, each with the place it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render(.problems))]
+pub struct BuildError {
+    problems: Vec<Problem>,
+}
+
+impl BuildError {
+    pub(crate) fn new(problems: Vec<Problem>) -> Self {
+        BuildError { problems }
+    }
+
+    /// The problems, in a stable order.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+fn render(problems: &[Problem]) -> String {
+    let mut s = format!(
+        "swoft-ws: the app could not be built ({} problem{}):",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        s.push_str("\n  - ");
+        s.push_str(&p.to_string());
+    }
+    s
+}
+
+/// One problem found while building an app.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// No modules at all.
+    #[error(
+        "no ws modules are registered: annotate a struct with #[ws_module(path = \"/...\")]; \
+         modules in a library crate are only linked if the binary uses that crate \
+         (`use my_modules as _;`), and two versions of swoft-ws have two registries \
+         (`cargo tree -d`)"
+    )]
+    NoModules,
+    /// Two modules on one path.
+    #[error("two modules serve path `{path}`: {first} ({first_at}) and {second} ({second_at})")]
+    DuplicatePath {
+        /// The path.
+        path: String,
+        /// The first module's name.
+        first: String,
+        /// Where it is.
+        first_at: Location,
+        /// The second module's name.
+        second: String,
+        /// Where it is.
+        second_at: Location,
+    },
+    /// A module path that does not start with `/`.
+    #[error("module {module} ({at}): path `{path}` must start with `/`")]
+    InvalidPath {
+        /// The module.
+        module: String,
+        /// The path.
+        path: String,
+        /// Where it is.
+        at: Location,
+    },
+    /// Two handlers for one command in one module.
+    #[error("module {module} maps command `{command}` twice: {first_at} and {second_at}")]
+    DuplicateCommand {
+        /// The module.
+        module: String,
+        /// The command.
+        command: String,
+        /// The first mapping.
+        first_at: Location,
+        /// The second.
+        second_at: Location,
+    },
+    /// Two hooks of one kind for one module.
+    #[error("module {module} has two #[{hook}] hooks: {first_at} and {second_at}")]
+    DuplicateHook {
+        /// The module.
+        module: String,
+        /// The hook kind (`on_open`, ...).
+        hook: &'static str,
+        /// The first.
+        first_at: Location,
+        /// The second.
+        second_at: Location,
+    },
+    /// A `default_command` that no handler serves.
+    #[error(
+        "module {module} ({at}): default_command `{command}` is mapped by no controller and \
+         the module has no #[on_message]"
+    )]
+    UnknownDefaultCommand {
+        /// The module.
+        module: String,
+        /// The command.
+        command: String,
+        /// Where the module is.
+        at: Location,
+    },
+    /// A controller that no module lists (discovery only).
+    #[error("controller {controller} ({at}) is listed in no module's `controllers = [...]`")]
+    OrphanController {
+        /// The controller.
+        controller: String,
+        /// Where it is.
+        at: Location,
+    },
+    /// Hooks for a module that is not part of the app.
+    #[error("hooks for {module} ({at}) but {module} is not a module of this app")]
+    OrphanHooks {
+        /// The module type's name.
+        module: String,
+        /// Where the hooks are.
+        at: Location,
+    },
+}

@@ -1,0 +1,161 @@
+//! The macro ABI: the `const` records `#[ws_module]`, `#[ws_controller]` and hook blocks
+//! submit, and the inventory lists they are collected in. Generated code reaches them only
+//! through `__private`.
+
+use std::any::TypeId;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::protocol::Parser;
+use crate::runtime::handler::{CloseFn, DispatchFn, HandshakeFn, MakeFn, OpenFn};
+use crate::runtime::middleware::MiddlewareRef;
+
+/// Where something was declared in the user's source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// The file, as `file!()` gives it.
+    pub file: &'static str,
+    /// The line.
+    pub line: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// One `#[message_mapping]`.
+#[derive(Debug)]
+pub struct RouteDef {
+    /// The mapped action (`join`) or full command (`room.join`).
+    pub action: &'static str,
+    /// The handler's index in its controller's dispatch function.
+    pub index: u16,
+    /// `#[middleware(..)]` on the method.
+    pub middleware: &'static [MiddlewareRef],
+    /// Where the mapping is.
+    pub location: Location,
+}
+
+/// A `#[ws_controller]` impl block.
+#[derive(Debug)]
+pub struct ControllerDef {
+    /// The type's name.
+    pub name: &'static str,
+    /// The command prefix (`room`); empty for none.
+    pub prefix: &'static str,
+    /// The controller type's `TypeId`.
+    pub type_id: fn() -> TypeId,
+    /// Builds the controller (its `Default`), unless the app was given an instance.
+    pub make: MakeFn,
+    /// The mapped methods.
+    pub routes: &'static [RouteDef],
+    /// `middleware = [..]` of the controller.
+    pub middleware: &'static [MiddlewareRef],
+    /// Calls them.
+    pub dispatch: DispatchFn,
+    /// Where the impl block is.
+    pub location: Location,
+}
+
+/// A `#[ws_module]` struct.
+#[derive(Debug)]
+pub struct ModuleDef {
+    /// The type's name.
+    pub name: &'static str,
+    /// The path it serves (`/chat`).
+    pub path: &'static str,
+    /// The module type's `TypeId`.
+    pub type_id: fn() -> TypeId,
+    /// Builds the module instance the hooks receive as `&self`.
+    pub make: MakeFn,
+    /// Its controllers.
+    pub controllers: &'static [&'static ControllerDef],
+    /// Builds its parser.
+    pub parser: fn() -> Arc<dyn Parser>,
+    /// The command used when a message has none.
+    pub default_command: Option<&'static str>,
+    /// The prefix a command without a `.` gets.
+    pub default_prefix: Option<&'static str>,
+    /// `middleware = [..]` of the module.
+    pub middleware: &'static [MiddlewareRef],
+    /// How many messages of one connection may be handled at once (1: in order).
+    pub concurrency: u16,
+    /// Overrides of the server-wide limits (`max_connections`, `origins`, `rate_limit`, ...).
+    pub limits: crate::config::limits::ModuleLimits,
+    /// Where the struct is.
+    pub location: Location,
+}
+
+/// One hook with its location.
+#[derive(Debug, Clone, Copy)]
+pub struct Hook<F> {
+    /// The shim that calls it.
+    pub call: F,
+    /// Where the hook method is.
+    pub location: Location,
+}
+
+/// A `#[ws_module] impl` block of lifecycle hooks.
+#[derive(Debug)]
+pub struct HooksDef {
+    /// The module type's `TypeId`.
+    pub module: fn() -> TypeId,
+    /// The module type's name.
+    pub module_name: &'static str,
+    /// `#[on_handshake]`.
+    pub handshake: Option<Hook<HandshakeFn>>,
+    /// `#[on_open]`.
+    pub open: Option<Hook<OpenFn>>,
+    /// `#[on_message]`.
+    pub message: Option<Hook<DispatchFn>>,
+    /// `#[on_close]`.
+    pub close: Option<Hook<CloseFn>>,
+}
+
+/// A registered module (inventory record).
+#[derive(Debug)]
+pub struct ModuleEntry(pub &'static ModuleDef);
+/// A registered controller (inventory record).
+#[derive(Debug)]
+pub struct ControllerEntry(pub &'static ControllerDef);
+/// A registered hook block (inventory record).
+#[derive(Debug)]
+pub struct HooksEntry(pub &'static HooksDef);
+
+inventory::collect!(ModuleEntry);
+inventory::collect!(ControllerEntry);
+inventory::collect!(HooksEntry);
+
+/// Every module registered in this binary, sorted by path.
+pub fn registered_modules() -> Vec<&'static ModuleDef> {
+    let mut v: Vec<_> = inventory::iter::<ModuleEntry>
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    v.sort_by_key(|m| (m.path, m.location));
+    v
+}
+
+/// Implemented by `#[ws_module]` for the module struct.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a ws module",
+    label = "not annotated with #[ws_module(path = \"...\")]",
+    note = "add `#[ws_module(path = \"/...\")]` to `struct {Self}`"
+)]
+pub trait Module: 'static {
+    /// The module's record.
+    const DEF: &'static ModuleDef;
+}
+
+/// Implemented by `#[ws_controller]` for the controller type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a ws controller",
+    label = "listed as a controller but not annotated with #[ws_controller]",
+    note = "add `#[ws_controller(prefix = \"...\")]` to an `impl {Self}` block"
+)]
+pub trait Controller: 'static {
+    /// The controller's record.
+    const DEF: &'static ControllerDef;
+}

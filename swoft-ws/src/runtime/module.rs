@@ -1,0 +1,65 @@
+//! A module ready to serve: its routes, hooks, parser and limits, built once at start-up and
+//! only read from then on.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use crate::config::limits::Limits;
+use crate::protocol::Parser;
+use crate::runtime::handler::{CloseFn, DispatchFn, HandshakeFn, Instance, OpenFn};
+use crate::runtime::metrics::{CommandMetrics, ModuleMetrics};
+use crate::runtime::middleware::Chain;
+
+/// A handler, resolved at build time.
+#[derive(Clone)]
+pub(crate) struct Route {
+    /// The full command (`room.join`): replies carry it.
+    pub(crate) command: Arc<str>,
+    pub(crate) dispatch: DispatchFn,
+    pub(crate) instance: Instance,
+    pub(crate) index: u16,
+    /// global → module → controller → method; empty when no middleware applies.
+    pub(crate) chain: Chain,
+    pub(crate) metrics: Arc<CommandMetrics>,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("command", &self.command)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A module's hooks, merged from all its hook blocks.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Hooks {
+    pub(crate) handshake: Option<HandshakeFn>,
+    pub(crate) open: Option<OpenFn>,
+    pub(crate) message: Option<DispatchFn>,
+    pub(crate) close: Option<CloseFn>,
+}
+
+/// A module, ready to serve: its tables are built and only read from here on.
+#[derive(Debug)]
+pub(crate) struct ModuleRuntime {
+    /// The module type's name (logs).
+    pub(crate) name: &'static str,
+    pub(crate) path: &'static str,
+    /// How many messages of one connection may be handled at once (1: in order).
+    pub(crate) concurrency: u16,
+    /// Live connections of the module (admitted, not yet ended).
+    pub(crate) live: AtomicUsize,
+    pub(crate) parser: Arc<dyn Parser>,
+    pub(crate) instance: Instance,
+    pub(crate) routes: HashMap<Box<str>, Route>,
+    pub(crate) default_route: Option<Route>,
+    pub(crate) hooks: Hooks,
+    /// global → module: for messages no handler maps, or that fail to decode.
+    pub(crate) chain: Chain,
+    pub(crate) metrics: ModuleMetrics,
+    /// Resolved by `AppBuilder::build` from the config and the module's overrides.
+    pub(crate) limits: Limits,
+}
