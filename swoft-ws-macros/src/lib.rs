@@ -2,30 +2,32 @@
 //! (`use swoft_ws::prelude::*;`), never from this crate directly: the generated code refers to
 //! `::swoft_ws::__private`.
 //!
-//! Each macro parses its input, validates it (collecting every error, each spanned on the
-//! user's token), then expands. On error the item is still emitted (with the helper
-//! attributes stripped, plus stub trait impls) so that only the real error shows.
+//! Each macro runs the same pipeline (serde_derive's shape): `attr.rs` parses the arguments,
+//! `ast.rs` builds the model of the item, `check.rs` reports every misuse into a `Ctxt`
+//! (`ctxt.rs`), each error spanned on the user's token, and `expand/` generates the code. On
+//! error the item is still emitted (with the helper attributes stripped, plus stub trait impls,
+//! `expand/fallback.rs`) so that only the real error shows.
 
 use proc_macro::TokenStream;
 
-mod args;
-mod controller;
-mod errors;
-mod handler;
-mod hooks;
-mod module;
-mod validate;
+mod ast;
+mod attr;
+mod check;
+mod ctxt;
+mod expand;
+
+const MISPLACED_HOOK: &str = "lifecycle hooks (`#[on_handshake]`, `#[on_open]`, `#[on_message]`, `#[on_close]`) must be on methods inside a `#[ws_module] impl ModuleType { ... }` block";
 
 /// See `swoft_ws::ws_module`.
 #[proc_macro_attribute]
 pub fn ws_module(args: TokenStream, input: TokenStream) -> TokenStream {
-    module::expand(args.into(), &input.into()).into()
+    expand::module::expand(args.into(), &input.into()).into()
 }
 
 /// See `swoft_ws::ws_controller`.
 #[proc_macro_attribute]
 pub fn ws_controller(args: TokenStream, input: TokenStream) -> TokenStream {
-    controller::expand(args.into(), &input.into()).into()
+    expand::controller::expand(args.into(), &input.into()).into()
 }
 
 /// See `swoft_ws::message_mapping`.
@@ -51,25 +53,25 @@ pub fn middleware(args: TokenStream, input: TokenStream) -> TokenStream {
 /// See `swoft_ws::on_handshake`.
 #[proc_macro_attribute]
 pub fn on_handshake(args: TokenStream, input: TokenStream) -> TokenStream {
-    misplaced(args, input, hooks::MISPLACED)
+    misplaced(args, input, MISPLACED_HOOK)
 }
 
 /// See `swoft_ws::on_open`.
 #[proc_macro_attribute]
 pub fn on_open(args: TokenStream, input: TokenStream) -> TokenStream {
-    misplaced(args, input, hooks::MISPLACED)
+    misplaced(args, input, MISPLACED_HOOK)
 }
 
 /// See `swoft_ws::on_message`.
 #[proc_macro_attribute]
 pub fn on_message(args: TokenStream, input: TokenStream) -> TokenStream {
-    misplaced(args, input, hooks::MISPLACED)
+    misplaced(args, input, MISPLACED_HOOK)
 }
 
 /// See `swoft_ws::on_close`.
 #[proc_macro_attribute]
 pub fn on_close(args: TokenStream, input: TokenStream) -> TokenStream {
-    misplaced(args, input, hooks::MISPLACED)
+    misplaced(args, input, MISPLACED_HOOK)
 }
 
 /// A helper attribute used on its own: the error, at the item's name, and the item unchanged.

@@ -1,15 +1,16 @@
-//! The arguments of the attributes, parsed with `parse_nested_meta`: unknown keys and keys
-//! given twice are errors at the key.
+//! The grammar of the attributes' arguments, parsed with `parse_nested_meta`: unknown keys
+//! and keys given twice are errors at the key, with the closest key suggested. The simple
+//! checks of a value (a path's or a command's grammar, from `check.rs`) run as it is parsed, so
+//! errors come out in the order of the source.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::quote;
 use syn::meta::ParseNestedMeta;
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{LitStr, Path, Token};
 
-use crate::errors::Errors;
-use crate::validate;
+use crate::check;
+use crate::ctxt::Ctxt;
 
 /// Where the generated code finds the runtime: `::swoft_ws::__private`, or `<crate>::__private`.
 pub(crate) fn private_path(krate: &Option<Path>) -> TokenStream {
@@ -59,13 +60,13 @@ pub(crate) struct ModuleArgs {
 /// `max_message_size = N`, `backpressure = disconnect | drop_newest`.
 #[derive(Default)]
 pub(crate) struct LimitArgs {
-    max_connections: Option<u64>,
-    origins: Option<Vec<LitStr>>,
-    rate_limit: Option<u32>,
-    rate_burst: Option<u32>,
-    handler_timeout_ms: Option<u64>,
-    max_message_size: Option<u64>,
-    backpressure: Option<syn::Ident>,
+    pub(crate) max_connections: Option<u64>,
+    pub(crate) origins: Option<Vec<LitStr>>,
+    pub(crate) rate_limit: Option<u32>,
+    pub(crate) rate_burst: Option<u32>,
+    pub(crate) handler_timeout_ms: Option<u64>,
+    pub(crate) max_message_size: Option<u64>,
+    pub(crate) backpressure: Option<syn::Ident>,
 }
 
 impl LimitArgs {
@@ -111,43 +112,6 @@ impl LimitArgs {
             _ => return None,
         })
     }
-
-    /// `ModuleLimits::NONE.max_connections(..)...` for the options given.
-    pub(crate) fn tokens(&self, sw: &TokenStream) -> TokenStream {
-        let mut t = quote!(#sw::ModuleLimits::NONE);
-        if let Some(n) = self.max_connections {
-            let n = n as usize;
-            t = quote!(#t.max_connections(#n));
-        }
-        if let Some(list) = &self.origins {
-            t = quote!(#t.origins(&[#(#list),*]));
-        }
-        if self.rate_limit.is_some() || self.rate_burst.is_some() {
-            let rate = self.rate_limit.unwrap_or(0);
-            let burst = self.rate_burst.unwrap_or(rate);
-            t = quote!(#t.rate_limit(#sw::RateLimit::new(#rate, #burst)));
-        }
-        if let Some(ms) = self.handler_timeout_ms {
-            t = if ms == 0 {
-                quote!(#t.no_handler_timeout())
-            } else {
-                quote!(#t.handler_timeout(::core::time::Duration::from_millis(#ms)))
-            };
-        }
-        if let Some(n) = self.max_message_size {
-            let n = n as usize;
-            t = quote!(#t.max_message_size(#n));
-        }
-        if let Some(id) = &self.backpressure {
-            let v = if id == "drop_newest" {
-                quote!(DropNewest)
-            } else {
-                quote!(Disconnect)
-            };
-            t = quote!(#t.backpressure(#sw::Backpressure::#v));
-        }
-        t
-    }
 }
 
 const MODULE_KEYS: &str = "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `crate`";
@@ -166,91 +130,30 @@ fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Resul
     Ok(list.into_iter().collect())
 }
 
-/// `[ MiddlewareRef, ... ]` for a list of middleware types, each spanned on its path.
-pub(crate) fn middleware_refs(list: &[Path], sw: &TokenStream) -> TokenStream {
-    let refs = list.iter().map(|p| {
-        let name = path_str(p);
-        quote_spanned! {p.span()=>
-            #sw::MiddlewareRef {
-                type_id: #sw::type_id::<#p>,
-                name: #name,
-                make: #sw::make_middleware::<#p>,
-            }
-        }
-    });
-    quote!(&[#(#refs),*])
-}
-
 impl ModuleArgs {
-    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
+    pub(crate) fn parse(tokens: TokenStream, cx: &Ctxt) -> Self {
         let mut args = ModuleArgs::default();
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("path") {
-                let lit: LitStr = meta.value()?.parse()?;
-                if let Err(msg) = validate::path(&lit.value()) {
-                    errors.at(&lit, msg);
-                }
+                let lit = checked_lit(&meta, cx, check::path)?;
                 set_once(&mut args.path, &meta, "path", lit)
             } else if meta.path.is_ident("controllers") {
-                let list = path_list(&meta, "controllers", "ChatController")?;
-                let text = |p: &Path| quote!(#p).to_string();
-                for (i, c) in list.iter().enumerate() {
-                    if list[..i].iter().any(|earlier| text(earlier) == text(c)) {
-                        errors.at(
-                            c,
-                            format!(
-                                "`{}` is listed twice in `controllers`: list each controller once",
-                                path_str(c)
-                            ),
-                        );
-                    }
-                }
+                let list = controllers(&meta, cx)?;
                 set_once(&mut args.controllers, &meta, "controllers", list)
             } else if meta.path.is_ident("middleware") {
                 let list = path_list(&meta, "middleware", "Auth")?;
                 set_once(&mut args.middleware, &meta, "middleware", list)
             } else if meta.path.is_ident("concurrency") {
-                let lit: syn::LitInt = meta.value()?.parse()?;
-                let n = match lit.base10_parse::<u16>() {
-                    Ok(n @ 1..=1024) => n,
-                    _ => {
-                        errors.at(&lit, "concurrency is how many messages of one connection may be handled at once: a number from 1 (in order, the default) to 1024");
-                        1
-                    }
-                };
+                let n = concurrency(&meta, cx)?;
                 set_once(&mut args.concurrency, &meta, "concurrency", n)
             } else if meta.path.is_ident("parser") {
-                let p: Path = meta.value()?.parse()?;
-                let span = syn::spanned::Spanned::span(&p);
-                let arg = if p.is_ident("json") {
-                    ParserArg::Json
-                } else if p.is_ident("raw") {
-                    ParserArg::Raw
-                } else if let Some(id) = p
-                    .get_ident()
-                    .filter(|id| id.to_string().starts_with(|c: char| c.is_ascii_lowercase()))
-                {
-                    // A lowercase word is a misspelt built-in, not a parser type.
-                    errors.at(
-                        &p,
-                        format!("unknown parser `{id}`: write `parser = json` (the default), `parser = raw` (every frame to #[on_message] as it is), or the path of a type that implements `swoft_ws::Parser + Default`"),
-                    );
-                    ParserArg::Json
-                } else {
-                    ParserArg::Custom(p)
-                };
-                set_once(&mut args.parser, &meta, "parser", (arg, span))
+                let parser = parser_arg(&meta, cx)?;
+                set_once(&mut args.parser, &meta, "parser", parser)
             } else if meta.path.is_ident("default_command") {
-                let lit: LitStr = meta.value()?.parse()?;
-                if let Err(msg) = validate::command(&lit.value()) {
-                    errors.at(&lit, msg);
-                }
+                let lit = checked_lit(&meta, cx, check::command)?;
                 set_once(&mut args.default_command, &meta, "default_command", lit)
             } else if meta.path.is_ident("default_prefix") {
-                let lit: LitStr = meta.value()?.parse()?;
-                if let Err(msg) = validate::prefix(&lit.value()) {
-                    errors.at(&lit, msg);
-                }
+                let lit = checked_lit(&meta, cx, check::prefix)?;
                 set_once(&mut args.default_prefix, &meta, "default_prefix", lit)
             } else if meta.path.is_ident("crate") {
                 let p: Path = meta.value()?.parse()?;
@@ -262,18 +165,77 @@ impl ModuleArgs {
             }
         });
         if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
-            errors.push(e);
+            cx.syn_error(e);
         }
         args
     }
+}
 
-    pub(crate) fn parser_tokens(&self, sw: &TokenStream) -> TokenStream {
-        match &self.parser {
-            None | Some((ParserArg::Json, _)) => quote!(#sw::parser::<#sw::JsonParser>),
-            Some((ParserArg::Raw, _)) => quote!(#sw::parser::<#sw::RawParser>),
-            Some((ParserArg::Custom(p), span)) => quote_spanned!(*span=> #sw::parser::<#p>),
+/// `key = "..."`, the string checked by `rule` (an error at the string, which is kept).
+fn checked_lit(
+    meta: &ParseNestedMeta<'_>,
+    cx: &Ctxt,
+    rule: fn(&str) -> Result<(), String>,
+) -> syn::Result<LitStr> {
+    let lit: LitStr = meta.value()?.parse()?;
+    if let Err(msg) = rule(&lit.value()) {
+        cx.error_spanned_by(&lit, msg);
+    }
+    Ok(lit)
+}
+
+/// `controllers = [A, B]`: each listed once (an error at the second).
+fn controllers(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Vec<Path>> {
+    let list = path_list(meta, "controllers", "ChatController")?;
+    let text = |p: &Path| quote!(#p).to_string();
+    for (i, c) in list.iter().enumerate() {
+        if list[..i].iter().any(|earlier| text(earlier) == text(c)) {
+            cx.error_spanned_by(
+                c,
+                format!(
+                    "`{}` is listed twice in `controllers`: list each controller once",
+                    path_str(c)
+                ),
+            );
         }
     }
+    Ok(list)
+}
+
+/// `concurrency = N`, from 1 to 1024.
+fn concurrency(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<u16> {
+    let lit: syn::LitInt = meta.value()?.parse()?;
+    Ok(match lit.base10_parse::<u16>() {
+        Ok(n @ 1..=1024) => n,
+        _ => {
+            cx.error_spanned_by(&lit, "concurrency is how many messages of one connection may be handled at once: a number from 1 (in order, the default) to 1024");
+            1
+        }
+    })
+}
+
+/// `parser = json`, `parser = raw` or `parser = path::To::Type`.
+fn parser_arg(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<(ParserArg, Span)> {
+    let p: Path = meta.value()?.parse()?;
+    let span = syn::spanned::Spanned::span(&p);
+    let arg = if p.is_ident("json") {
+        ParserArg::Json
+    } else if p.is_ident("raw") {
+        ParserArg::Raw
+    } else if let Some(id) = p
+        .get_ident()
+        .filter(|id| id.to_string().starts_with(|c: char| c.is_ascii_lowercase()))
+    {
+        // A lowercase word is a misspelt built-in, not a parser type.
+        cx.error_spanned_by(
+            &p,
+            format!("unknown parser `{id}`: write `parser = json` (the default), `parser = raw` (every frame to #[on_message] as it is), or the path of a type that implements `swoft_ws::Parser + Default`"),
+        );
+        ParserArg::Json
+    } else {
+        ParserArg::Custom(p)
+    };
+    Ok((arg, span))
 }
 
 /// `#[ws_controller(prefix = "room")]`, `#[ws_controller("room")]` or `#[ws_controller]`.
@@ -285,18 +247,18 @@ pub(crate) struct ControllerArgs {
 }
 
 impl ControllerArgs {
-    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
+    pub(crate) fn parse(tokens: TokenStream, cx: &Ctxt) -> Self {
         let mut args = ControllerArgs::default();
         // The short form: a lone string literal.
         if let Ok(lit) = syn::parse2::<LitStr>(tokens.clone()) {
-            args.check_prefix(&lit, errors);
+            check_prefix(&lit, cx);
             args.prefix = Some(lit);
             return args;
         }
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("prefix") {
                 let lit: LitStr = meta.value()?.parse()?;
-                args.check_prefix(&lit, errors);
+                check_prefix(&lit, cx);
                 set_once(&mut args.prefix, &meta, "prefix", lit)
             } else if meta.path.is_ident("middleware") {
                 let list = path_list(&meta, "middleware", "Auth")?;
@@ -313,20 +275,39 @@ impl ControllerArgs {
             }
         });
         if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
-            errors.push(e);
+            cx.syn_error(e);
         }
         args
-    }
-
-    fn check_prefix(&self, lit: &LitStr, errors: &mut Errors) {
-        if let Err(msg) = validate::prefix(&lit.value()) {
-            errors.at(lit, msg);
-        }
     }
 
     pub(crate) fn prefix(&self) -> String {
         self.prefix.as_ref().map(LitStr::value).unwrap_or_default()
     }
+}
+
+fn check_prefix(lit: &LitStr, cx: &Ctxt) {
+    if let Err(msg) = check::prefix(&lit.value()) {
+        cx.error_spanned_by(lit, msg);
+    }
+}
+
+/// `#[ws_module]` on an impl block (its hooks) takes nothing but an optional `crate = path`.
+pub(crate) fn hook_block_args(tokens: TokenStream, cx: &Ctxt) -> Option<Path> {
+    let mut krate = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            krate = Some(meta.value()?.parse()?);
+            Ok(())
+        } else {
+            Err(meta.error(
+                "the module's arguments (`path`, `controllers`, ...) go on its struct; on an impl block of hooks write `#[ws_module]` alone",
+            ))
+        }
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, tokens) {
+        cx.syn_error(e);
+    }
+    krate
 }
 
 /// `#[message_mapping("join")]`, `#[message_mapping("room.join")]` or `#[message_mapping]` (the
@@ -344,7 +325,7 @@ pub(crate) fn mapping_command(attr: &syn::Attribute) -> syn::Result<Option<LitSt
                     syn::Error::new_spanned(&list.tokens, msg)
                 }
             })?;
-            if let Err(msg) = validate::command(&lit.value()) {
+            if let Err(msg) = check::command(&lit.value()) {
                 return Err(syn::Error::new_spanned(&lit, msg));
             }
             Ok(Some(lit))

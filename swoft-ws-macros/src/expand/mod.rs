@@ -1,0 +1,10 @@
+//! Code generation, run only on a model that passed the checks (`fallback.rs` covers the
+//! rest). Generated code names the runtime only through `__private` (see `attr::private_path`)
+//! and `::core`, and sits in one `const _` (`dummy.rs`).
+
+pub(crate) mod controller;
+mod dummy;
+mod fallback;
+mod hooks;
+pub(crate) mod module;
+mod shim;
