@@ -30,7 +30,7 @@ fn hooks_impl(b: &HookBlock) -> TokenStream {
     let self_ty = &*item.self_ty;
     // The hooks belong to a module: checked here, at the type, at compile time.
     let is_module = quote_spanned! {self_ty.span()=>
-        const _: &'static #sw::ModuleDef = <#self_ty as #sw::Module>::DEF;
+        const _: &#sw::ModuleDef = <#self_ty as #sw::Module>::DEF;
     };
     let mut shims = Vec::new();
     let mut fields = Vec::new();
