@@ -44,12 +44,13 @@ use std::sync::Arc;
 
 use serde::de::{Deserialize, IntoDeserializer};
 
+use crate::protocol::Body;
 use crate::protocol::reply::WsError;
-use crate::protocol::{Body, RawMessage};
 use crate::runtime::connection::Connection;
 use crate::runtime::context::Context;
 use crate::runtime::fd::Fd;
 use crate::runtime::server::Server;
+use crate::ws::RawMessage;
 
 /// A handler argument built from the message's [`Context`]; see the [module docs](self).
 #[diagnostic::on_unimplemented(

@@ -161,7 +161,7 @@ pub mod protocol;
 mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod ws;
+pub mod ws;
 
 pub use crate::app::registry;
 #[cfg(feature = "redis")]
@@ -186,7 +186,7 @@ pub use crate::fd::{Fd, FdAllocator, FdExhausted};
 #[doc(inline)]
 pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
 #[doc(inline)]
-pub use crate::protocol::{JsonParser, Parser, RawMessage, RawParser};
+pub use crate::protocol::{JsonParser, Parser, RawParser};
 #[doc(inline)]
 pub use crate::registry::BuildError;
 #[doc(inline)]
@@ -201,6 +201,8 @@ pub use crate::runtime::connection::{
 };
 #[doc(inline)]
 pub use crate::runtime::server::{Server, ServerStats};
+#[doc(inline)]
+pub use crate::ws::RawMessage;
 
 pub use axum;
 pub use http;
@@ -260,271 +262,5 @@ pub mod prelude {
 
 /// Not public API: what the macros' generated code uses.
 #[doc(hidden)]
-pub mod __private {
-    use std::fmt::Display;
-    use std::marker::PhantomData;
-
-    pub use ::inventory;
-    pub use core::any::{Any, TypeId};
-    pub use core::option::Option::{self, None, Some};
-    pub use core::result::Result::{self, Err, Ok};
-    pub use std::sync::Arc;
-
-    pub use crate::context::Context;
-    pub use crate::extract::FromContext;
-    pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
-    pub use crate::limits::{Backpressure, ModuleLimits, RateLimit};
-    pub use crate::middleware::{Middleware, MiddlewareRef};
-    pub use crate::protocol::{JsonParser, Parser, RawParser};
-    pub use crate::registry::{
-        Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Instance, Location,
-        Module, ModuleDef, ModuleEntry, RouteDef,
-    };
-    pub use crate::reply::{IntoReply, Reply, WsError};
-    pub use crate::runtime::connection::{CloseInfo, Connection};
-    pub use crate::runtime::handler::MaybeReady;
-
-    /// A result already there: `Result<Accept, Reject>` for handshake shims.
-    pub type HandshakeOutcome = Result<Accept, Reject>;
-
-    pub fn type_id<T: 'static>() -> TypeId {
-        TypeId::of::<T>()
-    }
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` must implement `Default` for swoft-ws to build it",
-        label = "no `Default` implementation",
-        note = "add `#[derive(Default)]` to `{Self}`, or give an instance with `AppBuilder::instance`"
-    )]
-    pub trait Instantiate: Send + Sync + 'static {
-        fn instantiate() -> Self;
-    }
-
-    impl<T: Default + Send + Sync + 'static> Instantiate for T {
-        fn instantiate() -> Self {
-            T::default()
-        }
-    }
-
-    pub fn make_default<T: Instantiate>() -> Instance {
-        Arc::new(T::instantiate())
-    }
-
-    pub fn make_middleware<M: Middleware + Instantiate>() -> Arc<dyn Middleware> {
-        Arc::new(M::instantiate())
-    }
-
-    pub fn parser<P: Parser + Default>() -> Arc<dyn Parser> {
-        Arc::new(P::default())
-    }
-
-    pub fn downcast<T: 'static>(this: &(dyn Any + Send + Sync)) -> &T {
-        match this.downcast_ref::<T>() {
-            Some(t) => t,
-            None => unreachable!("swoft-ws: handler called with an instance of another type"),
-        }
-    }
-
-    pub fn reject<'a>(e: WsError) -> MaybeReady<'a, Reply> {
-        MaybeReady::ready(Reply::Error(e))
-    }
-
-    pub fn no_such_handler<'a>() -> MaybeReady<'a, Reply> {
-        MaybeReady::ready(Reply::Error(WsError::internal("no such handler")))
-    }
-
-    fn stub_make() -> Instance {
-        Arc::new(())
-    }
-
-    fn stub_dispatch<'a>(
-        _: &'a (dyn Any + Send + Sync),
-        _: u16,
-        _: &'a Context,
-    ) -> MaybeReady<'a, Reply> {
-        no_such_handler()
-    }
-
-    const STUB_AT: Location = Location {
-        file: "<invalid>",
-        line: 0,
-    };
-
-    /// What a controller whose macro failed is given, so that only the real error shows.
-    pub const STUB_CONTROLLER: ControllerDef = ControllerDef {
-        name: "<invalid controller>",
-        prefix: "",
-        type_id: type_id::<()>,
-        make: stub_make,
-        routes: &[],
-        middleware: &[],
-        dispatch: stub_dispatch,
-        location: STUB_AT,
-    };
-
-    /// What a module whose macro failed is given, so that only the real error shows.
-    pub const STUB_MODULE: ModuleDef = ModuleDef {
-        name: "<invalid module>",
-        path: "/",
-        type_id: type_id::<()>,
-        make: stub_make,
-        controllers: &[],
-        parser: parser::<JsonParser>,
-        default_command: None,
-        default_prefix: None,
-        middleware: &[],
-        concurrency: 1,
-        limits: crate::limits::ModuleLimits::NONE,
-        location: STUB_AT,
-    };
-
-    // Reply conversion by autoref specialization: `IntoReply` first, then `Serialize`. The
-    // probe types and traits are generated beside each dispatch function (see the macros'
-    // `reply_imports`); they name `ReplyWrap<T>: ViaSerialize` as their `Serialize` bound so
-    // that generated code needs no path to serde.
-    #[derive(Debug)]
-    pub struct ReplyWrap<T>(PhantomData<T>);
-
-    pub trait ViaSerialize {
-        fn __swoft_reply_kind(&self) -> SerializeKind;
-    }
-
-    impl<T: serde::Serialize> ViaSerialize for ReplyWrap<T> {
-        fn __swoft_reply_kind(&self) -> SerializeKind {
-            SerializeKind
-        }
-    }
-
-    #[derive(Debug)]
-    pub struct IntoReplyKind;
-
-    impl IntoReplyKind {
-        pub fn reply<T: IntoReply>(self, value: T) -> Reply {
-            value.into_reply()
-        }
-    }
-
-    #[derive(Debug)]
-    pub struct SerializeKind;
-
-    impl SerializeKind {
-        pub fn reply<T: serde::Serialize>(self, value: T) -> Reply {
-            Reply::data(&value)
-        }
-    }
-
-    /// What open and close hooks may return.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be returned from a lifecycle hook",
-        note = "#[on_open] and #[on_close] hooks return `()` or `Result<(), E>` with `E: Display`"
-    )]
-    pub trait HookOutput {
-        fn done(self, hook: &'static str);
-    }
-
-    impl HookOutput for () {
-        fn done(self, _: &'static str) {}
-    }
-
-    impl<E: Display> HookOutput for Result<(), E> {
-        fn done(self, hook: &'static str) {
-            if let Err(e) = self {
-                tracing::warn!(hook, error = %e, "hook returned an error");
-            }
-        }
-    }
-
-    // ---- BENCHMARK HOOK (issue 6) -------------------------------------------------------
-    /// **Benchmark hook: not API; may change or go away at any time.**
-    ///
-    /// Drives messages through the real per-message path (`conn::handle_message`: decode →
-    /// route → extract → handler → encode → the connection's queue) on a connection that has
-    /// no socket, so `bench/benches` can time that path without I/O, and makes socket-less
-    /// connections for room and broadcast benchmarks. Nothing else uses it.
-    pub mod bench {
-        use std::sync::Arc;
-        use std::time::Instant;
-
-        use axum::extract::ws::Message;
-
-        use crate::fd::FdGuard;
-        use crate::handshake::HandshakeRequest;
-        use crate::protocol::RawMessage;
-        use crate::runtime::connection::{ConnParts, Connection};
-        use crate::runtime::module::ModuleRuntime;
-        use crate::runtime::server::Server;
-
-        /// A connection of the module at `path` with no socket: what is sent to it waits in
-        /// its queue until [`BenchConn::pop`] or [`BenchConn::drain`].
-        pub struct BenchConn {
-            conn: Connection,
-            module: Arc<ModuleRuntime>,
-            rx: crate::ws::outbound::OutboundRx,
-            _fd: FdGuard,
-        }
-
-        impl std::fmt::Debug for BenchConn {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct("BenchConn")
-                    .field("conn", &self.conn)
-                    .finish()
-            }
-        }
-
-        impl BenchConn {
-            /// A socket-less connection to the module at `path` with an outbound queue of
-            /// `queue` frames; `None` if no module serves `path` or no fd is free.
-            pub fn new(server: &Server, path: &str, queue: usize) -> Option<Self> {
-                let module = server.modules().iter().find(|m| m.path == path)?.clone();
-                let fd = server.fds_arc().allocate_guarded().ok()?;
-                let request =
-                    HandshakeRequest::new(path.parse().ok()?, http::HeaderMap::new(), None);
-                let (tx, rx) = crate::ws::outbound::queue(queue, None);
-                let conn = Connection::new(
-                    ConnParts {
-                        fd: fd.fd(),
-                        request: Arc::new(request),
-                        module: module.clone(),
-                        server: server.clone(),
-                        protocol: None,
-                        session: http::Extensions::new(),
-                    },
-                    tx,
-                );
-                Some(BenchConn {
-                    conn,
-                    module,
-                    rx,
-                    _fd: fd,
-                })
-            }
-
-            /// The connection (join rooms with it, push to it).
-            pub fn connection(&self) -> &Connection {
-                &self.conn
-            }
-
-            /// Handles one inbound frame exactly as the read loop does.
-            pub async fn handle(&self, frame: RawMessage) {
-                crate::driver::handle_message(&self.conn, &self.module, frame, Instant::now(), None)
-                    .await
-            }
-
-            /// The next frame queued for the client, if any (taken off the queue's byte
-            /// count, as a write does).
-            pub fn pop(&mut self) -> Option<Message> {
-                self.rx.pop()?
-            }
-
-            /// Empties the queue; returns how many entries it held.
-            pub fn drain(&mut self) -> usize {
-                let mut n = 0;
-                while self.rx.pop().is_some() {
-                    n += 1;
-                }
-                n
-            }
-        }
-    }
-    // ---- END BENCHMARK HOOK ---------------------------------------------------------------
-}
+#[path = "private/mod.rs"]
+pub mod __private;

@@ -24,15 +24,17 @@ use tracing::Instrument;
 use crate::config::limits::RateLimit;
 use crate::driver::accept::{Admission, Full};
 use crate::handshake::{Accept, HandshakeRequest};
+use crate::protocol::Decoded;
 use crate::protocol::reply::{Reply, WsError};
-use crate::protocol::{Decoded, RawMessage};
-use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection, close_code};
+use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection};
 use crate::runtime::context::Context;
 use crate::runtime::fd::FdGuard;
 use crate::runtime::metrics::CommandMetrics;
 use crate::runtime::middleware::{Endpoint, Middleware, Next};
 use crate::runtime::module::{ModuleRuntime, Route};
 use crate::runtime::server::Server;
+use crate::ws::RawMessage;
+use crate::ws::close_code;
 use crate::ws::codec::Incoming;
 use crate::ws::outbound::{Flushed, OutboundRx};
 use crate::ws::transport::{self, Event, Transport};
@@ -614,7 +616,7 @@ fn read_frame(
     event: Event,
 ) -> Result<Option<RawMessage>, (CloseInfo, Option<CloseFrame>)> {
     match event {
-        Event::Frame(Incoming::Text(t)) => Ok(Some(RawMessage::Text(t))),
+        Event::Frame(Incoming::Text(t)) => Ok(Some(RawMessage::Text(t.into()))),
         Event::Frame(Incoming::Binary(b)) => Ok(Some(RawMessage::Binary(b))),
         Event::Frame(Incoming::Ping(p)) => {
             if !conn.is_closing() {

@@ -13,72 +13,18 @@
 //!
 //! A custom parser implements [`Parser`] and is named in `#[ws_module(parser = MyParser)]`.
 
+mod error;
 pub mod reply;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use axum::extract::ws::{Message, Utf8Bytes};
-use bytes::Bytes;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::protocol::reply::WsError;
-
-/// One WebSocket data frame, as received or as sent: text or binary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RawMessage {
-    /// A text frame (always valid UTF-8).
-    Text(Utf8Bytes),
-    /// A binary frame.
-    Binary(Bytes),
-}
-
-impl RawMessage {
-    /// A text frame.
-    pub fn text(s: impl Into<Utf8Bytes>) -> Self {
-        RawMessage::Text(s.into())
-    }
-
-    /// A binary frame.
-    pub fn binary(b: impl Into<Bytes>) -> Self {
-        RawMessage::Binary(b.into())
-    }
-
-    /// The frame's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            RawMessage::Text(t) => t.as_bytes(),
-            RawMessage::Binary(b) => b,
-        }
-    }
-
-    /// The text of a text frame.
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            RawMessage::Text(t) => Some(t.as_str()),
-            RawMessage::Binary(_) => None,
-        }
-    }
-
-    /// The frame's length in bytes.
-    pub fn len(&self) -> usize {
-        self.as_bytes().len()
-    }
-
-    /// Whether the frame is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub(crate) fn into_ws(self) -> Message {
-        match self {
-            RawMessage::Text(t) => Message::Text(t),
-            RawMessage::Binary(b) => Message::Binary(b),
-        }
-    }
-}
+pub use crate::protocol::error::{WsError, codes};
+use crate::ws::RawMessage;
 
 /// A piece of a decoded message: a byte range of the frame, or text the parser built.
 #[derive(Clone, PartialEq, Eq)]

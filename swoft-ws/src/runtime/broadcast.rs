@@ -13,11 +13,12 @@ use std::sync::Arc;
 use axum::extract::ws::Message;
 use serde::Serialize;
 
-use crate::protocol::{Parser, RawMessage};
+use crate::protocol::Parser;
 use crate::runtime::connection::{Connection, SendError};
 use crate::runtime::fd::Fd;
 use crate::runtime::remote::{ConnAddr, WireTarget};
 use crate::runtime::server::Server;
+use crate::ws::RawMessage;
 
 /// What a broadcast did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -20,11 +20,11 @@ use dashmap::DashMap;
 use serde::Serialize;
 
 use crate::handshake::HandshakeRequest;
-use crate::protocol::RawMessage;
 use crate::runtime::fd::Fd;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
 use crate::ws::outbound::{Outbound, OutboundTx, QueueError};
+use crate::ws::{RawMessage, close_code};
 
 /// A connection's identity that is never reused (unlike its [`Fd`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -90,32 +90,6 @@ pub struct CloseInfo {
     pub reason: String,
     /// Who ended it.
     pub by: ClosedBy,
-}
-
-/// Standard close codes (RFC 6455 §7.4.1) used by swoft-ws.
-pub mod close_code {
-    /// Normal closure.
-    pub const NORMAL: u16 = 1000;
-    /// The server is going away (shutdown).
-    pub const GOING_AWAY: u16 = 1001;
-    /// Protocol error.
-    pub const PROTOCOL: u16 = 1002;
-    /// A data type the endpoint cannot accept.
-    pub const UNSUPPORTED: u16 = 1003;
-    /// The client's close frame had no code (never sent on the wire).
-    pub const NO_STATUS: u16 = 1005;
-    /// No close frame was received (never sent on the wire).
-    pub const ABNORMAL: u16 = 1006;
-    /// Invalid frame payload data (e.g. invalid UTF-8 in a text frame).
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    /// Policy violation.
-    pub const POLICY: u16 = 1008;
-    /// The message is too big.
-    pub const TOO_BIG: u16 = 1009;
-    /// The server hit an unexpected condition.
-    pub const INTERNAL: u16 = 1011;
-    /// The server is overloaded; try again later.
-    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::config::limits::Backpressure::Disconnect).

@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::protocol::{Body, Decoded, RawMessage};
+use crate::protocol::{Body, Decoded};
 use crate::runtime::connection::Connection;
 use crate::runtime::fd::Fd;
 use crate::runtime::server::Server;
+use crate::ws::RawMessage;
 
 tokio::task_local! {
     static CURRENT: Context;

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::protocol::RawMessage;
 use crate::runtime::broadcast::{Broadcast, Payload};
 use crate::runtime::connection::{Connection, SendError};
 use crate::runtime::fd::Fd;
 use crate::runtime::middleware::BoxFuture;
 use crate::runtime::server::Server;
+use crate::ws::RawMessage;
 
 /// A node's name in the cluster: unique among the nodes that share a store.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

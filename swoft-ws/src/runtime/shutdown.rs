@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::connection::close_code;
 use crate::runtime::server::Server;
+use crate::ws::close_code;
 
 /// The server's shutdown signals.
 #[derive(Debug, Default)]

@@ -1,5 +1,213 @@
-//! RFC 6455: frames, the upgrade, the socket and the outbound queue. Knows no modules.
+//! RFC 6455: frames, the upgrade, the socket and the outbound queue. Knows no modules,
+//! commands or connections' sessions: what is above it gives it bytes and takes bytes back.
+//!
+//! Public here: [`RawMessage`] (a data frame as the app sees it), [`Utf8Bytes`] (its text)
+//! and [`close_code`] (the close codes swoft-ws uses).
 
 pub(crate) mod codec;
 pub(crate) mod outbound;
 pub(crate) mod transport;
+
+use std::fmt;
+use std::ops::Deref;
+
+use axum::extract::ws::Message;
+use bytes::Bytes;
+
+/// One WebSocket data frame, as received or as sent: text or binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawMessage {
+    /// A text frame (always valid UTF-8).
+    Text(Utf8Bytes),
+    /// A binary frame.
+    Binary(Bytes),
+}
+
+impl RawMessage {
+    /// A text frame.
+    pub fn text(s: impl Into<Utf8Bytes>) -> Self {
+        RawMessage::Text(s.into())
+    }
+
+    /// A binary frame.
+    pub fn binary(b: impl Into<Bytes>) -> Self {
+        RawMessage::Binary(b.into())
+    }
+
+    /// The frame's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            RawMessage::Text(t) => t.as_bytes(),
+            RawMessage::Binary(b) => b,
+        }
+    }
+
+    /// The text of a text frame.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            RawMessage::Text(t) => Some(t.as_str()),
+            RawMessage::Binary(_) => None,
+        }
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn into_ws(self) -> Message {
+        match self {
+            RawMessage::Text(t) => Message::Text(t.0),
+            RawMessage::Binary(b) => Message::Binary(b),
+        }
+    }
+}
+
+/// The payload of a text frame: bytes that are valid UTF-8, shared without copying (cloning is
+/// a reference count). Derefs to `str`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Utf8Bytes(pub(crate) axum::extract::ws::Utf8Bytes);
+
+impl Utf8Bytes {
+    /// A text that borrows nothing: `&'static str` without a copy.
+    pub const fn from_static(s: &'static str) -> Self {
+        Utf8Bytes(axum::extract::ws::Utf8Bytes::from_static(s))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::hash::Hash for Utf8Bytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl Deref for Utf8Bytes {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Utf8Bytes {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for Utf8Bytes {
+    fn as_ref(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
+}
+
+impl fmt::Debug for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<String> for Utf8Bytes {
+    fn from(s: String) -> Self {
+        Utf8Bytes(s.into())
+    }
+}
+
+impl From<&str> for Utf8Bytes {
+    fn from(s: &str) -> Self {
+        Utf8Bytes(s.into())
+    }
+}
+
+impl From<&String> for Utf8Bytes {
+    fn from(s: &String) -> Self {
+        Utf8Bytes(s.as_str().into())
+    }
+}
+
+impl From<Box<str>> for Utf8Bytes {
+    fn from(s: Box<str>) -> Self {
+        Utf8Bytes(String::from(s).into())
+    }
+}
+
+impl From<axum::extract::ws::Utf8Bytes> for Utf8Bytes {
+    fn from(t: axum::extract::ws::Utf8Bytes) -> Self {
+        Utf8Bytes(t)
+    }
+}
+
+impl TryFrom<Bytes> for Utf8Bytes {
+    type Error = std::str::Utf8Error;
+
+    /// Checks that `bytes` are UTF-8; no copy.
+    fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
+        axum::extract::ws::Utf8Bytes::try_from(bytes).map(Utf8Bytes)
+    }
+}
+
+impl From<Utf8Bytes> for Bytes {
+    fn from(t: Utf8Bytes) -> Bytes {
+        Bytes::from(t.0)
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Utf8Bytes {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// Standard close codes (RFC 6455 §7.4.1) used by swoft-ws.
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server is going away (shutdown).
+    pub const GOING_AWAY: u16 = 1001;
+    /// Protocol error.
+    pub const PROTOCOL: u16 = 1002;
+    /// A data type the endpoint cannot accept.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// The client's close frame had no code (never sent on the wire).
+    pub const NO_STATUS: u16 = 1005;
+    /// No close frame was received (never sent on the wire).
+    pub const ABNORMAL: u16 = 1006;
+    /// Invalid frame payload data (e.g. invalid UTF-8 in a text frame).
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// Policy violation.
+    pub const POLICY: u16 = 1008;
+    /// The message is too big.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server hit an unexpected condition.
+    pub const INTERNAL: u16 = 1011;
+    /// The server is overloaded; try again later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}

@@ -1,0 +1,105 @@
+//! Error replies: the `code` and `message` a client gets when its message could not be
+//! handled. An error reply never closes the connection.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+
+/// The stable error codes of swoft-ws. Applications add their own codes beside these.
+pub mod codes {
+    /// The frame is not a message of the module's protocol (not JSON, not an object, `cmd` not
+    /// a string, a binary frame to a JSON module, ...).
+    pub const BAD_MESSAGE: &str = "bad_message";
+    /// No controller method is mapped to the command, and the module has no `#[on_message]`.
+    pub const UNKNOWN_COMMAND: &str = "unknown_command";
+    /// The payload did not fit the handler's payload type.
+    pub const INVALID_DATA: &str = "invalid_data";
+    /// The caller may not do this.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// Something the request names does not exist.
+    pub const NOT_FOUND: &str = "not_found";
+    /// Too many messages.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// The handler took too long.
+    pub const TIMEOUT: &str = "timeout";
+    /// The handler panicked or failed unexpectedly.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// An error reply: a stable `code` and a human-readable `message`.
+///
+/// Handlers return it (or any `E: Into<WsError>`) in the `Err` of a `Result`; extractors return
+/// it when the message does not fit them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WsError {
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+}
+
+impl WsError {
+    /// An error with an application code.
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+        WsError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `bad_message`: the frame is not a message of the module's protocol.
+    pub fn bad_message(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::BAD_MESSAGE, message)
+    }
+
+    /// `unknown_command`.
+    pub fn unknown_command(command: &str) -> Self {
+        Self::new(
+            codes::UNKNOWN_COMMAND,
+            format!("no handler for command `{command}`"),
+        )
+    }
+
+    /// `invalid_data`: the payload did not fit.
+    pub fn invalid_data(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::INVALID_DATA, message)
+    }
+
+    /// `forbidden`.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::FORBIDDEN, message)
+    }
+
+    /// `not_found`.
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::NOT_FOUND, message)
+    }
+
+    /// `internal`: something failed that the client cannot fix.
+    pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::INTERNAL, message)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The message for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for WsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for WsError {}
+
+impl From<serde_json::Error> for WsError {
+    fn from(e: serde_json::Error) -> Self {
+        WsError::invalid_data(e.to_string())
+    }
+}
