@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
-use swoft_ws::__private::bench::BenchConn;
-use swoft_ws::fd::{DEFAULT_MAX_FD, FdAllocator};
+use swoft_ws::__private::bench::{BenchConn, FdAllocator};
+use swoft_ws::config::DEFAULT_MAX_FD;
 use swoft_ws::prelude::*;
 use swoft_ws::protocol::{JsonParser, Parser};
 use swoft_ws_bench::modules::{EchoModule, RawModule};

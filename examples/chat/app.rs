@@ -22,8 +22,9 @@
 pub mod http;
 pub mod ws;
 
+use swoft_ws::cluster::{ClusterSettings, NodeId};
 use swoft_ws::redis::RedisAdapter;
-use swoft_ws::{App, AppBuilder, ClusterSettings, NodeId};
+use swoft_ws::{App, AppBuilder};
 
 pub use http::{INDEX_HTML, router, with_http};
 pub use ws::chat::ChatName;

@@ -229,7 +229,7 @@ fn parser_arg(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<(ParserArg, 
         // A lowercase word is a misspelt built-in, not a parser type.
         cx.error_spanned_by(
             &p,
-            format!("unknown parser `{id}`: write `parser = json` (the default), `parser = raw` (every frame to #[on_message] as it is), or the path of a type that implements `swoft_ws::Parser + Default`"),
+            format!("unknown parser `{id}`: write `parser = json` (the default), `parser = raw` (every frame to #[on_message] as it is), or the path of a type that implements `swoft_ws::protocol::Parser + Default`"),
         );
         ParserArg::Json
     } else {

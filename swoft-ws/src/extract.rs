@@ -45,7 +45,7 @@ use std::sync::Arc;
 use serde::de::{Deserialize, IntoDeserializer};
 
 use crate::protocol::Body;
-use crate::protocol::reply::WsError;
+use crate::protocol::WsError;
 use crate::runtime::connection::Connection;
 use crate::runtime::context::Context;
 use crate::runtime::fd::Fd;

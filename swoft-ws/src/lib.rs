@@ -3,6 +3,16 @@
 //! A WebSocket application framework in which attribute macros declare the application. It is
 //! the design of Swoft's WebSocket server, rebuilt on tokio and axum.
 //!
+//! ## Contents
+//!
+//! [The model](#the-model) · [An application](#an-application) ·
+//! [Handlers](#handlers-extractors-in-replies-out) ·
+//! [Discovery](#discovery-and-the-explicit-builder) · [Rooms and pushes](#rooms-and-pushes) ·
+//! [Several nodes](#several-nodes) · [Middleware](#middleware-state-and-session-data) ·
+//! [Ordering](#ordering-and-concurrency) · [Testing, tracing, metrics](#testing-tracing-metrics) ·
+//! [Limits](#limits-and-failure-behaviour) · [Serving](#serving) ·
+//! [The public API](#the-public-api) · [Feature flags](#feature-flags)
+//!
 //! ## The model
 //!
 //! - A **module** serves one path (`/chat`). It decides whether a handshake is accepted, owns
@@ -12,8 +22,8 @@
 //! - A **controller** groups handlers under a command prefix (`room`). Each handler is a method
 //!   mapped to an action (`join`), so it serves the **command** `room.join`.
 //! - Every accepted socket becomes a [`Connection`] with an [`Fd`] (unique among live
-//!   connections, reused after close) and a never-reused [`ConnectionId`]. The
-//!   [`SessionManager`] maps fds to connections.
+//!   connections, reused after close) and a never-reused [`ConnectionId`];
+//!   [`Server::connection`] finds a live connection by its fd.
 //! - Every message gets a [`Context`] (its connection, the frame, the command, the request id),
 //!   reachable from anywhere in the task that handles it ([`Context::current`]). The module's
 //!   [`protocol::Parser`] finds the command and body in the frame (JSON by default:
@@ -64,7 +74,7 @@
 //! A handler is an `async fn` or a plain `fn`, with `&self` or without. Its arguments are
 //! [extractors](extract) — [`Data<T>`] for the payload, `&Connection`, [`Fd`], `&Context`,
 //! [`Server`], [`State<T>`], [`Session<T>`], [`RawMessage`] — and its return value is the reply
-//! ([`reply`]): `()` for none, any `T: Serialize`, or `Result<T, E>` with `E: Into<WsError>`
+//! ([`Reply`], [`IntoReply`]): `()` for none, any `T: Serialize`, or `Result<T, E>` with `E: Into<WsError>`
 //! for an error reply. A payload that does not fit its type is answered with `invalid_data`; a
 //! command nobody maps with `unknown_command`; a frame that is not a command object with
 //! `bad_message`; a panicking handler with `internal`. None of these closes the connection.
@@ -76,21 +86,26 @@
 //! both work. [`App::discover`] takes them all; [`App::builder`] with
 //! [`module::<M>()`](AppBuilder::module) takes exactly the modules it names (tests should use
 //! it). Building checks everything at once and fails with a [`BuildError`] that lists each
-//! problem with its `file:line` (two modules on a path, a command mapped twice, ...). See
-//! [`registry`] for the limits of discovery.
+//! problem with its `file:line` (two modules on a path, a command mapped twice, ...).
+//!
+//! Limits of discovery: modules and controllers defined in a library crate are registered only
+//! if the final binary links that crate (name something from it, or `use my_modules as _;`);
+//! each test file, example and doctest is its own binary with its own registry (tests should
+//! build apps from explicit modules); two versions of swoft-ws in one build have two
+//! registries (`cargo tree -d` shows them).
 //!
 //! ## Rooms and pushes
 //!
 //! [`Connection::join`] puts a connection in a named room; [`Server::room`] pushes to its
 //! members (`.except(fd)` leaves the sender out), [`Server::to_fds`], [`Server::module`] and
 //! [`Server::all`] to others. A push encodes its frame once and shares the bytes; it reports a
-//! [`Delivery`]. Rooms live behind an [`Adapter`] (in memory by default). See [`rooms`].
+//! [`Delivery`]. Rooms live in the server's memory; see [`Rooms`].
 //!
 //! ## Several nodes
 //!
 //! [`AppBuilder::cluster`] makes an app one node of several sharing rooms and broadcasts: with
 //! the `redis` feature, `swoft_ws::redis::RedisAdapter` carries them over Redis pub/sub. The
-//! same calls then reach every node; a connection's cluster-wide address is a [`ConnAddr`]
+//! same calls then reach every node; a connection's cluster-wide address is a [`ConnAddr`](cluster::ConnAddr)
 //! ([`Connection::addr`]), and [`Rooms::cluster_members`] asks every node. See [`cluster`].
 //!
 //! ## Middleware, state and session data
@@ -115,7 +130,7 @@
 //!
 //! ## Testing, tracing, metrics
 //!
-//! With the `testing` feature, [`testing`] starts an app on a loopback port and
+//! With the `testing` feature, `swoft_ws::testing` starts an app on a loopback port and
 //! drives it with real clients; every wait has a timeout. Each connection runs in a `ws.conn`
 //! span (module, fd, peer) and each message in a `ws.msg` span (command, id) that ends with a
 //! debug event carrying its outcome and duration. [`metrics`] lists the series recorded through
@@ -124,8 +139,8 @@
 //! ## Limits and failure behaviour
 //!
 //! Every limit is a [`Config`] setting with a builder method, and the ones that make sense per
-//! module are `#[ws_module(...)]` options too (see [`limits`]): message size (close 1009),
-//! outbound queue in frames and bytes with a [`Backpressure`](limits::Backpressure) policy (close
+//! module are `#[ws_module(...)]` options too (see [`config`]): message size (close 1009),
+//! outbound queue in frames and bytes with a [`Backpressure`](config::Backpressure) policy (close
 //! 1008 by default, or drop), ping and idle timeout (close 1001), handshake timeout, live
 //! connections (HTTP 503), allowed origins (HTTP 403; same origin by default), a per-connection
 //! rate limit (`rate_limited` replies, then close 1008), and a handler timeout (`timeout`
@@ -148,57 +163,76 @@
 //! server (`axum::serve`, TLS) works the same, through the socket's `AsyncRead`/`AsyncWrite`.
 //!
 //! Import the macros and the common types with `use swoft_ws::prelude::*;`.
+//!
+//! ## The public API
+//!
+//! | where | what |
+//! |---|---|
+//! | the root | building and serving ([`App`], [`AppBuilder`], [`Config`], [`serve_router`]); the running app ([`Server`], [`ServerStats`], [`Connection`], [`ConnectionId`], [`Fd`], [`Context`], [`Rooms`], [`Broadcast`], [`Delivery`], [`CloseInfo`], [`ClosedBy`]); handler input and output ([`FromContext`], [`Data`], [`Ext`], [`Extension`], [`State`], [`Session`], [`RawMessage`], [`Reply`], [`IntoReply`], [`WsError`]); the handshake ([`HandshakeRequest`], [`Accept`], [`Reject`], [`IntoHandshake`]); the traits the macros implement ([`Module`], [`Controller`]); the macros |
+//! | [`prelude`] | the macros and the types most handlers use |
+//! | [`extract`] | every extractor, in a table |
+//! | [`protocol`] | parsers ([`Parser`](protocol::Parser), [`JsonParser`](protocol::JsonParser), [`RawParser`](protocol::RawParser)), what a parser finds, the error reply codes |
+//! | [`middleware`](mod@middleware) | message middleware ([`Middleware`](middleware::Middleware), [`Next`](middleware::Next)) |
+//! | [`config`] | the per-module settings ([`ModuleLimits`](config::ModuleLimits), [`RateLimit`](config::RateLimit), [`Origins`](config::Origins), [`Backpressure`](config::Backpressure)) |
+//! | [`ws`] | RFC 6455 words: [`close_code`](ws::close_code), [`Utf8Bytes`](ws::Utf8Bytes) |
+//! | [`cluster`] | several nodes: [`ClusterAdapter`](cluster::ClusterAdapter), addresses, settings |
+//! | [`metrics`] | the names of every metric series |
+//! | [`error`] | every error type, in one place |
+//! | `testing`, `redis` | behind the feature flags below |
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `testing` | off | `swoft_ws::testing`: start an app on a loopback port and drive it with real clients (`TestServer`, `TestClient`); pulls in `tokio-tungstenite` |
+//! | `redis` | off | `swoft_ws::redis::RedisAdapter`: several nodes sharing rooms and broadcasts over Redis pub/sub; pulls in `redis` |
+//! | `__bench` | off | not API: socket-less connections for the benchmarks in `bench/` |
 
 #![warn(missing_docs)]
 
+// Layers, lowest first (ARCHITECTURE.md has the rule; tests/tests/layers.rs enforces it):
+// ws → protocol, config, handshake → runtime → extract, driver, cluster → app → this file.
 mod app;
 pub mod cluster;
 pub mod config;
 mod driver;
+pub mod error;
 pub mod extract;
-pub mod handshake;
+mod handshake;
 pub mod protocol;
 mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod ws;
 
-pub use crate::app::registry;
 #[cfg(feature = "redis")]
 pub use crate::cluster::redis;
-pub use crate::config::limits;
-pub use crate::protocol::reply;
-pub use crate::runtime::connection as session;
-pub use crate::runtime::{context, fd, metrics, middleware, rooms};
+pub use crate::runtime::{metrics, middleware};
 
+#[doc(inline)]
+pub use crate::app::registry::BuildError;
+#[doc(inline)]
+pub use crate::app::registry::{Controller, Module};
 #[doc(inline)]
 pub use crate::app::{App, AppBuilder, serve_router};
 #[doc(inline)]
-pub use crate::cluster::{ClusterAdapter, ClusterSettings, ConnAddr, Member, NodeId};
-#[doc(inline)]
 pub use crate::config::Config;
-#[doc(inline)]
-pub use crate::context::{Context, ContextManager};
 #[doc(inline)]
 pub use crate::extract::{Data, Ext, Extension, FromContext, Session, State};
 #[doc(inline)]
-pub use crate::fd::{Fd, FdAllocator, FdExhausted};
-#[doc(inline)]
 pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
 #[doc(inline)]
-pub use crate::protocol::{JsonParser, Parser, RawParser};
-#[doc(inline)]
-pub use crate::registry::BuildError;
-#[doc(inline)]
-pub use crate::reply::{IntoReply, Reply, WsError};
-#[doc(inline)]
-pub use crate::rooms::{Adapter, LocalAdapter, Rooms};
+pub use crate::protocol::{IntoReply, Reply, WsError};
 #[doc(inline)]
 pub use crate::runtime::broadcast::{Broadcast, Delivery};
 #[doc(inline)]
-pub use crate::runtime::connection::{
-    CloseInfo, ClosedBy, Connection, ConnectionId, SendError, SessionManager,
-};
+pub use crate::runtime::connection::{CloseInfo, ClosedBy, Connection, ConnectionId, SendError};
+#[doc(inline)]
+pub use crate::runtime::context::Context;
+#[doc(inline)]
+pub use crate::runtime::fd::Fd;
+#[doc(inline)]
+pub use crate::runtime::rooms::Rooms;
 #[doc(inline)]
 pub use crate::runtime::server::{Server, ServerStats};
 #[doc(inline)]

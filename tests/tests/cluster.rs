@@ -9,8 +9,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use swoft_ws::cluster::{ClusterSettings, ConnAddr, Member, NodeId};
 use swoft_ws::redis::{RedisAdapter, RedisHandle};
-use swoft_ws::{ClusterSettings, ConnAddr, NodeId, RawMessage, Server};
+use swoft_ws::{RawMessage, Server};
 use swoft_ws_examples::chat;
 use swoft_ws_tests::{
     QUIET, RedisServer, TestClient, TestServer, example_path, http_request, init_tracing,
@@ -119,8 +120,7 @@ fn addr(node: &Node, c_fd: swoft_ws::Fd) -> ConnAddr {
 fn fd_of(node: &Node, name: &str) -> swoft_ws::Fd {
     let fds: Vec<_> = node
         .api()
-        .sessions()
-        .connections()
+        .connections_page(None, usize::MAX)
         .into_iter()
         .filter(|c| c.label().as_deref() == Some(name))
         .map(|c| c.fd())
@@ -268,7 +268,7 @@ async fn except_send_to_disconnect_and_membership_across_nodes() {
             .collect();
         labels.sort();
         assert_eq!(labels, ["alice", "alice2", "bob", "carol"]);
-        assert!(members.contains(&swoft_ws::Member {
+        assert!(members.contains(&Member {
             addr: bob_addr.clone(),
             label: Some("bob".into()),
         }));

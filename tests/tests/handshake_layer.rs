@@ -65,7 +65,7 @@ async fn a_tower_auth_layer_refuses_bad_tokens_before_the_upgrade_and_hands_the_
     let refused = server.connect("/secure").await.unwrap_err();
     assert_eq!(refused.status, Some(401));
     assert_eq!(refused.body, "missing or bad token");
-    assert_eq!(server.server().fds().live(), 0, "nothing was allocated");
+    assert_eq!(server.server().stats().fds, 0, "nothing was allocated");
 
     let mut c = server
         .connect_with("/secure", &[("authorization", "Bearer carol-token")])

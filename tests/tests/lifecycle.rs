@@ -93,7 +93,7 @@ impl LifeController {
         json!({
             "same_fd": current.fd() == cx.fd(),
             "command": current.command(),
-            "live": cx.server().contexts().live(),
+            "live": cx.server().stats().contexts,
         })
     }
 
@@ -161,10 +161,10 @@ async fn accepted_connection_runs_hooks_replies_with_ids_and_is_cleaned_up_on_cl
     let s = server.server();
     assert!(s.connection(Fd::new(1)).is_none());
     assert_eq!(s.connection_count(), 0);
-    assert!(s.sessions().is_empty());
-    assert_eq!(s.contexts().live(), 0);
-    assert_eq!(s.contexts().created(), 4, "one context per message");
-    assert_eq!(s.fds().live(), 0);
+    assert!(s.connection_count() == 0);
+    assert_eq!(s.stats().contexts, 0);
+    assert_eq!(s.stats().contexts_created, 4, "one context per message");
+    assert_eq!(s.stats().fds, 0);
 }
 
 #[tokio::test]
@@ -175,14 +175,14 @@ async fn closing_one_connection_removes_only_its_session() {
     assert_eq!(a.request("life.whoami", json!(null)).await["data"]["fd"], 1);
     assert_eq!(b.request("life.whoami", json!(null)).await["data"]["fd"], 2);
     let s = server.server();
-    assert_eq!(s.sessions().fds(), [Fd::new(1), Fd::new(2)]);
+    assert_eq!(s.live_fds(), [Fd::new(1), Fd::new(2)]);
 
     a.close(1000, "").await;
     assert!(
         swoft_ws_tests::wait_until(QUIET * 20, || !s.is_live(Fd::new(1))).await,
         "a's session removed"
     );
-    assert_eq!(s.sessions().fds(), [Fd::new(2)]);
+    assert_eq!(s.live_fds(), [Fd::new(2)]);
     let r = b.request("life.add", json!({"a": 20, "b": 22})).await;
     assert_eq!(r["data"], 42);
     assert_eq!(r["id"], 2);
@@ -243,9 +243,7 @@ async fn context_is_current_in_the_handler_task_and_destroyed_after_the_reply() 
         r["data"]["live"], 1,
         "exactly this message's context is alive"
     );
-    assert!(
-        swoft_ws_tests::wait_until(QUIET * 10, || server.server().contexts().live() == 0).await
-    );
+    assert!(swoft_ws_tests::wait_until(QUIET * 10, || server.server().stats().contexts == 0).await);
     assert!(Context::current().is_none(), "no context outside a handler");
 }
 
@@ -267,7 +265,7 @@ async fn abrupt_disconnect_runs_on_close_with_1006_and_frees_the_fd() {
 async fn server_push_reaches_a_connection_by_fd_and_disconnect_closes_it_with_the_code() {
     let server = TestServer::start(app()).await;
     let mut c = server.connect("/life?token=good").await.unwrap();
-    let fd = server.server().sessions().fds()[0];
+    let fd = server.server().live_fds()[0];
     server
         .server()
         .push_to(fd, "news.flash", &json!({"t": 1}))

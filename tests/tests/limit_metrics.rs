@@ -6,7 +6,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::json;
 use swoft_ws::SendError;
-use swoft_ws::limits::RateLimit;
+use swoft_ws::config::RateLimit;
 use swoft_ws::prelude::*;
 use swoft_ws_tests::metric_value as value;
 use swoft_ws_tests::{TestServer, wait_until};

@@ -1,7 +1,7 @@
 //! A binary that registers no module: discovery finds none and says why, in one problem.
 
 use swoft_ws::App;
-use swoft_ws::registry::Problem;
+use swoft_ws::error::Problem;
 
 #[test]
 fn discovery_without_any_module_fails_with_a_hint() {

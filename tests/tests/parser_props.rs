@@ -9,8 +9,8 @@
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use swoft_ws::protocol::{Body, Decoded, Piece};
-use swoft_ws::{JsonParser, Parser, RawMessage, RawParser, WsError};
+use swoft_ws::protocol::{Body, Decoded, JsonParser, Parser, Piece, RawParser};
+use swoft_ws::{RawMessage, WsError};
 
 const CASES: u32 = 2_000;
 

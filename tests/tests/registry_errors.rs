@@ -11,8 +11,8 @@
 //! Zero modules is in `tests/no_modules.rs`, a binary that registers none.
 
 use swoft_ws::BuildError;
+use swoft_ws::error::{Location, Problem};
 use swoft_ws::prelude::*;
-use swoft_ws::registry::{Location, Problem};
 
 /// The line of this file that ends in `// culprit: {name}` (or `/* culprit: {name} */ {`).
 fn line_of(name: &str) -> u32 {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use swoft_ws::limits::{Origins, RateLimit};
+use swoft_ws::config::{Origins, RateLimit};
 use swoft_ws::prelude::*;
 use swoft_ws::{AppBuilder, Delivery, SendError};
 use swoft_ws_tests::{Received, TestServer, init_tracing, wait_until};
@@ -271,7 +271,7 @@ async fn a_handler_past_its_timeout_gets_timeout_and_the_connection_and_others_g
     // The same connection (concurrency 1) is served again; the context was dropped.
     assert_eq!(a.request("r.echo", json!(2)).await["data"], 2);
     assert_eq!(a.request("r.sleep", json!(20)).await["data"], 20);
-    assert_eq!(server.server().contexts().live(), 0);
+    assert_eq!(server.server().stats().contexts, 0);
     drop((a, b));
     server.wait_idle().await;
 }
@@ -523,7 +523,7 @@ async fn when_no_fd_is_free_the_handshake_gets_503() {
 
 #[tokio::test]
 async fn the_builder_overrides_a_modules_limits() {
-    use swoft_ws::limits::ModuleLimits;
+    use swoft_ws::config::ModuleLimits;
     let server = start(
         builder().module_limits::<RModule>(
             ModuleLimits::NONE

@@ -334,11 +334,11 @@ async fn sessions_page_through_every_connection_in_fd_order() {
         clients.push(c);
     }
     fds.sort();
-    let sessions = server.server().sessions();
+    let s = server.server();
     let mut paged = Vec::new();
     let mut after = None;
     for _ in 0..10 {
-        let page = sessions.page(after, 3);
+        let page = s.connections_page(after, 3);
         assert!(page.len() <= 3);
         if page.is_empty() {
             break;
@@ -347,7 +347,7 @@ async fn sessions_page_through_every_connection_in_fd_order() {
         paged.extend(page.iter().map(Connection::fd));
     }
     assert_eq!(paged, fds);
-    assert!(sessions.page(Some(*fds.last().unwrap()), 3).is_empty());
-    assert_eq!(sessions.page(None, 100).len(), 7);
-    assert!(sessions.page(None, 0).is_empty());
+    assert!(s.connections_page(Some(*fds.last().unwrap()), 3).is_empty());
+    assert_eq!(s.connections_page(None, 100).len(), 7);
+    assert!(s.connections_page(None, 0).is_empty());
 }

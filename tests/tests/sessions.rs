@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use swoft_ws::SendError;
 use swoft_ws::prelude::*;
-use swoft_ws::session::SendError;
 use swoft_ws_tests::{QUIET, TestClient, TestServer, wait_until};
 
 /// Every connection the module opened, as its `#[on_open]` hook saw it.
@@ -249,7 +249,7 @@ async fn a_panicking_handler_gets_an_internal_error_reply_and_a_log_line_and_not
 
     // Every context was destroyed, panicked or not; both connections are live.
     let s = server.server();
-    assert!(wait_until(Duration::from_secs(5), || s.contexts().live() == 0).await);
+    assert!(wait_until(Duration::from_secs(5), || s.stats().contexts == 0).await);
     assert_eq!(s.connection_count(), 2);
 
     victim.close(1000, "bye").await;

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use swoft_ws::cluster::{ClusterSettings, NodeId};
 use swoft_ws::prelude::*;
 use swoft_ws::redis::RedisAdapter;
-use swoft_ws::{ClusterSettings, NodeId};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;

@@ -1,6 +1,6 @@
 //! Building and serving an app.
 
-pub mod registry;
+pub(crate) mod registry;
 pub(crate) mod serve;
 
 use std::any::{Any, TypeId};
@@ -17,13 +17,13 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::app::registry::{BuildError, Instance, Module, ModuleDef};
 use crate::config::Config;
-use crate::config::limits::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
+use crate::config::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
 use crate::runtime::connection::SessionManager;
 use crate::runtime::context::ContextManager;
 use crate::runtime::fd::FdAllocator;
 use crate::runtime::middleware::Middleware;
 use crate::runtime::remote::Remote;
-use crate::runtime::rooms::{Adapter, LocalAdapter, Rooms};
+use crate::runtime::rooms::{LocalAdapter, Rooms};
 use crate::runtime::server::{Server, ServerInner};
 
 /// Builds an [`App`]: which modules (discovered, or named one by one), shared state, settings.
@@ -46,7 +46,6 @@ pub struct AppBuilder {
     config: Config,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     instances: HashMap<TypeId, Instance>,
-    adapter: Option<Arc<dyn Adapter>>,
     cluster: Option<Arc<dyn crate::cluster::ClusterAdapter>>,
     middleware: Vec<Arc<dyn Middleware>>,
     module_limits: HashMap<TypeId, ModuleLimits>,
@@ -95,12 +94,6 @@ impl AppBuilder {
     /// first, in the order added). See [`middleware`](mod@crate::runtime::middleware).
     pub fn middleware(mut self, m: impl Middleware) -> Self {
         self.middleware.push(Arc::new(m));
-        self
-    }
-
-    /// Where rooms live (default: [`LocalAdapter`], in this process's memory).
-    pub fn adapter(mut self, adapter: impl Adapter) -> Self {
-        self.adapter = Some(Arc::new(adapter));
         self
     }
 
@@ -277,8 +270,7 @@ impl AppBuilder {
             contexts: ContextManager::default(),
             state: self.state,
             rooms: Rooms::new(
-                self.adapter
-                    .unwrap_or_else(|| Arc::new(LocalAdapter::new())),
+                Arc::new(LocalAdapter::new()),
                 self.cluster
                     .map(|a| crate::cluster::ClusterNode::new(a) as Arc<dyn Remote>),
             ),

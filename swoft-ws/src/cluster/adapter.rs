@@ -29,7 +29,7 @@ pub trait ClusterAdapter: Send + Sync + 'static {
 
     /// Queues `msg` for every node (`to: None`; the sender may get it back) or for one node,
     /// and returns at once. A message that cannot be queued is counted and logged
-    /// ([`CLUSTER_DROPPED`]), never silently lost.
+    /// (`swoft_ws_cluster_dropped_total`), never silently lost.
     fn publish(&self, to: Option<&NodeId>, msg: Bytes);
 
     /// Whether the transport is up. While it is not, membership queries answer at once with
@@ -87,7 +87,7 @@ impl Inbox {
 }
 
 /// Counts messages that could not be delivered (for adapters): `reason` is `unavailable`,
-/// `queue_full` or `no_subscriber` (see [`CLUSTER_DROPPED`]).
+/// `queue_full` or `no_subscriber` (counted in `swoft_ws_cluster_dropped_total`).
 pub fn count_dropped(reason: &'static str, n: u64) {
     counter!(CLUSTER_DROPPED, "reason" => reason).increment(n);
 }

@@ -1,6 +1,6 @@
 //! Several nodes: rooms, pushes and broadcasts across servers.
 //!
-//! One process needs nothing from here: rooms live in a [`LocalAdapter`](crate::LocalAdapter)
+//! One process needs nothing from here: rooms live in its memory
 //! and every push is in memory. To spread an app over several processes (behind a load
 //! balancer), give each a [`ClusterAdapter`] — `swoft_ws::redis::RedisAdapter` with the `redis`
 //! feature — and a distinct [`NodeId`]:
@@ -22,7 +22,7 @@
 //! | `rooms.cluster_members(r).await`, `cluster_size(r).await`, `find_label(l).await` | answers at once | asks the other nodes, waits for all live ones (at most [`ClusterSettings::query_timeout`]) |
 //!
 //! A connection's cluster-wide address is a [`ConnAddr`] (its node and fd,
-//! [`Connection::addr`]); its label ([`Connection::set_label`], e.g. a user name) is what
+//! [`Connection::addr`](crate::Connection::addr)); its label ([`Connection::set_label`](crate::Connection::set_label), e.g. a user name) is what
 //! membership queries report with it.
 //!
 //! # How it works

@@ -2,7 +2,8 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use swoft_ws::{App, ClusterSettings, NodeId};
+//! use swoft_ws::App;
+//! use swoft_ws::cluster::{ClusterSettings, NodeId};
 //! use swoft_ws::redis::RedisAdapter;
 //!
 //! let adapter = RedisAdapter::connect(

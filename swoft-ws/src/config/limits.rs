@@ -1,10 +1,4 @@
-//! Limits and policies: what a connection may cost and what happens when it crosses a line.
-//!
-//! Server-wide defaults live in [`Config`](crate::config::Config) (each with an
-//! [`AppBuilder`](crate::AppBuilder) method); the settings that make sense per module can be
-//! overridden by `#[ws_module(...)]` options or
-//! [`AppBuilder::module_limits`](crate::AppBuilder::module_limits) with a [`ModuleLimits`]. The README's "Limits and failure
-//! behaviour" table lists every limit, its default, and what a client sees when it crosses it.
+//! The settings that can be overridden per module, and their resolution at build time.
 
 use std::time::Duration;
 
@@ -146,7 +140,7 @@ impl Origins {
 ///
 /// ```
 /// use std::time::Duration;
-/// use swoft_ws::limits::{Backpressure, ModuleLimits, RateLimit};
+/// use swoft_ws::config::{Backpressure, ModuleLimits, RateLimit};
 ///
 /// const LIMITS: ModuleLimits = ModuleLimits::NONE
 ///     .max_connections(10_000)

@@ -1,18 +1,26 @@
-//! What can be set, as plain data: the server-wide [`Config`] and the per-module
-//! [`ModuleLimits`](limits::ModuleLimits) that override it.
+//! Limits and policies: what a connection may cost and what happens when it crosses a line.
+//!
+//! Server-wide defaults live in [`Config`] (each with an
+//! [`AppBuilder`](crate::AppBuilder)(crate::AppBuilder) method); the settings that make sense per module can be
+//! overridden by `#[ws_module(...)]` options or
+//! [`AppBuilder::module_limits`](crate::AppBuilder::module_limits)(crate::AppBuilder::module_limits) with a [`ModuleLimits`]. The README's "Limits and failure
+//! behaviour" table lists every limit, its default, and what a client sees when it crosses it.
+//!
+//! This folder is plain data: nothing here runs; the runtime reads what was resolved at build.
 
-pub mod limits;
+pub(crate) mod limits;
+
+pub(crate) use crate::config::limits::Limits;
+pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit};
 
 use std::time::Duration;
-
-use crate::config::limits::{Backpressure, Origins, RateLimit};
 
 /// The default largest fd, as in Swoft (Swoole's connection table): fds are 1..=16,000,000.
 pub const DEFAULT_MAX_FD: u32 = 16_000_000;
 
-/// Server-wide settings. Every setting has a builder method on [`AppBuilder`]; those marked
+/// Server-wide settings. Every setting has a builder method on [`AppBuilder`](crate::AppBuilder); those marked
 /// *per module* can be overridden by `#[ws_module(...)]` options or
-/// [`AppBuilder::module_limits`]. The README's "Limits and failure behaviour" section has the
+/// [`AppBuilder::module_limits`](crate::AppBuilder::module_limits). The README's "Limits and failure behaviour" section has the
 /// table of every limit and what a client sees when it crosses it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -77,7 +85,7 @@ pub struct Config {
     /// ... with this pause between batches (default 50 ms), so that clients do not all
     /// reconnect at the same instant.
     pub shutdown_batch_pause: Duration,
-    /// Whether [`App::serve`] and friends shut down gracefully on SIGINT and SIGTERM (default
+    /// Whether [`App::serve`](crate::App::serve) and friends shut down gracefully on SIGINT and SIGTERM (default
     /// true).
     pub handle_signals: bool,
 }

@@ -86,3 +86,24 @@ impl BenchConn {
         n
     }
 }
+
+/// The fd allocator, for its micro-benchmark (`bench/benches/message_path.rs`).
+#[derive(Debug)]
+pub struct FdAllocator(crate::runtime::fd::FdAllocator);
+
+impl FdAllocator {
+    /// An allocator of fds 1..=`max`.
+    pub fn new(max: u32) -> Self {
+        FdAllocator(crate::runtime::fd::FdAllocator::new(max))
+    }
+
+    /// The next free fd; `None` when all are live.
+    pub fn allocate(&self) -> Option<crate::Fd> {
+        self.0.allocate().ok()
+    }
+
+    /// Gives `fd` back.
+    pub fn free(&self, fd: crate::Fd) {
+        self.0.free(fd);
+    }
+}

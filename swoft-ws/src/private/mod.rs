@@ -10,19 +10,19 @@ pub use core::option::Option::{self, None, Some};
 pub use core::result::Result::{self, Err, Ok};
 pub use std::sync::Arc;
 
-pub use crate::context::Context;
-pub use crate::extract::FromContext;
-pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
-pub use crate::limits::{Backpressure, ModuleLimits, RateLimit};
-pub use crate::middleware::{Middleware, MiddlewareRef};
-pub use crate::protocol::{JsonParser, Parser, RawParser};
-pub use crate::registry::{
+pub use crate::app::registry::{
     Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Instance, Location,
     Module, ModuleDef, ModuleEntry, RouteDef,
 };
-pub use crate::reply::{IntoReply, Reply, WsError};
+pub use crate::config::{Backpressure, ModuleLimits, RateLimit};
+pub use crate::extract::FromContext;
+pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
+pub use crate::protocol::{IntoReply, Reply, WsError};
+pub use crate::protocol::{JsonParser, Parser, RawParser};
 pub use crate::runtime::connection::{CloseInfo, Connection};
+pub use crate::runtime::context::Context;
 pub use crate::runtime::handler::MaybeReady;
+pub use crate::runtime::middleware::{Middleware, MiddlewareRef};
 
 /// A result already there: `Result<Accept, Reject>` for handshake shims.
 pub type HandshakeOutcome = Result<Accept, Reject>;
@@ -114,7 +114,7 @@ pub const STUB_MODULE: ModuleDef = ModuleDef {
     default_prefix: None,
     middleware: &[],
     concurrency: 1,
-    limits: crate::limits::ModuleLimits::NONE,
+    limits: crate::config::ModuleLimits::NONE,
     location: STUB_AT,
 };
 

@@ -14,7 +14,7 @@
 //! A custom parser implements [`Parser`] and is named in `#[ws_module(parser = MyParser)]`.
 
 mod error;
-pub mod reply;
+pub(crate) mod reply;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -24,6 +24,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 pub use crate::protocol::error::{WsError, codes};
+pub use crate::protocol::reply::{IntoReply, Reply, ReplyValue};
 use crate::ws::RawMessage;
 
 /// A piece of a decoded message: a byte range of the frame, or text the parser built.

@@ -57,7 +57,7 @@ pub enum SendError {
     Closed,
     /// The connection's outbound queue is full (in frames or bytes): the client is not reading
     /// fast enough. The frame was not queued; under the default
-    /// [`Backpressure::Disconnect`](crate::config::limits::Backpressure::Disconnect) the connection is
+    /// [`Backpressure::Disconnect`](crate::config::Backpressure::Disconnect) the connection is
     /// also being closed (1008).
     #[error("the connection's outbound queue is full")]
     QueueFull,
@@ -92,8 +92,8 @@ pub struct CloseInfo {
     pub by: ClosedBy,
 }
 
-/// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::config::limits::Backpressure::Disconnect).
-pub const SLOW_CONSUMER: &str = "slow consumer";
+/// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::config::Backpressure::Disconnect).
+pub(crate) const SLOW_CONSUMER: &str = "slow consumer";
 
 /// A flag set once that tasks can wait for: what a `CancellationToken` does here, without its
 /// allocation and lock (a connection has three of them, inline).
@@ -287,7 +287,7 @@ impl Connection {
     }
 
     /// Queues a frame, within the queue's bounds (frames and bytes); never waits. A frame that
-    /// does not fit is dropped and the module's [`Backpressure`](crate::config::limits::Backpressure)
+    /// does not fit is dropped and the module's [`Backpressure`](crate::config::Backpressure)
     /// policy applies.
     pub(crate) fn send_ws(&self, msg: Message) -> Result<(), SendError> {
         let inner = &*self.inner;
@@ -309,11 +309,11 @@ impl Connection {
     fn queue_full(&self) -> SendError {
         let module = &self.inner.module;
         match module.limits.backpressure {
-            crate::config::limits::Backpressure::DropNewest => {
+            crate::config::Backpressure::DropNewest => {
                 module.metrics.dropped_full.increment(1);
                 tracing::debug!(fd = %self.fd(), "outbound queue full: frame dropped");
             }
-            crate::config::limits::Backpressure::Disconnect => {
+            crate::config::Backpressure::Disconnect => {
                 module.metrics.dropped_disconnect.increment(1);
                 if !self.is_closing() {
                     tracing::warn!(
@@ -476,7 +476,7 @@ impl Connection {
 
 /// The live connections of a server, by fd.
 #[derive(Default)]
-pub struct SessionManager {
+pub(crate) struct SessionManager {
     map: DashMap<Fd, Connection>,
 }
 
@@ -490,34 +490,34 @@ impl fmt::Debug for SessionManager {
 
 impl SessionManager {
     /// The live connection with this fd.
-    pub fn get(&self, fd: Fd) -> Option<Connection> {
+    pub(crate) fn get(&self, fd: Fd) -> Option<Connection> {
         self.map.get(&fd).map(|c| c.clone())
     }
 
     /// Whether a live connection has this fd.
-    pub fn contains(&self, fd: Fd) -> bool {
+    pub(crate) fn contains(&self, fd: Fd) -> bool {
         self.map.contains_key(&fd)
     }
 
     /// How many connections are live.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Whether no connection is live.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
     /// The fds of the live connections, sorted.
-    pub fn fds(&self) -> Vec<Fd> {
+    pub(crate) fn fds(&self) -> Vec<Fd> {
         let mut v: Vec<Fd> = self.map.iter().map(|e| *e.key()).collect();
         v.sort_unstable();
         v
     }
 
     /// A copy of every live connection (in no particular order).
-    pub fn connections(&self) -> Vec<Connection> {
+    pub(crate) fn connections(&self) -> Vec<Connection> {
         self.map.iter().map(|e| e.value().clone()).collect()
     }
 
@@ -528,7 +528,7 @@ impl SessionManager {
 
     /// Up to `limit` live connections with fds above `after` (from the start for `None`),
     /// sorted by fd: page through all connections with the last fd of each page.
-    pub fn page(&self, after: Option<Fd>, limit: usize) -> Vec<Connection> {
+    pub(crate) fn page(&self, after: Option<Fd>, limit: usize) -> Vec<Connection> {
         let mut v: Vec<Connection> = self
             .map
             .iter()

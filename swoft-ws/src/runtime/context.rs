@@ -27,7 +27,7 @@ tokio::task_local! {
 
 /// Counts the live [`Context`]s of a server.
 #[derive(Default)]
-pub struct ContextManager {
+pub(crate) struct ContextManager {
     live: AtomicUsize,
     created: AtomicU64,
 }
@@ -43,17 +43,26 @@ impl fmt::Debug for ContextManager {
 
 impl ContextManager {
     /// How many contexts are alive now (messages being handled).
-    pub fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Acquire)
     }
 
     /// How many contexts were ever created (messages received).
-    pub fn created(&self) -> u64 {
+    pub(crate) fn created(&self) -> u64 {
         self.created.load(Ordering::Relaxed)
     }
 }
 
-/// The context of one inbound message. Cheap to clone; see the [module docs](self).
+/// The context of one inbound message. Cheap to clone.
+///
+/// Every inbound message gets a `Context`: its connection, the frame as received, what the
+/// parser found in it (command, body, id, extra fields) and the time it arrived. The context
+/// is created when the frame arrives, bound to the task that handles it, and destroyed when the
+/// handling ends — after a reply, an error reply, a panic, or when the handling task is
+/// cancelled. While it lives, [`Context::current`] returns it from anywhere in that task, so
+/// code deep inside a handler can reach the message without having it passed down.
+/// [`ServerStats::contexts`](crate::ServerStats::contexts) counts the live ones: 0 once every
+/// message is handled.
 #[derive(Clone)]
 pub struct Context {
     inner: Arc<ContextInner>,

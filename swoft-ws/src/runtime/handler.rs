@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use crate::handshake::{Accept, HandshakeRequest, Reject};
-use crate::protocol::reply::Reply;
+use crate::protocol::Reply;
 use crate::runtime::connection::{CloseInfo, Connection};
 use crate::runtime::context::Context;
 
@@ -60,17 +60,18 @@ impl<T: Unpin> Future for MaybeReady<'_, T> {
 /// A module or controller instance, shared by all its connections.
 pub type Instance = Arc<dyn Any + Send + Sync>;
 /// Builds an instance at start-up.
-pub type MakeFn = fn() -> Instance;
+pub(crate) type MakeFn = fn() -> Instance;
 /// Calls handler number `index` of a controller (or the `#[on_message]` hook, index 0).
-pub type DispatchFn =
+pub(crate) type DispatchFn =
     for<'a> fn(&'a (dyn Any + Send + Sync), u16, &'a Context) -> MaybeReady<'a, Reply>;
 /// Calls an `#[on_handshake]` hook.
-pub type HandshakeFn = for<'a> fn(
+pub(crate) type HandshakeFn = for<'a> fn(
     &'a (dyn Any + Send + Sync),
     &'a HandshakeRequest,
 ) -> MaybeReady<'a, Result<Accept, Reject>>;
 /// Calls an `#[on_open]` hook.
-pub type OpenFn = for<'a> fn(&'a (dyn Any + Send + Sync), &'a Connection) -> MaybeReady<'a, ()>;
+pub(crate) type OpenFn =
+    for<'a> fn(&'a (dyn Any + Send + Sync), &'a Connection) -> MaybeReady<'a, ()>;
 /// Calls an `#[on_close]` hook.
-pub type CloseFn =
+pub(crate) type CloseFn =
     for<'a> fn(&'a (dyn Any + Send + Sync), &'a Connection, &'a CloseInfo) -> MaybeReady<'a, ()>;

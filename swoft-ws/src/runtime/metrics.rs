@@ -14,27 +14,35 @@
 //! | `swoft_ws_outbound_dropped_total` | counter | `module`, `reason` (`queue_full`: dropped under `DropNewest`; `disconnect`: not queued, and the connection closed under `Disconnect`) | frames not queued for slow consumers |
 //! | `swoft_ws_limited_total` | counter | `module`, `limit` (`rate`, `rate_abuse`, `handler_timeout`, `idle`, `handshake_timeout`) | limits crossed: rate-limited messages, connections closed for abuse, handler timeouts, idle closes; handshake timeouts with `module` = `` |
 //! | `swoft_ws_rooms` | gauge | | rooms that exist |
+//! | `swoft_ws_cluster_published_total` | counter | | messages published to the other nodes |
+//! | `swoft_ws_cluster_received_total` | counter | | messages received from the other nodes |
+//! | `swoft_ws_cluster_dropped_total` | counter | `reason` (`unavailable`: the store is down; `queue_full`: the publish queue is full; `no_subscriber`: fewer nodes listened than are live) | messages that could not be delivered to the other nodes |
+//! | `swoft_ws_cluster_query_timeouts_total` | counter | | membership queries some live node did not answer in time |
+//! | `swoft_ws_cluster_peers` | gauge | | other nodes this node considers live |
+//! | `swoft_ws_cluster_reconnects_total` | counter | | times the cluster adapter lost its store and connected again |
+//!
+//! The names are the contract (dashboards and alerts use them); this table is their reference.
 
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 
 /// Live connections.
-pub const CONNECTIONS: &str = "swoft_ws_connections";
+pub(crate) const CONNECTIONS: &str = "swoft_ws_connections";
 /// Handshakes by outcome.
-pub const HANDSHAKES: &str = "swoft_ws_handshakes_total";
+pub(crate) const HANDSHAKES: &str = "swoft_ws_handshakes_total";
 /// Messages received.
-pub const MESSAGES_IN: &str = "swoft_ws_messages_in_total";
+pub(crate) const MESSAGES_IN: &str = "swoft_ws_messages_in_total";
 /// Replies and pushes queued.
-pub const MESSAGES_OUT: &str = "swoft_ws_messages_out_total";
+pub(crate) const MESSAGES_OUT: &str = "swoft_ws_messages_out_total";
 /// Error replies by code.
-pub const ERROR_REPLIES: &str = "swoft_ws_error_replies_total";
+pub(crate) const ERROR_REPLIES: &str = "swoft_ws_error_replies_total";
 /// Handler latency.
-pub const HANDLER_SECONDS: &str = "swoft_ws_handler_seconds";
+pub(crate) const HANDLER_SECONDS: &str = "swoft_ws_handler_seconds";
 /// Frames not queued because a receiver's queue was full.
-pub const OUTBOUND_DROPPED: &str = "swoft_ws_outbound_dropped_total";
+pub(crate) const OUTBOUND_DROPPED: &str = "swoft_ws_outbound_dropped_total";
 /// Limits crossed, by module and limit.
-pub const LIMITED: &str = "swoft_ws_limited_total";
+pub(crate) const LIMITED: &str = "swoft_ws_limited_total";
 /// Rooms that exist.
-pub const ROOMS: &str = "swoft_ws_rooms";
+pub(crate) const ROOMS: &str = "swoft_ws_rooms";
 
 /// The label value for messages no handler maps.
 const UNMAPPED: &str = "<unmapped>";
@@ -120,14 +128,14 @@ pub(crate) fn set_rooms(n: usize) {
 /// store is down; `queue_full`: the publish queue is full; `no_subscriber`: published, but
 /// fewer nodes were listening than are live — e.g. one is re-subscribing after an outage, or
 /// the addressed node is gone).
-pub const CLUSTER_DROPPED: &str = "swoft_ws_cluster_dropped_total";
+pub(crate) const CLUSTER_DROPPED: &str = "swoft_ws_cluster_dropped_total";
 /// Messages published to the other nodes.
-pub const CLUSTER_PUBLISHED: &str = "swoft_ws_cluster_published_total";
+pub(crate) const CLUSTER_PUBLISHED: &str = "swoft_ws_cluster_published_total";
 /// Messages received from the other nodes.
-pub const CLUSTER_RECEIVED: &str = "swoft_ws_cluster_received_total";
+pub(crate) const CLUSTER_RECEIVED: &str = "swoft_ws_cluster_received_total";
 /// Membership queries that some live node did not answer in time.
-pub const CLUSTER_QUERY_TIMEOUTS: &str = "swoft_ws_cluster_query_timeouts_total";
+pub(crate) const CLUSTER_QUERY_TIMEOUTS: &str = "swoft_ws_cluster_query_timeouts_total";
 /// Other nodes this node considers live.
-pub const CLUSTER_PEERS: &str = "swoft_ws_cluster_peers";
+pub(crate) const CLUSTER_PEERS: &str = "swoft_ws_cluster_peers";
 /// Times the adapter lost its store and connected again.
-pub const CLUSTER_RECONNECTS: &str = "swoft_ws_cluster_reconnects_total";
+pub(crate) const CLUSTER_RECONNECTS: &str = "swoft_ws_cluster_reconnects_total";

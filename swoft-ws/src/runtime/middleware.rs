@@ -54,7 +54,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::protocol::reply::{Reply, WsError};
+use crate::protocol::{Reply, WsError};
 use crate::runtime::context::Context;
 use crate::runtime::handler::DispatchFn;
 
@@ -145,6 +145,7 @@ impl<'a> Next<'a> {
 
 /// How the macros name a middleware type: its `TypeId` and how to build it.
 #[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
 pub struct MiddlewareRef {
     /// The type's id (one instance per type per app).
     pub type_id: fn() -> std::any::TypeId,

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use crate::config::limits::Limits;
+use crate::config::Limits;
 use crate::protocol::Parser;
 use crate::runtime::handler::{CloseFn, DispatchFn, HandshakeFn, Instance, OpenFn};
 use crate::runtime::metrics::{CommandMetrics, ModuleMetrics};

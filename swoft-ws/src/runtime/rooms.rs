@@ -30,7 +30,7 @@ use crate::runtime::server::Server;
 ///
 /// Implementations must be cheap to call from many tasks at once and must never block on I/O
 /// in these methods: they run on the message path.
-pub trait Adapter: Send + Sync + 'static {
+pub(crate) trait Adapter: Send + Sync + 'static {
     /// Adds `conn` to `room` (creating the room). Whether it was not a member before.
     fn join(&self, room: &str, conn: &Connection) -> bool;
     /// Removes `fd` from `room` (removing an empty room). Whether it was a member.
@@ -54,7 +54,7 @@ pub trait Adapter: Send + Sync + 'static {
 
 /// Rooms in this process's memory.
 #[derive(Default)]
-pub struct LocalAdapter {
+pub(crate) struct LocalAdapter {
     rooms: DashMap<Arc<str>, HashMap<Fd, Connection>>,
     by_fd: DashMap<Fd, HashSet<Arc<str>>>,
 }
@@ -69,7 +69,7 @@ impl fmt::Debug for LocalAdapter {
 
 impl LocalAdapter {
     /// An empty adapter.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 }
@@ -146,7 +146,7 @@ impl Adapter for LocalAdapter {
     }
 }
 
-/// The rooms of a server: a thin, typed front of its [`Adapter`] (this node's members) and, on
+/// The rooms of a server: a thin, typed front of this node's members (in memory) and, on
 /// several nodes, of its cluster (everyone's).
 #[derive(Clone)]
 pub struct Rooms {

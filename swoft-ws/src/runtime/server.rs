@@ -123,6 +123,7 @@ impl Server {
             connections: self.inner.sessions.len(),
             admitted: self.inner.admitted.load(Ordering::Acquire),
             contexts: self.inner.contexts.live(),
+            contexts_created: self.inner.contexts.created(),
             fds: self.inner.fds.live(),
             rooms: self.inner.rooms.count(),
             queued_bytes: {
@@ -143,12 +144,12 @@ impl Server {
     }
 
     /// The live connections, by fd.
-    pub fn sessions(&self) -> &SessionManager {
+    pub(crate) fn sessions(&self) -> &SessionManager {
         &self.inner.sessions
     }
 
     /// The live message contexts.
-    pub fn contexts(&self) -> &ContextManager {
+    pub(crate) fn contexts(&self) -> &ContextManager {
         &self.inner.contexts
     }
 
@@ -177,11 +178,6 @@ impl Server {
         Broadcast::all(self)
     }
 
-    /// The fd allocator.
-    pub fn fds(&self) -> &FdAllocator {
-        &self.inner.fds
-    }
-
     pub(crate) fn fds_arc(&self) -> &Arc<FdAllocator> {
         &self.inner.fds
     }
@@ -205,6 +201,19 @@ impl Server {
     /// How many connections are live.
     pub fn connection_count(&self) -> usize {
         self.inner.sessions.len()
+    }
+
+    /// The fds of the live connections, sorted (Swoft's `$server->connections`). For many
+    /// connections, page through them with [`connections_page`](Self::connections_page).
+    pub fn live_fds(&self) -> Vec<Fd> {
+        self.inner.sessions.fds()
+    }
+
+    /// Up to `limit` live connections with fds above `after` (from the first for `None`),
+    /// sorted by fd: pass the last fd of a page to get the next. Each page is a fresh look at
+    /// the table, so a connection that opens or closes meanwhile may or may not be seen.
+    pub fn connections_page(&self, after: Option<Fd>, limit: usize) -> Vec<Connection> {
+        self.inner.sessions.page(after, limit)
     }
 
     /// Sends a frame, as it is, to the connection with this fd.
@@ -246,6 +255,9 @@ pub struct ServerStats {
     pub admitted: usize,
     /// Live message contexts.
     pub contexts: usize,
+    /// Message contexts created since the server started (one per message handled); not part
+    /// of what [`is_idle`](Self::is_idle) checks.
+    pub contexts_created: u64,
     /// Allocated fds.
     pub fds: usize,
     /// Rooms that exist.
@@ -257,6 +269,10 @@ pub struct ServerStats {
 impl ServerStats {
     /// Whether nothing is held: no connection, context, fd, room or queued byte.
     pub fn is_idle(&self) -> bool {
-        *self == ServerStats::default()
+        *self
+            == ServerStats {
+                contexts_created: self.contexts_created,
+                ..ServerStats::default()
+            }
     }
 }

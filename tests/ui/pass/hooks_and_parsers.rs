@@ -31,7 +31,7 @@ impl RawModule {
 
 #[ws_module(
     path = "/json/v1",
-    parser = swoft_ws::JsonParser,
+    parser = swoft_ws::protocol::JsonParser,
     controllers = [Echo],
     default_command = "echo.say",
     concurrency = 4,

@@ -18,11 +18,13 @@ mod error;
 mod records;
 
 pub use self::error::{BuildError, Problem};
+pub(crate) use self::records::registered_modules;
 pub use self::records::{
     Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Location, Module,
-    ModuleDef, ModuleEntry, RouteDef, registered_modules,
+    ModuleDef, ModuleEntry, RouteDef,
 };
-pub use crate::runtime::handler::{CloseFn, DispatchFn, HandshakeFn, Instance, MakeFn, OpenFn};
+pub use crate::runtime::handler::Instance;
+pub(crate) use crate::runtime::handler::MakeFn;
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -218,7 +220,7 @@ pub(crate) fn build(
                 hooks,
                 chain: module_chain,
                 metrics: ModuleMetrics::new(m.path),
-                limits: crate::config::limits::Limits::default(),
+                limits: crate::config::Limits::default(),
             },
         ));
     }

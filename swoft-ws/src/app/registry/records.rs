@@ -83,7 +83,7 @@ pub struct ModuleDef {
     /// How many messages of one connection may be handled at once (1: in order).
     pub concurrency: u16,
     /// Overrides of the server-wide limits (`max_connections`, `origins`, `rate_limit`, ...).
-    pub limits: crate::config::limits::ModuleLimits,
+    pub limits: crate::config::ModuleLimits,
     /// Where the struct is.
     pub location: Location,
 }
@@ -129,7 +129,7 @@ inventory::collect!(ControllerEntry);
 inventory::collect!(HooksEntry);
 
 /// Every module registered in this binary, sorted by path.
-pub fn registered_modules() -> Vec<&'static ModuleDef> {
+pub(crate) fn registered_modules() -> Vec<&'static ModuleDef> {
     let mut v: Vec<_> = inventory::iter::<ModuleEntry>
         .into_iter()
         .map(|e| e.0)

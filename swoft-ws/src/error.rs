@@ -1,0 +1,24 @@
+//! Every error type of swoft-ws, in one place. Each is defined in the layer it belongs to and
+//! only re-exported here.
+//!
+//! | error | returned by | what it means |
+//! |---|---|---|
+//! | [`BuildError`] (a list of [`Problem`]s, each with its [`Location`]) | [`AppBuilder::build`](crate::AppBuilder::build), [`App::discover`](crate::App::discover) | the app's modules, controllers or hooks do not fit together; every problem is reported at once, with `file:line` |
+//! | [`SendError`] | [`Connection::send`](crate::Connection::send), [`Server::send_to`](crate::Server::send_to), ... | the frame was not queued: the connection is gone, closing, or its queue is full |
+//! | [`WsError`] | your handlers and middleware | not a failure of swoft-ws: an **error reply** (`code`, `message`) sent to the client; the connection stays open |
+//! | [`Reject`] | your `#[on_handshake]` hook | the handshake is refused with an HTTP status and a reason |
+//! | `redis::ConnectError` (feature `redis`) | `RedisAdapter::connect` | the Redis server could not be reached at start-up |
+//! | `testing::HandshakeFailed` (feature `testing`) | `TestServer::connect*` | the server refused a test client's handshake |
+//!
+//! How a connection ends is not an error type: it is a close code
+//! ([`ws::close_code`](crate::ws::close_code)) given to `#[on_close]` in a
+//! [`CloseInfo`](crate::CloseInfo).
+
+pub use crate::app::registry::{BuildError, Location, Problem};
+#[cfg(feature = "redis")]
+pub use crate::cluster::redis::ConnectError;
+pub use crate::handshake::Reject;
+pub use crate::protocol::WsError;
+pub use crate::runtime::connection::SendError;
+#[cfg(feature = "testing")]
+pub use crate::testing::HandshakeFailed;
