@@ -11,8 +11,8 @@ use bytes::{BufMut, BytesMut};
 use metrics::{Counter, Gauge, counter, gauge};
 use tokio::sync::oneshot;
 
-use crate::cluster::adapter::{ClusterAdapter, Inbox};
 use crate::cluster::packet::*;
+use crate::cluster::{ClusterAdapter, Inbox};
 use crate::runtime::broadcast::{Broadcast, Payload};
 use crate::runtime::fd::Fd;
 use crate::runtime::metrics::{
