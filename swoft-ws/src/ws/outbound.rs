@@ -391,7 +391,7 @@ impl OutboundRx {
 
     /// The next queued message, taken off the queue (for the socket-less bench connection);
     /// `Some(None)` for a close marker or a close frame.
-    #[cfg(any(test, feature = "__bench"))]
+    #[cfg(feature = "__bench")]
     pub(crate) fn pop(&self) -> Option<Option<Message>> {
         let mut st = self.0.lock();
         let e = st.entries.pop_front()?;
