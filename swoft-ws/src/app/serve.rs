@@ -19,18 +19,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::ServeOpts;
-use crate::runtime::server::Server;
+use crate::runtime::server::{Server, WeakServer};
 
 /// Apps turned into routers (weakly): what `serve_router` drains.
-static ROUTED: std::sync::Mutex<Vec<std::sync::Weak<crate::runtime::server::ServerInner>>> =
-    std::sync::Mutex::new(Vec::new());
+static ROUTED: std::sync::Mutex<Vec<WeakServer>> = std::sync::Mutex::new(Vec::new());
 
 /// Notes that `server`'s app was turned into a router.
 pub(crate) fn routed(server: &Server) {
     let mut list = ROUTED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    list.retain(|w| w.strong_count() > 0);
+    list.retain(|w| !w.is_gone());
     list.push(server.downgrade());
 }
 
@@ -192,27 +191,5 @@ async fn signal(on: bool) -> &'static str {
     {
         let _ = tokio::signal::ctrl_c().await;
         "ctrl-c"
-    }
-}
-
-impl Server {
-    /// Asks the server to shut down gracefully: `serve*` stops accepting, drains every
-    /// WebSocket connection (see [`App::serve_with_shutdown`](crate::App::serve_with_shutdown))
-    /// and returns. Returns at once; await [`drain`](Self::drain) to wait for the end.
-    pub fn shutdown(&self) {
-        self.shutdown_state().requested.cancel();
-    }
-
-    /// Whether a shutdown was asked for.
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutdown_state().requested.is_cancelled()
-    }
-
-    /// Drains the WebSocket connections now, and returns once they all ended: new handshakes
-    /// get 503; in-flight handlers finish (up to `shutdown_grace`, then are cancelled); every
-    /// connection gets close 1001 `server shutting down`, in batches; every `#[on_close]` runs.
-    /// For apps served by your own HTTP server (`into_router`); `serve*` call it for you.
-    pub async fn drain(&self) {
-        crate::runtime::shutdown::drain(self).await;
     }
 }

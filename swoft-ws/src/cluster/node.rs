@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
@@ -20,7 +20,7 @@ use crate::runtime::metrics::{
 };
 use crate::runtime::middleware::BoxFuture;
 use crate::runtime::remote::{ConnAddr, Member, NodeId, Remote, WireTarget};
-use crate::runtime::server::{Server, ServerInner};
+use crate::runtime::server::{Server, WeakServer};
 
 /// Handles for the cluster's metrics, registered once.
 pub(super) struct ClusterMetrics {
@@ -68,7 +68,7 @@ struct Pending {
 pub(crate) struct ClusterNode {
     id: NodeId,
     adapter: Arc<dyn ClusterAdapter>,
-    server: OnceLock<Weak<ServerInner>>,
+    server: OnceLock<WeakServer>,
     peers: Mutex<HashMap<NodeId, Instant>>,
     pending: Mutex<HashMap<u64, Pending>>,
     next_query: AtomicU64,

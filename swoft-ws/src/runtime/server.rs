@@ -50,6 +50,18 @@ impl fmt::Debug for Server {
     }
 }
 
+/// A handle to a server that does not keep it alive: what outlives-or-not the app (the list of
+/// apps turned into routers, a cluster node) holds, so that dropping the app ends it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WeakServer(std::sync::Weak<ServerInner>);
+
+impl WeakServer {
+    /// Whether the server is gone.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
+
 impl Server {
     pub(crate) fn new(inner: ServerInner) -> Self {
         Server {
@@ -57,12 +69,12 @@ impl Server {
         }
     }
 
-    pub(crate) fn downgrade(&self) -> std::sync::Weak<ServerInner> {
-        Arc::downgrade(&self.inner)
+    pub(crate) fn downgrade(&self) -> WeakServer {
+        WeakServer(Arc::downgrade(&self.inner))
     }
 
-    pub(crate) fn upgrade(weak: &std::sync::Weak<ServerInner>) -> Option<Server> {
-        weak.upgrade().map(|inner| Server { inner })
+    pub(crate) fn upgrade(weak: &WeakServer) -> Option<Server> {
+        weak.0.upgrade().map(|inner| Server { inner })
     }
 
     /// Starts the server's liveness sweeper once: every `ping_interval` (or `idle_timeout`

@@ -94,3 +94,25 @@ pub(crate) async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+impl Server {
+    /// Asks the server to shut down gracefully: `serve*` stops accepting, drains every
+    /// WebSocket connection (see [`App::serve_with_shutdown`](crate::App::serve_with_shutdown))
+    /// and returns. Returns at once; await [`drain`](Self::drain) to wait for the end.
+    pub fn shutdown(&self) {
+        self.shutdown_state().requested.cancel();
+    }
+
+    /// Whether a shutdown was asked for.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown_state().requested.is_cancelled()
+    }
+
+    /// Drains the WebSocket connections now, and returns once they all ended: new handshakes
+    /// get 503; in-flight handlers finish (up to `shutdown_grace`, then are cancelled); every
+    /// connection gets close 1001 `server shutting down`, in batches; every `#[on_close]` runs.
+    /// For apps served by your own HTTP server (`into_router`); `serve*` call it for you.
+    pub async fn drain(&self) {
+        drain(self).await;
+    }
+}
