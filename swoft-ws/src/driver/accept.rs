@@ -1,10 +1,133 @@
-//! Admission: a slot among the live connections, server-wide and per module.
+//! The upgrade gate: a module's HTTP handler, which refuses a handshake while the server
+//! drains, from an origin not allowed, or past the connection limits ([`Admission`]), runs the
+//! module's `#[on_handshake]` hook, allocates the fd, answers `101 Switching Protocols` and
+//! spawns the connection's task ([`super::task`]).
 
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use axum::extract::Request;
+use axum::extract::connect_info::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use http::StatusCode;
+
+use crate::driver::panic_message;
+use crate::driver::task::run;
+use crate::handshake::{Accept, HandshakeRequest};
+use crate::runtime::connection::ConnParts;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
+use crate::ws::transport;
+
+/// The axum handler of a module's path: the handshake.
+pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Request) -> Response {
+    let (mut parts, _body) = req.into_parts();
+    let upgrade = match transport::check(&parts.method, &parts.headers, &mut parts.extensions) {
+        Ok(u) => u,
+        Err(response) => return *response,
+    };
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    if server.shutdown_state().draining.is_cancelled() {
+        module.metrics.refused_busy.increment(1);
+        return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
+    }
+    if !module.limits.origins.allows(&parts.headers) {
+        module.metrics.refused_origin.increment(1);
+        tracing::info!(
+            path = module.path, peer = ?peer, origin = ?parts.headers.get(http::header::ORIGIN),
+            "handshake refused: origin not allowed"
+        );
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let admission = match Admission::try_new(&server, &module) {
+        Ok(a) => a,
+        Err(full) => {
+            module.metrics.full.increment(1);
+            let reason = match full {
+                Full::Server => "server is full",
+                Full::Module => "module is full",
+            };
+            tracing::warn!(path = module.path, peer = ?peer, "handshake refused: {reason}");
+            return (StatusCode::SERVICE_UNAVAILABLE, reason).into_response();
+        }
+    };
+    let request = Arc::new(
+        HandshakeRequest::new(parts.uri, parts.headers, peer).with_extensions(parts.extensions),
+    );
+
+    let accept = match &module.hooks.handshake {
+        None => Accept::new(),
+        Some(hook) => {
+            // Called inside the future: a plain `fn` hook panics when called, not when polled.
+            let fut = async { hook(&*module.instance, &request).await };
+            match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(accept)) => accept,
+                Ok(Err(reject)) => {
+                    module.metrics.rejected.increment(1);
+                    tracing::info!(
+                        path = module.path, peer = ?peer, status = %reject.status,
+                        reason = %reject.reason, "handshake rejected"
+                    );
+                    return (reject.status, reject.reason).into_response();
+                }
+                Err(panic) => {
+                    module.metrics.failed.increment(1);
+                    tracing::error!(
+                        path = module.path,
+                        panic = panic_message(&*panic),
+                        "#[on_handshake] panicked; answering 500"
+                    );
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "handshake failed").into_response();
+                }
+            }
+        }
+    };
+
+    let fd = match server.fds_arc().allocate_guarded() {
+        Ok(fd) => fd,
+        Err(e) => {
+            module.metrics.full.increment(1);
+            tracing::warn!(error = %e, "handshake refused: no free fd");
+            return (StatusCode::SERVICE_UNAVAILABLE, "server is full").into_response();
+        }
+    };
+
+    let Accept {
+        headers,
+        protocol,
+        session,
+    } = accept;
+    let protocol = protocol.filter(|p| {
+        let offered = request.protocols().iter().any(|o| o == p);
+        if !offered {
+            tracing::warn!(protocol = %p, "chosen subprotocol was not offered by the client; left out");
+        }
+        offered
+    });
+    module.metrics.accepted.increment(1);
+    let mut response = upgrade.response(protocol.as_deref());
+    tokio::spawn(run(
+        upgrade.on_upgrade,
+        ConnParts {
+            fd: fd.fd(),
+            request,
+            module,
+            server,
+            protocol,
+            session,
+        },
+        fd,
+        admission,
+    ));
+    response.headers_mut().extend(headers);
+    response
+}
 
 /// A slot among the live connections (server-wide and of one module), given back on drop.
 #[derive(Debug)]
