@@ -12,6 +12,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use hyper::upgrade::OnUpgrade;
+use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::driver::accept::Admission;
@@ -65,6 +66,7 @@ pub(super) fn run(
     run_connection(on_upgrade, parts, fd, admission).instrument(span)
 }
 
+/// Waits for the upgrade, then drives the connection over the upgraded socket.
 async fn run_connection(
     on_upgrade: OnUpgrade,
     parts: ConnParts,
@@ -80,27 +82,28 @@ async fn run_connection(
     };
     let cfg = parts.server.config();
     let limits = &parts.module.limits;
-    let (mut transport, tcp) = Transport::new(
+    let (transport, tcp) = Transport::new(
         upgraded,
         cfg.read_buffer_size,
         limits.max_frame_size,
         limits.max_message_size,
     );
-    let (tx, rx) = crate::ws::outbound::queue(cfg.outbound_queue, tcp);
-    let conn = Connection::new(parts, tx);
-    conn.server().start_sweeper();
-    conn.server().sessions().insert(conn.clone());
-    conn.module().metrics.connections.increment(1);
-    if conn.server().shutdown_state().draining.is_cancelled() {
-        // Accepted as the drain began, possibly after it signalled every connection.
-        conn.draining().cancel();
-        conn.close(close_code::GOING_AWAY, crate::runtime::shutdown::REASON);
-    }
-    let cleanup = Cleanup {
-        conn: conn.clone(),
-        _fd: fd,
-        _admission: admission,
-    };
+    drive(transport, tcp, parts, fd, admission).await;
+}
+
+/// The connection over its transport, from open to close: it goes live, runs its
+/// `#[on_open]` hook, reads and handles messages until it ends, writes its close, runs its
+/// `#[on_close]` hook and cleans up. `tcp` is the socket the queue may write to directly (see
+/// [`Transport::new`]). The unit tests start here, over an in-memory stream.
+pub(super) async fn drive(
+    mut transport: Transport,
+    tcp: Option<Arc<TcpStream>>,
+    parts: ConnParts,
+    fd: FdGuard,
+    admission: Admission,
+) {
+    let (tx, rx) = crate::ws::outbound::queue(parts.server.config().outbound_queue, tcp);
+    let (conn, cleanup) = go_live(parts, tx, fd, admission);
     let module = conn.module().clone();
     tracing::debug!(fd = %conn.fd(), id = %conn.id(), path = module.path, "connection open");
 
@@ -118,7 +121,55 @@ async fn run_connection(
     // What is queued goes out first (the slow-consumer close dropped it already), then the
     // close frame; a client that does not read gets its socket dropped after `close_timeout`.
     rx.refuse();
-    let frame = match info.by {
+    if info.by != ClosedBy::Transport
+        && write_close(&conn, &mut transport, &rx, close_frame(&conn, &info, reply)).await
+    {
+        transport.shutdown().await;
+    }
+    drop(rx);
+
+    tracing::debug!(fd = %conn.fd(), code = info.code, by = ?info.by, "connection closed");
+    if let Some(close) = module.hooks.close {
+        let hook = async { close(&*module.instance, &conn, &info).await };
+        Box::pin(run_hook("on_close", &conn, hook)).await;
+    }
+    conn.server().rooms().leave_all(conn.fd());
+    drop(cleanup);
+}
+
+/// The connection, live: among the server's sessions and counted, and closed at once (1001)
+/// if the server began draining meanwhile; with the clean-up that undoes it.
+fn go_live(
+    parts: ConnParts,
+    tx: crate::ws::outbound::OutboundTx,
+    fd: FdGuard,
+    admission: Admission,
+) -> (Connection, Cleanup) {
+    let conn = Connection::new(parts, tx);
+    conn.server().start_sweeper();
+    conn.server().sessions().insert(conn.clone());
+    conn.module().metrics.connections.increment(1);
+    if conn.server().shutdown_state().draining.is_cancelled() {
+        // Accepted as the drain began, possibly after it signalled every connection.
+        conn.draining().cancel();
+        conn.close(close_code::GOING_AWAY, crate::runtime::shutdown::REASON);
+    }
+    let cleanup = Cleanup {
+        conn: conn.clone(),
+        _fd: fd,
+        _admission: admission,
+    };
+    (conn, cleanup)
+}
+
+/// The close frame to send: the answer to the client's close, or the close the server asked
+/// for (1000 if none); none when the socket ended.
+fn close_frame(
+    conn: &Connection,
+    info: &CloseInfo,
+    reply: Option<CloseFrame>,
+) -> Option<CloseFrame> {
+    match info.by {
         ClosedBy::Client => reply,
         ClosedBy::Server => {
             let (code, reason) = conn
@@ -130,41 +181,40 @@ async fn run_connection(
             })
         }
         ClosedBy::Transport => None,
-    };
-    if info.by != ClosedBy::Transport {
-        rx.push_control(Message::Close(frame), true);
-        let close_timeout = conn.server().config().close_timeout;
-        let flushed = tokio::time::timeout(
-            close_timeout,
-            std::future::poll_fn(|cx| {
-                loop {
-                    match ready!(transport.poll_flush(cx, &rx, false)) {
-                        Ok(Flushed::Close(..)) => continue,
-                        Ok(Flushed::Empty) => return Poll::Ready(true),
-                        Err(_) => return Poll::Ready(false),
-                    }
+    }
+}
+
+/// Queues the close frame after what is queued, and writes them within the close timeout.
+/// True once written (the socket may be shut down); false when the socket failed, or when the
+/// client did not read in time (its socket is then dropped without the close frame).
+async fn write_close(
+    conn: &Connection,
+    transport: &mut Transport,
+    rx: &OutboundRx,
+    frame: Option<CloseFrame>,
+) -> bool {
+    rx.push_control(Message::Close(frame), true);
+    let close_timeout = conn.server().config().close_timeout;
+    let flushed = tokio::time::timeout(
+        close_timeout,
+        std::future::poll_fn(|cx| {
+            loop {
+                match ready!(transport.poll_flush(cx, rx, false)) {
+                    Ok(Flushed::Close(..)) => continue,
+                    Ok(Flushed::Empty) => return Poll::Ready(true),
+                    Err(_) => return Poll::Ready(false),
                 }
-            }),
-        )
-        .await;
-        match flushed {
-            Ok(true) => transport.shutdown().await,
-            Ok(false) => {}
-            // A client that does not read: its socket is dropped without the close frame.
-            Err(_) => {
-                tracing::debug!(fd = %conn.fd(), "close not written in time; dropping the socket")
             }
+        }),
+    )
+    .await;
+    match flushed {
+        Ok(written) => written,
+        Err(_) => {
+            tracing::debug!(fd = %conn.fd(), "close not written in time; dropping the socket");
+            false
         }
     }
-    drop(rx);
-
-    tracing::debug!(fd = %conn.fd(), code = info.code, by = ?info.by, "connection closed");
-    if let Some(close) = module.hooks.close {
-        let hook = async { close(&*module.instance, &conn, &info).await };
-        Box::pin(run_hook("on_close", &conn, hook)).await;
-    }
-    conn.server().rooms().leave_all(conn.fd());
-    drop(cleanup);
 }
 
 /// What the queue's writer stopped at, applied to the connection: a close it reached starts
@@ -246,7 +296,7 @@ async fn read_loop(
     module: &Arc<ModuleRuntime>,
     transport: &mut Transport,
     rx: &OutboundRx,
-) -> (CloseInfo, Option<CloseFrame>) {
+) -> End {
     let limit = usize::from(module.concurrency.max(1));
     let cfg = conn.server().config();
     // Only with concurrency above 1: `FuturesUnordered::new` allocates a stub task as large
@@ -286,17 +336,7 @@ async fn read_loop(
                 conn.force_close(code, &reason);
                 continue;
             }
-            Step::WriteFailed(e) => {
-                tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
-                break (
-                    CloseInfo {
-                        code: close_code::ABNORMAL,
-                        reason: e.to_string(),
-                        by: ClosedBy::Transport,
-                    },
-                    None,
-                );
-            }
+            Step::WriteFailed(e) => break write_failed(conn, &e),
         };
         let now = Instant::now();
         conn.seen(now);
@@ -306,31 +346,13 @@ async fn read_loop(
             Err(end) => break end,
         };
         if let Some(b) = &mut bucket {
-            match b.take(now) {
-                Verdict::Pass => {}
-                Verdict::Limited => {
-                    module.metrics.rate_limited.increment(1);
-                    let e = WsError::new(
-                        crate::protocol::reply::codes::RATE_LIMITED,
-                        "too many messages",
-                    );
+            match rate_limit(conn, module, b, now) {
+                Ok(None) => {}
+                Ok(Some(e)) => {
                     Box::pin(handle_message(conn, module, frame, now, Some(e))).await;
                     continue;
                 }
-                Verdict::Abuse => {
-                    module.metrics.closed_abuse.increment(1);
-                    tracing::warn!(fd = %conn.fd(), "rate limit exceeded again and again: closing (1008)");
-                    let reason = "rate limit exceeded";
-                    conn.force_close(close_code::POLICY, reason);
-                    break (
-                        CloseInfo {
-                            code: close_code::POLICY,
-                            reason: reason.to_owned(),
-                            by: ClosedBy::Server,
-                        },
-                        None,
-                    );
-                }
+                Err(end) => break end,
             }
         }
         if limit == 1 {
@@ -357,13 +379,68 @@ async fn read_loop(
         }
     };
     // Messages still being handled may finish (replies to a closed socket are dropped).
-    if let Some(mut inflight) = inflight {
-        let _ = tokio::time::timeout(cfg.close_timeout, async {
-            while inflight.next().await.is_some() {}
-        })
-        .await;
+    if let Some(inflight) = inflight {
+        finish(inflight, cfg.close_timeout).await;
     }
     info
+}
+
+/// How a connection ended, and the close frame to answer the client's close with.
+type End = (CloseInfo, Option<CloseFrame>);
+
+/// The socket failed to write: the connection ends (1006).
+fn write_failed(conn: &Connection, e: &std::io::Error) -> End {
+    tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
+    (
+        CloseInfo {
+            code: close_code::ABNORMAL,
+            reason: e.to_string(),
+            by: ClosedBy::Transport,
+        },
+        None,
+    )
+}
+
+/// The rate limit applied to a message: `None` to handle it, the error to answer it with
+/// (`rate_limited`), or, for a client over the limit again and again, the end (1008).
+fn rate_limit(
+    conn: &Connection,
+    module: &ModuleRuntime,
+    bucket: &mut Bucket,
+    now: Instant,
+) -> Result<Option<WsError>, End> {
+    match bucket.take(now) {
+        Verdict::Pass => Ok(None),
+        Verdict::Limited => {
+            module.metrics.rate_limited.increment(1);
+            Ok(Some(WsError::new(
+                crate::protocol::reply::codes::RATE_LIMITED,
+                "too many messages",
+            )))
+        }
+        Verdict::Abuse => {
+            module.metrics.closed_abuse.increment(1);
+            tracing::warn!(fd = %conn.fd(), "rate limit exceeded again and again: closing (1008)");
+            let reason = "rate limit exceeded";
+            conn.force_close(close_code::POLICY, reason);
+            Err((
+                CloseInfo {
+                    code: close_code::POLICY,
+                    reason: reason.to_owned(),
+                    by: ClosedBy::Server,
+                },
+                None,
+            ))
+        }
+    }
+}
+
+/// Lets the messages still being handled finish, for at most `timeout`.
+async fn finish<F: std::future::Future<Output = ()>>(
+    mut inflight: FuturesUnordered<F>,
+    timeout: std::time::Duration,
+) {
+    let _ = tokio::time::timeout(timeout, async { while inflight.next().await.is_some() {} }).await;
 }
 
 /// Frames handled before their replies are written, at most (then the queue is written even
@@ -444,11 +521,7 @@ async fn next_done<F: std::future::Future<Output = ()>>(
 
 /// A data frame to handle, nothing (a ping or pong), or how the connection ended (with the
 /// close frame to answer the client's with).
-fn read_frame(
-    conn: &Connection,
-    rx: &OutboundRx,
-    event: Event,
-) -> Result<Option<RawMessage>, (CloseInfo, Option<CloseFrame>)> {
+fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option<RawMessage>, End> {
     match event {
         Event::Frame(Incoming::Text(t)) => Ok(Some(RawMessage::Text(t.into()))),
         Event::Frame(Incoming::Binary(b)) => Ok(Some(RawMessage::Binary(b))),
