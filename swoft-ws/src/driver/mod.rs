@@ -3,13 +3,16 @@
 //! - [`accept`]: the upgrade gate — draining, origin, admission (the connection limits), the
 //!   `#[on_handshake]` hook, the fd, the `101` response — and the spawn of the task.
 //! - [`task`]: the connection's task — the session and its clean-up, the open and close hooks,
-//!   the read loop that reads frames and writes replies in batches, the close sequence.
+//!   the close sequence.
+//! - [`read`]: the read loop — frames in, messages handled in order (or up to the module's
+//!   `concurrency`), replies written in batches, pings answered, the rate limit applied.
 //! - [`message`]: one message — decode, route, middleware, handler under its timeout, reply.
 //! - [`rate`]: the per-connection token bucket the read loop applies.
 
 mod accept;
 mod message;
 mod rate;
+mod read;
 mod task;
 
 use std::any::Any;
