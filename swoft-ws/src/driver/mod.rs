@@ -8,6 +8,9 @@
 //!   `concurrency`), replies written in batches, pings answered, the rate limit applied.
 //! - [`message`]: one message — decode, route, middleware, handler under its timeout, reply.
 //! - [`rate`]: the per-connection token bucket the read loop applies.
+//!
+//! The task starts at `task::drive`, given a [`crate::ws::transport::Transport`]: over an
+//! upgraded socket in production, over an in-memory stream in the unit tests (`tests/`).
 
 mod accept;
 mod message;
