@@ -1,10 +1,165 @@
-//! Admission: a slot among the live connections, server-wide and per module.
+//! The upgrade gate: a module's HTTP handler, which refuses a handshake while the server
+//! drains, from an origin not allowed, or past the connection limits ([`Admission`]), runs the
+//! module's `#[on_handshake]` hook, allocates the fd, answers `101 Switching Protocols` and
+//! spawns the connection's task ([`super::task`]).
 
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use axum::extract::Request;
+use axum::extract::connect_info::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use http::StatusCode;
+
+use crate::driver::panic_message;
+use crate::driver::task::run;
+use crate::handshake::{Accept, HandshakeRequest};
+use crate::runtime::connection::ConnParts;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
+use crate::ws::transport;
+
+/// The axum handler of a module's path: the handshake, then the connection's task.
+pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Request) -> Response {
+    let (mut parts, _body) = req.into_parts();
+    let upgrade = match transport::check(&parts.method, &parts.headers, &mut parts.extensions) {
+        Ok(u) => u,
+        Err(response) => return *response,
+    };
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let admission = match admit(&server, &module, &parts.headers, peer) {
+        Ok(a) => a,
+        Err(refused) => return *refused,
+    };
+    let request = Arc::new(
+        HandshakeRequest::new(parts.uri, parts.headers, peer).with_extensions(parts.extensions),
+    );
+    let accept = match on_handshake(&module, &request, peer).await {
+        Ok(accept) => accept,
+        Err(refused) => return *refused,
+    };
+    let fd = match server.fds_arc().allocate_guarded() {
+        Ok(fd) => fd,
+        Err(e) => {
+            module.metrics.full.increment(1);
+            tracing::warn!(error = %e, "handshake refused: no free fd");
+            return (StatusCode::SERVICE_UNAVAILABLE, "server is full").into_response();
+        }
+    };
+
+    let Accept {
+        headers,
+        protocol,
+        session,
+    } = accept;
+    let protocol = offered(protocol, &request);
+    module.metrics.accepted.increment(1);
+    let mut response = upgrade.response(protocol.as_deref());
+    tokio::spawn(run(
+        upgrade.on_upgrade,
+        ConnParts {
+            fd: fd.fd(),
+            request,
+            module,
+            server,
+            protocol,
+            session,
+        },
+        fd,
+        admission,
+    ));
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// The gate before the hook: a slot among the live connections, unless the server drains
+/// (503), the origin is not allowed (403) or a connection limit is reached (503); the error is
+/// the response to give instead.
+fn admit(
+    server: &Server,
+    module: &Arc<ModuleRuntime>,
+    headers: &http::HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Admission, Box<Response>> {
+    if server.shutdown_state().draining.is_cancelled() {
+        module.metrics.refused_busy.increment(1);
+        return Err(Box::new(
+            (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response(),
+        ));
+    }
+    if !module.limits.origins.allows(headers) {
+        module.metrics.refused_origin.increment(1);
+        tracing::info!(
+            path = module.path, peer = ?peer, origin = ?headers.get(http::header::ORIGIN),
+            "handshake refused: origin not allowed"
+        );
+        return Err(Box::new(
+            (StatusCode::FORBIDDEN, "origin not allowed").into_response(),
+        ));
+    }
+    Admission::try_new(server, module).map_err(|full| {
+        module.metrics.full.increment(1);
+        let reason = match full {
+            Full::Server => "server is full",
+            Full::Module => "module is full",
+        };
+        tracing::warn!(path = module.path, peer = ?peer, "handshake refused: {reason}");
+        Box::new((StatusCode::SERVICE_UNAVAILABLE, reason).into_response())
+    })
+}
+
+/// The module's `#[on_handshake]` hook (an `Accept` with nothing set when it has none); a
+/// rejection, or a panic (500), is the response to give instead.
+async fn on_handshake(
+    module: &ModuleRuntime,
+    request: &Arc<HandshakeRequest>,
+    peer: Option<SocketAddr>,
+) -> Result<Accept, Box<Response>> {
+    let Some(hook) = &module.hooks.handshake else {
+        return Ok(Accept::new());
+    };
+    // Called inside the future: a plain `fn` hook panics when called, not when polled.
+    let fut = async { hook(&*module.instance, request).await };
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(Ok(accept)) => Ok(accept),
+        Ok(Err(reject)) => {
+            module.metrics.rejected.increment(1);
+            tracing::info!(
+                path = module.path, peer = ?peer, status = %reject.status,
+                reason = %reject.reason, "handshake rejected"
+            );
+            Err(Box::new((reject.status, reject.reason).into_response()))
+        }
+        Err(panic) => {
+            module.metrics.failed.increment(1);
+            tracing::error!(
+                path = module.path,
+                panic = panic_message(&*panic),
+                "#[on_handshake] panicked; answering 500"
+            );
+            Err(Box::new(
+                (StatusCode::INTERNAL_SERVER_ERROR, "handshake failed").into_response(),
+            ))
+        }
+    }
+}
+
+/// The subprotocol the hook chose, if the client offered it (else left out, with a warning).
+fn offered(protocol: Option<String>, request: &HandshakeRequest) -> Option<String> {
+    protocol.filter(|p| {
+        let offered = request.protocols().iter().any(|o| o == p);
+        if !offered {
+            tracing::warn!(protocol = %p, "chosen subprotocol was not offered by the client; left out");
+        }
+        offered
+    })
+}
 
 /// A slot among the live connections (server-wide and of one module), given back on drop.
 #[derive(Debug)]

@@ -5,6 +5,7 @@
 //! and [`close_code`] (the close codes swoft-ws uses).
 
 pub(crate) mod codec;
+mod fragment;
 pub(crate) mod outbound;
 pub(crate) mod transport;
 

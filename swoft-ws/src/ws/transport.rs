@@ -66,27 +66,50 @@ impl Transport {
         max_frame: usize,
         max_message: usize,
     ) -> (Transport, Option<Arc<TcpStream>>) {
-        let (io, buf, tcp) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
                 let tcp = Arc::new(parts.io.into_inner());
                 // Bytes the client sent right after its handshake, already read by hyper.
                 let buf = BytesMut::from(&parts.read_buf[..]);
-                (Io::Tcp(tcp.clone()), buf, Some(tcp))
+                let io = Io::Tcp(tcp.clone());
+                let t = Transport::with(io, buf, read_size, max_frame, max_message);
+                (t, Some(tcp))
             }
-            Err(upgraded) => (
-                Io::Other(Box::new(TokioIo::new(upgraded))),
-                BytesMut::new(),
-                None,
-            ),
-        };
-        let t = Transport {
+            Err(upgraded) => {
+                let t =
+                    Transport::from_io(TokioIo::new(upgraded), read_size, max_frame, max_message);
+                (t, None)
+            }
+        }
+    }
+
+    /// The transport over any other stream: TLS, an HTTP server of your own, or an in-memory
+    /// stream (`tokio::io::duplex`) in the unit tests. It reads into the thread's scratch
+    /// buffer and writes with `poll_write_vectored`; senders never write to it directly.
+    pub(crate) fn from_io(
+        io: impl AsyncIo + 'static,
+        read_size: usize,
+        max_frame: usize,
+        max_message: usize,
+    ) -> Transport {
+        let io = Io::Other(Box::new(io));
+        Transport::with(io, BytesMut::new(), read_size, max_frame, max_message)
+    }
+
+    fn with(
+        io: Io,
+        buf: BytesMut,
+        read_size: usize,
+        max_frame: usize,
+        max_message: usize,
+    ) -> Transport {
+        Transport {
             io,
             buf,
             decoder: Decoder::new(max_frame, max_message),
             read_size: read_size.max(256),
             eof: false,
-        };
-        (t, tcp)
+        }
     }
 
     /// The next frame among the bytes already read, without reading more.

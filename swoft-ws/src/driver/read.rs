@@ -1,0 +1,350 @@
+//! The read loop of a connection: reads frames and hands their messages to
+//! [`super::message`] (one at a time, or up to the module's `concurrency` at once), writes the
+//! replies in batches between reads, answers pings, applies the rate limit ([`super::rate`]),
+//! stops reading while the server drains, and returns how the connection ended.
+
+use std::sync::Arc;
+use std::task::{Poll, ready};
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use crate::driver::message::handle_message;
+use crate::driver::rate::{Bucket, Verdict};
+use crate::driver::task::with_writes;
+use crate::protocol::reply::WsError;
+use crate::runtime::connection::{CloseInfo, ClosedBy, Connection};
+use crate::runtime::module::ModuleRuntime;
+use crate::ws::RawMessage;
+use crate::ws::close_code;
+use crate::ws::codec::Incoming;
+use crate::ws::outbound::{Flushed, OutboundRx};
+use crate::ws::transport::{Event, Transport};
+
+/// What one turn of the socket gave the read loop.
+enum Step {
+    Event(Event),
+    /// The writer reached a close the server asked for.
+    Close(u16, Utf8Bytes),
+    WriteFailed(std::io::Error),
+}
+
+/// Reads frames and handles them until the connection ends; returns how it ended, and, when
+/// the client closed, the close frame to answer with.
+///
+/// With the module's `concurrency` at 1 (the default) each message is handled to the end
+/// before the next frame is read: in order, and a slow handler slows only its own connection.
+/// Above 1, up to that many messages of the connection are handled at once (replies in the
+/// order they finish); reading pauses while the limit is reached.
+///
+/// Every frame already read is handled before the replies are written: their replies go out
+/// in one write. The same loop marks when the client was last heard from (for the server's
+/// liveness sweeper, which pings and closes idle connections); applies the rate limit; and,
+/// once the server drains, stops reading new messages (in-flight ones finish).
+pub(super) async fn read_loop(
+    conn: &Connection,
+    module: &Arc<ModuleRuntime>,
+    transport: &mut Transport,
+    rx: &OutboundRx,
+) -> End {
+    let limit = usize::from(module.concurrency.max(1));
+    let cfg = conn.server().config();
+    // Only with concurrency above 1: `FuturesUnordered::new` allocates a stub task as large
+    // as `handle_message`'s future (~2 KiB), on every connection.
+    let mut inflight = None;
+    let mut slot = None;
+    let closing = conn.closing().cancelled();
+    let mut closing = std::pin::pin!(closing);
+    let draining_fut = conn.draining().cancelled();
+    let mut draining_fut = std::pin::pin!(draining_fut);
+    let mut draining = conn.draining().is_cancelled();
+    let mut bucket = module.limits.rate_limit.map(Bucket::new);
+    let mut turn = Turn::default();
+    let info = loop {
+        let read = !draining && pending(&inflight) < limit;
+        let direct = read && pending(&inflight) == 0;
+        let step = tokio::select! {
+            biased;
+            _ = &mut closing => break (server_close(conn), None),
+            _ = &mut draining_fut, if !draining => {
+                draining = true;
+                continue;
+            }
+            Some(()) = next_done(&mut inflight), if pending(&inflight) > 0 => {
+                if pending(&inflight) == 0 {
+                    conn.seen(Instant::now());
+                }
+                continue;
+            }
+            step = std::future::poll_fn(|cx| {
+                poll_step(cx, transport, rx, read, direct, &mut turn)
+            }) => step,
+        };
+        let event = match step {
+            Step::Event(ev) => ev,
+            Step::Close(code, reason) => {
+                conn.force_close(code, &reason);
+                continue;
+            }
+            Step::WriteFailed(e) => break write_failed(conn, &e),
+        };
+        let now = Instant::now();
+        conn.seen(now);
+        let frame = match read_frame(conn, rx, event) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => continue,
+            Err(end) => break end,
+        };
+        if let Some(b) = &mut bucket {
+            match rate_limit(conn, module, b, now) {
+                Ok(None) => {}
+                Ok(Some(e)) => {
+                    Box::pin(handle_message(conn, module, frame, now, Some(e))).await;
+                    continue;
+                }
+                Err(end) => break end,
+            }
+        }
+        if limit == 1 {
+            // In a slot of its own, allocated at the first message and reused: inline, the
+            // message's future (~2 KiB) would be part of every connection's task, also idle ones
+            // that never send anything.
+            let slot = slot.get_or_insert_with(|| Box::pin(None));
+            conn.busy();
+            slot.set(Some(handle_message(conn, module, frame, now, None)));
+            // A handler that waits: what it sends meanwhile goes out meanwhile.
+            let handled = std::future::poll_fn(|cx| match slot.as_mut().as_pin_mut() {
+                Some(f) => f.poll(cx),
+                None => Poll::Ready(()),
+            });
+            with_writes(conn, transport, rx, handled).await;
+            slot.set(None);
+            // Nothing was read while the handler ran: its end counts as the last sign of life.
+            conn.seen(Instant::now());
+        } else {
+            conn.busy();
+            inflight
+                .get_or_insert_with(FuturesUnordered::new)
+                .push(handle_message(conn, module, frame, now, None));
+        }
+    };
+    // Messages still being handled may finish (replies to a closed socket are dropped).
+    if let Some(inflight) = inflight {
+        finish(inflight, cfg.close_timeout).await;
+    }
+    info
+}
+
+/// How a connection ended, and the close frame to answer the client's close with.
+pub(super) type End = (CloseInfo, Option<CloseFrame>);
+
+/// The socket failed to write: the connection ends (1006).
+fn write_failed(conn: &Connection, e: &std::io::Error) -> End {
+    tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
+    (
+        CloseInfo {
+            code: close_code::ABNORMAL,
+            reason: e.to_string(),
+            by: ClosedBy::Transport,
+        },
+        None,
+    )
+}
+
+/// The rate limit applied to a message: `None` to handle it, the error to answer it with
+/// (`rate_limited`), or, for a client over the limit again and again, the end (1008).
+fn rate_limit(
+    conn: &Connection,
+    module: &ModuleRuntime,
+    bucket: &mut Bucket,
+    now: Instant,
+) -> Result<Option<WsError>, End> {
+    match bucket.take(now) {
+        Verdict::Pass => Ok(None),
+        Verdict::Limited => {
+            module.metrics.rate_limited.increment(1);
+            Ok(Some(WsError::new(
+                crate::protocol::reply::codes::RATE_LIMITED,
+                "too many messages",
+            )))
+        }
+        Verdict::Abuse => {
+            module.metrics.closed_abuse.increment(1);
+            tracing::warn!(fd = %conn.fd(), "rate limit exceeded again and again: closing (1008)");
+            let reason = "rate limit exceeded";
+            conn.force_close(close_code::POLICY, reason);
+            Err((
+                CloseInfo {
+                    code: close_code::POLICY,
+                    reason: reason.to_owned(),
+                    by: ClosedBy::Server,
+                },
+                None,
+            ))
+        }
+    }
+}
+
+/// Lets the messages still being handled finish, for at most `timeout`.
+async fn finish<F: std::future::Future<Output = ()>>(
+    mut inflight: FuturesUnordered<F>,
+    timeout: std::time::Duration,
+) {
+    let _ = tokio::time::timeout(timeout, async { while inflight.next().await.is_some() {} }).await;
+}
+
+/// Frames handled before their replies are written, at most (then the queue is written even
+/// if more frames are waiting).
+const BATCH: usize = 32;
+
+/// The socket's side of the read loop between two writes.
+#[derive(Default)]
+struct Turn {
+    /// Frames handled since the queue was last written.
+    unflushed: usize,
+    /// Senders may be writing to the socket directly (see `crate::ws::outbound`).
+    open: bool,
+}
+
+/// One turn of the socket: the next frame already read, or read now while the replies of those
+/// before it wait (up to `BATCH`: they go out in one write); else the queue is written and the
+/// socket read.
+fn poll_step(
+    cx: &mut std::task::Context<'_>,
+    transport: &mut Transport,
+    rx: &OutboundRx,
+    read: bool,
+    direct: bool,
+    turn: &mut Turn,
+) -> Poll<Step> {
+    if read && turn.unflushed < BATCH {
+        let next = match transport.buffered() {
+            Some(ev) => Some(ev),
+            // More may have come meanwhile: a read that finds nothing costs no system call
+            // when the socket was not reported readable.
+            None if turn.unflushed > 0 => match transport.poll_read(cx) {
+                Poll::Ready(ev) => Some(ev),
+                Poll::Pending => None,
+            },
+            None => None,
+        };
+        if let Some(ev) = next {
+            turn.unflushed += 1;
+            return Poll::Ready(Step::Event(ev));
+        }
+    }
+    turn.unflushed = 0;
+    match transport.poll_flush(cx, rx, direct) {
+        Poll::Ready(Ok(Flushed::Empty)) => turn.open = direct,
+        Poll::Ready(Ok(Flushed::Close(code, reason))) => {
+            return Poll::Ready(Step::Close(code, reason));
+        }
+        Poll::Ready(Err(e)) => return Poll::Ready(Step::WriteFailed(e)),
+        Poll::Pending => {}
+    }
+    if !read {
+        return Poll::Pending;
+    }
+    let ev = ready!(transport.poll_read(cx));
+    if std::mem::take(&mut turn.open) {
+        // Busy with what was read: replies and pushes queue up, to go out in one write.
+        rx.shut_direct();
+    }
+    turn.unflushed = 1;
+    Poll::Ready(Step::Event(ev))
+}
+
+/// How many messages are being handled concurrently (none without the set).
+fn pending<F>(inflight: &Option<FuturesUnordered<F>>) -> usize {
+    inflight.as_ref().map_or(0, FuturesUnordered::len)
+}
+
+/// The next concurrently handled message to finish.
+async fn next_done<F: std::future::Future<Output = ()>>(
+    inflight: &mut Option<FuturesUnordered<F>>,
+) -> Option<()> {
+    match inflight {
+        Some(f) => f.next().await,
+        None => None,
+    }
+}
+
+/// A data frame to handle, nothing (a ping or pong), or how the connection ended (with the
+/// close frame to answer the client's with).
+fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option<RawMessage>, End> {
+    match event {
+        Event::Frame(Incoming::Text(t)) => Ok(Some(RawMessage::Text(t.into()))),
+        Event::Frame(Incoming::Binary(b)) => Ok(Some(RawMessage::Binary(b))),
+        Event::Frame(Incoming::Ping(p)) => {
+            if !conn.is_closing() {
+                rx.push_control(Message::Pong(p), false);
+            }
+            Ok(None)
+        }
+        Event::Frame(Incoming::Pong(_)) => Ok(None),
+        Event::Frame(Incoming::Close(frame)) => {
+            let (info, reply) = match frame {
+                Some((code, reason)) => (
+                    CloseInfo {
+                        code,
+                        reason: reason.to_string(),
+                        by: ClosedBy::Client,
+                    },
+                    // The usual answer: the client's code back.
+                    Some(CloseFrame {
+                        code,
+                        reason: Utf8Bytes::default(),
+                    }),
+                ),
+                None => (
+                    CloseInfo {
+                        code: close_code::NO_STATUS,
+                        reason: String::new(),
+                        by: ClosedBy::Client,
+                    },
+                    None,
+                ),
+            };
+            Err((info, reply))
+        }
+        Event::Violation(v) => {
+            // The client broke the protocol: close with the code that says how.
+            tracing::info!(fd = %conn.fd(), code = v.code, "closing: {}", v.reason);
+            conn.force_close(v.code, v.reason);
+            Err((
+                CloseInfo {
+                    code: v.code,
+                    reason: v.reason.to_owned(),
+                    by: ClosedBy::Server,
+                },
+                None,
+            ))
+        }
+        Event::Ended(e) => {
+            if let Some(e) = &e {
+                tracing::debug!(fd = %conn.fd(), error = %e, "read failed");
+            }
+            Err((
+                CloseInfo {
+                    code: close_code::ABNORMAL,
+                    reason: e.map(|e| e.to_string()).unwrap_or_default(),
+                    by: ClosedBy::Transport,
+                },
+                None,
+            ))
+        }
+    }
+}
+
+fn server_close(conn: &Connection) -> CloseInfo {
+    let (code, reason) = conn
+        .close_request()
+        .unwrap_or((close_code::NORMAL, String::new()));
+    CloseInfo {
+        code,
+        reason,
+        by: ClosedBy::Server,
+    }
+}

@@ -1,0 +1,265 @@
+//! The task of one upgraded connection, from open to close: the session and its clean-up
+//! ([`Cleanup`]), the `#[on_open]` hook, the read loop ([`super::read`]), the close sequence
+//! (the close frame after what is queued, within the close timeout) and the `#[on_close]`
+//! hook.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::{Poll, ready};
+
+use axum::extract::ws::{CloseFrame, Message};
+use futures_util::FutureExt;
+use hyper::upgrade::OnUpgrade;
+use tokio::net::TcpStream;
+use tracing::Instrument;
+
+use crate::driver::accept::Admission;
+use crate::driver::panic_message;
+use crate::driver::read::read_loop;
+use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection};
+use crate::runtime::fd::FdGuard;
+use crate::ws::close_code;
+use crate::ws::outbound::{Flushed, OutboundRx};
+use crate::ws::transport::Transport;
+
+/// Removes the session and frees the fd when dropped, whatever way the task ends.
+struct Cleanup {
+    conn: Connection,
+    _fd: FdGuard,
+    _admission: Admission,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.conn.module().metrics.connections.decrement(1);
+        let server = self.conn.server();
+        // Normally done after #[on_close]; again here for a task that was cancelled.
+        server.rooms().leave_all(self.conn.fd());
+        server.sessions().remove(self.conn.fd(), self.conn.id());
+        // `_fd` drops after this: the fd is free only once the session is gone.
+    }
+}
+
+/// One upgraded connection, from open to close, in a span naming its module, fd and peer.
+///
+/// Not an `async fn`: one would hold its arguments beside the inner future that holds them
+/// too, in every connection's task.
+pub(super) fn run(
+    on_upgrade: OnUpgrade,
+    parts: ConnParts,
+    fd: FdGuard,
+    admission: Admission,
+) -> impl std::future::Future<Output = ()> {
+    let span = tracing::info_span!(
+        "ws.conn",
+        path = parts.module.path,
+        fd = %parts.fd,
+        peer = ?parts.request.peer_addr(),
+    );
+    run_connection(on_upgrade, parts, fd, admission).instrument(span)
+}
+
+/// Waits for the upgrade, then drives the connection over the upgraded socket.
+async fn run_connection(
+    on_upgrade: OnUpgrade,
+    parts: ConnParts,
+    fd: FdGuard,
+    admission: Admission,
+) {
+    let upgraded = match on_upgrade.await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::debug!(error = %e, "the upgrade failed");
+            return;
+        }
+    };
+    let cfg = parts.server.config();
+    let limits = &parts.module.limits;
+    let (transport, tcp) = Transport::new(
+        upgraded,
+        cfg.read_buffer_size,
+        limits.max_frame_size,
+        limits.max_message_size,
+    );
+    drive(transport, tcp, parts, fd, admission).await;
+}
+
+/// The connection over its transport, from open to close: it goes live, runs its
+/// `#[on_open]` hook, reads and handles messages until it ends, writes its close, runs its
+/// `#[on_close]` hook and cleans up. `tcp` is the socket the queue may write to directly (see
+/// [`Transport::new`]). The unit tests start here, over an in-memory stream.
+pub(super) async fn drive(
+    mut transport: Transport,
+    tcp: Option<Arc<TcpStream>>,
+    parts: ConnParts,
+    fd: FdGuard,
+    admission: Admission,
+) {
+    let (tx, rx) = crate::ws::outbound::queue(parts.server.config().outbound_queue, tcp);
+    let (conn, cleanup) = go_live(parts, tx, fd, admission);
+    let module = conn.module().clone();
+    tracing::debug!(fd = %conn.fd(), id = %conn.id(), path = module.path, "connection open");
+
+    if let Some(open) = module.hooks.open {
+        // Boxed, as the close hook: run once, they would otherwise add their size to every
+        // connection's task for its whole life.
+        let hook = Box::pin(run_hook("on_open", &conn, async {
+            open(&*module.instance, &conn).await
+        }));
+        with_writes(&conn, &mut transport, &rx, hook).await;
+    }
+
+    let (info, reply) = read_loop(&conn, &module, &mut transport, &rx).await;
+    conn.start_closing();
+    // What is queued goes out first (the slow-consumer close dropped it already), then the
+    // close frame; a client that does not read gets its socket dropped after `close_timeout`.
+    rx.refuse();
+    if info.by != ClosedBy::Transport
+        && write_close(&conn, &mut transport, &rx, close_frame(&conn, &info, reply)).await
+    {
+        transport.shutdown().await;
+    }
+    drop(rx);
+
+    tracing::debug!(fd = %conn.fd(), code = info.code, by = ?info.by, "connection closed");
+    if let Some(close) = module.hooks.close {
+        let hook = async { close(&*module.instance, &conn, &info).await };
+        Box::pin(run_hook("on_close", &conn, hook)).await;
+    }
+    conn.server().rooms().leave_all(conn.fd());
+    drop(cleanup);
+}
+
+/// The connection, live: among the server's sessions and counted, and closed at once (1001)
+/// if the server began draining meanwhile; with the clean-up that undoes it.
+fn go_live(
+    parts: ConnParts,
+    tx: crate::ws::outbound::OutboundTx,
+    fd: FdGuard,
+    admission: Admission,
+) -> (Connection, Cleanup) {
+    let conn = Connection::new(parts, tx);
+    conn.server().start_sweeper();
+    conn.server().sessions().insert(conn.clone());
+    conn.module().metrics.connections.increment(1);
+    if conn.server().shutdown_state().draining.is_cancelled() {
+        // Accepted as the drain began, possibly after it signalled every connection.
+        conn.draining().cancel();
+        conn.close(close_code::GOING_AWAY, crate::runtime::shutdown::REASON);
+    }
+    let cleanup = Cleanup {
+        conn: conn.clone(),
+        _fd: fd,
+        _admission: admission,
+    };
+    (conn, cleanup)
+}
+
+/// The close frame to send: the answer to the client's close, or the close the server asked
+/// for (1000 if none); none when the socket ended.
+fn close_frame(
+    conn: &Connection,
+    info: &CloseInfo,
+    reply: Option<CloseFrame>,
+) -> Option<CloseFrame> {
+    match info.by {
+        ClosedBy::Client => reply,
+        ClosedBy::Server => {
+            let (code, reason) = conn
+                .close_request()
+                .unwrap_or((close_code::NORMAL, String::new()));
+            Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })
+        }
+        ClosedBy::Transport => None,
+    }
+}
+
+/// Queues the close frame after what is queued, and writes them within the close timeout.
+/// True once written (the socket may be shut down); false when the socket failed, or when the
+/// client did not read in time (its socket is then dropped without the close frame).
+async fn write_close(
+    conn: &Connection,
+    transport: &mut Transport,
+    rx: &OutboundRx,
+    frame: Option<CloseFrame>,
+) -> bool {
+    rx.push_control(Message::Close(frame), true);
+    let close_timeout = conn.server().config().close_timeout;
+    let flushed = tokio::time::timeout(
+        close_timeout,
+        std::future::poll_fn(|cx| {
+            loop {
+                match ready!(transport.poll_flush(cx, rx, false)) {
+                    Ok(Flushed::Close(..)) => continue,
+                    Ok(Flushed::Empty) => return Poll::Ready(true),
+                    Err(_) => return Poll::Ready(false),
+                }
+            }
+        }),
+    )
+    .await;
+    match flushed {
+        Ok(written) => written,
+        Err(_) => {
+            tracing::debug!(fd = %conn.fd(), "close not written in time; dropping the socket");
+            false
+        }
+    }
+}
+
+/// What the queue's writer stopped at, applied to the connection: a close it reached starts
+/// the close; a failed socket ends the connection.
+fn flushed(conn: &Connection, r: Poll<std::io::Result<Flushed>>) {
+    match r {
+        Poll::Ready(Ok(Flushed::Close(code, reason))) => conn.force_close(code, &reason),
+        Poll::Ready(Err(e)) => {
+            tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
+            conn.start_closing();
+        }
+        Poll::Ready(Ok(Flushed::Empty)) | Poll::Pending => {}
+    }
+}
+
+/// Runs `fut` while writing what gets queued for the connection meanwhile.
+pub(super) async fn with_writes<F: std::future::Future>(
+    conn: &Connection,
+    transport: &mut Transport,
+    rx: &OutboundRx,
+    fut: F,
+) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        flushed(conn, transport.poll_flush(cx, rx, false));
+        Poll::Pending
+    })
+    .await
+}
+
+/// Runs an open/close hook: a panic is logged, and a hook past the module's handler timeout is
+/// dropped (logged), so that no hook holds its connection forever.
+async fn run_hook(kind: &str, conn: &Connection, fut: impl std::future::Future<Output = ()>) {
+    let caught = AssertUnwindSafe(fut).catch_unwind();
+    let result = match conn.module().limits.handler_timeout {
+        Some(t) => match tokio::time::timeout(t, caught).await {
+            Ok(r) => r,
+            Err(_) => {
+                conn.module().metrics.timeouts.increment(1);
+                tracing::warn!(hook = kind, fd = %conn.fd(), timeout = ?t, "hook timed out; dropped");
+                return;
+            }
+        },
+        None => caught.await,
+    };
+    if let Err(panic) = result {
+        tracing::error!(
+            hook = kind, fd = %conn.fd(), panic = panic_message(&*panic),
+            "hook panicked; the connection goes on"
+        );
+    }
+}
