@@ -8,40 +8,16 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
-use metrics::{Counter, Gauge, counter, gauge};
 use tokio::sync::oneshot;
 
 use crate::cluster::packet::*;
 use crate::cluster::{ClusterAdapter, Inbox};
 use crate::runtime::broadcast::{Broadcast, Payload};
 use crate::runtime::fd::Fd;
-use crate::runtime::metrics::{
-    CLUSTER_PEERS, CLUSTER_PUBLISHED, CLUSTER_QUERY_TIMEOUTS, CLUSTER_RECEIVED, CLUSTER_RECONNECTS,
-};
+use crate::runtime::metrics::ClusterMetrics;
 use crate::runtime::middleware::BoxFuture;
 use crate::runtime::remote::{ConnAddr, Member, NodeId, Remote, WireTarget};
 use crate::runtime::server::{Server, WeakServer};
-
-/// Handles for the cluster's metrics, registered once.
-pub(super) struct ClusterMetrics {
-    published: Counter,
-    received: Counter,
-    query_timeouts: Counter,
-    peers: Gauge,
-    pub(super) reconnects: Counter,
-}
-
-impl ClusterMetrics {
-    fn new() -> Self {
-        ClusterMetrics {
-            published: counter!(CLUSTER_PUBLISHED),
-            received: counter!(CLUSTER_RECEIVED),
-            query_timeouts: counter!(CLUSTER_QUERY_TIMEOUTS),
-            peers: gauge!(CLUSTER_PEERS),
-            reconnects: counter!(CLUSTER_RECONNECTS),
-        }
-    }
-}
 
 /// A membership question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

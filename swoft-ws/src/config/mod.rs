@@ -8,7 +8,7 @@
 //!
 //! This folder is plain data: nothing here runs; the runtime reads what was resolved at build.
 
-pub(crate) mod limits;
+mod limits;
 
 pub(crate) use crate::config::limits::Limits;
 pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit};

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::driver::panic_message;
 use crate::protocol::Decoded;
-use crate::protocol::reply::{Reply, WsError};
+use crate::protocol::{Reply, WsError};
 use crate::runtime::connection::Connection;
 use crate::runtime::context::Context;
 use crate::runtime::metrics::CommandMetrics;
@@ -94,7 +94,7 @@ pub(crate) async fn handle_message(
                         );
                     });
                     Reply::Error(WsError::new(
-                        crate::protocol::reply::codes::TIMEOUT,
+                        crate::protocol::codes::TIMEOUT,
                         "the handler took too long",
                     ))
                 }

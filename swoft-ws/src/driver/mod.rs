@@ -2,6 +2,7 @@
 //!
 //! - [`accept`]: the upgrade gate — draining, origin, admission (the connection limits), the
 //!   `#[on_handshake]` hook, the fd, the `101` response — and the spawn of the task.
+//! - [`admission`]: a slot among the live connections, given back when the task ends.
 //! - [`task`]: the connection's task — the session and its clean-up, the open and close hooks,
 //!   the close sequence.
 //! - [`read`]: the read loop — frames in, messages handled in order (or up to the module's
@@ -13,6 +14,7 @@
 //! upgraded socket in production, over an in-memory stream in the unit tests (`tests/`).
 
 mod accept;
+mod admission;
 mod message;
 mod rate;
 mod read;
@@ -21,6 +23,7 @@ mod task;
 use std::any::Any;
 
 pub(crate) use accept::upgrade;
+#[cfg(feature = "__bench")]
 pub(crate) use message::handle_message;
 
 /// The text of a caught panic, for the log.

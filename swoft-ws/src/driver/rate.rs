@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::config::limits::RateLimit;
+use crate::config::RateLimit;
 
 /// A token bucket per connection, in the read loop (no sharing, no atomics).
 pub(super) struct Bucket {

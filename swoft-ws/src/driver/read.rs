@@ -13,8 +13,7 @@ use futures_util::stream::FuturesUnordered;
 
 use crate::driver::message::handle_message;
 use crate::driver::rate::{Bucket, Verdict};
-use crate::driver::task::with_writes;
-use crate::protocol::reply::WsError;
+use crate::protocol::WsError;
 use crate::runtime::connection::{CloseInfo, ClosedBy, Connection};
 use crate::runtime::module::ModuleRuntime;
 use crate::ws::RawMessage;
@@ -166,7 +165,7 @@ fn rate_limit(
         Verdict::Limited => {
             module.metrics.rate_limited.increment(1);
             Ok(Some(WsError::new(
-                crate::protocol::reply::codes::RATE_LIMITED,
+                crate::protocol::codes::RATE_LIMITED,
                 "too many messages",
             )))
         }
@@ -347,4 +346,35 @@ fn server_close(conn: &Connection) -> CloseInfo {
         reason,
         by: ClosedBy::Server,
     }
+}
+
+/// What the queue's writer stopped at, applied to the connection: a close it reached starts
+/// the close; a failed socket ends the connection.
+fn flushed(conn: &Connection, r: Poll<std::io::Result<Flushed>>) {
+    match r {
+        Poll::Ready(Ok(Flushed::Close(code, reason))) => conn.force_close(code, &reason),
+        Poll::Ready(Err(e)) => {
+            tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
+            conn.start_closing();
+        }
+        Poll::Ready(Ok(Flushed::Empty)) | Poll::Pending => {}
+    }
+}
+
+/// Runs `fut` while writing what gets queued for the connection meanwhile.
+pub(super) async fn with_writes<F: std::future::Future>(
+    conn: &Connection,
+    transport: &mut Transport,
+    rx: &OutboundRx,
+    fut: F,
+) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        flushed(conn, transport.poll_flush(cx, rx, false));
+        Poll::Pending
+    })
+    .await
 }

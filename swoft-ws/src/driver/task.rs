@@ -13,9 +13,9 @@ use hyper::upgrade::OnUpgrade;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
-use crate::driver::accept::Admission;
+use crate::driver::admission::Admission;
 use crate::driver::panic_message;
-use crate::driver::read::read_loop;
+use crate::driver::read::{read_loop, with_writes};
 use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection};
 use crate::runtime::fd::FdGuard;
 use crate::ws::close_code;
@@ -208,37 +208,6 @@ async fn write_close(
             false
         }
     }
-}
-
-/// What the queue's writer stopped at, applied to the connection: a close it reached starts
-/// the close; a failed socket ends the connection.
-fn flushed(conn: &Connection, r: Poll<std::io::Result<Flushed>>) {
-    match r {
-        Poll::Ready(Ok(Flushed::Close(code, reason))) => conn.force_close(code, &reason),
-        Poll::Ready(Err(e)) => {
-            tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
-            conn.start_closing();
-        }
-        Poll::Ready(Ok(Flushed::Empty)) | Poll::Pending => {}
-    }
-}
-
-/// Runs `fut` while writing what gets queued for the connection meanwhile.
-pub(super) async fn with_writes<F: std::future::Future>(
-    conn: &Connection,
-    transport: &mut Transport,
-    rx: &OutboundRx,
-    fut: F,
-) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(out);
-        }
-        flushed(conn, transport.poll_flush(cx, rx, false));
-        Poll::Pending
-    })
-    .await
 }
 
 /// Runs an open/close hook: a panic is logged, and a hook past the module's handler timeout is

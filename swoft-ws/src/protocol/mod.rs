@@ -14,7 +14,7 @@
 //! A custom parser implements [`Parser`] and is named in `#[ws_module(parser = MyParser)]`.
 
 mod error;
-pub(crate) mod reply;
+mod reply;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-pub(crate) use crate::protocol::error::{WsError, codes};
+use crate::protocol::error::WsError;
 use crate::ws::RawMessage;
 
 /// What a handler's return value becomes.

@@ -139,3 +139,24 @@ pub(crate) const CLUSTER_QUERY_TIMEOUTS: &str = "swoft_ws_cluster_query_timeouts
 pub(crate) const CLUSTER_PEERS: &str = "swoft_ws_cluster_peers";
 /// Times the adapter lost its store and connected again.
 pub(crate) const CLUSTER_RECONNECTS: &str = "swoft_ws_cluster_reconnects_total";
+
+/// Handles for the cluster's metrics, registered once.
+pub(crate) struct ClusterMetrics {
+    pub(crate) published: Counter,
+    pub(crate) received: Counter,
+    pub(crate) query_timeouts: Counter,
+    pub(crate) peers: Gauge,
+    pub(crate) reconnects: Counter,
+}
+
+impl ClusterMetrics {
+    pub(crate) fn new() -> Self {
+        ClusterMetrics {
+            published: counter!(CLUSTER_PUBLISHED),
+            received: counter!(CLUSTER_RECEIVED),
+            query_timeouts: counter!(CLUSTER_QUERY_TIMEOUTS),
+            peers: gauge!(CLUSTER_PEERS),
+            reconnects: counter!(CLUSTER_RECONNECTS),
+        }
+    }
+}

@@ -35,7 +35,10 @@
 use axum::extract::ws::Utf8Bytes;
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::ws::close_code;
 use crate::ws::fragment::Assembly;
+use crate::ws::frame::INVALID_UTF8;
+pub(crate) use crate::ws::frame::{Incoming, Violation};
 
 /// Opcode of a continuation frame.
 pub(crate) const OP_CONT: u8 = 0x0;
@@ -52,17 +55,10 @@ pub(crate) const OP_PONG: u8 = 0xA;
 
 /// The largest payload of a control frame.
 const MAX_CONTROL_PAYLOAD: usize = 125;
-/// Close code: the endpoint broke the protocol.
-const PROTOCOL_ERROR: u16 = 1002;
-/// Close code: the data is inconsistent with the message type (text that is not UTF-8).
-const INVALID_DATA: u16 = 1007;
-/// Close code: the message is too big to process.
-const TOO_BIG: u16 = 1009;
-
 /// A protocol error (1002) with `reason`.
 const fn protocol(reason: &'static str) -> Violation {
     Violation {
-        code: PROTOCOL_ERROR,
+        code: close_code::PROTOCOL,
         reason,
     }
 }
@@ -77,42 +73,14 @@ const CONTINUATION_WITHOUT_START: Violation = protocol("continuation frame witho
 const DATA_DURING_FRAGMENTED: Violation = protocol("new data frame inside a fragmented message");
 const CLOSE_ONE_BYTE: Violation = protocol("close payload of 1 byte");
 const BAD_CLOSE_CODE: Violation = protocol("invalid close code");
-pub(super) const INVALID_UTF8: Violation = Violation {
-    code: INVALID_DATA,
-    reason: "invalid UTF-8",
-};
 const FRAME_TOO_BIG: Violation = Violation {
-    code: TOO_BIG,
+    code: close_code::TOO_BIG,
     reason: "frame too big",
 };
 const MESSAGE_TOO_BIG: Violation = Violation {
-    code: TOO_BIG,
+    code: close_code::TOO_BIG,
     reason: "message too big",
 };
-
-/// One whole message (reassembled from its fragments) or one control frame.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Incoming {
-    /// A text message.
-    Text(Utf8Bytes),
-    /// A binary message.
-    Binary(Bytes),
-    /// A ping, with its payload (at most 125 bytes).
-    Ping(Bytes),
-    /// A pong, with its payload (at most 125 bytes).
-    Pong(Bytes),
-    /// A close frame: its code and reason; None for an empty close payload.
-    Close(Option<(u16, Utf8Bytes)>),
-}
-
-/// The client broke the protocol: the close code to answer with, and why (for the log and the close reason).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Violation {
-    /// The close code to send (1002, 1007 or 1009).
-    pub(crate) code: u16,
-    /// What was wrong, short enough for a close reason.
-    pub(crate) reason: &'static str,
-}
 
 /// Takes client frames off a read buffer and turns them into messages and control frames.
 ///

@@ -7,7 +7,7 @@
 use axum::extract::ws::Utf8Bytes;
 use bytes::BytesMut;
 
-use crate::ws::codec::{INVALID_UTF8, Incoming, Violation};
+use crate::ws::frame::{INVALID_UTF8, Incoming, Violation};
 
 /// A fragmented message being reassembled.
 #[derive(Debug)]

@@ -6,6 +6,7 @@
 
 pub(crate) mod codec;
 mod fragment;
+mod frame;
 pub(crate) mod outbound;
 pub(crate) mod transport;
 

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Client, Events, client_frame, close_payload};
 use crate::app::App;
-use crate::config::limits::RateLimit;
+use crate::config::RateLimit;
 use crate::prelude::*;
 
 #[ws_module(path = "/t", controllers = [Echo], crate = crate)]

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
 
 use crate::app::App;
-use crate::driver::accept::Admission;
+use crate::driver::admission::Admission;
 use crate::driver::task::drive;
 use crate::handshake::HandshakeRequest;
 use crate::runtime::connection::ConnParts;

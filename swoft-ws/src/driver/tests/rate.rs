@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::limits::RateLimit;
+use crate::config::RateLimit;
 use crate::driver::rate::{Bucket, Verdict};
 
 fn verdicts(bucket: &mut Bucket, at: Instant, n: usize) -> Vec<&'static str> {
