@@ -281,3 +281,30 @@ fn the_scan_sees_grouped_imports_and_skips_comments_and_tests() {
         ["config", "runtime", "ws"].map(String::from).into()
     );
 }
+
+#[test]
+fn the_code_map_in_architecture_md_names_every_source_file_and_folder() {
+    let map = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../ARCHITECTURE.md"))
+        .expect("ARCHITECTURE.md");
+    let mut missing = Vec::new();
+    for rel in imports().keys() {
+        let mut parts: Vec<&str> = rel.split('/').collect();
+        let file = parts.pop().unwrap();
+        if file != "mod.rs"
+            && !map.contains(&format!("`{file}`"))
+            && !map.contains(&format!("`{rel}`"))
+        {
+            missing.push(rel.clone());
+        }
+        for folder in parts {
+            if !map.contains(&format!("`{folder}/`")) {
+                missing.push(format!("{folder}/"));
+            }
+        }
+    }
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's code map does not name: {missing:?}"
+    );
+}
