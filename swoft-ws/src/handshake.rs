@@ -108,7 +108,7 @@ impl HandshakeRequest {
         serde_urlencoded::from_str(self.query().unwrap_or("")).map_err(|e| e.to_string())
     }
 
-    /// The request headers.
+    /// The request headers as the client sent them (a copy kept for the connection's life).
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
@@ -246,12 +246,12 @@ impl Reject {
         Self::new(StatusCode::FORBIDDEN, reason)
     }
 
-    /// The status.
+    /// The HTTP status the client gets instead of `101`.
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
-    /// The reason.
+    /// The reason, sent as the response body (plain text) and logged.
     pub fn reason(&self) -> &str {
         &self.reason
     }

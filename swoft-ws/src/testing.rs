@@ -103,7 +103,7 @@ impl TestServer {
         }
     }
 
-    /// The bound address.
+    /// The loopback address the app listens on (a free port picked at start).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

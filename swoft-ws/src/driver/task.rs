@@ -9,7 +9,7 @@ use std::task::{Poll, ready};
 
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::FutureExt;
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
@@ -56,45 +56,54 @@ pub(super) fn run(
         fd = %parts.fd,
         peer = ?parts.request.peer_addr(),
     );
-    run_connection(on_upgrade, parts, fd, admission).instrument(span)
+    drive(on_upgrade, parts, fd, admission).instrument(span)
 }
 
-/// Waits for the upgrade, then drives the connection over the upgraded socket.
-async fn run_connection(
-    on_upgrade: OnUpgrade,
-    parts: ConnParts,
-    fd: FdGuard,
-    admission: Admission,
-) {
-    let upgraded = match on_upgrade.await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::debug!(error = %e, "the upgrade failed");
-            return;
+/// Where a connection's socket comes from: the HTTP upgrade's result, or (in the unit tests) a
+/// transport made already over an in-memory stream.
+pub(super) trait Socket {
+    /// The transport, and the TCP socket its queue may write to directly (see
+    /// [`Transport::new`]); `None` if there is no socket (the upgrade failed).
+    fn into_transport(self, parts: &ConnParts) -> Option<(Transport, Option<Arc<TcpStream>>)>;
+}
+
+impl Socket for hyper::Result<Upgraded> {
+    fn into_transport(self, parts: &ConnParts) -> Option<(Transport, Option<Arc<TcpStream>>)> {
+        match self {
+            Ok(upgraded) => {
+                let limits = &parts.module.limits;
+                Some(Transport::new(
+                    upgraded,
+                    parts.server.config().read_buffer_size,
+                    limits.max_frame_size,
+                    limits.max_message_size,
+                ))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the upgrade failed");
+                None
+            }
         }
-    };
-    let cfg = parts.server.config();
-    let limits = &parts.module.limits;
-    let (transport, tcp) = Transport::new(
-        upgraded,
-        cfg.read_buffer_size,
-        limits.max_frame_size,
-        limits.max_message_size,
-    );
-    drive(transport, tcp, parts, fd, admission).await;
+    }
 }
 
-/// The connection over its transport, from open to close: it goes live, runs its
-/// `#[on_open]` hook, reads and handles messages until it ends, writes its close, runs its
-/// `#[on_close]` hook and cleans up. `tcp` is the socket the queue may write to directly (see
-/// [`Transport::new`]). The unit tests start here, over an in-memory stream.
-pub(super) async fn drive(
-    mut transport: Transport,
-    tcp: Option<Arc<TcpStream>>,
+/// The connection, from the upgrade to the close: it waits for `socket` (in production the
+/// upgrade, an `OnUpgrade`), goes live, runs its `#[on_open]` hook, reads and handles messages
+/// until it ends, writes its close, runs its `#[on_close]` hook and cleans up. The unit tests
+/// start here too, with a transport over an in-memory stream.
+///
+/// The one `async fn` that takes the connection's parts: an outer one handing them to an inner
+/// one would keep both copies in every connection's task (arguments live for the whole task),
+/// which tokio rounds up to its allocation's alignment: +0.13 KiB per idle connection, measured.
+pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
+    socket: S,
     parts: ConnParts,
     fd: FdGuard,
     admission: Admission,
 ) {
+    let Some((mut transport, tcp)) = socket.await.into_transport(&parts) else {
+        return;
+    };
     let (tx, rx) = crate::ws::outbound::queue(parts.server.config().outbound_queue, tcp);
     let (conn, cleanup) = go_live(parts, tx, fd, admission);
     let module = conn.module().clone();

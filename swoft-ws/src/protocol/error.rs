@@ -79,12 +79,12 @@ impl WsError {
         Self::new(codes::INTERNAL, message)
     }
 
-    /// The stable code.
+    /// The stable code clients match on ([`codes`] for swoft-ws's own; apps add theirs).
     pub fn code(&self) -> &str {
         &self.code
     }
 
-    /// The message for people.
+    /// The message for people (logs, a UI); clients should not parse it.
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -133,7 +133,8 @@ impl Decoded {
         self.command.as_ref()
     }
 
-    /// The body.
+    /// Where the message's payload is in the frame (or that there is none): what
+    /// [`Data<T>`](crate::Data) deserializes.
     pub fn body(&self) -> &Body {
         &self.body
     }

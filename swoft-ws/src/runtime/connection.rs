@@ -36,7 +36,8 @@ impl ConnectionId {
         ConnectionId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// The number.
+    /// The id as a number: unique for the life of the server (never reused, unlike an fd),
+    /// for logs and for telling a connection from a later one on the same fd.
     pub fn get(self) -> u64 {
         self.0
     }

@@ -29,7 +29,8 @@ impl Fd {
         Fd(n)
     }
 
-    /// The number.
+    /// The fd as a number (1..=[`Config::max_fd`](crate::Config::max_fd)), as Swoft's `$fd`:
+    /// for logs and for clients that address each other by fd.
     pub const fn get(self) -> u32 {
         self.0
     }

@@ -62,7 +62,8 @@ impl NodeId {
         NodeId(Arc::from("local"))
     }
 
-    /// The id.
+    /// The id as text: what the channel names and logs carry (ASCII letters, digits, `-._:`,
+    /// at most 64 bytes).
     pub fn as_str(&self) -> &str {
         &self.0
     }

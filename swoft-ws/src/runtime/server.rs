@@ -165,7 +165,8 @@ impl Server {
         &self.inner.contexts
     }
 
-    /// The rooms.
+    /// The rooms of this server: membership queries (local and, with a cluster, on every
+    /// node) and connection labels. To push to a room, use [`room`](Self::room).
     pub fn rooms(&self) -> &Rooms {
         &self.inner.rooms
     }
@@ -200,7 +201,8 @@ impl Server {
         any.downcast::<T>().ok()
     }
 
-    /// The live connection with this fd.
+    /// The live connection with this fd, if any: a handle that can send to it, read its session
+    /// data or close it. `None` once it closed (the fd may later name another connection).
     pub fn connection(&self, fd: Fd) -> Option<Connection> {
         self.inner.sessions.get(fd)
     }

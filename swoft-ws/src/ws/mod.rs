@@ -44,7 +44,7 @@ impl RawMessage {
         }
     }
 
-    /// The text of a text frame.
+    /// The text of a text frame; `None` for a binary frame (use [`as_bytes`](Self::as_bytes)).
     pub fn as_text(&self) -> Option<&str> {
         match self {
             RawMessage::Text(t) => Some(t.as_str()),
@@ -81,7 +81,7 @@ impl Utf8Bytes {
         Utf8Bytes(axum::extract::ws::Utf8Bytes::from_static(s))
     }
 
-    /// The text.
+    /// The text, borrowed (no copy, no validation: it was checked when made).
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }

@@ -48,13 +48,13 @@ pub enum Problem {
     /// Two modules on one path.
     #[error("two modules serve path `{path}`: {first} ({first_at}) and {second} ({second_at})")]
     DuplicatePath {
-        /// The path.
+        /// The path both serve.
         path: String,
-        /// The first module's name.
+        /// The first module's type name.
         first: String,
         /// Where it is.
         first_at: Location,
-        /// The second module's name.
+        /// The second module's type name.
         second: String,
         /// Where it is.
         second_at: Location,
@@ -62,9 +62,9 @@ pub enum Problem {
     /// A module path that does not start with `/`.
     #[error("module {module} ({at}): path `{path}` must start with `/`")]
     InvalidPath {
-        /// The module.
+        /// The module's type name.
         module: String,
-        /// The path.
+        /// The path as written in `#[ws_module(path = ...)]`.
         path: String,
         /// Where it is.
         at: Location,
@@ -72,25 +72,25 @@ pub enum Problem {
     /// Two handlers for one command in one module.
     #[error("module {module} maps command `{command}` twice: {first_at} and {second_at}")]
     DuplicateCommand {
-        /// The module.
+        /// The module's type name.
         module: String,
-        /// The command.
+        /// The full command (`prefix.action`) mapped twice.
         command: String,
-        /// The first mapping.
+        /// Where the first `#[message_mapping]` of it is (the one kept).
         first_at: Location,
-        /// The second.
+        /// Where the second is.
         second_at: Location,
     },
     /// Two hooks of one kind for one module.
     #[error("module {module} has two #[{hook}] hooks: {first_at} and {second_at}")]
     DuplicateHook {
-        /// The module.
+        /// The module's type name.
         module: String,
         /// The hook kind (`on_open`, ...).
         hook: &'static str,
-        /// The first.
+        /// Where the first hook of that kind is.
         first_at: Location,
-        /// The second.
+        /// Where the second is.
         second_at: Location,
     },
     /// A `default_command` that no handler serves.
@@ -99,9 +99,9 @@ pub enum Problem {
          the module has no #[on_message]"
     )]
     UnknownDefaultCommand {
-        /// The module.
+        /// The module's type name.
         module: String,
-        /// The command.
+        /// The `default_command` as written.
         command: String,
         /// Where the module is.
         at: Location,
@@ -109,7 +109,7 @@ pub enum Problem {
     /// A controller that no module lists (discovery only).
     #[error("controller {controller} ({at}) is listed in no module's `controllers = [...]`")]
     OrphanController {
-        /// The controller.
+        /// The controller's type name.
         controller: String,
         /// Where it is.
         at: Location,

@@ -162,7 +162,7 @@ impl Client {
             protocol: None,
             session: http::Extensions::new(),
         };
-        let task = tokio::spawn(drive(transport, None, parts, fd, admission));
+        let task = tokio::spawn(drive(std::future::ready(transport), parts, fd, admission));
         Client {
             io: client,
             buf: Vec::new(),
@@ -234,5 +234,14 @@ impl Client {
             .await
             .expect("the connection's task ends in time")
             .expect("the connection's task does not panic");
+    }
+}
+
+impl super::task::Socket for Transport {
+    fn into_transport(
+        self,
+        _: &ConnParts,
+    ) -> Option<(Transport, Option<Arc<tokio::net::TcpStream>>)> {
+        Some((self, None))
     }
 }
