@@ -362,4 +362,4 @@ pub(crate) fn valid_close_code(code: u16) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

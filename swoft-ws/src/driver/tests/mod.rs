@@ -65,27 +65,8 @@ impl ServerFrame {
 /// A client frame: FIN set, `opcode`, the payload masked (as RFC 6455 requires of clients)
 /// unless `masked` is false, the length in its shortest form.
 pub(super) fn client_frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    const KEY: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
-    let mask_bit = if masked { 0x80 } else { 0 };
-    let mut frame = vec![0x80 | opcode];
-    match payload.len() {
-        len @ 0..=125 => frame.push(mask_bit | len as u8),
-        len @ 126..=0xFFFF => {
-            frame.push(mask_bit | 126);
-            frame.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            frame.push(mask_bit | 127);
-            frame.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        frame.extend_from_slice(&KEY);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    } else {
-        frame.extend_from_slice(payload);
-    }
-    frame
+    let key = masked.then_some([0x12, 0x34, 0x56, 0x78]);
+    crate::ws::codec::tests::raw_frame(0x80 | opcode, key, payload)
 }
 
 /// A close frame's payload: the code, then the reason.

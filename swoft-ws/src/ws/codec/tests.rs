@@ -10,7 +10,7 @@ const BIG: usize = 1 << 20;
 
 /// A client frame: first byte `b0` as given, masked with `key` if any (byte by byte, the
 /// reference masking), the length in its shortest form.
-fn raw_frame(b0: u8, key: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn raw_frame(b0: u8, key: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
     let mask_bit = if key.is_some() { 0x80 } else { 0 };
     let mut frame = vec![b0];
     match payload.len() {
