@@ -37,6 +37,8 @@ fn set_once<T>(
 pub(crate) enum ParserArg {
     Json,
     Raw,
+    /// Swoft's `cmd:body` text protocol.
+    TokenText,
     Custom(Path),
 }
 
@@ -214,7 +216,7 @@ fn concurrency(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<u16> {
     })
 }
 
-/// `parser = json`, `parser = raw` or `parser = path::To::Type`.
+/// `parser = json`, `parser = raw`, `parser = token_text` or `parser = path::To::Type`.
 fn parser_arg(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<(ParserArg, Span)> {
     let p: Path = meta.value()?.parse()?;
     let span = syn::spanned::Spanned::span(&p);
@@ -222,6 +224,8 @@ fn parser_arg(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<(ParserArg, 
         ParserArg::Json
     } else if p.is_ident("raw") {
         ParserArg::Raw
+    } else if p.is_ident("token_text") {
+        ParserArg::TokenText
     } else if let Some(id) = p
         .get_ident()
         .filter(|id| id.to_string().starts_with(|c: char| c.is_ascii_lowercase()))
@@ -229,7 +233,7 @@ fn parser_arg(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<(ParserArg, 
         // A lowercase word is a misspelt built-in, not a parser type.
         cx.error_spanned_by(
             &p,
-            format!("unknown parser `{id}`: write `parser = json` (the default), `parser = raw` (every frame to #[on_message] as it is), or the path of a type that implements `swoft_ws::protocol::Parser + Default`"),
+            format!("unknown parser `{id}`: write `parser = json` (the default), `parser = raw` (every frame to #[on_message] as it is), `parser = token_text` (`cmd:body` text frames), or the path of a type that implements `swoft_ws::protocol::Parser + Default`"),
         );
         ParserArg::Json
     } else {

@@ -120,6 +120,7 @@ fn parser(args: &ModuleArgs, sw: &TokenStream) -> TokenStream {
     match &args.parser {
         None | Some((ParserArg::Json, _)) => quote!(#sw::parser::<#sw::JsonParser>),
         Some((ParserArg::Raw, _)) => quote!(#sw::parser::<#sw::RawParser>),
+        Some((ParserArg::TokenText, _)) => quote!(#sw::parser::<#sw::TokenTextParser>),
         Some((ParserArg::Custom(p), span)) => quote_spanned!(*span=> #sw::parser::<#p>),
     }
 }

@@ -18,7 +18,7 @@ pub use crate::config::{Backpressure, ModuleLimits, RateLimit};
 pub use crate::extract::FromContext;
 pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
 pub use crate::protocol::{IntoReply, Reply, WsError};
-pub use crate::protocol::{JsonParser, Parser, RawParser};
+pub use crate::protocol::{JsonParser, Parser, RawParser, TokenTextParser};
 pub use crate::runtime::connection::{CloseInfo, Connection};
 pub use crate::runtime::context::Context;
 pub use crate::runtime::handler::MaybeReady;

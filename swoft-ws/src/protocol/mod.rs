@@ -1,30 +1,37 @@
 //! Parsers: how a frame becomes a command and a body, and how replies are packed.
 //!
-//! Each module has one [`Parser`]. Two come with swoft-ws:
+//! Each module has one [`Parser`]. Three come with swoft-ws:
 //!
-//! - [`JsonParser`] (the default), the protocol of `DESIGN.md` §4. A client sends one text frame
+//! - [`JsonParser`] (the default), the JSON protocol of the README's "Wire protocol". A client sends one text frame
 //!   per message, `{"cmd": "room.join", "data": {...}, "id": 7, "ext": {...}}`, and gets
 //!   `{"cmd": "room.join", "data": ..., "id": 7}` back, or
 //!   `{"cmd": "room.join", "error": {"code": "...", "message": "..."}, "id": 7}`. When `data` is
 //!   absent, the object's other fields (all but `cmd`, `id` and `ext`) are the data, so
 //!   `{"cmd": "room.join", "room": "lobby"}` works too. A `null` id counts as no id.
-//! - [`RawParser`], which hands every text or binary frame to the module's `#[on_message]` hook
-//!   untouched and sends whatever it returns.
+//! - [`RawParser`] (`parser = raw`, Swoft's `RawTextParser`), which hands every text or binary
+//!   frame to the module's `#[on_message]` hook (or default command) untouched.
+//! - [`TokenTextParser`] (`parser = token_text`, Swoft's `TokenTextParser`): `cmd:body` text
+//!   frames.
+//!
+//! The two text parsers send a reply's or a push's data as text: a string as it is (`"hi"` →
+//! `hi`), a number or `true` as written, an array or object as JSON; their error replies are
+//! JSON (`{"error": {"code", "message"}}`).
 //!
 //! A custom parser implements [`Parser`] and is named in `#[ws_module(parser = MyParser)]`.
 
 mod error;
+mod json;
 mod reply;
+mod text;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
-
 pub use crate::protocol::error::{WsError, codes};
+pub use crate::protocol::json::JsonParser;
 pub use crate::protocol::reply::{IntoReply, Reply, ReplyValue};
+pub use crate::protocol::text::{RawParser, TokenTextParser};
 use crate::ws::RawMessage;
 
 /// A piece of a decoded message: a byte range of the frame, or text the parser built.
@@ -59,7 +66,7 @@ impl Piece {
         }
     }
 
-    fn of<'a>(frame_text: &'a str, part: Cow<'a, str>) -> Piece {
+    pub(crate) fn of<'a>(frame_text: &'a str, part: Cow<'a, str>) -> Piece {
         match part {
             Cow::Borrowed(s) => Piece::Span(span_of(frame_text, s)),
             Cow::Owned(s) => Piece::Owned(s.into_boxed_str()),
@@ -68,7 +75,7 @@ impl Piece {
 }
 
 /// Where `part`, a slice of `whole`, sits within it.
-fn span_of(whole: &str, part: &str) -> Range<usize> {
+pub(crate) fn span_of(whole: &str, part: &str) -> Range<usize> {
     let start = part.as_ptr() as usize - whole.as_ptr() as usize;
     start..start + part.len()
 }
@@ -175,301 +182,5 @@ pub trait Parser: Send + Sync + 'static {
 impl fmt::Debug for dyn Parser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Parser({})", self.name())
-    }
-}
-
-/// The JSON protocol (`{"cmd", "data", "id", "ext"}`); see the [module docs](self).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct JsonParser;
-
-/// Every frame is handed to the module's `#[on_message]` untouched; see the
-/// [module docs](self).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RawParser;
-
-impl Parser for JsonParser {
-    fn name(&self) -> &'static str {
-        "json"
-    }
-
-    fn decode(&self, frame: &RawMessage) -> Result<Decoded, WsError> {
-        let RawMessage::Text(text) = frame else {
-            return Err(WsError::bad_message(
-                "binary frames are not understood here: send a JSON text frame",
-            ));
-        };
-        let text = text.as_str();
-        let env: Envelope<'_> = serde_json::from_str(text)
-            .map_err(|e| WsError::bad_message(format!("not a JSON command object: {e}")))?;
-        let raw = |v: &RawValue| Piece::Span(span_of(text, v.get()));
-        let body = match env.data {
-            Some(d) => Body::Json(raw(d)),
-            None if env.rest.is_empty() => Body::Empty,
-            None => {
-                // Swoft's rule: without `data`, the other fields are the data.
-                let mut obj = String::with_capacity(text.len());
-                obj.push('{');
-                for (i, (k, v)) in env.rest.iter().enumerate() {
-                    if i > 0 {
-                        obj.push(',');
-                    }
-                    push_json_str(&mut obj, k);
-                    obj.push(':');
-                    obj.push_str(v.get());
-                }
-                obj.push('}');
-                Body::Json(Piece::Owned(obj.into_boxed_str()))
-            }
-        };
-        Ok(Decoded {
-            command: env.cmd.map(|c| Piece::of(text, c)),
-            body,
-            id: env.id.filter(|v| v.get() != "null").map(raw),
-            ext: env.ext.map(raw),
-        })
-    }
-
-    fn encode_reply(&self, command: &str, id: Option<&str>, data: &str) -> RawMessage {
-        // Exactly the frame's length (when the command needs no escaping, as routed commands
-        // never do): a `String` whose capacity is its length becomes `Bytes` without a second
-        // allocation.
-        let mut out = String::with_capacity(reply_len(command, id, data));
-        out.push_str("{\"cmd\":");
-        push_json_str(&mut out, command);
-        out.push_str(",\"data\":");
-        out.push_str(data);
-        push_id(&mut out, id);
-        RawMessage::Text(out.into())
-    }
-
-    fn encode_error(&self, command: Option<&str>, id: Option<&str>, error: &WsError) -> RawMessage {
-        let mut out = String::with_capacity(64 + error.message().len());
-        out.push('{');
-        if let Some(c) = command {
-            out.push_str("\"cmd\":");
-            push_json_str(&mut out, c);
-            out.push(',');
-        }
-        out.push_str("\"error\":{\"code\":");
-        push_json_str(&mut out, error.code());
-        out.push_str(",\"message\":");
-        push_json_str(&mut out, error.message());
-        out.push('}');
-        push_id(&mut out, id);
-        RawMessage::Text(out.into())
-    }
-
-    fn encode_push(&self, command: &str, data: &str) -> RawMessage {
-        self.encode_reply(command, None, data)
-    }
-}
-
-impl Parser for RawParser {
-    fn name(&self) -> &'static str {
-        "raw"
-    }
-
-    fn decode(&self, frame: &RawMessage) -> Result<Decoded, WsError> {
-        let body = match frame {
-            RawMessage::Text(t) => Body::Text(Piece::Span(0..t.len())),
-            RawMessage::Binary(_) => Body::Binary,
-        };
-        Ok(Decoded::new().with_body(body))
-    }
-
-    fn encode_reply(&self, _command: &str, _id: Option<&str>, data: &str) -> RawMessage {
-        RawMessage::text(data)
-    }
-
-    fn encode_error(
-        &self,
-        _command: Option<&str>,
-        _id: Option<&str>,
-        error: &WsError,
-    ) -> RawMessage {
-        JsonParser.encode_error(None, None, error)
-    }
-
-    fn encode_push(&self, _command: &str, data: &str) -> RawMessage {
-        RawMessage::text(data)
-    }
-}
-
-/// The length of `{"cmd":"COMMAND","data":DATA,"id":ID}` for a command that needs no escaping.
-fn reply_len(command: &str, id: Option<&str>, data: &str) -> usize {
-    r#"{"cmd":"","data":}"#.len()
-        + command.len()
-        + data.len()
-        + id.map_or(0, |id| r#","id":"#.len() + id.len())
-}
-
-fn push_id(out: &mut String, id: Option<&str>) {
-    if let Some(id) = id {
-        out.push_str(",\"id\":");
-        out.push_str(id);
-    }
-    out.push('}');
-}
-
-/// Appends `s` as a JSON string literal.
-pub(crate) fn push_json_str(out: &mut String, s: &str) {
-    let plain = s
-        .bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
-    if plain {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        // serde_json's escaping; writing a &str to a String cannot fail.
-        out.push_str(&serde_json::to_string(s).unwrap_or_default());
-    }
-}
-
-/// The fields of a JSON command object, borrowed from the frame where possible.
-#[derive(Default)]
-struct Envelope<'a> {
-    cmd: Option<Cow<'a, str>>,
-    data: Option<&'a RawValue>,
-    id: Option<&'a RawValue>,
-    ext: Option<&'a RawValue>,
-    rest: Vec<(Cow<'a, str>, &'a RawValue)>,
-}
-
-impl<'de> Deserialize<'de> for Envelope<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(EnvelopeVisitor)
-    }
-}
-
-struct EnvelopeVisitor;
-
-impl<'de> Visitor<'de> for EnvelopeVisitor {
-    type Value = Envelope<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object like {\"cmd\": \"prefix.action\", \"data\": ...}")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut env = Envelope::default();
-        while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
-            match &*key {
-                "cmd" => env.cmd = map.next_value::<Option<CowStr<'de>>>()?.map(|c| c.0),
-                "data" => env.data = Some(map.next_value()?),
-                "id" => env.id = Some(map.next_value()?),
-                "ext" => env.ext = Some(map.next_value()?),
-                _ => {
-                    let v = map.next_value()?;
-                    env.rest.push((key, v));
-                }
-            }
-        }
-        Ok(env)
-    }
-}
-
-/// A string borrowed from the input when it has no escapes.
-struct CowStr<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for CowStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decode(s: &'static str) -> (RawMessage, Result<Decoded, WsError>) {
-        let m = RawMessage::text(s);
-        let d = JsonParser.decode(&m);
-        (m, d)
-    }
-
-    #[test]
-    fn json_finds_every_field() {
-        let (m, d) = decode(r#"{"cmd":"room.join","data":{"room":"a"},"id":7,"ext":{"t":1}}"#);
-        let d = d.unwrap();
-        assert_eq!(d.command.as_ref().unwrap().resolve(&m), Some("room.join"));
-        let Body::Json(p) = &d.body else { panic!() };
-        assert_eq!(p.resolve(&m), Some(r#"{"room":"a"}"#));
-        assert_eq!(d.id.as_ref().unwrap().resolve(&m), Some("7"));
-        assert_eq!(d.ext.as_ref().unwrap().resolve(&m), Some(r#"{"t":1}"#));
-    }
-
-    #[test]
-    fn json_other_fields_are_the_data_without_data() {
-        let (m, d) = decode(r#"{"cmd":"room.join","room":"lobby","n":2}"#);
-        let Body::Json(p) = &d.unwrap().body else {
-            panic!()
-        };
-        assert_eq!(p.resolve(&m), Some(r#"{"room":"lobby","n":2}"#));
-    }
-
-    #[test]
-    fn json_escaped_command_is_unescaped() {
-        let (m, d) = decode(r#"{"cmd":"room.j\u006fin"}"#);
-        assert_eq!(d.unwrap().command.unwrap().resolve(&m), Some("room.join"));
-    }
-
-    #[test]
-    fn json_rejects_what_is_not_a_command_object() {
-        for bad in ["not json", "[1,2]", "42", r#"{"cmd": 5}"#, "", "{"] {
-            let (_, d) = decode(bad);
-            assert_eq!(d.unwrap_err().code(), "bad_message", "{bad}");
-        }
-        let bin = JsonParser.decode(&RawMessage::binary(vec![1, 2]));
-        assert_eq!(bin.unwrap_err().code(), "bad_message");
-    }
-
-    #[test]
-    fn spans_resolve_only_on_char_boundaries() {
-        let text = RawMessage::text("aé b");
-        assert_eq!(Piece::Span(0..3).resolve(&text), Some("aé"));
-        assert_eq!(Piece::Span(0..2).resolve(&text), None);
-        assert_eq!(Piece::Span(3..9).resolve(&text), None);
-        let bin = RawMessage::binary(vec![b'a', 0xff]);
-        assert_eq!(Piece::Span(0..1).resolve(&bin), Some("a"));
-        assert_eq!(Piece::Span(0..2).resolve(&bin), None);
-    }
-
-    #[test]
-    fn reply_len_is_the_frame_length() {
-        for (cmd, id, data) in [("echo.send", Some("7"), "{\"a\":1}"), ("a", None, "null")] {
-            let r = JsonParser.encode_reply(cmd, id, data);
-            assert_eq!(reply_len(cmd, id, data), r.len(), "{cmd} {id:?} {data}");
-        }
-    }
-
-    #[test]
-    fn json_reply_and_error_frames() {
-        let r = JsonParser.encode_reply("echo.send", Some("7"), r#"{"a":1}"#);
-        assert_eq!(
-            r.as_text(),
-            Some(r#"{"cmd":"echo.send","data":{"a":1},"id":7}"#)
-        );
-        let e = JsonParser.encode_error(Some("x\"y"), None, &WsError::forbidden("no"));
-        assert_eq!(
-            e.as_text(),
-            Some(r#"{"cmd":"x\"y","error":{"code":"forbidden","message":"no"}}"#)
-        );
     }
 }
