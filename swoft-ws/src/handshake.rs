@@ -1,35 +1,35 @@
 //! The handshake: what a module's `#[on_handshake]` hook sees and how it answers.
-//!
-//! ```
-//! use swoft_ws::prelude::*;
-//! use swoft_ws::http::StatusCode;
-//!
-//! #[derive(Clone)]
-//! struct User(String);
-//!
-//! #[ws_module(path = "/chat")]
-//! pub struct ChatModule;
-//!
-//! #[ws_module]
-//! impl ChatModule {
-//!     #[on_handshake]
-//!     fn handshake(&self, req: &HandshakeRequest) -> Result<Accept, Reject> {
-//!         let name = req
-//!             .query_param("name")
-//!             .ok_or_else(|| Reject::new(StatusCode::BAD_REQUEST, "name is required"))?;
-//!         Ok(Accept::new().with(User(name.into_owned())))
-//!     }
-//! }
-//! ```
-
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
-/// A snapshot of the handshake request. Kept on the [`Connection`](crate::Connection) for its
-/// whole life.
+/// A snapshot of the handshake request: what a module's `#[on_handshake]` hook sees to decide
+/// (answering with [`Accept`], maybe with session data, or [`Reject`]), and what stays on the
+/// [`Connection`](crate::Connection) for its whole life.
+///
+/// ```
+/// use swoft_ws::prelude::*;
+/// use swoft_ws::http::StatusCode;
+///
+/// #[derive(Clone)]
+/// struct User(String);
+///
+/// #[ws_module(path = "/chat")]
+/// pub struct ChatModule;
+///
+/// #[ws_module]
+/// impl ChatModule {
+///     #[on_handshake]
+///     fn handshake(&self, req: &HandshakeRequest) -> Result<Accept, Reject> {
+///         let name = req
+///             .query_param("name")
+///             .ok_or_else(|| Reject::new(StatusCode::BAD_REQUEST, "name is required"))?;
+///         Ok(Accept::new().with(User(name.into_owned())))
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct HandshakeRequest {
     uri: Uri,

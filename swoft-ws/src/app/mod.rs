@@ -16,6 +16,7 @@ use axum::routing::get;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::app::registry::{BuildError, Instance, Module, ModuleDef};
+use crate::app::serve::ServeOpts;
 use crate::config::Config;
 use crate::config::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
 use crate::runtime::connection::SessionManager;
@@ -379,15 +380,6 @@ pub(crate) async fn serve_app(
         server: Some(server),
     };
     crate::app::serve::serve(listener, router, opts, shutdown).await
-}
-
-/// How [`crate::app::serve::serve`] runs.
-#[derive(Debug)]
-pub(crate) struct ServeOpts {
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) signals: bool,
-    /// The app whose WebSocket connections are drained at shutdown.
-    pub(crate) server: Option<Server>,
 }
 
 /// Serves a router — typically [`App::into_router`] merged with your own HTTP routes — on a

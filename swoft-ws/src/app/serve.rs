@@ -18,7 +18,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::ServeOpts;
 use crate::runtime::server::{Server, WeakServer};
 
 /// Apps turned into routers (weakly): what `serve_router` drains.
@@ -42,6 +41,15 @@ pub(crate) fn unclaimed() -> Vec<Server> {
         .filter_map(Server::upgrade)
         .filter(|s| !s.is_claimed())
         .collect()
+}
+
+/// How [`serve`] runs.
+#[derive(Debug)]
+pub(crate) struct ServeOpts {
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) signals: bool,
+    /// The app whose WebSocket connections are drained at shutdown.
+    pub(crate) server: Option<Server>,
 }
 
 /// How long HTTP connections (not WebSocket ones) get to finish after shutdown.

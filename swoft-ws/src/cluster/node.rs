@@ -4,14 +4,14 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
 use tokio::sync::oneshot;
 
+use crate::cluster::adapter::{ClusterAdapter, Inbox, Receiver};
 use crate::cluster::packet::*;
-use crate::cluster::{ClusterAdapter, Inbox};
 use crate::runtime::broadcast::{Broadcast, Payload};
 use crate::runtime::fd::Fd;
 use crate::runtime::metrics::ClusterMetrics;
@@ -88,9 +88,8 @@ impl ClusterNode {
         if self.server.set(server.downgrade()).is_err() {
             return;
         }
-        self.adapter.start(Inbox {
-            node: Arc::downgrade(self),
-        });
+        let receiver: Weak<dyn Receiver> = Arc::downgrade(self) as Weak<ClusterNode>;
+        self.adapter.start(Inbox::new(receiver));
         let weak = Arc::downgrade(self);
         let every = self.adapter.settings().heartbeat;
         let handle = tokio::runtime::Handle::try_current()
@@ -590,5 +589,16 @@ impl Remote for ClusterNode {
 
     fn find_label<'a>(&'a self, label: &'a str) -> BoxFuture<'a, Vec<ConnAddr>> {
         Box::pin(ClusterNode::find_label(self, label))
+    }
+}
+
+impl Receiver for ClusterNode {
+    fn receive(&self, msg: &[u8]) {
+        ClusterNode::receive(self, msg);
+    }
+
+    fn reconnected(&self) {
+        self.metrics.reconnects.increment(1);
+        self.heartbeat();
     }
 }

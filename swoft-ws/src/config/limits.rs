@@ -99,7 +99,7 @@ impl Origins {
         Origins::List(origins.into_iter().map(Into::into).collect())
     }
 
-    fn from_static(list: &'static [&'static str]) -> Self {
+    pub(crate) fn from_static(list: &'static [&'static str]) -> Self {
         if list.contains(&"*") {
             Origins::Any
         } else {
@@ -229,35 +229,6 @@ impl ModuleLimits {
             handler_timeout: other.handler_timeout.or(self.handler_timeout),
             max_message_size: other.max_message_size.or(self.max_message_size),
             backpressure: other.backpressure.or(self.backpressure),
-        }
-    }
-}
-
-/// A module's limits, resolved at build time (server-wide defaults + overrides).
-#[derive(Debug, Default)]
-pub(crate) struct Limits {
-    pub(crate) max_connections: Option<usize>,
-    pub(crate) origins: Origins,
-    pub(crate) rate_limit: Option<RateLimit>,
-    pub(crate) handler_timeout: Option<Duration>,
-    pub(crate) max_message_size: usize,
-    pub(crate) max_frame_size: usize,
-    pub(crate) backpressure: Backpressure,
-}
-
-impl Limits {
-    pub(crate) fn resolve(config: &crate::config::Config, m: ModuleLimits) -> Self {
-        let size = m.max_message_size;
-        Limits {
-            max_connections: m.max_connections,
-            origins: m
-                .origins
-                .map_or_else(|| config.origins.clone(), Origins::from_static),
-            rate_limit: m.rate_limit.or(config.rate_limit).filter(RateLimit::is_on),
-            handler_timeout: m.handler_timeout.unwrap_or(config.handler_timeout),
-            max_message_size: size.unwrap_or(config.max_message_size),
-            max_frame_size: size.unwrap_or(config.max_frame_size),
-            backpressure: m.backpressure.unwrap_or(config.backpressure),
         }
     }
 }

@@ -1,16 +1,16 @@
 //! Limits and policies: what a connection may cost and what happens when it crosses a line.
 //!
 //! Server-wide defaults live in [`Config`] (each with an
-//! [`AppBuilder`](crate::AppBuilder)(crate::AppBuilder) method); the settings that make sense per module can be
+//! [`AppBuilder`](crate::AppBuilder) method); the settings that make sense per module can be
 //! overridden by `#[ws_module(...)]` options or
-//! [`AppBuilder::module_limits`](crate::AppBuilder::module_limits)(crate::AppBuilder::module_limits) with a [`ModuleLimits`]. The README's "Limits and failure
+//! [`AppBuilder::module_limits`](crate::AppBuilder::module_limits) with a [`ModuleLimits`]. The README's "Limits and failure
 //! behaviour" table lists every limit, its default, and what a client sees when it crosses it.
 //!
-//! This folder is plain data: nothing here runs; the runtime reads what was resolved at build.
+//! This folder is the settings as data and how they resolve per module at build time; the
+//! runtime applies them.
 
 mod limits;
 
-pub(crate) use crate::config::limits::Limits;
 pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit};
 
 use std::time::Duration;
@@ -112,6 +112,35 @@ impl Default for Config {
             shutdown_batch: 500,
             shutdown_batch_pause: Duration::from_millis(50),
             handle_signals: true,
+        }
+    }
+}
+
+/// A module's limits, resolved at build time (server-wide defaults + overrides).
+#[derive(Debug, Default)]
+pub(crate) struct Limits {
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) origins: Origins,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) handler_timeout: Option<Duration>,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_frame_size: usize,
+    pub(crate) backpressure: Backpressure,
+}
+
+impl Limits {
+    pub(crate) fn resolve(config: &Config, m: ModuleLimits) -> Self {
+        let size = m.max_message_size;
+        Limits {
+            max_connections: m.max_connections,
+            origins: m
+                .origins
+                .map_or_else(|| config.origins.clone(), Origins::from_static),
+            rate_limit: m.rate_limit.or(config.rate_limit).filter(RateLimit::is_on),
+            handler_timeout: m.handler_timeout.unwrap_or(config.handler_timeout),
+            max_message_size: size.unwrap_or(config.max_message_size),
+            max_frame_size: size.unwrap_or(config.max_frame_size),
+            backpressure: m.backpressure.unwrap_or(config.backpressure),
         }
     }
 }

@@ -81,7 +81,12 @@ impl Payload<'_> {
 }
 
 /// A push to many connections, built by [`Server::room`], [`Server::to_fds`], [`Server::module`]
-/// or [`Server::all`].
+/// or [`Server::all`]: to a room (except some fds), to some fds, to a module's connections, to
+/// all. A broadcast encodes its frame once per parser (in practice once) and shares the bytes
+/// among its receivers; it reports what happened ([`Delivery`]). With a cluster adapter, a
+/// broadcast to a room, a module or all also reaches the other nodes: after queuing the frame
+/// on this node's receivers it hands one message (with the frame already encoded) to the
+/// adapter, which publishes it in the background — a handler never waits for the network.
 #[must_use = "a broadcast does nothing until `push` or `send`"]
 pub struct Broadcast<'a> {
     server: &'a Server,

@@ -5,8 +5,8 @@
 //! the cause — it leaves all its rooms, after its module's `#[on_close]` hook ran (so the hook
 //! can still see them and tell the other members).
 //!
-//! Where rooms live is an [`Adapter`]: [`LocalAdapter`] (in memory, the default) keeps this
-//! node's members. With several nodes, a [`ClusterAdapter`]
+//! Where rooms live is an [`Adapter`]: [`LocalAdapter`] (in memory) keeps this node's
+//! members. With several nodes, a cluster adapter
 //! joins them: each node keeps its own members in its `Adapter`, broadcasts reach every node's,
 //! and the `cluster_*` queries ([`Rooms::cluster_members`], [`Rooms::cluster_size`],
 //! [`Rooms::find_label`]) ask every node. They answer at once on a single node, so application
@@ -146,8 +146,18 @@ impl Adapter for LocalAdapter {
     }
 }
 
-/// The rooms of a server: a thin, typed front of this node's members (in memory) and, on
-/// several nodes, of its cluster (everyone's).
+/// The rooms of a server: named groups of connections that broadcasts reach together.
+///
+/// A connection joins and leaves rooms ([`Rooms::join`], [`Connection::join`]); a room exists
+/// while it has members and disappears with its last one. When a connection closes — whatever
+/// the cause — it leaves all its rooms, after its module's `#[on_close]` hook ran (so the hook
+/// can still see them and tell the other members). Each node keeps its own members in memory;
+/// with a cluster adapter ([`AppBuilder::cluster`](crate::AppBuilder::cluster)) broadcasts
+/// reach every node's, and the `cluster_*` queries ([`Rooms::cluster_members`],
+/// [`Rooms::cluster_size`], [`Rooms::find_label`]) ask every node. They answer at once on a
+/// single node, so application code does not change when it moves from one node to many.
+/// Broadcasts go through [`Server::room`](crate::Server::room) and its siblings: see
+/// [`Broadcast`](crate::Broadcast).
 #[derive(Clone)]
 pub struct Rooms {
     adapter: Arc<dyn Adapter>,

@@ -263,7 +263,7 @@ impl Server {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ServerStats {
-    /// Live connections in the session manager.
+    /// Live connections: accepted, not yet ended (as [`Server::connection_count`]).
     pub connections: usize,
     /// Connections holding an admission slot (counted against `max_connections`).
     pub admitted: usize,

@@ -6,10 +6,9 @@
 use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
 
-use crate::app::registry::Problem;
-use crate::app::registry::full_command;
+use crate::app::registry::error::Problem;
 use crate::app::registry::records::{
-    ControllerDef, ControllerEntry, Hook, HooksDef, Location, ModuleDef,
+    ControllerDef, ControllerEntry, Hook, HooksDef, Location, ModuleDef, full_command,
 };
 
 /// Every problem of `sorted` (the app's modules, sorted by path) and the hook blocks.

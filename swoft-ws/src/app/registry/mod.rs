@@ -66,13 +66,3 @@ pub(crate) fn build(
         .map(|m| (*m, tables.module(m, &hook_blocks)))
         .collect())
 }
-
-/// `prefix.action`, or the action alone when it is already a full command or there is no
-/// prefix.
-pub(crate) fn full_command(prefix: &str, action: &str) -> String {
-    if prefix.is_empty() || action.contains('.') {
-        action.to_owned()
-    } else {
-        format!("{prefix}.{action}")
-    }
-}

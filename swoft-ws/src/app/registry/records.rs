@@ -145,7 +145,8 @@ pub(crate) fn registered_modules() -> Vec<&'static ModuleDef> {
     note = "add `#[ws_module(path = \"/...\")]` to `struct {Self}`"
 )]
 pub trait Module: 'static {
-    /// The module's record.
+    /// The module's record (generated; not API).
+    #[doc(hidden)]
     const DEF: &'static ModuleDef;
 }
 
@@ -156,6 +157,17 @@ pub trait Module: 'static {
     note = "add `#[ws_controller(prefix = \"...\")]` to an `impl {Self}` block"
 )]
 pub trait Controller: 'static {
-    /// The controller's record.
+    /// The controller's record (generated; not API).
+    #[doc(hidden)]
     const DEF: &'static ControllerDef;
+}
+
+/// `prefix.action`, or the action alone when it is already a full command or there is no
+/// prefix.
+pub(crate) fn full_command(prefix: &str, action: &str) -> String {
+    if prefix.is_empty() || action.contains('.') {
+        action.to_owned()
+    } else {
+        format!("{prefix}.{action}")
+    }
 }

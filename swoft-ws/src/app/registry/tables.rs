@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use crate::app::registry::check::controllers;
-use crate::app::registry::full_command;
-use crate::app::registry::records::{HooksDef, ModuleDef};
+use crate::app::registry::records::{HooksDef, ModuleDef, full_command};
 use crate::config::Limits;
 use crate::runtime::handler::{Instance, MakeFn};
 use crate::runtime::metrics::{CommandMetrics, ModuleMetrics};
