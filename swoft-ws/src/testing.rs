@@ -406,11 +406,17 @@ impl TestClient {
     }
 
     /// Waits for the server's close frame (or the end of the connection) and returns its code
-    /// and reason ([`Received::Ended`] as 1006).
+    /// and reason ([`Received::Ended`] as 1006). The close is answered at once (RFC 6455
+    /// section 5.5.1), as browsers do: the server waits for that answer before it ends the
+    /// socket (at most its `close_timeout`).
     pub async fn expect_close(&mut self) -> (u16, String) {
         loop {
             match self.recv().await {
-                Received::Close(code, reason) => return (code, reason),
+                Received::Close(code, reason) => {
+                    // tungstenite queued the answer when it read the close: send it now.
+                    let _ = tokio::time::timeout(self.timeout, self.ws.flush()).await;
+                    return (code, reason);
+                }
                 Received::Ended => return (1006, String::new()),
                 _ => {}
             }

@@ -421,7 +421,9 @@ async fn pings_keep_a_reading_client_alive_and_a_silent_one_is_closed_1001() {
     let server = start(
         builder()
             .ping_interval(Some(Duration::from_millis(100)))
-            .idle_timeout(Some(Duration::from_millis(350))),
+            .idle_timeout(Some(Duration::from_millis(350)))
+            // The silent client never answers the close: it is gone at this deadline.
+            .close_timeout(Duration::from_millis(200)),
     )
     .await;
     let s = server.server().clone();
@@ -446,7 +448,8 @@ async fn a_fragmented_message_that_never_ends_does_not_keep_a_connection_alive()
     let server = start(
         builder()
             .ping_interval(Some(Duration::from_millis(100)))
-            .idle_timeout(Some(Duration::from_millis(300))),
+            .idle_timeout(Some(Duration::from_millis(300)))
+            .close_timeout(Duration::from_millis(200)),
     )
     .await;
     let mut c = server.connect("/r").await.unwrap();

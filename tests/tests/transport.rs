@@ -115,7 +115,11 @@ struct Raw {
 impl Raw {
     /// Connects and upgrades, sending `extra` bytes in the same write as the request.
     async fn connect(addr: SocketAddr, extra: &[u8]) -> Raw {
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        Raw::upgrade(TcpStream::connect(addr).await.unwrap(), addr, extra).await
+    }
+
+    /// Upgrades a connected socket.
+    async fn upgrade(mut tcp: TcpStream, addr: SocketAddr, extra: &[u8]) -> Raw {
         let mut req = upgrade_request(addr, "13").into_bytes();
         req.extend_from_slice(extra);
         tcp.write_all(&req).await.unwrap();
@@ -286,6 +290,46 @@ async fn a_large_fragmented_message_written_in_pieces_arrives_whole_over_both_se
 async fn the_client_close_is_answered_with_its_code_then_the_socket_ends_over_both_servers() {
     close_handshake(&Served::swoft().await).await;
     close_handshake(&Served::axum().await).await;
+}
+
+/// A client with a small receive window sends 40 × 8 KB before it reads anything, then a
+/// frame the server refuses (unmasked: 1002), and, before it reads, 64 KB more. It gets
+/// every reply and the 1002, then the end of the stream, not a reset: the server shuts its
+/// write half down and discards what still comes (RFC 6455 section 7.1.1).
+async fn replies_and_close_before_a_bad_frame_arrive(served: &Served) {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(served.addr()).await.unwrap();
+    let mut c = Raw::upgrade(tcp, served.addr(), &[]).await;
+    let payload = vec![7u8; 8192];
+    let mut bytes = Vec::new();
+    for _ in 0..40 {
+        bytes.extend(frame(true, 2, &payload));
+    }
+    // Unmasked: the server closes (1002) while its replies still wait for the client's window.
+    bytes.extend([0x82, 126, 0x20, 0x00]);
+    bytes.extend(&payload);
+    c.send(&bytes).await;
+    // The client goes on sending (it has not read the close yet): without the server reading
+    // and dropping it, this data would hit a closed socket, which answers with a reset.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(WAIT, c.send(&vec![0u8; 64 << 10]))
+        .await
+        .expect("the server takes what is sent");
+    for i in 0..40 {
+        assert_eq!(c.recv().await, (true, 2, payload.clone()), "reply {i}");
+    }
+    let (fin, op, close) = c.recv().await;
+    assert_eq!((fin, op), (true, 8));
+    assert_eq!(close[..2], 1002u16.to_be_bytes());
+    c.ended().await;
+}
+
+#[tokio::test]
+async fn replies_and_the_close_frame_reach_a_slow_reader_after_a_protocol_error_over_both_servers()
+{
+    replies_and_close_before_a_bad_frame_arrive(&Served::swoft().await).await;
+    replies_and_close_before_a_bad_frame_arrive(&Served::axum().await).await;
 }
 
 #[tokio::test]

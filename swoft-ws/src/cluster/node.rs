@@ -34,6 +34,27 @@ enum Answer {
     Size(usize),
 }
 
+/// A pending query's entry, removed when this is dropped.
+struct PendingEntry<'a> {
+    pending: &'a Mutex<HashMap<u64, Pending>>,
+    id: u64,
+}
+
+impl PendingEntry<'_> {
+    fn take(&self) -> Option<Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id)
+    }
+}
+
+impl Drop for PendingEntry<'_> {
+    fn drop(&mut self) {
+        self.take();
+    }
+}
+
 struct Pending {
     waiting: HashSet<NodeId>,
     answers: Vec<(NodeId, Answer)>,
@@ -280,6 +301,12 @@ impl ClusterNode {
                     done: Some(tx),
                 },
             );
+        // Removed however `ask` ends: also when its future is dropped while it waits (a
+        // handler timeout shorter than the query timeout), so no entry is left behind.
+        let entry = PendingEntry {
+            pending: &self.pending,
+            id,
+        };
         let mut b = self.header(K_QUERY, 16 + arg.len());
         b.put_u64(id);
         b.put_u8(q as u8);
@@ -287,12 +314,9 @@ impl ClusterNode {
         self.publish(None, b);
         let timeout = self.adapter.settings().query_timeout;
         let timed_out = tokio::time::timeout(timeout, rx).await.is_err();
-        let p = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
-        let Some(p) = p else { return Vec::new() };
+        let Some(p) = entry.take() else {
+            return Vec::new();
+        };
         if timed_out && !p.waiting.is_empty() {
             self.metrics.query_timeouts.increment(1);
             tracing::warn!(node = %self.id, missing = ?p.waiting, ?timeout, "cluster query: some nodes did not answer in time");

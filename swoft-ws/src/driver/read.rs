@@ -19,14 +19,12 @@ use crate::runtime::module::ModuleRuntime;
 use crate::ws::RawMessage;
 use crate::ws::close_code;
 use crate::ws::codec::Incoming;
-use crate::ws::outbound::{Flushed, OutboundRx};
+use crate::ws::outbound::OutboundRx;
 use crate::ws::transport::{Event, Transport};
 
 /// What one turn of the socket gave the read loop.
 enum Step {
     Event(Event),
-    /// The writer reached a close the server asked for.
-    Close(u16, Utf8Bytes),
     WriteFailed(std::io::Error),
 }
 
@@ -83,10 +81,6 @@ pub(super) async fn read_loop(
         };
         let event = match step {
             Step::Event(ev) => ev,
-            Step::Close(code, reason) => {
-                conn.force_close(code, &reason);
-                continue;
-            }
             Step::WriteFailed(e) => break write_failed(conn, &e),
         };
         let now = Instant::now();
@@ -236,10 +230,7 @@ fn poll_step(
     }
     turn.unflushed = 0;
     match transport.poll_flush(cx, rx, direct) {
-        Poll::Ready(Ok(Flushed::Empty)) => turn.open = direct,
-        Poll::Ready(Ok(Flushed::Close(code, reason))) => {
-            return Poll::Ready(Step::Close(code, reason));
-        }
+        Poll::Ready(Ok(())) => turn.open = direct,
         Poll::Ready(Err(e)) => return Poll::Ready(Step::WriteFailed(e)),
         Poll::Pending => {}
     }
@@ -348,16 +339,12 @@ fn server_close(conn: &Connection) -> CloseInfo {
     }
 }
 
-/// What the queue's writer stopped at, applied to the connection: a close it reached starts
-/// the close; a failed socket ends the connection.
-fn flushed(conn: &Connection, r: Poll<std::io::Result<Flushed>>) {
-    match r {
-        Poll::Ready(Ok(Flushed::Close(code, reason))) => conn.force_close(code, &reason),
-        Poll::Ready(Err(e)) => {
-            tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
-            conn.start_closing();
-        }
-        Poll::Ready(Ok(Flushed::Empty)) | Poll::Pending => {}
+/// What the queue's writer stopped at, applied to the connection: a failed socket ends the
+/// connection.
+fn flushed(conn: &Connection, r: Poll<std::io::Result<()>>) {
+    if let Poll::Ready(Err(e)) = r {
+        tracing::debug!(fd = %conn.fd(), error = %e, "write failed");
+        conn.start_closing();
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::task::{Poll, ready};
 
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::FutureExt;
@@ -19,7 +18,7 @@ use crate::driver::read::{read_loop, with_writes};
 use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection};
 use crate::runtime::fd::FdGuard;
 use crate::ws::close_code;
-use crate::ws::outbound::{Flushed, OutboundRx};
+use crate::ws::outbound::OutboundRx;
 use crate::ws::transport::Transport;
 
 /// Removes the session and frees the fd when dropped, whatever way the task ends.
@@ -33,6 +32,10 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         self.conn.module().metrics.connections.decrement(1);
         let server = self.conn.server();
+        // Closing before the label is forgotten: a concurrent `set_label` sees the flag or is
+        // undone here (see `Rooms::set_label`).
+        self.conn.start_closing();
+        server.rooms().forget(self.conn.fd(), self.conn.id());
         // Normally done after #[on_close]; again here for a task that was cancelled.
         server.rooms().leave_all(self.conn.fd());
         server.sessions().remove(self.conn.fd(), self.conn.id());
@@ -120,13 +123,30 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
 
     let (info, reply) = read_loop(&conn, &module, &mut transport, &rx).await;
     conn.start_closing();
-    // What is queued goes out first (the slow-consumer close dropped it already), then the
-    // close frame; a client that does not read gets its socket dropped after `close_timeout`.
+    // One deadline for the whole close, whatever the peer does: what is queued goes out first
+    // (the slow-consumer close dropped it already), then the close frame, then the socket ends
+    // (RFC 6455 section 7.1.1). A peer that does not read or does not answer has its socket
+    // dropped at the deadline.
+    let deadline = tokio::time::Instant::now() + conn.server().config().close_timeout;
     rx.refuse();
-    if info.by != ClosedBy::Transport
-        && write_close(&conn, &mut transport, &rx, close_frame(&conn, &info, reply)).await
-    {
-        transport.shutdown().await;
+    let written = info.by != ClosedBy::Transport
+        && write_close(
+            &conn,
+            &mut transport,
+            &rx,
+            close_frame(&conn, &info, reply),
+            deadline,
+        )
+        .await;
+    if written {
+        // The server started the close: wait for the peer's close frame (or its end), reading
+        // and discarding what it still sends, so the socket ends with a FIN, not a reset.
+        let linger = info.by == ClosedBy::Server;
+        if !transport.finish(linger, deadline).await {
+            tracing::debug!(fd = %conn.fd(), "the peer did not end in time; dropping the socket");
+        }
+    } else {
+        drop(transport);
     }
     drop(rx);
 
@@ -186,7 +206,7 @@ fn close_frame(
     }
 }
 
-/// Queues the close frame after what is queued, and writes them within the close timeout.
+/// Queues the close frame after what is queued, and writes them by `deadline`.
 /// True once written (the socket may be shut down); false when the socket failed, or when the
 /// client did not read in time (its socket is then dropped without the close frame).
 async fn write_close(
@@ -194,20 +214,12 @@ async fn write_close(
     transport: &mut Transport,
     rx: &OutboundRx,
     frame: Option<CloseFrame>,
+    deadline: tokio::time::Instant,
 ) -> bool {
     rx.push_control(Message::Close(frame), true);
-    let close_timeout = conn.server().config().close_timeout;
-    let flushed = tokio::time::timeout(
-        close_timeout,
-        std::future::poll_fn(|cx| {
-            loop {
-                match ready!(transport.poll_flush(cx, rx, false)) {
-                    Ok(Flushed::Close(..)) => continue,
-                    Ok(Flushed::Empty) => return Poll::Ready(true),
-                    Err(_) => return Poll::Ready(false),
-                }
-            }
-        }),
+    let flushed = tokio::time::timeout_at(
+        deadline,
+        std::future::poll_fn(|cx| transport.poll_flush(cx, rx, false).map(|r| r.is_ok())),
     )
     .await;
     match flushed {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use axum::extract::ws::{Message, Utf8Bytes};
+use axum::extract::ws::Message;
 use dashmap::DashMap;
 use serde::Serialize;
 
@@ -23,7 +23,7 @@ use crate::handshake::HandshakeRequest;
 use crate::runtime::fd::Fd;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
-use crate::ws::outbound::{Outbound, OutboundTx, QueueError};
+use crate::ws::outbound::{OutboundTx, QueueError};
 use crate::ws::{RawMessage, close_code};
 
 /// A connection's identity that is never reused (unlike its [`Fd`]).
@@ -296,13 +296,10 @@ impl Connection {
             return Err(SendError::Closed);
         }
         let limit = inner.server.config().outbound_bytes;
-        inner
-            .tx
-            .try_send(Outbound::Frame(msg), limit)
-            .map_err(|e| match e {
-                QueueError::Full => self.queue_full(),
-                QueueError::Closed => SendError::Closed,
-            })
+        inner.tx.try_send(msg, limit).map_err(|e| match e {
+            QueueError::Full => self.queue_full(),
+            QueueError::Closed => SendError::Closed,
+        })
     }
 
     /// A frame did not fit: count it and apply the policy.
@@ -330,27 +327,36 @@ impl Connection {
         SendError::QueueFull
     }
 
-    /// Closes the connection with this code and reason, after the frames already queued.
+    /// Closes the connection with this code and reason (RFC 6455 section 7.1.2: the server
+    /// starts the closing handshake).
     ///
-    /// If the queue is full, the close is sent at once instead. Closing twice does nothing
-    /// more.
+    /// It takes effect at once, whatever the peer does: nothing more can be queued (sends fail
+    /// with [`SendError::Closed`]; the reply of a handler that closes its own connection is
+    /// not sent either), no further message of the connection is dispatched (the
+    /// message being handled, if any, is the last), and the frames already queued go out before
+    /// the close frame. The connection is gone within
+    /// [`Config::close_timeout`](crate::Config::close_timeout) of the close starting: a peer
+    /// that does not read, or does not answer the close frame, has its socket dropped then.
+    /// Closing twice does nothing more: the first code and reason are the ones sent.
     pub fn close(&self, code: u16, reason: &str) {
-        if self.is_closing() {
-            return;
-        }
-        let queued = self
-            .inner
-            .tx
-            .try_send(Outbound::Close(code, Utf8Bytes::from(reason)), usize::MAX);
-        if queued.is_err() {
-            self.force_close(code, reason);
-        }
+        self.force_close(code, reason);
     }
 
-    /// Closes the connection at once with this code and reason: nothing more can be queued,
-    /// the message being handled (if any) is the last, and the frames already queued go out
-    /// before the close frame (within [`Config::close_timeout`](crate::Config::close_timeout)).
+    /// The same as [`close`](Self::close) (kept for the callers that used it to skip the
+    /// queue: every close now takes effect at once).
+    ///
+    /// A code that may not be sent (RFC 6455 section 7.4: below 1000, 1004–1006, 1015–2999,
+    /// 5000 and above; 1005, 1006 and 1015 are reserved for what an endpoint *saw*) is sent as
+    /// 1011 (an unexpected condition: the code is a bug of its caller) and logged (`warn`).
     pub fn force_close(&self, code: u16, reason: &str) {
+        let code = if crate::ws::codec::valid_close_code(code) {
+            code
+        } else {
+            tracing::warn!(
+                fd = %self.fd(), code, "close code may not be sent (RFC 6455 section 7.4): sending 1011"
+            );
+            close_code::INTERNAL
+        };
         let mut req = self
             .inner
             .close_request

@@ -170,8 +170,13 @@ impl Connection {
     /// Sets this connection's label (e.g. a user name): what cluster-wide membership queries
     /// report with it ([`Rooms::cluster_members`](crate::Rooms::cluster_members)) and what
     /// [`Rooms::find_label`](crate::Rooms::find_label) finds it by. Kept until it closes.
-    pub fn set_label(&self, label: &str) {
-        self.server().rooms().set_label(self.fd(), label);
+    ///
+    /// Whether it was set: a connection that is closing (or closed: a handle kept after the
+    /// close) is refused, as [`join`](Self::join) is, so a label never names an fd the
+    /// connection no longer holds. Concurrent calls are atomic: the last one wins, and the
+    /// connection is found under that label only.
+    pub fn set_label(&self, label: &str) -> bool {
+        self.server().rooms().set_label(self, label)
     }
 
     /// This connection's label, if it has one.

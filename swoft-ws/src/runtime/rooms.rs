@@ -20,8 +20,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 
-use crate::runtime::connection::Connection;
+use crate::runtime::connection::{Connection, ConnectionId};
 use crate::runtime::fd::Fd;
 use crate::runtime::remote::{ConnAddr, Member, NodeId, Remote};
 use crate::runtime::server::Server;
@@ -166,11 +167,26 @@ pub struct Rooms {
     labels: Arc<Labels>,
 }
 
-/// Connection labels: fd → label, and label → fds for lookups.
+/// Connection labels: fd → (the connection's id, its label), and label → fds for lookups.
+///
+/// Both maps change together, under the `by_fd` entry's lock (taken first, always): a label
+/// update is atomic, and a connection is indexed under one label at most. An entry belongs to
+/// a connection (its id), not to a bare fd: it is set only while that connection is open and
+/// removed when it closes, before its fd can be reused.
 #[derive(Default)]
 struct Labels {
-    by_fd: DashMap<Fd, Arc<str>>,
+    by_fd: DashMap<Fd, (ConnectionId, Arc<str>)>,
     by_label: DashMap<Arc<str>, Vec<Fd>>,
+}
+
+impl Labels {
+    /// Takes `fd` off `label`'s list; `by_fd`'s entry for `fd` must be locked by the caller.
+    fn unindex(&self, label: &str, fd: Fd) {
+        if let Some(mut fds) = self.by_label.get_mut(label) {
+            fds.retain(|f| *f != fd);
+        }
+        self.by_label.remove_if(label, |_, fds| fds.is_empty());
+    }
 }
 
 impl fmt::Debug for Rooms {
@@ -228,25 +244,62 @@ impl Rooms {
         }
     }
 
-    pub(crate) fn set_label(&self, fd: Fd, label: &str) {
-        let label: Arc<str> = Arc::from(label);
-        if let Some(old) = self.labels.by_fd.insert(fd, label.clone()) {
-            self.unindex(&old, fd);
+    /// Labels `conn` (replacing its label); false, and nothing changed, once it is closing.
+    ///
+    /// Atomic: under `by_fd`'s entry lock, which [`forget`](Self::forget) takes too. A close
+    /// sets the connection's closing flag before its labels are forgotten, so an update either
+    /// sees the flag or is undone by the forgetting.
+    pub(crate) fn set_label(&self, conn: &Connection, label: &str) -> bool {
+        let (fd, id) = (conn.fd(), conn.id());
+        let mut entry = match self.labels.by_fd.entry(fd) {
+            Entry::Occupied(e) if e.get().0 != id => {
+                // The fd is another connection's: this one is gone.
+                return false;
+            }
+            e => e,
+        };
+        if conn.is_closing() {
+            return false;
         }
-        self.labels.by_label.entry(label).or_default().push(fd);
-    }
-
-    fn unindex(&self, label: &str, fd: Fd) {
-        if let Some(mut fds) = self.labels.by_label.get_mut(label) {
-            fds.retain(|f| *f != fd);
+        let label: Arc<str> = Arc::from(label);
+        match &mut entry {
+            Entry::Occupied(e) => {
+                let old = std::mem::replace(&mut e.get_mut().1, label.clone());
+                if old == label {
+                    return true;
+                }
+                self.labels.unindex(&old, fd);
+            }
+            Entry::Vacant(_) => {}
         }
         self.labels
             .by_label
-            .remove_if(label, |_, fds| fds.is_empty());
+            .entry(label.clone())
+            .or_default()
+            .push(fd);
+        if let Entry::Vacant(e) = entry {
+            e.insert((id, label));
+        }
+        true
+    }
+
+    /// Forgets `conn`'s label (at its close), if the entry is still its own.
+    pub(crate) fn forget(&self, fd: Fd, id: ConnectionId) {
+        if let Entry::Occupied(e) = self.labels.by_fd.entry(fd) {
+            if e.get().0 == id {
+                let (_, (_, label)) = e.remove_entry();
+                self.labels.unindex(&label, fd);
+            }
+        }
+    }
+
+    /// How many connections of this node have a label.
+    pub(crate) fn label_count(&self) -> usize {
+        self.labels.by_fd.len()
     }
 
     pub(crate) fn label(&self, fd: Fd) -> Option<Arc<str>> {
-        self.labels.by_fd.get(&fd).map(|l| l.clone())
+        self.labels.by_fd.get(&fd).map(|l| l.1.clone())
     }
 
     /// This node's connections labelled `label`.
@@ -341,8 +394,9 @@ impl Rooms {
     /// Removes `fd` from all its rooms and forgets its label (what the runtime does when a
     /// connection ends); returns the rooms it left.
     pub fn leave_all(&self, fd: Fd) -> Vec<Arc<str>> {
-        if let Some((_, label)) = self.labels.by_fd.remove(&fd) {
-            self.unindex(&label, fd);
+        if let Entry::Occupied(e) = self.labels.by_fd.entry(fd) {
+            let (_, (_, label)) = e.remove_entry();
+            self.labels.unindex(&label, fd);
         }
         let left = self.adapter.leave_all(fd);
         if !left.is_empty() {

@@ -138,6 +138,7 @@ impl Server {
             contexts_created: self.inner.contexts.created(),
             fds: self.inner.fds.live(),
             rooms: self.inner.rooms.count(),
+            labels: self.inner.rooms.label_count(),
             queued_bytes: {
                 let mut n = 0;
                 self.inner.sessions.for_each(|c| n += c.queued_bytes());
@@ -276,6 +277,9 @@ pub struct ServerStats {
     pub fds: usize,
     /// Rooms that exist.
     pub rooms: usize,
+    /// Connections of this node with a label ([`Connection::set_label`]); each is found by
+    /// [`Rooms::find_label`] under exactly one label.
+    pub labels: usize,
     /// Bytes waiting in outbound queues, over all connections.
     pub queued_bytes: usize,
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
-use axum::extract::ws::{Message, Utf8Bytes};
+use axum::extract::ws::Message;
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::net::TcpStream;
@@ -42,23 +42,12 @@ pub(crate) fn payload_len(m: &Message) -> usize {
     }
 }
 
-/// What a connection's queue holds.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    /// A frame to write.
-    Frame(Message),
-    /// Close with this code and reason once the frames before it are written.
-    Close(u16, Utf8Bytes),
-}
-
 /// A queued entry.
 enum Entry {
     /// A frame as it was sent: its payload is written as it is (shared, not copied).
     Frame(Message),
     /// A frame of the connection's own with its payload encoded (a close frame).
     Raw(u8, Bytes),
-    /// Close (the server asked) once the frames before it are written.
-    Close(u16, Utf8Bytes),
 }
 
 impl Entry {
@@ -71,17 +60,16 @@ impl Entry {
         }
     }
 
-    /// The opcode and payload to write (`None` for a close marker).
-    fn parts(&self) -> Option<(u8, &[u8])> {
-        Some(match self {
+    /// The opcode and payload to write.
+    fn parts(&self) -> (u8, &[u8]) {
+        match self {
             Entry::Frame(Message::Text(t)) => (codec::OP_TEXT, t.as_bytes()),
             Entry::Frame(Message::Binary(b)) => (codec::OP_BINARY, b),
             Entry::Frame(Message::Ping(b)) => (codec::OP_PING, b),
             Entry::Frame(Message::Pong(b)) => (codec::OP_PONG, b),
             Entry::Frame(Message::Close(_)) => (codec::OP_CLOSE, &[]),
             Entry::Raw(op, b) => (*op, b),
-            Entry::Close(..) => return None,
-        })
+        }
     }
 
     /// The bytes it counts in the queue's payload total.
@@ -105,9 +93,8 @@ fn slices<'a>(head: &'a Head, payload: &'a [u8], skip: usize) -> [&'a [u8]; 2] {
 
 /// The bytes an entry takes on the wire.
 fn wire_len(e: &Entry) -> usize {
-    e.parts().map_or(0, |(op, p)| {
-        Head::new(op, p.len()).as_slice().len() + p.len()
-    })
+    let (op, p) = e.parts();
+    Head::new(op, p.len()).as_slice().len() + p.len()
 }
 
 /// Frames up to this size are copied into one buffer on the stack and written with `send`,
@@ -188,14 +175,11 @@ pub(crate) enum QueueError {
 pub(crate) struct OutboundTx(Arc<Shared>);
 
 impl OutboundTx {
-    /// Writes `o` to the socket at once if the connection task waits with nothing queued,
+    /// Writes `m` to the socket at once if the connection task waits with nothing queued,
     /// else queues it, unless the queue is closed or full (in frames, or `byte_limit` payload
     /// bytes; a single frame larger than that is taken into an empty queue); never waits.
-    pub(crate) fn try_send(&self, o: Outbound, byte_limit: usize) -> Result<(), QueueError> {
-        let entry = match o {
-            Outbound::Frame(m) => Entry::frame(m),
-            Outbound::Close(code, reason) => Entry::Close(code, reason),
-        };
+    pub(crate) fn try_send(&self, m: Message, byte_limit: usize) -> Result<(), QueueError> {
+        let entry = Entry::frame(m);
         let len = entry.counted();
         let mut st = self.0.lock();
         if st.closed {
@@ -209,7 +193,8 @@ impl OutboundTx {
             return Err(QueueError::Full);
         }
         let mut written = 0;
-        if let (true, Some(tcp), Some((op, payload))) = (st.direct, &st.tcp, entry.parts()) {
+        if let (true, Some(tcp)) = (st.direct, &st.tcp) {
+            let (op, payload) = entry.parts();
             let head = Head::new(op, payload.len());
             let [a, b] = slices(&head, payload, 0);
             match write_tcp(tcp, &[IoSlice::new(a), IoSlice::new(b)]) {
@@ -260,15 +245,6 @@ impl OutboundTx {
     }
 }
 
-/// What [`OutboundRx::poll_write`] stopped at.
-pub(crate) enum Flushed {
-    /// Everything queued is written.
-    Empty,
-    /// A close the server asked for (`Connection::close`) is next: every frame before it is
-    /// written.
-    Close(u16, Utf8Bytes),
-}
-
 /// The connection task's side. Dropping it closes the queue.
 pub(crate) struct OutboundRx(Arc<Shared>);
 
@@ -276,7 +252,7 @@ impl OutboundRx {
     /// Writes what is queued with `write` (a vectored write that answers `WouldBlock` when the
     /// socket is full, after registering `cx` to be woken when it can take more).
     ///
-    /// `Ready(Ok(Empty))` once the queue is empty. With `open`, senders may then write
+    /// `Ready(Ok(()))` once the queue is empty. With `open`, senders may then write
     /// directly until [`shut_direct`](Self::shut_direct); the task is woken when something is
     /// queued. `Pending` when the socket is full.
     pub(crate) fn poll_write(
@@ -284,7 +260,7 @@ impl OutboundRx {
         cx: &mut Context<'_>,
         open: bool,
         mut write: impl FnMut(&mut Context<'_>, &[IoSlice<'_>]) -> io::Result<usize>,
-    ) -> Poll<io::Result<Flushed>> {
+    ) -> Poll<io::Result<()>> {
         let mut st = self.0.lock();
         loop {
             if st.entries.is_empty() {
@@ -295,17 +271,12 @@ impl OutboundRx {
                     // Drained after a burst: do not keep its memory while idle.
                     st.entries = VecDeque::new();
                 }
-                return Poll::Ready(Ok(Flushed::Empty));
-            }
-            if let Some(Entry::Close(code, reason)) = st.entries.front() {
-                let close = Flushed::Close(*code, reason.clone());
-                st.entries.pop_front();
-                return Poll::Ready(Ok(close));
+                return Poll::Ready(Ok(()));
             }
             let mut heads = [Head::new(0, 0); WRITE_BATCH];
             let mut count = 0;
             for e in st.entries.iter().take(WRITE_BATCH) {
-                let Some((op, p)) = e.parts() else { break };
+                let (op, p) = e.parts();
                 heads[count] = Head::new(op, p.len());
                 count += 1;
             }
@@ -313,7 +284,7 @@ impl OutboundRx {
             let mut n = 0;
             let mut skip = st.written;
             for (e, head) in st.entries.iter().zip(&heads[..count]) {
-                let Some((_, p)) = e.parts() else { break };
+                let (_, p) = e.parts();
                 for s in slices(head, p, skip) {
                     if !s.is_empty() {
                         bufs[n] = IoSlice::new(s);
@@ -346,11 +317,7 @@ impl OutboundRx {
                 }
             }
             // Empty frames (no bytes) at the front are written by now too.
-            while st
-                .entries
-                .front()
-                .is_some_and(|e| e.parts().is_some() && wire_len(e) == 0)
-            {
+            while st.entries.front().is_some_and(|e| wire_len(e) == 0) {
                 st.entries.pop_front();
             }
             self.0.queued.fetch_sub(freed, Ordering::Relaxed);
@@ -390,7 +357,7 @@ impl OutboundRx {
     }
 
     /// The next queued message, taken off the queue (for the socket-less bench connection);
-    /// `Some(None)` for a close marker or a close frame.
+    /// `Some(None)` for a close frame.
     #[cfg(feature = "__bench")]
     pub(crate) fn pop(&self) -> Option<Option<Message>> {
         let mut st = self.0.lock();
@@ -420,8 +387,8 @@ mod tests {
     use super::*;
     use std::task::Waker;
 
-    fn text(s: &str) -> Outbound {
-        Outbound::Frame(Message::Text(s.into()))
+    fn text(s: &str) -> Message {
+        Message::Text(s.into())
     }
 
     /// The wire bytes of an unmasked text frame.
@@ -433,7 +400,7 @@ mod tests {
 
     /// Drives `rx.poll_write` with a writer that takes at most `chunk` bytes per call; returns
     /// what it stopped at, the bytes written and the number of write calls.
-    fn flush(rx: &OutboundRx, chunk: usize) -> (Poll<io::Result<Flushed>>, Vec<u8>, usize) {
+    fn flush(rx: &OutboundRx, chunk: usize) -> (Poll<io::Result<()>>, Vec<u8>, usize) {
         let mut out = Vec::new();
         let mut calls = 0;
         let mut cx = Context::from_waker(Waker::noop());
@@ -461,7 +428,7 @@ mod tests {
         }
         assert_eq!(tx.queued_bytes(), 6);
         let (r, out, calls) = flush(&rx, usize::MAX);
-        assert!(matches!(r, Poll::Ready(Ok(Flushed::Empty))));
+        assert!(matches!(r, Poll::Ready(Ok(()))));
         assert_eq!(
             out,
             [wire_text("a"), wire_text("bb"), wire_text("ccc")].concat()
@@ -478,7 +445,7 @@ mod tests {
             assert!(tx.try_send(text(s), usize::MAX).is_ok());
         }
         let (r, out, calls) = flush(&rx, 3);
-        assert!(matches!(r, Poll::Ready(Ok(Flushed::Empty))));
+        assert!(matches!(r, Poll::Ready(Ok(()))));
         let want = [
             wire_text("hello"),
             wire_text(&long),
@@ -489,22 +456,6 @@ mod tests {
         assert_eq!(out, want);
         assert_eq!(calls, want.len().div_ceil(3));
         assert_eq!(tx.queued_bytes(), 0);
-    }
-
-    #[test]
-    fn a_close_is_reached_only_after_the_frames_queued_before_it() {
-        let (tx, rx) = queue(16, None);
-        assert!(tx.try_send(text("last"), usize::MAX).is_ok());
-        assert!(
-            tx.try_send(Outbound::Close(4000, "bye".into()), usize::MAX)
-                .is_ok()
-        );
-        assert!(tx.try_send(text("after"), usize::MAX).is_ok());
-        let (r, out, _) = flush(&rx, usize::MAX);
-        assert!(
-            matches!(r, Poll::Ready(Ok(Flushed::Close(4000, ref why))) if why.as_str() == "bye")
-        );
-        assert_eq!(out, wire_text("last"));
     }
 
     #[test]
@@ -546,7 +497,7 @@ mod tests {
         tx.clear();
         assert_eq!(tx.queued_bytes(), 6);
         let (r, out, _) = flush(&rx, usize::MAX);
-        assert!(matches!(r, Poll::Ready(Ok(Flushed::Empty))));
+        assert!(matches!(r, Poll::Ready(Ok(()))));
         assert_eq!(out, wire_text("abcdef")[4..]);
     }
 
@@ -569,13 +520,13 @@ mod tests {
         assert!(tx.try_send(text("queued"), usize::MAX).is_ok());
         assert_eq!(tx.queued_bytes(), 6);
         let (r, out, _) = flush(&rx, usize::MAX);
-        assert!(matches!(r, Poll::Ready(Ok(Flushed::Empty))));
+        assert!(matches!(r, Poll::Ready(Ok(()))));
         assert_eq!(out, wire_text("queued"));
 
         // Open: written by the sender, nothing queued.
         assert!(matches!(
             rx.poll_write(&mut cx, true, write_nothing),
-            Poll::Ready(Ok(Flushed::Empty))
+            Poll::Ready(Ok(()))
         ));
         assert!(tx.try_send(text("direct"), usize::MAX).is_ok());
         assert_eq!(tx.queued_bytes(), 0);

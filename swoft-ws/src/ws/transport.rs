@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::ws::codec::{Decoder, Incoming, Violation};
-use crate::ws::outbound::{Flushed, OutboundRx};
+use crate::ws::outbound::OutboundRx;
 
 /// A socket that is not a plain TCP one (TLS, a test stream, an HTTP server of your own).
 pub(crate) trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -55,6 +55,8 @@ pub(crate) struct Transport {
     decoder: Decoder,
     read_size: usize,
     eof: bool,
+    /// The decoder returned a violation: what follows is not decoded any more.
+    broken: bool,
 }
 
 impl Transport {
@@ -109,6 +111,7 @@ impl Transport {
             decoder: Decoder::new(max_frame, max_message),
             read_size: read_size.max(256),
             eof: false,
+            broken: false,
         }
     }
 
@@ -117,7 +120,10 @@ impl Transport {
         match self.decoder.decode(&mut self.buf) {
             Ok(Some(f)) => Some(Event::Frame(f)),
             Ok(None) => None,
-            Err(v) => Some(Event::Violation(v)),
+            Err(v) => {
+                self.broken = true;
+                Some(Event::Violation(v))
+            }
         }
     }
 
@@ -182,20 +188,73 @@ impl Transport {
         cx: &mut Context<'_>,
         rx: &OutboundRx,
         open: bool,
-    ) -> Poll<io::Result<Flushed>> {
+    ) -> Poll<io::Result<()>> {
         let io = &mut self.io;
-        let flushed = ready!(rx.poll_write(cx, open, |cx, bufs| write(io, cx, bufs)))?;
+        ready!(rx.poll_write(cx, open, |cx, bufs| write(io, cx, bufs)))?;
         if let Io::Other(io) = io {
             ready!(Pin::new(&mut **io).poll_flush(cx))?;
         }
-        Poll::Ready(Ok(flushed))
+        Poll::Ready(Ok(()))
     }
 
-    /// Ends the socket after what was written: a TLS stream sends its close; a TCP socket
-    /// sends its FIN when it is closed, as the queue gave its handle up already.
-    pub(crate) async fn shutdown(mut self) {
-        if let Io::Other(io) = &mut self.io {
-            let _ = tokio::io::AsyncWriteExt::shutdown(&mut **io).await;
+    /// Ends the socket once the close frame is written (RFC 6455 section 7.1.1); whether the
+    /// peer ended by `deadline`.
+    ///
+    /// Without `linger` (the peer's close frame was answered) the socket is closed at once: a
+    /// TLS stream sends its close first, a TCP socket its FIN when dropped. With `linger` (the
+    /// server started the close), the write half is shut down first (the FIN follows what was
+    /// written), then what the peer still sends is read and discarded until its close frame,
+    /// the end of its stream or `deadline`. Closing a socket with unread input makes the kernel
+    /// send a reset, and a reset makes the peer's kernel discard what it had received but not
+    /// yet read: the replies and the close frame would be lost.
+    pub(crate) async fn finish(mut self, linger: bool, deadline: tokio::time::Instant) -> bool {
+        if !linger && matches!(self.io, Io::Tcp(_)) {
+            return true;
+        }
+        let shut = std::future::poll_fn(|cx| self.poll_shutdown_write(cx));
+        if tokio::time::timeout_at(deadline, shut).await.is_err() {
+            return false;
+        }
+        if !linger {
+            return true;
+        }
+        let discard = std::future::poll_fn(|cx| self.poll_discard(cx));
+        tokio::time::timeout_at(deadline, discard).await.is_ok()
+    }
+
+    /// Shuts the write half down (a TCP FIN, a TLS close).
+    fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.io {
+            // The queue gave its handle up (`OutboundRx::refuse`): this one is the last.
+            Io::Tcp(tcp) => match Arc::get_mut(tcp) {
+                Some(tcp) => Pin::new(tcp).poll_shutdown(cx).map(drop),
+                None => Poll::Ready(()),
+            },
+            Io::Other(io) => Pin::new(&mut **io).poll_shutdown(cx).map(drop),
+        }
+    }
+
+    /// Reads and drops what the peer sends until its close frame or the end of its stream
+    /// (after a protocol violation, without decoding: bytes are dropped as they come).
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            while !self.broken {
+                match self.buffered() {
+                    Some(Event::Frame(Incoming::Close(_))) => return Poll::Ready(()),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            if self.broken {
+                self.buf.clear();
+            }
+            if self.eof {
+                return Poll::Ready(());
+            }
+            match ready!(self.poll_fill(cx)) {
+                Ok(0) | Err(_) => return Poll::Ready(()),
+                Ok(_) => {}
+            }
         }
     }
 }
@@ -204,11 +263,16 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Makes room for at least `at_least` more bytes, and for the whole frame at the front once
-/// its head says how long it is (one allocation for a large message, not one per read).
+/// Makes room for at least `at_least` more bytes; for a frame longer than that, for at most
+/// as many more as have arrived (the buffer at most doubles per read, so a large frame costs
+/// a logarithmic number of allocations).
+///
+/// Never for the whole frame its head announces: a head alone (14 bytes announcing up to
+/// `max_frame_size`) would reserve that much before any payload came, and a client could pin
+/// the frame limit's memory on every connection with 14 bytes each.
 fn reserve(buf: &mut BytesMut, at_least: usize) {
-    let frame = Decoder::needed(buf).unwrap_or(0).saturating_sub(buf.len());
-    buf.reserve(at_least.max(frame));
+    let rest = Decoder::needed(buf).unwrap_or(0).saturating_sub(buf.len());
+    buf.reserve(at_least.max(rest.min(buf.len())));
 }
 
 fn write(io: &mut Io, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -324,6 +388,31 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_frame_head_announcing_a_large_frame_reserves_only_what_arrived() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut t = Transport::from_io(server, 4096, 16 << 20, 16 << 20);
+        // A masked binary frame announcing 16 MiB, and the first 1,000 bytes of it.
+        let mut bytes = vec![0x82, 0x80 | 127];
+        bytes.extend_from_slice(&(16u64 << 20).to_be_bytes());
+        bytes.extend_from_slice(&[1, 2, 3, 4]);
+        bytes.extend_from_slice(&[0; 1000]);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // The head first, then the payload as it comes, a read each.
+        for part in [&bytes[..14], &bytes[14..500], &bytes[500..]] {
+            client.write_all(part).await.unwrap();
+            assert!(t.poll_read(&mut cx).is_pending(), "the frame is not whole");
+        }
+        assert_eq!(t.buf.len(), bytes.len());
+        assert!(
+            t.buf.capacity() <= 64 << 10,
+            "reserved {} bytes for {} that arrived",
+            t.buf.capacity(),
+            bytes.len()
+        );
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

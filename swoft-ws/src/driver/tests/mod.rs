@@ -3,7 +3,9 @@
 //! end and reads the server's frames from it, while [`super::task::drive`] serves the other end
 //! exactly as it serves an upgraded socket. Every receive has a timeout.
 
+mod close;
 mod connection;
+mod labels;
 mod rate;
 
 use std::sync::{Arc, Mutex};
@@ -185,7 +187,8 @@ impl Client {
     }
 
     /// Waits, within [`TIMEOUT`], for the server to end the stream with nothing more written,
-    /// and for the connection's task to finish (its close hook has run then).
+    /// then ends its own end (as a peer does once it read the end), and waits for the
+    /// connection's task to finish (its close hook has run then).
     pub(super) async fn ended(mut self) {
         let mut rest = Vec::new();
         tokio::time::timeout(TIMEOUT, self.io.read_to_end(&mut rest))
@@ -196,7 +199,18 @@ impl Client {
             self.buf.is_empty() && rest.is_empty(),
             "nothing after the close"
         );
-        self.finished().await;
+        self.hang_up().await;
+    }
+
+    /// Reads what the server still writes until it ends the stream, then hangs up, and waits
+    /// for the connection's task to finish.
+    pub(super) async fn ended_or_hang_up(mut self) {
+        let mut rest = Vec::new();
+        tokio::time::timeout(TIMEOUT, self.io.read_to_end(&mut rest))
+            .await
+            .expect("the server ends the stream in time")
+            .expect("the stream reads");
+        self.hang_up().await;
     }
 
     /// Drops the client's end of the stream, as a peer vanishing does, and waits for the
@@ -205,13 +219,6 @@ impl Client {
         let Client { io, task, .. } = self;
         drop(io);
         tokio::time::timeout(TIMEOUT, task)
-            .await
-            .expect("the connection's task ends in time")
-            .expect("the connection's task does not panic");
-    }
-
-    async fn finished(self) {
-        tokio::time::timeout(TIMEOUT, self.task)
             .await
             .expect("the connection's task ends in time")
             .expect("the connection's task does not panic");
