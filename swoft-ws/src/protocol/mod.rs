@@ -13,7 +13,7 @@
 //!
 //! A custom parser implements [`Parser`] and is named in `#[ws_module(parser = MyParser)]`.
 
-mod error;
+pub(crate) mod error;
 mod reply;
 
 use std::borrow::Cow;

@@ -59,6 +59,10 @@ enum Entry {
     Raw(u8, Bytes),
     /// Close (the server asked) once the frames before it are written.
     Close(u16, Utf8Bytes),
+    /// The pong answering the latest ping; its payload is [`State::pong`] (one per queue, so
+    /// a ping flood takes one slot: RFC 6455 section 5.5.3 allows answering only the most
+    /// recent ping).
+    Pong,
 }
 
 impl Entry {
@@ -71,8 +75,9 @@ impl Entry {
         }
     }
 
-    /// The opcode and payload to write (`None` for a close marker).
-    fn parts(&self) -> Option<(u8, &[u8])> {
+    /// The opcode and payload to write (`None` for a close marker); `pong` is the payload of
+    /// the pending pong.
+    fn parts<'a>(&'a self, pong: &'a [u8]) -> Option<(u8, &'a [u8])> {
         Some(match self {
             Entry::Frame(Message::Text(t)) => (codec::OP_TEXT, t.as_bytes()),
             Entry::Frame(Message::Binary(b)) => (codec::OP_BINARY, b),
@@ -80,6 +85,7 @@ impl Entry {
             Entry::Frame(Message::Pong(b)) => (codec::OP_PONG, b),
             Entry::Frame(Message::Close(_)) => (codec::OP_CLOSE, &[]),
             Entry::Raw(op, b) => (*op, b),
+            Entry::Pong => (codec::OP_PONG, pong),
             Entry::Close(..) => return None,
         })
     }
@@ -104,8 +110,8 @@ fn slices<'a>(head: &'a Head, payload: &'a [u8], skip: usize) -> [&'a [u8]; 2] {
 }
 
 /// The bytes an entry takes on the wire.
-fn wire_len(e: &Entry) -> usize {
-    e.parts().map_or(0, |(op, p)| {
+fn wire_len(e: &Entry, pong: &[u8]) -> usize {
+    e.parts(pong).map_or(0, |(op, p)| {
         Head::new(op, p.len()).as_slice().len() + p.len()
     })
 }
@@ -144,6 +150,8 @@ pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx
             closed: false,
             direct: false,
             tcp,
+            pong: Bytes::new(),
+            pong_queued: false,
         }),
         waker: AtomicWaker::new(),
         capacity: capacity.max(1),
@@ -170,6 +178,22 @@ struct State {
     direct: bool,
     /// The socket for those writes (`None`: not a plain TCP socket, or closed).
     tcp: Option<Arc<TcpStream>>,
+    /// The payload of the queued [`Entry::Pong`].
+    pong: Bytes,
+    /// Whether an [`Entry::Pong`] is queued.
+    pong_queued: bool,
+}
+
+impl State {
+    /// Takes the front entry off the queue.
+    fn pop_front(&mut self) -> Option<Entry> {
+        let e = self.entries.pop_front();
+        if matches!(e, Some(Entry::Pong)) {
+            self.pong_queued = false;
+            self.pong = Bytes::new();
+        }
+        e
+    }
 }
 
 impl Shared {
@@ -209,7 +233,7 @@ impl OutboundTx {
             return Err(QueueError::Full);
         }
         let mut written = 0;
-        if let (true, Some(tcp), Some((op, payload))) = (st.direct, &st.tcp, entry.parts()) {
+        if let (true, Some(tcp), Some((op, payload))) = (st.direct, &st.tcp, entry.parts(&[])) {
             let head = Head::new(op, payload.len());
             let [a, b] = slices(&head, payload, 0);
             match write_tcp(tcp, &[IoSlice::new(a), IoSlice::new(b)]) {
@@ -244,6 +268,10 @@ impl OutboundTx {
         st.entries.truncate(keep);
         if keep == 0 {
             st.entries = VecDeque::new();
+        }
+        if !matches!(st.entries.front(), Some(Entry::Pong)) {
+            st.pong_queued = false;
+            st.pong = Bytes::new();
         }
         drop(st);
         self.0.queued.fetch_sub(dropped, Ordering::Relaxed);
@@ -299,13 +327,16 @@ impl OutboundRx {
             }
             if let Some(Entry::Close(code, reason)) = st.entries.front() {
                 let close = Flushed::Close(*code, reason.clone());
-                st.entries.pop_front();
+                st.pop_front();
                 return Poll::Ready(Ok(close));
             }
+            let st = &mut *st;
             let mut heads = [Head::new(0, 0); WRITE_BATCH];
             let mut count = 0;
             for e in st.entries.iter().take(WRITE_BATCH) {
-                let Some((op, p)) = e.parts() else { break };
+                let Some((op, p)) = e.parts(&st.pong) else {
+                    break;
+                };
                 heads[count] = Head::new(op, p.len());
                 count += 1;
             }
@@ -313,7 +344,9 @@ impl OutboundRx {
             let mut n = 0;
             let mut skip = st.written;
             for (e, head) in st.entries.iter().zip(&heads[..count]) {
-                let Some((_, p)) = e.parts() else { break };
+                let Some((_, p)) = e.parts(&st.pong) else {
+                    break;
+                };
                 for s in slices(head, p, skip) {
                     if !s.is_empty() {
                         bufs[n] = IoSlice::new(s);
@@ -334,12 +367,12 @@ impl OutboundRx {
                 let Some(front) = st.entries.front() else {
                     break;
                 };
-                let left = wire_len(front) - st.written;
+                let left = wire_len(front, &st.pong) - st.written;
                 if done >= left {
                     done -= left;
                     freed += front.counted();
                     st.written = 0;
-                    st.entries.pop_front();
+                    st.pop_front();
                 } else {
                     st.written += done;
                     done = 0;
@@ -349,9 +382,9 @@ impl OutboundRx {
             while st
                 .entries
                 .front()
-                .is_some_and(|e| e.parts().is_some() && wire_len(e) == 0)
+                .is_some_and(|e| e.parts(&st.pong).is_some() && wire_len(e, &st.pong) == 0)
             {
-                st.entries.pop_front();
+                st.pop_front();
             }
             self.0.queued.fetch_sub(freed, Ordering::Relaxed);
         }
@@ -381,6 +414,39 @@ impl OutboundRx {
         st.entries.push_back(e);
     }
 
+    /// Queues the pong answering a ping with `payload`, also when the queue is full (nothing
+    /// once it is closed: the close frame is on its way). At most one pong waits:
+    /// a newer ping replaces the waiting pong's payload (RFC 6455 section 5.5.3: "MAY elect to
+    /// send a Pong frame for only the most recently processed Ping frame"), so a client that
+    /// pings faster than it reads costs one queue slot, never a slow-consumer close. A pong
+    /// already written in part is finished as it is, and the new one queued behind it.
+    pub(crate) fn push_pong(&self, payload: Bytes) {
+        let mut st = self.0.lock();
+        if st.closed {
+            return;
+        }
+        if st.pong_queued {
+            let front_started = st.written > 0 && matches!(st.entries.front(), Some(Entry::Pong));
+            if !front_started {
+                st.pong = payload;
+                return;
+            }
+            // Keep the half-written pong's bytes; the marker is free for the new one.
+            let old = std::mem::replace(&mut st.pong, payload);
+            if let Some(front) = st.entries.front_mut() {
+                *front = Entry::Raw(codec::OP_PONG, old);
+            }
+        } else {
+            st.pong = payload;
+        }
+        st.pong_queued = true;
+        st.direct = false;
+        if st.entries.is_empty() {
+            st.written = 0;
+        }
+        st.entries.push_back(Entry::Pong);
+    }
+
     /// Refuses further entries, keeping those queued (they are written before the close).
     pub(crate) fn refuse(&self) {
         let mut st = self.0.lock();
@@ -394,10 +460,12 @@ impl OutboundRx {
     #[cfg(feature = "__bench")]
     pub(crate) fn pop(&self) -> Option<Option<Message>> {
         let mut st = self.0.lock();
-        let e = st.entries.pop_front()?;
+        let pong = st.pong.clone();
+        let e = st.pop_front()?;
         self.0.queued.fetch_sub(e.counted(), Ordering::Relaxed);
         match e {
             Entry::Frame(m) => Some(Some(m)),
+            Entry::Pong => Some(Some(Message::Pong(pong))),
             _ => Some(None),
         }
     }
@@ -411,6 +479,8 @@ impl Drop for OutboundRx {
         st.tcp = None;
         let dropped: usize = st.entries.iter().map(Entry::counted).sum();
         st.entries = VecDeque::new();
+        st.pong_queued = false;
+        st.pong = Bytes::new();
         self.0.queued.fetch_sub(dropped, Ordering::Relaxed);
     }
 }
@@ -451,6 +521,61 @@ mod tests {
             Ok(n)
         });
         (r, out, calls)
+    }
+
+    fn wire_pong(p: &[u8]) -> Vec<u8> {
+        let mut v = Head::new(codec::OP_PONG, p.len()).as_slice().to_vec();
+        v.extend_from_slice(p);
+        v
+    }
+
+    #[test]
+    fn a_ping_flood_keeps_one_pong_waiting_with_the_latest_payload() {
+        let (tx, rx) = queue(4, None);
+        assert!(tx.try_send(text("a"), usize::MAX).is_ok());
+        for i in 0..10_000u32 {
+            rx.push_pong(Bytes::from(i.to_be_bytes().to_vec()));
+        }
+        assert_eq!(rx.0.lock().entries.len(), 2, "one reply and one pong");
+        // The queue still takes the app's replies: pongs did not fill it.
+        assert!(tx.try_send(text("b"), usize::MAX).is_ok());
+        let (r, out, _) = flush(&rx, usize::MAX);
+        assert!(matches!(r, Poll::Ready(Ok(Flushed::Empty))));
+        let latest = 9_999u32.to_be_bytes();
+        assert_eq!(
+            out,
+            [wire_text("a"), wire_pong(&latest), wire_text("b")].concat()
+        );
+        // Answered: the next ping gets a pong of its own.
+        rx.push_pong(Bytes::from_static(b"next"));
+        let (_, out, _) = flush(&rx, usize::MAX);
+        assert_eq!(out, wire_pong(b"next"));
+    }
+
+    #[test]
+    fn a_pong_written_in_part_is_finished_before_the_next_one() {
+        let (_tx, rx) = queue(4, None);
+        rx.push_pong(Bytes::from_static(b"first"));
+        // The socket takes 3 bytes, then nothing.
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        let mut took = false;
+        let r = rx.poll_write(&mut cx, false, |_, bufs| {
+            if took {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            took = true;
+            let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            out.extend_from_slice(&all[..3]);
+            Ok(3)
+        });
+        assert!(r.is_pending());
+        rx.push_pong(Bytes::from_static(b"second"));
+        rx.push_pong(Bytes::from_static(b"third"));
+        let (r, rest, _) = flush(&rx, usize::MAX);
+        assert!(matches!(r, Poll::Ready(Ok(Flushed::Empty))));
+        out.extend(rest);
+        assert_eq!(out, [wire_pong(b"first"), wire_pong(b"third")].concat());
     }
 
     #[test]
