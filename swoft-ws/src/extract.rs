@@ -66,7 +66,7 @@ pub trait FromContext<'a>: Sized {
     /// Reports the shared state ([`AppBuilder::state`](crate::AppBuilder::state)) this
     /// extractor cannot work without, so that
     /// [`AppBuilder::build`](crate::AppBuilder::build) refuses an app that lacks it (a
-    /// [`Problem::MissingState`](crate::Problem::MissingState) at the handler's `file:line`)
+    /// [`Problem::MissingState`](crate::error::Problem::MissingState) at the handler's `file:line`)
     /// instead of every call failing at run time. The default reports nothing; [`State<T>`]
     /// reports `T`; `Option<E>` reports nothing (the state is optional there). An extractor of
     /// your own that reads state calls `need` for each type.
@@ -232,7 +232,7 @@ impl<T: Clone + Send + Sync + 'static> FromContext<'_> for Extension<T> {
 /// [`AppBuilder::state`](crate::AppBuilder::state).
 ///
 /// [`AppBuilder::build`](crate::AppBuilder::build) refuses an app whose handlers take
-/// `State<T>` for a `T` never registered ([`Problem::MissingState`](crate::Problem::MissingState),
+/// `State<T>` for a `T` never registered ([`Problem::MissingState`](crate::error::Problem::MissingState),
 /// at the handler's `file:line`); take `Option<State<T>>` for state that may be absent. (A
 /// custom extractor that looks state up itself and finds none gets an `internal` error reply
 /// without the type's name, which is logged.)
