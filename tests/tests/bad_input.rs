@@ -1202,11 +1202,11 @@ async fn every_malformed_upgrade_request_gets_400_and_the_valid_variants_get_101
     server.wait_idle().await;
 }
 
-/// RFC 6455 section 5.5.3: a client that pings faster than it reads gets a pong for the
-/// latest ping only, so its outbound queue (8 frames here) is not filled with pongs and the
+/// RFC 6455 section 5.5.3: a client that pings faster than it reads gets pongs for a bounded
+/// number of pings (the latest last), outside its outbound queue (8 frames here), so the
 /// replies it reads are still sent: it is never closed as a slow consumer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ping_flood_takes_one_queue_slot_and_a_client_that_reads_is_not_closed() {
+async fn a_ping_flood_takes_bounded_space_and_a_client_that_reads_is_not_closed() {
     swoft_ws_tests::init_tracing();
     let app = App::builder()
         .module::<BadModule>()

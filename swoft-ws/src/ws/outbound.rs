@@ -30,6 +30,13 @@ use tokio::net::TcpStream;
 
 use crate::ws::codec::{self, Head};
 
+/// The most pongs that wait in a queue, one per ping. Past it, a newer ping's payload replaces
+/// the last waiting pong's (RFC 6455 section 5.5.3: an endpoint "MAY elect to send a Pong frame
+/// for only the most recently processed Ping frame"), so a ping flood costs bounded space.
+/// Below it every ping gets its own pong, as clients (and Autobahn's cases 2.10 and 2.11)
+/// expect.
+const MAX_PONGS: usize = 16;
+
 /// The most frames one vectored write takes (two slices each: head and payload).
 const WRITE_BATCH: usize = 32;
 
@@ -59,9 +66,8 @@ enum Entry {
     Raw(u8, Bytes),
     /// Close (the server asked) once the frames before it are written.
     Close(u16, Utf8Bytes),
-    /// The pong answering the latest ping; its payload is [`State::pong`] (one per queue, so
-    /// a ping flood takes one slot: RFC 6455 section 5.5.3 allows answering only the most
-    /// recent ping).
+    /// A pong; its payload is the next of [`State::pongs`] (in queue order). At most
+    /// [`MAX_PONGS`] wait, and they do not count against the queue's capacity.
     Pong,
 }
 
@@ -75,8 +81,8 @@ impl Entry {
         }
     }
 
-    /// The opcode and payload to write (`None` for a close marker); `pong` is the payload of
-    /// the pending pong.
+    /// The opcode and payload to write (`None` for a close marker); `pong` is the payload if it
+    /// is a pong marker.
     fn parts<'a>(&'a self, pong: &'a [u8]) -> Option<(u8, &'a [u8])> {
         Some(match self {
             Entry::Frame(Message::Text(t)) => (codec::OP_TEXT, t.as_bytes()),
@@ -150,8 +156,7 @@ pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx
             closed: false,
             direct: false,
             tcp,
-            pong: Bytes::new(),
-            pong_queued: false,
+            pongs: VecDeque::new(),
         }),
         waker: AtomicWaker::new(),
         capacity: capacity.max(1),
@@ -178,21 +183,24 @@ struct State {
     direct: bool,
     /// The socket for those writes (`None`: not a plain TCP socket, or closed).
     tcp: Option<Arc<TcpStream>>,
-    /// The payload of the queued [`Entry::Pong`].
-    pong: Bytes,
-    /// Whether an [`Entry::Pong`] is queued.
-    pong_queued: bool,
+    /// The payloads of the queued [`Entry::Pong`]s, in queue order.
+    pongs: VecDeque<Bytes>,
 }
 
 impl State {
-    /// Takes the front entry off the queue.
-    fn pop_front(&mut self) -> Option<Entry> {
-        let e = self.entries.pop_front();
-        if matches!(e, Some(Entry::Pong)) {
-            self.pong_queued = false;
-            self.pong = Bytes::new();
-        }
-        e
+    /// Takes the front entry off the queue (with its payload if it is a pong).
+    fn pop_front(&mut self) -> Option<(Entry, Option<Bytes>)> {
+        let e = self.entries.pop_front()?;
+        let pong = match e {
+            Entry::Pong => self.pongs.pop_front(),
+            _ => None,
+        };
+        Some((e, pong))
+    }
+
+    /// The payload of the front entry if it is a pong.
+    fn front_pong(&self) -> &[u8] {
+        self.pongs.front().map_or(&[], |p| &p[..])
     }
 }
 
@@ -225,7 +233,7 @@ impl OutboundTx {
         if st.closed {
             return Err(QueueError::Closed);
         }
-        if st.entries.len() >= self.0.capacity {
+        if st.entries.len() - st.pongs.len() >= self.0.capacity {
             return Err(QueueError::Full);
         }
         let queued = self.0.queued.load(Ordering::Relaxed);
@@ -269,10 +277,8 @@ impl OutboundTx {
         if keep == 0 {
             st.entries = VecDeque::new();
         }
-        if !matches!(st.entries.front(), Some(Entry::Pong)) {
-            st.pong_queued = false;
-            st.pong = Bytes::new();
-        }
+        let kept_pongs = usize::from(matches!(st.entries.front(), Some(Entry::Pong)));
+        st.pongs.truncate(kept_pongs);
         drop(st);
         self.0.queued.fetch_sub(dropped, Ordering::Relaxed);
     }
@@ -323,6 +329,9 @@ impl OutboundRx {
                     // Drained after a burst: do not keep its memory while idle.
                     st.entries = VecDeque::new();
                 }
+                if st.pongs.capacity() > 0 {
+                    st.pongs = VecDeque::new();
+                }
                 return Poll::Ready(Ok(Flushed::Empty));
             }
             if let Some(Entry::Close(code, reason)) = st.entries.front() {
@@ -333,8 +342,13 @@ impl OutboundRx {
             let st = &mut *st;
             let mut heads = [Head::new(0, 0); WRITE_BATCH];
             let mut count = 0;
+            let mut pongs = st.pongs.iter();
             for e in st.entries.iter().take(WRITE_BATCH) {
-                let Some((op, p)) = e.parts(&st.pong) else {
+                let pong = match e {
+                    Entry::Pong => pongs.next().map_or(&[][..], |p| &p[..]),
+                    _ => &[],
+                };
+                let Some((op, p)) = e.parts(pong) else {
                     break;
                 };
                 heads[count] = Head::new(op, p.len());
@@ -343,8 +357,13 @@ impl OutboundRx {
             let mut bufs = [IoSlice::new(&[]); WRITE_BATCH * 2];
             let mut n = 0;
             let mut skip = st.written;
+            let mut pongs = st.pongs.iter();
             for (e, head) in st.entries.iter().zip(&heads[..count]) {
-                let Some((_, p)) = e.parts(&st.pong) else {
+                let pong = match e {
+                    Entry::Pong => pongs.next().map_or(&[][..], |p| &p[..]),
+                    _ => &[],
+                };
+                let Some((_, p)) = e.parts(pong) else {
                     break;
                 };
                 for s in slices(head, p, skip) {
@@ -367,7 +386,7 @@ impl OutboundRx {
                 let Some(front) = st.entries.front() else {
                     break;
                 };
-                let left = wire_len(front, &st.pong) - st.written;
+                let left = wire_len(front, st.front_pong()) - st.written;
                 if done >= left {
                     done -= left;
                     freed += front.counted();
@@ -382,7 +401,7 @@ impl OutboundRx {
             while st
                 .entries
                 .front()
-                .is_some_and(|e| e.parts(&st.pong).is_some() && wire_len(e, &st.pong) == 0)
+                .is_some_and(|e| e.parts(&[]).is_some() && wire_len(e, st.front_pong()) == 0)
             {
                 st.pop_front();
             }
@@ -415,31 +434,23 @@ impl OutboundRx {
     }
 
     /// Queues the pong answering a ping with `payload`, also when the queue is full (nothing
-    /// once it is closed: the close frame is on its way). At most one pong waits:
-    /// a newer ping replaces the waiting pong's payload (RFC 6455 section 5.5.3: "MAY elect to
-    /// send a Pong frame for only the most recently processed Ping frame"), so a client that
-    /// pings faster than it reads costs one queue slot, never a slow-consumer close. A pong
-    /// already written in part is finished as it is, and the new one queued behind it.
+    /// once it is closed: the close frame is on its way). Up to [`MAX_PONGS`] wait, one per
+    /// ping, outside the queue's capacity; past that a newer ping replaces the last waiting
+    /// pong's payload (RFC 6455 section 5.5.3), so a client that pings faster than it reads
+    /// costs bounded space and is never closed as a slow consumer for it. (The last waiting
+    /// pong is never one already written in part: that is the first, and `MAX_PONGS` > 1.)
     pub(crate) fn push_pong(&self, payload: Bytes) {
         let mut st = self.0.lock();
         if st.closed {
             return;
         }
-        if st.pong_queued {
-            let front_started = st.written > 0 && matches!(st.entries.front(), Some(Entry::Pong));
-            if !front_started {
-                st.pong = payload;
-                return;
+        if st.pongs.len() >= MAX_PONGS {
+            if let Some(last) = st.pongs.back_mut() {
+                *last = payload;
             }
-            // Keep the half-written pong's bytes; the marker is free for the new one.
-            let old = std::mem::replace(&mut st.pong, payload);
-            if let Some(front) = st.entries.front_mut() {
-                *front = Entry::Raw(codec::OP_PONG, old);
-            }
-        } else {
-            st.pong = payload;
+            return;
         }
-        st.pong_queued = true;
+        st.pongs.push_back(payload);
         st.direct = false;
         if st.entries.is_empty() {
             st.written = 0;
@@ -460,12 +471,11 @@ impl OutboundRx {
     #[cfg(feature = "__bench")]
     pub(crate) fn pop(&self) -> Option<Option<Message>> {
         let mut st = self.0.lock();
-        let pong = st.pong.clone();
-        let e = st.pop_front()?;
+        let (e, pong) = st.pop_front()?;
         self.0.queued.fetch_sub(e.counted(), Ordering::Relaxed);
         match e {
             Entry::Frame(m) => Some(Some(m)),
-            Entry::Pong => Some(Some(Message::Pong(pong))),
+            Entry::Pong => Some(Some(Message::Pong(pong.unwrap_or_default()))),
             _ => Some(None),
         }
     }
@@ -479,8 +489,7 @@ impl Drop for OutboundRx {
         st.tcp = None;
         let dropped: usize = st.entries.iter().map(Entry::counted).sum();
         st.entries = VecDeque::new();
-        st.pong_queued = false;
-        st.pong = Bytes::new();
+        st.pongs = VecDeque::new();
         self.0.queued.fetch_sub(dropped, Ordering::Relaxed);
     }
 }
@@ -529,31 +538,44 @@ mod tests {
         v
     }
 
-    #[test]
-    fn a_ping_flood_keeps_one_pong_waiting_with_the_latest_payload() {
-        let (tx, rx) = queue(4, None);
-        assert!(tx.try_send(text("a"), usize::MAX).is_ok());
-        for i in 0..10_000u32 {
-            rx.push_pong(Bytes::from(i.to_be_bytes().to_vec()));
-        }
-        assert_eq!(rx.0.lock().entries.len(), 2, "one reply and one pong");
-        // The queue still takes the app's replies: pongs did not fill it.
-        assert!(tx.try_send(text("b"), usize::MAX).is_ok());
-        let (r, out, _) = flush(&rx, usize::MAX);
-        assert!(matches!(r, Poll::Ready(Ok(Flushed::Empty))));
-        let latest = 9_999u32.to_be_bytes();
-        assert_eq!(
-            out,
-            [wire_text("a"), wire_pong(&latest), wire_text("b")].concat()
-        );
-        // Answered: the next ping gets a pong of its own.
-        rx.push_pong(Bytes::from_static(b"next"));
-        let (_, out, _) = flush(&rx, usize::MAX);
-        assert_eq!(out, wire_pong(b"next"));
+    fn pong_of(i: u32) -> Bytes {
+        Bytes::from(i.to_be_bytes().to_vec())
     }
 
     #[test]
-    fn a_pong_written_in_part_is_finished_before_the_next_one() {
+    fn every_ping_gets_its_pong_and_a_flood_keeps_a_bounded_number_with_the_latest_last() {
+        let (tx, rx) = queue(4, None);
+        assert!(tx.try_send(text("a"), usize::MAX).is_ok());
+        for i in 0..10_000u32 {
+            rx.push_pong(pong_of(i));
+        }
+        assert_eq!(rx.0.lock().entries.len(), 1 + MAX_PONGS);
+        // The queue still takes the app's replies: pongs do not count against its capacity.
+        for s in ["b", "c", "d"] {
+            assert!(tx.try_send(text(s), usize::MAX).is_ok());
+        }
+        let (r, out, _) = flush(&rx, usize::MAX);
+        assert!(matches!(r, Poll::Ready(Ok(Flushed::Empty))));
+        let mut want = wire_text("a");
+        for i in 0..15u32 {
+            want.extend(wire_pong(&pong_of(i)));
+        }
+        want.extend(wire_pong(&pong_of(9_999)));
+        for s in ["b", "c", "d"] {
+            want.extend(wire_text(s));
+        }
+        assert_eq!(out, want);
+        // Ten pings, ten pongs in order.
+        for i in 0..10u32 {
+            rx.push_pong(pong_of(i));
+        }
+        let (_, out, _) = flush(&rx, usize::MAX);
+        let want: Vec<u8> = (0..10u32).flat_map(|i| wire_pong(&pong_of(i))).collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_pong_written_in_part_is_finished_and_never_replaced() {
         let (_tx, rx) = queue(4, None);
         rx.push_pong(Bytes::from_static(b"first"));
         // The socket takes 3 bytes, then nothing.
@@ -570,12 +592,18 @@ mod tests {
             Ok(3)
         });
         assert!(r.is_pending());
-        rx.push_pong(Bytes::from_static(b"second"));
-        rx.push_pong(Bytes::from_static(b"third"));
+        for i in 1..=20u32 {
+            rx.push_pong(pong_of(i));
+        }
         let (r, rest, _) = flush(&rx, usize::MAX);
         assert!(matches!(r, Poll::Ready(Ok(Flushed::Empty))));
         out.extend(rest);
-        assert_eq!(out, [wire_pong(b"first"), wire_pong(b"third")].concat());
+        let mut want = wire_pong(b"first");
+        for i in 1..=14u32 {
+            want.extend(wire_pong(&pong_of(i)));
+        }
+        want.extend(wire_pong(&pong_of(20)));
+        assert_eq!(out, want);
     }
 
     #[test]
