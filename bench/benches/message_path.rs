@@ -99,13 +99,13 @@ fn rooms(c: &mut Criterion) {
         .map(|_| BenchConn::new(&server, "/raw", 1024).expect("a connection"))
         .collect();
     for m in &members {
-        m.connection().join("big");
+        m.connection().join("big").expect("join");
     }
     let one = BenchConn::new(&server, "/raw", 16).expect("a connection");
     c.bench_function("room join + leave (room of 1,000)", |b| {
         b.iter(|| {
             let conn = one.connection();
-            black_box(conn.join("big"));
+            let _ = black_box(conn.join("big"));
             black_box(conn.leave("big"));
         })
     });

@@ -59,7 +59,8 @@ pub(crate) struct ModuleArgs {
 
 /// The limit options of `#[ws_module]`: `max_connections = N`, `origins = ["https://a"]`,
 /// `rate_limit = N` (per second; 0: off), `rate_burst = N`, `handler_timeout_ms = N` (0: none),
-/// `max_message_size = N`, `backpressure = disconnect | drop_newest`.
+/// `max_message_size = N`, `backpressure = disconnect | drop_newest`,
+/// `max_rooms_per_connection = N`.
 #[derive(Default)]
 pub(crate) struct LimitArgs {
     pub(crate) max_connections: Option<u64>,
@@ -69,6 +70,7 @@ pub(crate) struct LimitArgs {
     pub(crate) handler_timeout_ms: Option<u64>,
     pub(crate) max_message_size: Option<u64>,
     pub(crate) backpressure: Option<syn::Ident>,
+    pub(crate) max_rooms_per_connection: Option<u64>,
 }
 
 impl LimitArgs {
@@ -94,6 +96,9 @@ impl LimitArgs {
             "max_message_size" => {
                 int(meta).and_then(|n| set_once(&mut self.max_message_size, meta, &key, n))
             }
+            "max_rooms_per_connection" => {
+                int(meta).and_then(|n| set_once(&mut self.max_rooms_per_connection, meta, &key, n))
+            }
             "origins" => (|| {
                 let value = meta.value()?;
                 let content;
@@ -116,7 +121,7 @@ impl LimitArgs {
     }
 }
 
-const MODULE_KEYS: &str = "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `crate`";
+const MODULE_KEYS: &str = "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
 fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {

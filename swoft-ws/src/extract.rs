@@ -46,6 +46,7 @@ use serde::de::{Deserialize, IntoDeserializer};
 
 use crate::protocol::Body;
 use crate::protocol::WsError;
+use crate::protocol::error::serde_message;
 use crate::runtime::connection::Connection;
 use crate::runtime::context::Context;
 use crate::runtime::fd::Fd;
@@ -61,6 +62,36 @@ use crate::ws::RawMessage;
 pub trait FromContext<'a>: Sized {
     /// Builds the argument, or the error reply the client gets instead of the handler running.
     fn from_context(cx: &'a Context) -> Result<Self, WsError>;
+
+    /// Reports the shared state ([`AppBuilder::state`](crate::AppBuilder::state)) this
+    /// extractor cannot work without, so that
+    /// [`AppBuilder::build`](crate::AppBuilder::build) refuses an app that lacks it (a
+    /// [`Problem::MissingState`](crate::error::Problem::MissingState) at the handler's `file:line`)
+    /// instead of every call failing at run time. The default reports nothing; [`State<T>`]
+    /// reports `T`; `Option<E>` reports nothing (the state is optional there). An extractor of
+    /// your own that reads state calls `need` for each type.
+    fn required_state(need: &mut dyn FnMut(RequiredState)) {
+        let _ = need;
+    }
+}
+
+/// Shared state a handler argument needs: see [`FromContext::required_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequiredState {
+    /// The state's type.
+    pub type_id: std::any::TypeId,
+    /// Its name, for the build error.
+    pub type_name: &'static str,
+}
+
+impl RequiredState {
+    /// The state of type `T`.
+    pub fn of<T: 'static>() -> Self {
+        RequiredState {
+            type_id: std::any::TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+        }
+    }
 }
 
 /// The message's payload, deserialized into `T`.
@@ -91,16 +122,14 @@ impl<'a, T: Deserialize<'a>> FromContext<'a> for Data<T> {
                         ))
                     })
                     .map(Data)
-                    .map_err(|e| WsError::invalid_data(e.to_string()))
+                    .map_err(WsError::from)
             }
             Body::Binary => Err(WsError::invalid_data(
                 "a binary frame has no structured payload; take `RawMessage` instead",
             )),
             _ => {
                 let json = cx.body_json().unwrap_or("null");
-                serde_json::from_str(json)
-                    .map(Data)
-                    .map_err(|e| WsError::invalid_data(e.to_string()))
+                serde_json::from_str(json).map(Data).map_err(WsError::from)
             }
         }
     }
@@ -114,7 +143,7 @@ impl<'a, T: Deserialize<'a>> FromContext<'a> for Ext<T> {
     fn from_context(cx: &'a Context) -> Result<Self, WsError> {
         serde_json::from_str(cx.ext().unwrap_or("null"))
             .map(Ext)
-            .map_err(|e| WsError::invalid_data(format!("ext: {e}")))
+            .map_err(|e| WsError::invalid_data(format!("ext: {}", serde_message(&e))))
     }
 }
 
@@ -190,12 +219,11 @@ impl<T> Deref for Extension<T> {
 impl<T: Clone + Send + Sync + 'static> FromContext<'_> for Extension<T> {
     fn from_context(cx: &Context) -> Result<Self, WsError> {
         cx.get::<T>().map(Extension).ok_or_else(|| {
-            let ty = std::any::type_name::<T>();
             tracing::error!(
-                ty,
+                ty = std::any::type_name::<T>(),
                 "handler asked for a context extension no middleware set"
             );
-            WsError::internal(format!("no context value of type `{ty}`"))
+            WsError::internal("a value this handler needs was not set by its middleware")
         })
     }
 }
@@ -203,8 +231,11 @@ impl<T: Clone + Send + Sync + 'static> FromContext<'_> for Extension<T> {
 /// Shared application state of type `T`, registered once with
 /// [`AppBuilder::state`](crate::AppBuilder::state).
 ///
-/// A handler that asks for state nobody registered gets an `internal` error reply (and a log
-/// line naming the type).
+/// [`AppBuilder::build`](crate::AppBuilder::build) refuses an app whose handlers take
+/// `State<T>` for a `T` never registered ([`Problem::MissingState`](crate::error::Problem::MissingState),
+/// at the handler's `file:line`); take `Option<State<T>>` for state that may be absent. (A
+/// custom extractor that looks state up itself and finds none gets an `internal` error reply
+/// without the type's name, which is logged.)
 pub struct State<T>(pub Arc<T>);
 
 impl<T> Clone for State<T> {
@@ -229,13 +260,17 @@ impl<T> Deref for State<T> {
 impl<T: Send + Sync + 'static> FromContext<'_> for State<T> {
     fn from_context(cx: &Context) -> Result<Self, WsError> {
         cx.server().state::<T>().map(State).ok_or_else(|| {
-            let ty = std::any::type_name::<T>();
             tracing::error!(
-                state = ty,
+                state = std::any::type_name::<T>(),
                 "handler asked for state that was never registered"
             );
-            WsError::internal(format!("no state of type `{ty}` is registered"))
+            // Rust type paths stay in the log: they are not the client's business.
+            WsError::internal("shared state this handler needs is missing")
         })
+    }
+
+    fn required_state(need: &mut dyn FnMut(RequiredState)) {
+        need(RequiredState::of::<T>());
     }
 }
 
@@ -258,10 +293,11 @@ impl<T> Deref for Session<T> {
 impl<T: Clone + Send + Sync + 'static> FromContext<'_> for Session<T> {
     fn from_context(cx: &Context) -> Result<Self, WsError> {
         cx.connection().get::<T>().map(Session).ok_or_else(|| {
-            WsError::forbidden(format!(
-                "no session data of type `{}` on this connection",
-                std::any::type_name::<T>()
-            ))
+            tracing::debug!(
+                ty = std::any::type_name::<T>(),
+                "no session data of this type: answered `forbidden`"
+            );
+            WsError::forbidden("this connection has no session for this command")
         })
     }
 }

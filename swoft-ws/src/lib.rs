@@ -226,7 +226,9 @@ pub use crate::protocol::{IntoReply, Reply, WsError};
 #[doc(inline)]
 pub use crate::runtime::broadcast::{Broadcast, Delivery};
 #[doc(inline)]
-pub use crate::runtime::connection::{CloseInfo, ClosedBy, Connection, ConnectionId, SendError};
+pub use crate::runtime::connection::{
+    CloseInfo, ClosedBy, Connection, ConnectionId, JoinError, SendError,
+};
 #[doc(inline)]
 pub use crate::runtime::context::Context;
 #[doc(inline)]

@@ -18,8 +18,8 @@ pub struct CController;
 #[ws_controller(prefix = "c")]
 impl CController {
     #[message_mapping("join")]
-    fn join(Data(room): Data<String>, conn: &Connection) -> bool {
-        conn.join(&room)
+    fn join(Data(room): Data<String>, conn: &Connection) -> Result<bool, WsError> {
+        Ok(conn.join(&room)?)
     }
 
     #[message_mapping("say")]

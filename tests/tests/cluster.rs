@@ -249,7 +249,7 @@ async fn except_send_to_disconnect_and_membership_across_nodes() {
         fd_of(c, "carol"),
     );
     for (n, fd) in [(a, fa), (a, fa2), (b, fb), (c, fc)] {
-        assert!(n.api().connection(fd).unwrap().join("r"));
+        assert_eq!(n.api().connection(fd).unwrap().join("r"), Ok(true));
     }
     let bob_addr = addr(b, fb);
     assert_eq!(

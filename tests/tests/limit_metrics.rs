@@ -30,6 +30,21 @@ impl LmController {
     }
 }
 
+/// Three rooms per connection at most; no rate limit.
+#[ws_module(path = "/lr", controllers = [LrController], max_rooms_per_connection = 3, rate_limit = 0)]
+pub struct LrModule;
+
+#[derive(Default)]
+pub struct LrController;
+
+#[ws_controller(prefix = "lr")]
+impl LrController {
+    #[message_mapping("join")]
+    fn join(Data(room): Data<String>, conn: &Connection) -> Result<bool, WsError> {
+        Ok(conn.join(&room)?)
+    }
+}
+
 #[tokio::test]
 async fn limits_crossed_are_counted_by_module_and_kind() {
     let recorder = PrometheusBuilder::new().build_recorder();
@@ -38,6 +53,7 @@ async fn limits_crossed_are_counted_by_module_and_kind() {
 
     let app = App::builder()
         .module::<LmModule>()
+        .module::<LrModule>()
         .max_connections(3)
         .handler_timeout(Some(Duration::from_millis(100)))
         .rate_limit(RateLimit::new(1, 3).close_after(1000, Duration::from_secs(10)))
@@ -49,6 +65,23 @@ async fn limits_crossed_are_counted_by_module_and_kind() {
         .unwrap();
     let server = TestServer::start(app).await;
     let s = server.server().clone();
+
+    // Rooms: the fourth room is refused with `too_many_rooms` and leaves nothing behind; a
+    // room the connection is in can still be joined again.
+    let mut r = server.connect("/lr").await.unwrap();
+    for i in 0..3 {
+        assert_eq!(
+            r.request("lr.join", json!(format!("r{i}"))).await["data"],
+            true
+        );
+    }
+    let refused = r.request("lr.join", json!("r3")).await;
+    assert_eq!(refused["error"]["code"], "too_many_rooms", "{refused}");
+    assert_eq!(s.rooms().count(), 3, "the refused room was not created");
+    assert_eq!(r.request("lr.join", json!("r0")).await["data"], false);
+    r.close(1000, "done").await;
+    assert!(wait_until(Duration::from_secs(3), || s.connection_count() == 0).await);
+    assert_eq!(s.rooms().count(), 0);
 
     // Origin refused, then connections over the limit.
     let e = server
@@ -145,6 +178,15 @@ async fn limits_crossed_are_counted_by_module_and_kind() {
         counted(&format!(
             r#"swoft_ws_error_replies_total{{{m},code="rate_limited"}}"#
         )),
+        1.0
+    );
+    assert_eq!(
+        counted(r#"swoft_ws_limited_total{module="/lr",limit="rooms"}"#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        counted(r#"swoft_ws_error_replies_total{module="/lr",code="too_many_rooms"}"#),
         1.0
     );
 }

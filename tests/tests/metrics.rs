@@ -25,7 +25,7 @@ pub struct MController;
 impl MController {
     #[message_mapping("ok")]
     fn ok(conn: &Connection) -> u32 {
-        conn.join("r1");
+        conn.join("r1").expect("under the rooms limit");
         1
     }
 

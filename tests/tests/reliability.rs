@@ -85,8 +85,8 @@ impl RController {
     }
 
     #[message_mapping("join")]
-    fn join(Data(room): Data<String>, conn: &Connection) -> bool {
-        conn.join(&room)
+    fn join(Data(room): Data<String>, conn: &Connection) -> Result<bool, WsError> {
+        Ok(conn.join(&room)?)
     }
 
     #[message_mapping("sleep")]

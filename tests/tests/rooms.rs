@@ -38,8 +38,8 @@ impl RController {
     }
 
     #[message_mapping("join")]
-    fn join(Data(a): Data<RoomArg>, conn: &Connection) -> bool {
-        conn.join(&a.room)
+    fn join(Data(a): Data<RoomArg>, conn: &Connection) -> Result<bool, WsError> {
+        Ok(conn.join(&a.room)?)
     }
 
     #[message_mapping("leave")]
@@ -183,10 +183,10 @@ async fn room_queries_follow_joins_leaves_and_closes() {
     let (ca, cb) = (s.connection(fa).unwrap(), s.connection(fb).unwrap());
     let rooms = s.rooms();
 
-    assert!(rooms.join(&ca, "x"));
-    assert!(!rooms.join(&ca, "x"), "joining twice is harmless");
-    assert!(rooms.join(&cb, "x"));
-    assert!(ca.join("y"));
+    assert_eq!(rooms.join(&ca, "x"), Ok(true));
+    assert_eq!(rooms.join(&ca, "x"), Ok(false), "joining twice is harmless");
+    assert_eq!(rooms.join(&cb, "x"), Ok(true));
+    assert_eq!(ca.join("y"), Ok(true));
     assert_eq!(rooms.size("x"), 2);
     assert_eq!(rooms.size("y"), 1);
     assert_eq!(rooms.size("nope"), 0);
@@ -212,10 +212,12 @@ async fn room_queries_follow_joins_leaves_and_closes() {
     assert!(rooms.leave(fb, "x"));
     assert!(!rooms.leave(fb, "x"));
     assert!(rooms.rooms_of(fb).is_empty());
-    assert!(cb.join("z"));
+    assert_eq!(cb.join("z"), Ok(true));
     assert!(cb.leave("z"));
     assert_eq!(rooms.count(), 2, "z went with its last member");
-    assert!(cb.join("p1") && cb.join("p2") && cb.join("y"));
+    for room in ["p1", "p2", "y"] {
+        assert_eq!(cb.join(room), Ok(true));
+    }
     assert_eq!(
         rooms.leave_all(fb),
         [Arc::from("p1"), Arc::from("p2"), Arc::from("y")]
@@ -228,7 +230,11 @@ async fn room_queries_follow_joins_leaves_and_closes() {
     a.close(1000, "").await;
     assert!(wait_until(Duration::from_secs(5), || rooms.count() == 0).await);
     assert!(rooms.rooms_of(fa).is_empty());
-    assert!(!ca.join("late"), "a closed connection cannot join");
+    assert_eq!(
+        ca.join("late"),
+        Ok(false),
+        "a closed connection cannot join"
+    );
     assert_eq!(rooms.count(), 0);
 
     // Through the client protocol too.
@@ -252,7 +258,7 @@ async fn broadcasts_report_what_they_delivered_and_skip_the_excepted() {
         clients.push(c);
     }
     for fd in &fds {
-        s.connection(*fd).unwrap().join("all3");
+        s.connection(*fd).unwrap().join("all3").unwrap();
     }
 
     let d = s

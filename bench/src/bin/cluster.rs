@@ -33,7 +33,7 @@ impl BenchModule {
     #[on_open]
     fn open(conn: &Connection) {
         if conn.request().query_param("room").is_some() {
-            conn.join("r");
+            conn.join("r").expect("one room");
         }
     }
 }

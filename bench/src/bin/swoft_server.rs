@@ -24,7 +24,7 @@ impl RoomModule {
     #[on_open]
     fn open(conn: &Connection) {
         if conn.request().query_param("member").is_some() {
-            conn.join("bench");
+            conn.join("bench").expect("one room");
         }
     }
 

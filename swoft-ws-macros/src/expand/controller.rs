@@ -2,7 +2,7 @@
 //! the dispatch function, and the submission.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::ItemImpl;
 use syn::spanned::Spanned;
 
@@ -37,12 +37,19 @@ fn controller_impl(c: &Controller, sw: &TokenStream) -> TokenStream {
     let self_ty = &item.self_ty;
     let name = shim::type_name(self_ty);
     let prefix = c.args.prefix();
+    let needs_fns = c
+        .mapped()
+        .enumerate()
+        .map(|(i, r)| shim::needs_fn(&format_ident!("__swoft_needs_{}", i), &r.method, sw));
     let route_defs = c.mapped().enumerate().map(|(i, r)| {
+        let needs = format_ident!("__swoft_needs_{}", i);
         let i = u16::try_from(i).unwrap_or(u16::MAX);
         let (action, span) = r.action();
         let loc = shim::location(span, sw);
         let mw = shim::middleware_refs(&r.middleware(), sw);
-        quote!(#sw::RouteDef { action: #action, index: #i, middleware: #mw, location: #loc })
+        quote!(#sw::RouteDef {
+            action: #action, index: #i, middleware: #mw, location: #loc, needs: #needs
+        })
     });
     let loc = shim::location(self_ty.span(), sw);
     let make = quote_spanned!(self_ty.span()=> #sw::make_default::<#self_ty>);
@@ -64,6 +71,7 @@ fn controller_impl(c: &Controller, sw: &TokenStream) -> TokenStream {
         }
 
         #dispatch
+        #(#needs_fns)*
 
         #sw::inventory::submit! {
             #sw::ControllerEntry(<#self_ty as #sw::Controller>::DEF)

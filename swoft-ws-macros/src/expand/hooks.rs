@@ -42,7 +42,16 @@ fn hooks_impl(b: &HookBlock) -> TokenStream {
         };
         let shim = format_ident!("__swoft_{}", kind.attr());
         let loc = shim::location(h.span(), sw);
-        fields.push(quote!(#field: #sw::Some(#sw::Hook { call: #shim, location: #loc })));
+        let needs = if matches!(kind, Kind::Message) {
+            let needs = format_ident!("__swoft_{}_needs", kind.attr());
+            shims.push(shim::needs_fn(&needs, &h.method, sw));
+            quote!(#needs)
+        } else {
+            quote!(#sw::no_needs)
+        };
+        fields.push(
+            quote!(#field: #sw::Some(#sw::Hook { call: #shim, location: #loc, needs: #needs })),
+        );
         let at = Shim {
             name: &shim,
             self_ty,

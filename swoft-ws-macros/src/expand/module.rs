@@ -151,6 +151,10 @@ fn limits(l: &LimitArgs, sw: &TokenStream) -> TokenStream {
         let n = n as usize;
         t = quote!(#t.max_message_size(#n));
     }
+    if let Some(n) = l.max_rooms_per_connection {
+        let n = n as usize;
+        t = quote!(#t.max_rooms_per_connection(#n));
+    }
     if let Some(id) = &l.backpressure {
         let v = if id == "drop_newest" {
             quote!(DropNewest)

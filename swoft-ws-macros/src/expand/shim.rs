@@ -41,7 +41,7 @@ pub(super) fn handler_arm(self_ty: &Type, m: &Method, sw: &TokenStream) -> Token
     });
     let call = call(self_ty, m, &vars);
     let reply = quote_spanned! {m.output_span()=>
-        (&&&__swoft_probe(&__swoft_ret)).__swoft_kind().reply(__swoft_ret)
+        (&&&&__swoft_probe(&__swoft_ret)).__swoft_kind().reply(__swoft_ret)
     };
     let run = if m.is_async {
         quote_spanned! {m.ident.span()=>
@@ -62,6 +62,22 @@ pub(super) fn handler_arm(self_ty: &Type, m: &Method, sw: &TokenStream) -> Token
     }}
 }
 
+/// `fn name(need)`: reports the state each of the method's arguments needs
+/// (`FromContext::required_state`), for the build's check of `State<T>`.
+pub(super) fn needs_fn(name: &syn::Ident, m: &Method, sw: &TokenStream) -> TokenStream {
+    let calls = m.args.iter().map(|ty| {
+        quote_spanned! {ty.span()=>
+            <#ty as #sw::FromContext<'_>>::required_state(need);
+        }
+    });
+    quote! {
+        fn #name(need: &mut dyn ::core::ops::FnMut(#sw::RequiredState)) {
+            let _ = &need;
+            #(#calls)*
+        }
+    }
+}
+
 /// `let this: &'a T = downcast(this);` when any method needs it.
 pub(super) fn bind_this(self_ty: &Type, needed: bool, sw: &TokenStream) -> TokenStream {
     if needed {
@@ -72,10 +88,13 @@ pub(super) fn bind_this(self_ty: &Type, needed: bool, sw: &TokenStream) -> Token
 }
 
 /// The reply conversion by autoref specialization, as items local to the dispatch function:
-/// `(&&&__swoft_probe(&ret)).__swoft_kind().reply(ret)` picks `IntoReply` first, then
-/// `Serialize`, and last a fallback that asks for `IntoReply` again, so a type that is neither
-/// is reported by `IntoReply`'s own message ("cannot be a handler's reply", with what to return)
-/// at the return type, instead of as an unresolved method.
+/// `(&&&&__swoft_probe(&ret)).__swoft_kind().reply(ret)` picks `IntoReply` first; then any
+/// other `Result`, whose kind asks for an error type that is `Into<WsError>` (so a `Result` is
+/// always "reply or error reply", never serialized as `{"Ok": ..}`/`{"Err": ..}`, and a wrong
+/// `E` is a compile error at the return type saying what to do); then `Serialize`; and last a
+/// fallback that asks for `IntoReply` again, so a type that is none of these is reported by
+/// `IntoReply`'s own message ("cannot be a handler's reply", with what to return) at the return
+/// type, instead of as an unresolved method.
 pub(super) fn reply_imports(sw: &TokenStream) -> TokenStream {
     quote! {
         #[allow(dead_code)]
@@ -88,9 +107,18 @@ pub(super) fn reply_imports(sw: &TokenStream) -> TokenStream {
         trait __SwoftViaIntoReply {
             fn __swoft_kind(&self) -> #sw::IntoReplyKind;
         }
-        impl<T: #sw::IntoReply> __SwoftViaIntoReply for &&__SwoftProbe<T> {
+        impl<T: #sw::IntoReply> __SwoftViaIntoReply for &&&__SwoftProbe<T> {
             fn __swoft_kind(&self) -> #sw::IntoReplyKind {
                 #sw::IntoReplyKind
+            }
+        }
+        #[allow(dead_code)]
+        trait __SwoftViaResult {
+            fn __swoft_kind(&self) -> #sw::ResultKind;
+        }
+        impl<T, E> __SwoftViaResult for &&__SwoftProbe<#sw::Result<T, E>> {
+            fn __swoft_kind(&self) -> #sw::ResultKind {
+                #sw::ResultKind
             }
         }
         #[allow(dead_code)]

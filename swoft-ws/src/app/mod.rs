@@ -176,6 +176,13 @@ impl AppBuilder {
         self
     }
 
+    /// The most rooms one connection may be in at once (default 1,024; see
+    /// [`Config::max_rooms_per_connection`](crate::Config::max_rooms_per_connection)).
+    pub fn max_rooms_per_connection(mut self, rooms: usize) -> Self {
+        self.config.max_rooms_per_connection = rooms;
+        self
+    }
+
     /// Each connection's inbound message rate (default: unlimited).
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.config.rate_limit = Some(limit).filter(RateLimit::is_on);
@@ -237,7 +244,14 @@ impl AppBuilder {
         if self.discover {
             defs.extend(registry::registered_modules());
         }
-        let built = registry::build(&defs, self.discover, &self.instances, &self.middleware)?;
+        let state = &self.state;
+        let built = registry::build(
+            &defs,
+            self.discover,
+            &self.instances,
+            &self.middleware,
+            &|t| state.contains_key(&t),
+        )?;
         for (def, m) in &built {
             tracing::debug!(
                 path = m.path,

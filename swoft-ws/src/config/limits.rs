@@ -165,6 +165,8 @@ pub struct ModuleLimits {
     pub max_message_size: Option<usize>,
     /// The slow-consumer policy (`backpressure = drop_newest` or `disconnect`).
     pub backpressure: Option<Backpressure>,
+    /// The most rooms one connection may be in (`max_rooms_per_connection = 64`).
+    pub max_rooms_per_connection: Option<usize>,
 }
 
 impl ModuleLimits {
@@ -176,6 +178,7 @@ impl ModuleLimits {
         handler_timeout: None,
         max_message_size: None,
         backpressure: None,
+        max_rooms_per_connection: None,
     };
 
     /// At most `n` live connections of this module.
@@ -220,6 +223,13 @@ impl ModuleLimits {
         self
     }
 
+    /// At most `n` rooms per connection ([`Connection::join`](crate::Connection::join) fails
+    /// past it).
+    pub const fn max_rooms_per_connection(mut self, n: usize) -> Self {
+        self.max_rooms_per_connection = Some(n);
+        self
+    }
+
     /// `self`, with the fields `other` sets replaced.
     pub(crate) fn overridden_by(self, other: ModuleLimits) -> Self {
         ModuleLimits {
@@ -229,6 +239,9 @@ impl ModuleLimits {
             handler_timeout: other.handler_timeout.or(self.handler_timeout),
             max_message_size: other.max_message_size.or(self.max_message_size),
             backpressure: other.backpressure.or(self.backpressure),
+            max_rooms_per_connection: other
+                .max_rooms_per_connection
+                .or(self.max_rooms_per_connection),
         }
     }
 }

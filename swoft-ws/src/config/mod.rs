@@ -65,6 +65,12 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// Each connection's inbound message rate (default `None`: unlimited). *Per module.*
     pub rate_limit: Option<RateLimit>,
+    /// The most rooms one connection may be in at once (default 1,024). A join past it fails
+    /// with [`JoinError::TooManyRooms`](crate::JoinError::TooManyRooms) (a handler's `?` turns
+    /// it into the error reply `too_many_rooms`) and is counted as
+    /// `swoft_ws_limited_total{limit="rooms"}`. Each membership costs the server memory (about
+    /// 250 bytes) until the connection leaves or closes. *Per module.*
+    pub max_rooms_per_connection: usize,
     /// Which browser origins may connect (default [`Origins::SameOrigin`]; handshakes without
     /// an `Origin` header are always accepted). Others → HTTP 403. *Per module.*
     pub origins: Origins,
@@ -105,6 +111,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             max_connections: None,
             rate_limit: None,
+            max_rooms_per_connection: 1024,
             origins: Origins::SameOrigin,
             handler_timeout: Some(Duration::from_secs(30)),
             close_timeout: Duration::from_secs(5),
@@ -126,6 +133,7 @@ pub(crate) struct Limits {
     pub(crate) max_message_size: usize,
     pub(crate) max_frame_size: usize,
     pub(crate) backpressure: Backpressure,
+    pub(crate) max_rooms_per_connection: usize,
 }
 
 impl Limits {
@@ -141,6 +149,9 @@ impl Limits {
             max_message_size: size.unwrap_or(config.max_message_size),
             max_frame_size: size.unwrap_or(config.max_frame_size),
             backpressure: m.backpressure.unwrap_or(config.backpressure),
+            max_rooms_per_connection: m
+                .max_rooms_per_connection
+                .unwrap_or(config.max_rooms_per_connection),
         }
     }
 }

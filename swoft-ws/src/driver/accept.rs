@@ -27,7 +27,14 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
     let (mut parts, _body) = req.into_parts();
     let upgrade = match transport::check(&parts.method, &parts.headers, &mut parts.extensions) {
         Ok(u) => u,
-        Err(response) => return *response,
+        Err(refused) => {
+            module.metrics.bad_request.increment(1);
+            tracing::debug!(
+                path = module.path, status = %refused.status, reason = refused.reason,
+                "handshake refused: not a valid WebSocket request"
+            );
+            return refused.response();
+        }
     };
     let peer = parts
         .extensions

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Poll, ready};
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use axum::extract::ws::{CloseFrame, Utf8Bytes};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
@@ -269,7 +269,7 @@ fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option
         Event::Frame(Incoming::Binary(b)) => Ok(Some(RawMessage::Binary(b))),
         Event::Frame(Incoming::Ping(p)) => {
             if !conn.is_closing() {
-                rx.push_control(Message::Pong(p), false);
+                rx.push_pong(p);
             }
             Ok(None)
         }

@@ -12,10 +12,11 @@ pub use std::sync::Arc;
 
 pub use crate::app::registry::{
     Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Instance, Location,
-    Module, ModuleDef, ModuleEntry, RouteDef,
+    Module, ModuleDef, ModuleEntry, NeedsFn, RouteDef, no_needs,
 };
 pub use crate::config::{Backpressure, ModuleLimits, RateLimit};
 pub use crate::extract::FromContext;
+pub use crate::extract::RequiredState;
 pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
 pub use crate::protocol::{IntoReply, Reply, WsError};
 pub use crate::protocol::{JsonParser, Parser, RawParser, TokenTextParser};
@@ -141,6 +142,41 @@ pub struct IntoReplyKind;
 impl IntoReplyKind {
     pub fn reply<T: IntoReply>(self, value: T) -> Reply {
         value.into_reply()
+    }
+}
+
+/// A `Result` that is not `IntoReply`: its `reply` asks for `E: ErrorReply`, whose message
+/// says what to do.
+#[derive(Debug)]
+pub struct ResultKind;
+
+impl ResultKind {
+    pub fn reply<T: crate::protocol::ReplyValue, E: ErrorReply>(
+        self,
+        value: Result<T, E>,
+    ) -> Reply {
+        match value {
+            Ok(v) => v.into_reply_value(),
+            Err(e) => Reply::Error(e.into_ws_error()),
+        }
+    }
+}
+
+/// The error of a handler's `Result`: any `E: Into<WsError>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error of a handler's `Result`",
+    label = "`{Self}` is not `Into<WsError>`",
+    note = "a handler's `Result` is a reply (`Ok`) or an error reply (`Err`): return `Result<T, WsError>` (or `String`/`&'static str`, code `error`), or implement `From<{Self}> for WsError` with the code clients should get",
+    note = "to send the `Result` itself as data, wrap it in a type of your own that derives `Serialize`"
+)]
+pub trait ErrorReply {
+    fn into_ws_error(self) -> WsError;
+}
+
+#[diagnostic::do_not_recommend]
+impl<E: Into<WsError>> ErrorReply for E {
+    fn into_ws_error(self) -> WsError {
+        self.into()
     }
 }
 

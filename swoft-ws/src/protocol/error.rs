@@ -25,6 +25,12 @@ pub mod codes {
     pub const TIMEOUT: &str = "timeout";
     /// The handler panicked or failed unexpectedly.
     pub const INTERNAL: &str = "internal";
+    /// A handler's `Err` given as a plain message (`String` or `&'static str`): the message is
+    /// the handler's.
+    pub const ERROR: &str = "error";
+    /// The connection is already in as many rooms as its module allows
+    /// (`max_rooms_per_connection`); see `JoinError`.
+    pub const TOO_MANY_ROOMS: &str = "too_many_rooms";
 }
 
 /// An error reply: a stable `code` and a human-readable `message`.
@@ -98,8 +104,37 @@ impl fmt::Display for WsError {
 
 impl std::error::Error for WsError {}
 
+/// A handler's `Err(String)`: code [`codes::ERROR`], the string as the message.
+impl From<String> for WsError {
+    fn from(message: String) -> Self {
+        WsError::new(codes::ERROR, message)
+    }
+}
+
+/// A handler's `Err("...")`: code [`codes::ERROR`], the string as the message.
+impl From<&'static str> for WsError {
+    fn from(message: &'static str) -> Self {
+        WsError::new(codes::ERROR, message)
+    }
+}
+
+/// `invalid_data` with serde's message, without its position: the text deserialized is a
+/// piece of the frame (the envelope's `data`, `ext`), so serde's "at line 1 column 2" would
+/// point into something the client did not write.
 impl From<serde_json::Error> for WsError {
     fn from(e: serde_json::Error) -> Self {
-        WsError::invalid_data(e.to_string())
+        WsError::invalid_data(serde_message(&e))
     }
+}
+
+/// serde's message for `e` without the ` at line L column C` it appends.
+pub(crate) fn serde_message(e: &serde_json::Error) -> String {
+    let mut s = e.to_string();
+    if e.line() != 0 {
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        if s.ends_with(&position) {
+            s.truncate(s.len() - position.len());
+        }
+    }
+    s
 }

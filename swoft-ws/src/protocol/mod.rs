@@ -19,7 +19,7 @@
 //!
 //! A custom parser implements [`Parser`] and is named in `#[ws_module(parser = MyParser)]`.
 
-mod error;
+pub(crate) mod error;
 mod json;
 mod reply;
 mod text;

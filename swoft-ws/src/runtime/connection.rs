@@ -70,6 +70,31 @@ pub enum SendError {
     Encode(String),
 }
 
+/// Why [`Connection::join`] (or [`Rooms::join`](crate::Rooms::join)) did not add the
+/// connection to a room.
+///
+/// A handler turns it into an error reply with `?` (it is `Into<WsError>`): the client gets
+/// `too_many_rooms` ([`codes::TOO_MANY_ROOMS`](crate::protocol::codes::TOO_MANY_ROOMS)) and
+/// the connection stays open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The connection is already in its module's `max_rooms_per_connection` rooms (default
+    /// 1,024; [`Config::max_rooms_per_connection`](crate::Config::max_rooms_per_connection)).
+    /// Counted as `swoft_ws_limited_total{limit="rooms"}`.
+    #[error("this connection is already in {limit} rooms, the most it may join")]
+    TooManyRooms {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl From<JoinError> for crate::protocol::WsError {
+    fn from(e: JoinError) -> Self {
+        crate::protocol::WsError::new(crate::protocol::codes::TOO_MANY_ROOMS, e.to_string())
+    }
+}
+
 /// Who ended a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -437,8 +462,16 @@ impl Connection {
         }
     }
 
-    /// Joins `room` (see [`Rooms`](crate::runtime::rooms::Rooms)). Whether it was not a member.
-    pub fn join(&self, room: &str) -> bool {
+    /// Joins `room` (see [`Rooms`](crate::runtime::rooms::Rooms)): `Ok(true)` if it was not a
+    /// member, `Ok(false)` if it was (or the connection is closed).
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError::TooManyRooms`] when the connection is already in its module's
+    /// `max_rooms_per_connection` rooms (default 1,024): a connection could otherwise grow the
+    /// server's memory without bound. `?` in a handler turns it into the error reply
+    /// `too_many_rooms`.
+    pub fn join(&self, room: &str) -> Result<bool, JoinError> {
         self.server().rooms().join(self, room)
     }
 

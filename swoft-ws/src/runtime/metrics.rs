@@ -6,13 +6,13 @@
 //! | series | kind | labels | what |
 //! |---|---|---|---|
 //! | `swoft_ws_connections` | gauge | `module` | live connections |
-//! | `swoft_ws_handshakes_total` | counter | `module`, `outcome` (`accepted`, `rejected`, `failed`, `full`: no fd or over `max_connections`, `busy`: shutting down, `forbidden_origin`) | handshakes |
+//! | `swoft_ws_handshakes_total` | counter | `module`, `outcome` (`accepted`, `rejected`, `failed`, `full`: no fd or over `max_connections`, `busy`: shutting down, `forbidden_origin`, `bad_request`: not a valid WebSocket handshake — 400, 405 or 426) | handshakes |
 //! | `swoft_ws_messages_in_total` | counter | `module`, `command` (`<unmapped>` for commands no handler maps) | messages received |
 //! | `swoft_ws_messages_out_total` | counter | `module`, `command` (`<push>` for server pushes) | replies and pushes queued |
 //! | `swoft_ws_error_replies_total` | counter | `module`, `code` | error replies sent |
 //! | `swoft_ws_handler_seconds` | histogram | `module`, `command` | time from a frame's arrival to its reply |
 //! | `swoft_ws_outbound_dropped_total` | counter | `module`, `reason` (`queue_full`: dropped under `DropNewest`; `disconnect`: not queued, and the connection closed under `Disconnect`) | frames not queued for slow consumers |
-//! | `swoft_ws_limited_total` | counter | `module`, `limit` (`rate`, `rate_abuse`, `handler_timeout`, `idle`, `handshake_timeout`) | limits crossed: rate-limited messages, connections closed for abuse, handler timeouts, idle closes; handshake timeouts with `module` = `` |
+//! | `swoft_ws_limited_total` | counter | `module`, `limit` (`rate`, `rate_abuse`, `handler_timeout`, `idle`, `handshake_timeout`, `rooms`) | limits crossed: rate-limited messages, connections closed for abuse, handler timeouts, idle closes, joins past `max_rooms_per_connection`; handshake timeouts with `module` = `` |
 //! | `swoft_ws_rooms` | gauge | | rooms that exist |
 //! | `swoft_ws_cluster_published_total` | counter | | messages published to the other nodes |
 //! | `swoft_ws_cluster_received_total` | counter | | messages received from the other nodes |
@@ -63,8 +63,10 @@ pub(crate) struct ModuleMetrics {
     pub(crate) timeouts: Counter,
     pub(crate) closed_idle: Counter,
     pub(crate) closed_abuse: Counter,
+    pub(crate) rooms_limited: Counter,
     pub(crate) refused_origin: Counter,
     pub(crate) refused_busy: Counter,
+    pub(crate) bad_request: Counter,
     pub(crate) unmapped: CommandMetrics,
 }
 
@@ -94,8 +96,10 @@ impl ModuleMetrics {
             timeouts: counter!(LIMITED, "module" => path, "limit" => "handler_timeout"),
             closed_idle: counter!(LIMITED, "module" => path, "limit" => "idle"),
             closed_abuse: counter!(LIMITED, "module" => path, "limit" => "rate_abuse"),
+            rooms_limited: counter!(LIMITED, "module" => path, "limit" => "rooms"),
             refused_origin: hs("forbidden_origin"),
             refused_busy: hs("busy"),
+            bad_request: hs("bad_request"),
             unmapped: CommandMetrics::new(path, UNMAPPED),
         }
     }

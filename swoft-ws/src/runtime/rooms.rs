@@ -22,7 +22,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use crate::runtime::connection::{Connection, ConnectionId};
+use crate::runtime::connection::{Connection, ConnectionId, JoinError};
 use crate::runtime::fd::Fd;
 use crate::runtime::remote::{ConnAddr, Member, NodeId, Remote};
 use crate::runtime::server::Server;
@@ -32,8 +32,9 @@ use crate::runtime::server::Server;
 /// Implementations must be cheap to call from many tasks at once and must never block on I/O
 /// in these methods: they run on the message path.
 pub(crate) trait Adapter: Send + Sync + 'static {
-    /// Adds `conn` to `room` (creating the room). Whether it was not a member before.
-    fn join(&self, room: &str, conn: &Connection) -> bool;
+    /// Adds `conn` to `room` (creating the room), unless it is already in `limit` rooms
+    /// (`Err(())`: nothing changed). Whether it was not a member before.
+    fn join(&self, room: &str, conn: &Connection, limit: usize) -> Result<bool, ()>;
     /// Removes `fd` from `room` (removing an empty room). Whether it was a member.
     fn leave(&self, room: &str, fd: Fd) -> bool;
     /// Removes `fd` from every room; returns the rooms it left.
@@ -76,15 +77,29 @@ impl LocalAdapter {
 }
 
 impl Adapter for LocalAdapter {
-    fn join(&self, room: &str, conn: &Connection) -> bool {
-        // Lock order everywhere: the room's entry, then the fd's entry.
+    fn join(&self, room: &str, conn: &Connection, limit: usize) -> Result<bool, ()> {
+        // Lock order everywhere: the room's entry, then the fd's entry. Both are held while
+        // the limit is checked, so concurrent joins cannot pass it together.
+        let fd = conn.fd();
         let mut members = self.rooms.entry(Arc::from(room)).or_default();
-        let name = members.key().clone();
-        let added = members.insert(conn.fd(), conn.clone()).is_none();
-        if added {
-            self.by_fd.entry(conn.fd()).or_default().insert(name);
+        if members.contains_key(&fd) {
+            return Ok(false);
         }
-        added
+        let mut rooms = self.by_fd.entry(fd).or_default();
+        if rooms.len() >= limit {
+            drop(rooms);
+            let empty = members.is_empty();
+            drop(members);
+            // Leave nothing behind: neither an empty room nor an empty fd entry.
+            self.by_fd.remove_if(&fd, |_, r| r.is_empty());
+            if empty {
+                self.rooms.remove_if(room, |_, m| m.is_empty());
+            }
+            return Err(());
+        }
+        rooms.insert(members.key().clone());
+        members.insert(fd, conn.clone());
+        Ok(true)
     }
 
     fn leave(&self, room: &str, fd: Fd) -> bool {
@@ -373,13 +388,32 @@ impl Rooms {
         v
     }
 
-    /// Adds `conn` to `room`. Whether it was not a member before (joining twice is harmless).
-    pub fn join(&self, conn: &Connection, room: &str) -> bool {
-        let joined = conn.is_open() && self.adapter.join(room, conn);
-        if joined {
-            crate::runtime::metrics::set_rooms(self.count());
+    /// Adds `conn` to `room`: `Ok(true)` if it was not a member before, `Ok(false)` if it
+    /// was (joining twice is harmless) or the connection is closed.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError::TooManyRooms`] when `conn` is already in its module's
+    /// `max_rooms_per_connection` rooms; counted as `swoft_ws_limited_total{limit="rooms"}`.
+    pub fn join(&self, conn: &Connection, room: &str) -> Result<bool, JoinError> {
+        if !conn.is_open() {
+            return Ok(false);
         }
-        joined
+        let module = conn.module();
+        let limit = module.limits.max_rooms_per_connection;
+        match self.adapter.join(room, conn, limit) {
+            Ok(joined) => {
+                if joined {
+                    crate::runtime::metrics::set_rooms(self.count());
+                }
+                Ok(joined)
+            }
+            Err(()) => {
+                module.metrics.rooms_limited.increment(1);
+                tracing::debug!(fd = %conn.fd(), limit, "join refused: too many rooms");
+                Err(JoinError::TooManyRooms { limit })
+            }
+        }
     }
 
     /// Removes `fd` from `room`. Whether it was a member.

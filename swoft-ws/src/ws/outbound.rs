@@ -28,6 +28,13 @@ use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::net::TcpStream;
 
+/// The most pongs that wait in a queue, one per ping. Past it, a newer ping's payload replaces
+/// the last waiting pong's (RFC 6455 section 5.5.3: an endpoint "MAY elect to send a Pong frame
+/// for only the most recently processed Ping frame"), so a ping flood costs bounded space.
+/// Below it every ping gets its own pong, as clients (and Autobahn's cases 2.10 and 2.11)
+/// expect.
+const MAX_PONGS: usize = 16;
+
 use crate::ws::codec::{self, Head};
 
 /// The most frames one vectored write takes (two slices each: head and payload).
@@ -48,6 +55,9 @@ enum Entry {
     Frame(Message),
     /// A frame of the connection's own with its payload encoded (a close frame).
     Raw(u8, Bytes),
+    /// A pong; its payload is the next of [`State::pongs`] (in queue order). At most
+    /// [`MAX_PONGS`] wait, and they do not count against the queue's capacity.
+    Pong,
 }
 
 impl Entry {
@@ -60,8 +70,8 @@ impl Entry {
         }
     }
 
-    /// The opcode and payload to write.
-    fn parts(&self) -> (u8, &[u8]) {
+    /// The opcode and payload to write; `pong` is the payload if it is a pong.
+    fn parts<'a>(&'a self, pong: &'a [u8]) -> (u8, &'a [u8]) {
         match self {
             Entry::Frame(Message::Text(t)) => (codec::OP_TEXT, t.as_bytes()),
             Entry::Frame(Message::Binary(b)) => (codec::OP_BINARY, b),
@@ -69,6 +79,7 @@ impl Entry {
             Entry::Frame(Message::Pong(b)) => (codec::OP_PONG, b),
             Entry::Frame(Message::Close(_)) => (codec::OP_CLOSE, &[]),
             Entry::Raw(op, b) => (*op, b),
+            Entry::Pong => (codec::OP_PONG, pong),
         }
     }
 
@@ -92,8 +103,8 @@ fn slices<'a>(head: &'a Head, payload: &'a [u8], skip: usize) -> [&'a [u8]; 2] {
 }
 
 /// The bytes an entry takes on the wire.
-fn wire_len(e: &Entry) -> usize {
-    let (op, p) = e.parts();
+fn wire_len(e: &Entry, pong: &[u8]) -> usize {
+    let (op, p) = e.parts(pong);
     Head::new(op, p.len()).as_slice().len() + p.len()
 }
 
@@ -127,6 +138,7 @@ pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             entries: VecDeque::new(),
+            pongs: VecDeque::new(),
             written: 0,
             closed: false,
             direct: false,
@@ -157,6 +169,25 @@ struct State {
     direct: bool,
     /// The socket for those writes (`None`: not a plain TCP socket, or closed).
     tcp: Option<Arc<TcpStream>>,
+    /// The payloads of the queued [`Entry::Pong`]s, in queue order.
+    pongs: VecDeque<Bytes>,
+}
+
+impl State {
+    /// Takes the front entry off the queue (with its payload if it is a pong).
+    fn pop_front(&mut self) -> Option<(Entry, Option<Bytes>)> {
+        let e = self.entries.pop_front()?;
+        let pong = match e {
+            Entry::Pong => self.pongs.pop_front(),
+            _ => None,
+        };
+        Some((e, pong))
+    }
+
+    /// The payload of the front entry if it is a pong.
+    fn front_pong(&self) -> &[u8] {
+        self.pongs.front().map_or(&[], |p| &p[..])
+    }
 }
 
 impl Shared {
@@ -185,7 +216,7 @@ impl OutboundTx {
         if st.closed {
             return Err(QueueError::Closed);
         }
-        if st.entries.len() >= self.0.capacity {
+        if st.entries.len() - st.pongs.len() >= self.0.capacity {
             return Err(QueueError::Full);
         }
         let queued = self.0.queued.load(Ordering::Relaxed);
@@ -194,7 +225,7 @@ impl OutboundTx {
         }
         let mut written = 0;
         if let (true, Some(tcp)) = (st.direct, &st.tcp) {
-            let (op, payload) = entry.parts();
+            let (op, payload) = entry.parts(&[]);
             let head = Head::new(op, payload.len());
             let [a, b] = slices(&head, payload, 0);
             match write_tcp(tcp, &[IoSlice::new(a), IoSlice::new(b)]) {
@@ -227,6 +258,8 @@ impl OutboundTx {
         let keep = usize::from(st.written > 0 && !st.entries.is_empty());
         let dropped: usize = st.entries.iter().skip(keep).map(Entry::counted).sum();
         st.entries.truncate(keep);
+        let kept_pongs = usize::from(matches!(st.entries.front(), Some(Entry::Pong)));
+        st.pongs.truncate(kept_pongs);
         if keep == 0 {
             st.entries = VecDeque::new();
         }
@@ -271,20 +304,34 @@ impl OutboundRx {
                     // Drained after a burst: do not keep its memory while idle.
                     st.entries = VecDeque::new();
                 }
+                if st.pongs.capacity() > 0 {
+                    st.pongs = VecDeque::new();
+                }
                 return Poll::Ready(Ok(()));
             }
+            let st = &mut *st;
             let mut heads = [Head::new(0, 0); WRITE_BATCH];
             let mut count = 0;
+            let mut pongs = st.pongs.iter();
             for e in st.entries.iter().take(WRITE_BATCH) {
-                let (op, p) = e.parts();
+                let pong = match e {
+                    Entry::Pong => pongs.next().map_or(&[][..], |p| &p[..]),
+                    _ => &[],
+                };
+                let (op, p) = e.parts(pong);
                 heads[count] = Head::new(op, p.len());
                 count += 1;
             }
             let mut bufs = [IoSlice::new(&[]); WRITE_BATCH * 2];
             let mut n = 0;
             let mut skip = st.written;
+            let mut pongs = st.pongs.iter();
             for (e, head) in st.entries.iter().zip(&heads[..count]) {
-                let (_, p) = e.parts();
+                let pong = match e {
+                    Entry::Pong => pongs.next().map_or(&[][..], |p| &p[..]),
+                    _ => &[],
+                };
+                let (_, p) = e.parts(pong);
                 for s in slices(head, p, skip) {
                     if !s.is_empty() {
                         bufs[n] = IoSlice::new(s);
@@ -305,20 +352,24 @@ impl OutboundRx {
                 let Some(front) = st.entries.front() else {
                     break;
                 };
-                let left = wire_len(front) - st.written;
+                let left = wire_len(front, st.front_pong()) - st.written;
                 if done >= left {
                     done -= left;
                     freed += front.counted();
                     st.written = 0;
-                    st.entries.pop_front();
+                    st.pop_front();
                 } else {
                     st.written += done;
                     done = 0;
                 }
             }
             // Empty frames (no bytes) at the front are written by now too.
-            while st.entries.front().is_some_and(|e| wire_len(e) == 0) {
-                st.entries.pop_front();
+            while st
+                .entries
+                .front()
+                .is_some_and(|e| wire_len(e, st.front_pong()) == 0)
+            {
+                st.pop_front();
             }
             self.0.queued.fetch_sub(freed, Ordering::Relaxed);
         }
@@ -336,7 +387,7 @@ impl OutboundRx {
     /// the latest ping anyway).
     pub(crate) fn push_control(&self, m: Message, force: bool) {
         let mut st = self.0.lock();
-        if !force && st.entries.len() >= self.0.capacity {
+        if !force && st.entries.len() - st.pongs.len() >= self.0.capacity {
             return;
         }
         st.direct = false;
@@ -348,6 +399,30 @@ impl OutboundRx {
         st.entries.push_back(e);
     }
 
+    /// Queues the pong answering a ping with `payload`, also when the queue is full (nothing
+    /// once it is closed: the close frame is on its way). Up to [`MAX_PONGS`] wait, one per
+    /// ping, outside the queue's capacity; past that a newer ping replaces the last waiting
+    /// pong's payload (RFC 6455 section 5.5.3), so a client that pings faster than it reads
+    /// costs bounded space and is never closed as a slow consumer for it. (The last waiting
+    /// pong is never one already written in part: that is the first, and `MAX_PONGS` > 1.)
+    pub(crate) fn push_pong(&self, payload: Bytes) {
+        let mut st = self.0.lock();
+        if st.closed {
+            return;
+        }
+        if st.pongs.len() >= MAX_PONGS {
+            if let Some(last) = st.pongs.back_mut() {
+                *last = payload;
+            }
+            return;
+        }
+        st.pongs.push_back(payload);
+        st.direct = false;
+        if st.entries.is_empty() {
+            st.written = 0;
+        }
+        st.entries.push_back(Entry::Pong);
+    }
     /// Refuses further entries, keeping those queued (they are written before the close).
     pub(crate) fn refuse(&self) {
         let mut st = self.0.lock();
@@ -361,10 +436,11 @@ impl OutboundRx {
     #[cfg(feature = "__bench")]
     pub(crate) fn pop(&self) -> Option<Option<Message>> {
         let mut st = self.0.lock();
-        let e = st.entries.pop_front()?;
+        let (e, pong) = st.pop_front()?;
         self.0.queued.fetch_sub(e.counted(), Ordering::Relaxed);
         match e {
             Entry::Frame(m) => Some(Some(m)),
+            Entry::Pong => Some(Some(Message::Pong(pong.unwrap_or_default()))),
             _ => Some(None),
         }
     }
@@ -378,6 +454,7 @@ impl Drop for OutboundRx {
         st.tcp = None;
         let dropped: usize = st.entries.iter().map(Entry::counted).sum();
         st.entries = VecDeque::new();
+        st.pongs = VecDeque::new();
         self.0.queued.fetch_sub(dropped, Ordering::Relaxed);
     }
 }
@@ -544,5 +621,79 @@ mod tests {
         rx.shut_direct();
         assert!(tx.try_send(text("later"), usize::MAX).is_ok());
         assert_eq!(tx.queued_bytes(), 5);
+    }
+
+    fn wire_pong(p: &[u8]) -> Vec<u8> {
+        let mut v = Head::new(codec::OP_PONG, p.len()).as_slice().to_vec();
+        v.extend_from_slice(p);
+        v
+    }
+
+    fn pong_of(i: u32) -> Bytes {
+        Bytes::from(i.to_be_bytes().to_vec())
+    }
+
+    #[test]
+    fn every_ping_gets_its_pong_and_a_flood_keeps_a_bounded_number_with_the_latest_last() {
+        let (tx, rx) = queue(4, None);
+        assert!(tx.try_send(text("a"), usize::MAX).is_ok());
+        for i in 0..10_000u32 {
+            rx.push_pong(pong_of(i));
+        }
+        assert_eq!(rx.0.lock().entries.len(), 1 + MAX_PONGS);
+        // The queue still takes the app's replies: pongs do not count against its capacity.
+        for s in ["b", "c", "d"] {
+            assert!(tx.try_send(text(s), usize::MAX).is_ok());
+        }
+        let (r, out, _) = flush(&rx, usize::MAX);
+        assert!(matches!(r, Poll::Ready(Ok(()))));
+        let mut want = wire_text("a");
+        for i in 0..15u32 {
+            want.extend(wire_pong(&pong_of(i)));
+        }
+        want.extend(wire_pong(&pong_of(9_999)));
+        for s in ["b", "c", "d"] {
+            want.extend(wire_text(s));
+        }
+        assert_eq!(out, want);
+        // Ten pings, ten pongs in order.
+        for i in 0..10u32 {
+            rx.push_pong(pong_of(i));
+        }
+        let (_, out, _) = flush(&rx, usize::MAX);
+        let want: Vec<u8> = (0..10u32).flat_map(|i| wire_pong(&pong_of(i))).collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_pong_written_in_part_is_finished_and_never_replaced() {
+        let (_tx, rx) = queue(4, None);
+        rx.push_pong(Bytes::from_static(b"first"));
+        // The socket takes 3 bytes, then nothing.
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        let mut took = false;
+        let r = rx.poll_write(&mut cx, false, |_, bufs| {
+            if took {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            took = true;
+            let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            out.extend_from_slice(&all[..3]);
+            Ok(3)
+        });
+        assert!(r.is_pending());
+        for i in 1..=20u32 {
+            rx.push_pong(pong_of(i));
+        }
+        let (r, rest, _) = flush(&rx, usize::MAX);
+        assert!(matches!(r, Poll::Ready(Ok(()))));
+        out.extend(rest);
+        let mut want = wire_pong(b"first");
+        for i in 1..=14u32 {
+            want.extend(wire_pong(&pong_of(i)));
+        }
+        want.extend(wire_pong(&pong_of(20)));
+        assert_eq!(out, want);
     }
 }

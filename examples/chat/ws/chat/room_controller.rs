@@ -24,7 +24,7 @@ impl RoomController {
     ) -> Result<Members, WsError> {
         check_room(&arg.room)?;
         let key = room_key(&arg.room);
-        if conn.join(&key) {
+        if conn.join(&key)? {
             let joined = Presence {
                 room: &arg.room,
                 name: &name.0,

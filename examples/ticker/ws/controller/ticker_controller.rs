@@ -44,7 +44,7 @@ impl TickerController {
     #[message_mapping("subscribe")]
     fn subscribe(Data(arg): Data<SymbolArg>, conn: &Connection) -> Result<Subscription, WsError> {
         let symbol = known(&arg.symbol)?;
-        conn.join(&room_of(symbol));
+        conn.join(&room_of(symbol))?;
         Ok(Subscription {
             symbol: arg.symbol,
             subscribed: true,

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::app::registry::error::Problem;
 use crate::app::registry::records::{
-    ControllerDef, ControllerEntry, Hook, HooksDef, Location, ModuleDef, full_command,
+    ControllerDef, ControllerEntry, Hook, HooksDef, Location, ModuleDef, NeedsFn, full_command,
 };
 
 /// Every problem of `sorted` (the app's modules, sorted by path) and the hook blocks.
@@ -16,6 +16,7 @@ pub(super) fn problems(
     sorted: &[&'static ModuleDef],
     hook_blocks: &[&'static HooksDef],
     discovered: bool,
+    has_state: &dyn Fn(TypeId) -> bool,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     if sorted.is_empty() {
@@ -26,6 +27,7 @@ pub(super) fn problems(
         let commands = commands(m, &mut problems);
         let has_on_message = hooks(m, hook_blocks, &mut problems);
         default_command(m, &commands, has_on_message, &mut problems);
+        states(m, hook_blocks, has_state, &mut problems);
     }
     if discovered {
         orphans(sorted, hook_blocks, &mut problems);
@@ -100,6 +102,40 @@ fn commands(m: &ModuleDef, problems: &mut Vec<Problem>) -> HashSet<String> {
         commands.extend(short);
     }
     commands
+}
+
+/// Handlers and `#[on_message]` hooks that take `State<T>` for a `T` the app lacks.
+fn states(
+    m: &ModuleDef,
+    hook_blocks: &[&'static HooksDef],
+    has_state: &dyn Fn(TypeId) -> bool,
+    problems: &mut Vec<Problem>,
+) {
+    let mut check = |handler: &dyn Fn() -> String, needs: NeedsFn, at: Location| {
+        needs(&mut |need| {
+            if !has_state(need.type_id) {
+                problems.push(Problem::MissingState {
+                    handler: handler(),
+                    state: need.type_name.to_owned(),
+                    at,
+                });
+            }
+        });
+    };
+    for c in controllers(m) {
+        for r in c.routes {
+            check(&|| full_command(c.prefix, r.action), r.needs, r.location);
+        }
+    }
+    for h in hook_blocks.iter().filter(|h| (h.module)() == (m.type_id)()) {
+        if let Some(hook) = h.message {
+            check(
+                &|| format!("#[on_message] of {}", m.name),
+                hook.needs,
+                hook.location,
+            );
+        }
+    }
 }
 
 /// Two hooks of one kind for the module; whether it has an `#[on_message]`.
@@ -218,7 +254,47 @@ mod tests {
             index: 0,
             middleware: &[],
             location: at(line),
+            needs: crate::app::registry::no_needs,
         }
+    }
+
+    /// An app that has every state.
+    const ALL_STATE: fn(TypeId) -> bool = |_| true;
+
+    fn needs_u32(need: &mut dyn FnMut(crate::extract::RequiredState)) {
+        need(crate::extract::RequiredState::of::<u32>());
+    }
+
+    static COUNTER: ControllerDef = ControllerDef {
+        name: "CounterController",
+        prefix: "count",
+        type_id: type_id::<u64>,
+        routes: &[RouteDef {
+            needs: needs_u32,
+            ..route("add", 30)
+        }],
+        ..STUB_CONTROLLER
+    };
+    static COUNTING: ModuleDef = ModuleDef {
+        name: "CountModule",
+        path: "/count",
+        type_id: type_id::<u128>,
+        controllers: &[&COUNTER],
+        location: at(6),
+        ..STUB_MODULE
+    };
+
+    #[test]
+    fn state_a_handler_takes_but_the_app_lacks_is_a_problem_at_the_handler() {
+        assert_eq!(
+            problems(&[&COUNTING], &[], false, &|t| t != TypeId::of::<u32>()),
+            [Problem::MissingState {
+                handler: "count.add".into(),
+                state: "u32".into(),
+                at: at(30),
+            }]
+        );
+        assert!(problems(&[&COUNTING], &[], false, &ALL_STATE).is_empty());
     }
 
     static ROOM: ControllerDef = ControllerDef {
@@ -279,12 +355,12 @@ mod tests {
 
     #[test]
     fn an_app_without_modules_is_one_problem() {
-        assert_eq!(problems(&[], &[], false), [Problem::NoModules]);
+        assert_eq!(problems(&[], &[], false, &ALL_STATE), [Problem::NoModules]);
     }
 
     #[test]
     fn a_path_without_its_slash_and_two_modules_on_one_path_are_problems() {
-        let found = problems(&[&CHAT, &CHAT_TWIN, &NO_SLASH], &[], false);
+        let found = problems(&[&CHAT, &CHAT_TWIN, &NO_SLASH], &[], false, &ALL_STATE);
         assert!(found.contains(&Problem::InvalidPath {
             module: "EchoModule".into(),
             path: "echo".into(),
@@ -302,7 +378,7 @@ mod tests {
     #[test]
     fn a_command_mapped_by_two_controllers_is_a_problem_at_the_second_mapping() {
         assert_eq!(
-            problems(&[&CHAT], &[], false),
+            problems(&[&CHAT], &[], false, &ALL_STATE),
             [Problem::DuplicateCommand {
                 module: "ChatModule".into(),
                 command: "room.join".into(),
@@ -314,9 +390,9 @@ mod tests {
 
     #[test]
     fn a_default_command_may_be_a_short_form_of_the_default_prefix_but_must_be_served() {
-        assert_eq!(problems(&[&SHORT_DEFAULT], &[], false), []);
+        assert_eq!(problems(&[&SHORT_DEFAULT], &[], false, &ALL_STATE), []);
         assert_eq!(
-            problems(&[&UNKNOWN_DEFAULT], &[], false),
+            problems(&[&UNKNOWN_DEFAULT], &[], false, &ALL_STATE),
             [Problem::UnknownDefaultCommand {
                 module: "LostModule".into(),
                 command: "room.shout".into(),

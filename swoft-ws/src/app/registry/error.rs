@@ -37,6 +37,20 @@ fn render(problems: &[Problem]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Problem {
+    /// A handler (or `#[on_message]` hook) takes `State<T>` for a `T` the app never registered
+    /// with `AppBuilder::state`: every call would fail.
+    #[error(
+        "{handler} ({at}) takes `State<{state}>`, but the app has no `{state}`: register it with \
+         `App::builder().state(..)`, or take `Option<State<{state}>>` if it may be absent"
+    )]
+    MissingState {
+        /// The command (or `#[on_message] of Module`).
+        handler: String,
+        /// The state's type.
+        state: String,
+        /// Where the handler is.
+        at: Location,
+    },
     /// No modules at all.
     #[error(
         "no ws modules are registered: annotate a struct with #[ws_module(path = \"/...\")]; \

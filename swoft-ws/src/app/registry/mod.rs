@@ -23,7 +23,7 @@ pub use self::error::{BuildError, Problem};
 pub(crate) use self::records::registered_modules;
 pub use self::records::{
     Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Location, Module,
-    ModuleDef, ModuleEntry, RouteDef,
+    ModuleDef, ModuleEntry, NeedsFn, RouteDef, no_needs,
 };
 pub use crate::runtime::handler::Instance;
 
@@ -45,6 +45,7 @@ pub(crate) fn build(
     discovered: bool,
     instances: &HashMap<TypeId, Instance>,
     global: &[Arc<dyn Middleware>],
+    has_state: &dyn Fn(TypeId) -> bool,
 ) -> Result<Vec<(&'static ModuleDef, ModuleRuntime)>, BuildError> {
     let mut sorted: Vec<&'static ModuleDef> = modules.to_vec();
     sorted.sort_by_key(|m| (m.path, m.location));
@@ -56,7 +57,7 @@ pub(crate) fn build(
         .collect();
     hook_blocks.sort_by_key(|h| check::first_hook_location(h));
 
-    let problems = check::problems(&sorted, &hook_blocks, discovered);
+    let problems = check::problems(&sorted, &hook_blocks, discovered, has_state);
     if !problems.is_empty() {
         return Err(BuildError::new(problems));
     }

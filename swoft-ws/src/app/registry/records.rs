@@ -36,6 +36,17 @@ pub struct RouteDef {
     pub middleware: &'static [MiddlewareRef],
     /// Where the mapping is.
     pub location: Location,
+    /// Reports the state its arguments need ([`FromContext::required_state`](crate::FromContext::required_state)
+    /// of each), checked by `build`.
+    pub needs: NeedsFn,
+}
+
+/// Calls `need` with the state a handler's arguments need.
+pub type NeedsFn = fn(&mut dyn FnMut(crate::extract::RequiredState));
+
+/// A `NeedsFn` that needs nothing (hooks without extractors).
+pub fn no_needs(need: &mut dyn FnMut(crate::extract::RequiredState)) {
+    let _ = need;
 }
 
 /// A `#[ws_controller]` impl block.
@@ -95,6 +106,8 @@ pub struct Hook<F> {
     pub call: F,
     /// Where the hook method is.
     pub location: Location,
+    /// The state its arguments need (`#[on_message]`; [`no_needs`] for the others).
+    pub needs: NeedsFn,
 }
 
 /// A `#[ws_module] impl` block of lifecycle hooks.
