@@ -19,13 +19,13 @@ use crate::app::registry::{BuildError, Instance, Module, ModuleDef};
 use crate::app::serve::ServeOpts;
 use crate::config::Config;
 use crate::config::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
-use crate::runtime::connection::SessionManager;
 use crate::runtime::context::ContextManager;
 use crate::runtime::fd::FdAllocator;
 use crate::runtime::middleware::Middleware;
 use crate::runtime::remote::Remote;
 use crate::runtime::rooms::{LocalAdapter, Rooms};
 use crate::runtime::server::{Server, ServerInner};
+use crate::runtime::sessions::SessionManager;
 
 /// Builds an [`App`]: which modules (discovered, or named one by one), shared state, settings.
 ///

@@ -47,6 +47,7 @@
 //!   `swoft_ws_cluster_query_timeouts_total`.
 
 mod adapter;
+mod inbound;
 mod node;
 mod packet;
 #[cfg(feature = "redis")]

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::cluster::adapter::{ClusterAdapter, Inbox, Receiver};
 use crate::cluster::packet::*;
-use crate::runtime::broadcast::{Broadcast, Payload};
+use crate::runtime::broadcast::Payload;
 use crate::runtime::fd::Fd;
 use crate::runtime::metrics::ClusterMetrics;
 use crate::runtime::middleware::BoxFuture;
@@ -21,7 +21,7 @@ use crate::runtime::server::{Server, WeakServer};
 
 /// A membership question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Question {
+pub(super) enum Question {
     Members = 0,
     Size = 1,
     Label = 2,
@@ -29,7 +29,7 @@ enum Question {
 
 /// One node's answer.
 #[derive(Debug)]
-enum Answer {
+pub(super) enum Answer {
     Members(Vec<(Fd, Option<Arc<str>>)>),
     Size(usize),
 }
@@ -55,19 +55,19 @@ impl Drop for PendingEntry<'_> {
     }
 }
 
-struct Pending {
-    waiting: HashSet<NodeId>,
-    answers: Vec<(NodeId, Answer)>,
-    done: Option<oneshot::Sender<()>>,
+pub(super) struct Pending {
+    pub(super) waiting: HashSet<NodeId>,
+    pub(super) answers: Vec<(NodeId, Answer)>,
+    pub(super) done: Option<oneshot::Sender<()>>,
 }
 
 /// The runtime's side of a cluster: heartbeats, the live nodes, queries and inbound messages.
 pub(crate) struct ClusterNode {
-    id: NodeId,
+    pub(super) id: NodeId,
     adapter: Arc<dyn ClusterAdapter>,
     server: OnceLock<WeakServer>,
-    peers: Mutex<HashMap<NodeId, Instant>>,
-    pending: Mutex<HashMap<u64, Pending>>,
+    pub(super) peers: Mutex<HashMap<NodeId, Instant>>,
+    pub(super) pending: Mutex<HashMap<u64, Pending>>,
     next_query: AtomicU64,
     pub(super) metrics: ClusterMetrics,
 }
@@ -128,7 +128,7 @@ impl ClusterNode {
         tracing::info!(node = %self.id, "cluster node started");
     }
 
-    fn header(&self, kind: u8, cap: usize) -> BytesMut {
+    pub(super) fn header(&self, kind: u8, cap: usize) -> BytesMut {
         let mut b = BytesMut::with_capacity(8 + self.id.as_str().len() + cap);
         b.put_u8(VERSION);
         b.put_u8(kind);
@@ -136,7 +136,7 @@ impl ClusterNode {
         b
     }
 
-    fn publish(&self, to: Option<&NodeId>, msg: BytesMut) {
+    pub(super) fn publish(&self, to: Option<&NodeId>, msg: BytesMut) {
         self.metrics.published.increment(1);
         self.adapter.publish(to, msg.freeze());
     }
@@ -182,7 +182,7 @@ impl ClusterNode {
         }
     }
 
-    fn peers_changed(&self) {
+    pub(super) fn peers_changed(&self) {
         let n = self
             .peers
             .lock()
@@ -192,7 +192,7 @@ impl ClusterNode {
         self.adapter.peers_changed(n);
     }
 
-    fn forget_in_queries(&self, id: &NodeId) {
+    pub(super) fn forget_in_queries(&self, id: &NodeId) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         for p in pending.values_mut() {
             if p.waiting.remove(id) && p.waiting.is_empty() {
@@ -367,204 +367,8 @@ impl ClusterNode {
         v
     }
 
-    fn server(&self) -> Option<Server> {
+    pub(super) fn server(&self) -> Option<Server> {
         Server::upgrade(self.server.get()?)
-    }
-
-    /// Handles a message from the transport.
-    pub(super) fn receive(&self, msg: &[u8]) {
-        let mut r = Reader(msg);
-        let (Some(VERSION), Some(kind), Some(origin)) = (r.u8(), r.u8(), r.str()) else {
-            tracing::debug!(
-                len = msg.len(),
-                "cluster: message in an unknown format ignored"
-            );
-            return;
-        };
-        if origin == self.id.as_str() {
-            return;
-        }
-        self.metrics.received.increment(1);
-        // Any message from a known node is a sign of life; only a heartbeat makes a node known
-        // (so a stray message cannot make queries wait for a node that does not exist).
-        let known = {
-            let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
-            match peers.get_mut(origin) {
-                Some(seen) => {
-                    *seen = Instant::now();
-                    true
-                }
-                None => false,
-            }
-        };
-        let origin = NodeId::from_wire(origin);
-        let ok = match kind {
-            K_HEARTBEAT => {
-                if !known {
-                    self.peers
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(origin.clone(), Instant::now());
-                    self.peers_changed();
-                    tracing::info!(node = %self.id, peer = %origin, "cluster node joined");
-                    // Let the newcomer know about this node now, not at its next heartbeat.
-                    self.heartbeat();
-                }
-                Some(())
-            }
-            K_GOODBYE => {
-                let removed = self
-                    .peers
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&origin)
-                    .is_some();
-                if removed {
-                    self.peers_changed();
-                    tracing::info!(node = %self.id, peer = %origin, "cluster node left");
-                }
-                self.forget_in_queries(&origin);
-                Some(())
-            }
-            K_BROADCAST => self.on_broadcast(r),
-            K_DISCONNECT => (|| {
-                let fd = Fd::new(r.u32()?);
-                let code = r.u16()?;
-                let reason = r.str()?;
-                if let Some(c) = self.server()?.connection(fd) {
-                    c.close(code, reason);
-                }
-                Some(())
-            })(),
-            K_QUERY => self.on_query(&origin, r),
-            K_ANSWER => self.on_answer(&origin, r),
-            _ => None,
-        };
-        if ok.is_none() {
-            tracing::debug!(peer = %origin, kind, "cluster: malformed message ignored");
-        }
-    }
-
-    fn on_broadcast(&self, mut r: Reader<'_>) -> Option<()> {
-        let server = self.server()?;
-        let tag = r.u8()?;
-        let mut fds = Vec::new();
-        let name = match tag {
-            0 | 2 => r.str()?,
-            1 => "",
-            3 => {
-                let n = r.u32()? as usize;
-                for _ in 0..n.min(r.0.len() / 4) {
-                    fds.push(Fd::new(r.u32()?));
-                }
-                ""
-            }
-            _ => return None,
-        };
-        let n = r.u32()? as usize;
-        let mut except = Vec::new();
-        for _ in 0..n.min(r.0.len() / 8) {
-            let node = r.str()?;
-            let fd = r.u32()?;
-            if node == self.id.as_str() {
-                except.push(Fd::new(fd));
-            }
-        }
-        let payload = match r.u8()? {
-            P_PUSH => {
-                let command = r.str()?;
-                let data = r.str()?;
-                let frame = match r.u8()? {
-                    1 => {
-                        let parser = r.str()?;
-                        let kind = r.u8()?;
-                        Some((parser, get_frame(kind, r.bytes()?)?))
-                    }
-                    _ => None,
-                };
-                Payload::Push {
-                    command,
-                    data: std::borrow::Cow::Borrowed(data),
-                    frame,
-                }
-            }
-            kind => Payload::Raw(get_frame(kind, r.bytes()?)?),
-        };
-        let b = match tag {
-            0 => Broadcast::room(&server, name),
-            1 => Broadcast::all(&server),
-            2 => Broadcast::module(&server, name),
-            _ => Broadcast::fds(&server, &fds),
-        };
-        b.local().except_all(except).deliver(&payload);
-        Some(())
-    }
-
-    fn on_query(&self, origin: &NodeId, mut r: Reader<'_>) -> Option<()> {
-        let id = r.u64()?;
-        let q = r.u8()?;
-        let arg = r.str()?;
-        let server = self.server()?;
-        let rooms = server.rooms();
-        let mut b = self.header(K_ANSWER, 64);
-        b.put_u64(id);
-        match q {
-            0 => {
-                let m = rooms.local_members_labelled(arg);
-                b.put_u8(0);
-                b.put_u32(m.len() as u32);
-                for (fd, label) in m {
-                    b.put_u32(fd.get());
-                    put_str(&mut b, label.as_deref().unwrap_or("").as_bytes());
-                }
-            }
-            1 => {
-                b.put_u8(1);
-                b.put_u32(rooms.size(arg) as u32);
-            }
-            2 => {
-                let fds = rooms.labelled(arg);
-                b.put_u8(0);
-                b.put_u32(fds.len() as u32);
-                for fd in fds {
-                    b.put_u32(fd.get());
-                    put_str(&mut b, arg.as_bytes());
-                }
-            }
-            _ => return None,
-        }
-        self.publish(Some(origin), b);
-        Some(())
-    }
-
-    fn on_answer(&self, origin: &NodeId, mut r: Reader<'_>) -> Option<()> {
-        let id = r.u64()?;
-        let answer = match r.u8()? {
-            0 => {
-                let n = r.u32()? as usize;
-                let mut m = Vec::with_capacity(n.min(r.0.len() / 8));
-                for _ in 0..n {
-                    let fd = Fd::new(r.u32()?);
-                    let label = r.str()?;
-                    m.push((fd, (!label.is_empty()).then(|| Arc::from(label))));
-                }
-                Answer::Members(m)
-            }
-            1 => Answer::Size(r.u32()? as usize),
-            _ => return None,
-        };
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(p) = pending.get_mut(&id) {
-            if p.waiting.remove(origin) {
-                p.answers.push((origin.clone(), answer));
-            }
-            if p.waiting.is_empty() {
-                if let Some(tx) = p.done.take() {
-                    let _ = tx.send(());
-                }
-            }
-        }
-        Some(())
     }
 }
 

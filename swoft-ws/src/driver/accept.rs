@@ -20,12 +20,12 @@ use crate::handshake::{Accept, HandshakeRequest};
 use crate::runtime::connection::ConnParts;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
-use crate::ws::transport;
+use crate::ws::upgrade;
 
 /// The axum handler of a module's path: the handshake, then the connection's task.
 pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Request) -> Response {
     let (mut parts, _body) = req.into_parts();
-    let upgrade = match transport::check(&parts.method, &parts.headers, &mut parts.extensions) {
+    let upgrade = match upgrade::check(&parts.method, &parts.headers, &mut parts.extensions) {
         Ok(u) => u,
         Err(refused) => {
             module.metrics.bad_request.increment(1);

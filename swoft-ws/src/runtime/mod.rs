@@ -11,4 +11,5 @@ pub(crate) mod module;
 pub(crate) mod remote;
 pub(crate) mod rooms;
 pub(crate) mod server;
+pub(crate) mod sessions;
 pub(crate) mod shutdown;

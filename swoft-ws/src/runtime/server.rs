@@ -11,11 +11,12 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::runtime::broadcast::Broadcast;
-use crate::runtime::connection::{Connection, SendError, SessionManager};
+use crate::runtime::connection::{Connection, SendError};
 use crate::runtime::context::ContextManager;
 use crate::runtime::fd::{Fd, FdAllocator};
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::rooms::Rooms;
+use crate::runtime::sessions::SessionManager;
 use crate::ws::RawMessage;
 
 /// A handle to a running (or ready to run) app. Cheap to clone; usable from any task.

@@ -9,6 +9,7 @@ mod fragment;
 mod frame;
 pub(crate) mod outbound;
 pub(crate) mod transport;
+pub(crate) mod upgrade;
 
 use std::fmt;
 use std::ops::Deref;
