@@ -570,3 +570,16 @@ fn the_code_map_in_architecture_md_names_every_source_file_under_its_folder() {
         "ARCHITECTURE.md's code map does not name these under their folder's bullet: {missing:?}"
     );
 }
+
+#[test]
+fn only_the_ws_layer_names_axums_websocket_types() {
+    let outside: Vec<String> = imports()
+        .into_iter()
+        .filter(|(rel, (code, _))| rel != "ws/mod.rs" && code.contains("axum::extract::ws"))
+        .map(|(rel, _)| rel)
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "name the frame types through crate::ws (Message, CloseFrame, WireText), not axum: {outside:?}"
+    );
+}

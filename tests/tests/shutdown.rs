@@ -170,7 +170,23 @@ fn the_chat_example_exits_0_on_sigterm_after_closing_its_clients_1001() {
 /// bound is generous for a loaded machine and fails at 1 s).
 #[test]
 fn an_idle_chat_example_exits_within_a_second_of_sigterm() {
+    use std::io::{Read, Write};
     let mut example = start_example("chat", &[]);
+    // One HTTP request answered: the example's serve loop runs (its signal handlers are
+    // installed before it accepts anything), so SIGTERM reaches them rather than the default
+    // action that would end the process before it printed "listening".
+    let mut http = std::net::TcpStream::connect(&example.addr).unwrap();
+    http.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    http.read_to_end(&mut answer).unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     let asked = Instant::now();
     let status = example
         .terminate(Duration::from_secs(20))

@@ -23,7 +23,7 @@ use crate::runtime::context::ContextManager;
 use crate::runtime::fd::FdAllocator;
 use crate::runtime::middleware::Middleware;
 use crate::runtime::remote::Remote;
-use crate::runtime::rooms::{LocalAdapter, Rooms};
+use crate::runtime::rooms::Rooms;
 use crate::runtime::server::{Server, ServerInner};
 use crate::runtime::sessions::SessionManager;
 
@@ -285,7 +285,6 @@ impl AppBuilder {
             contexts: ContextManager::default(),
             state: self.state,
             rooms: Rooms::new(
-                Arc::new(LocalAdapter::new()),
                 self.cluster
                     .map(|a| crate::cluster::ClusterNode::new(a) as Arc<dyn Remote>),
             ),

@@ -175,29 +175,42 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM (with `on`; never without), naming the signal.
-async fn signal(on: bool) -> &'static str {
-    if !on {
-        return std::future::pending().await;
-    }
+/// Resolves on SIGINT or SIGTERM (with `on`; never without), naming the signal. The signal
+/// handlers are installed when this is called, not when the future is first polled: from
+/// then on a SIGTERM is this future's, never the default action that ends the process.
+fn signal(on: bool) -> impl std::future::Future<Output = &'static str> {
     #[cfg(unix)]
-    {
+    let listeners = on.then(|| {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
+        match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) else {
-            tracing::warn!("cannot listen for signals; shut down with Server::shutdown");
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        ) {
+            (Ok(term), Ok(int)) => Some((term, int)),
+            _ => {
+                tracing::warn!("cannot listen for signals; shut down with Server::shutdown");
+                None
+            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "ctrl-c"
+    });
+    async move {
+        #[cfg(unix)]
+        {
+            let Some(Some((mut term, mut int))) = listeners else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if !on {
+                return std::future::pending().await;
+            }
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
     }
 }

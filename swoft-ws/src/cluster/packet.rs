@@ -2,7 +2,7 @@
 //! (u32-length-prefixed strings, big-endian integers). Read by [`Reader`], which fails on
 //! anything short or malformed instead of panicking.
 
-use axum::extract::ws::{Message, Utf8Bytes};
+use crate::ws::{Message, WireText};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 // Message kinds on the wire.
@@ -72,7 +72,7 @@ pub(super) fn put_frame(b: &mut BytesMut, m: &Message) {
 
 pub(super) fn get_frame(kind: u8, bytes: &[u8]) -> Option<Message> {
     match kind {
-        P_TEXT => Some(Message::Text(Utf8Bytes::from(
+        P_TEXT => Some(Message::Text(WireText::from(
             std::str::from_utf8(bytes).ok()?,
         ))),
         P_BINARY => Some(Message::Binary(Bytes::copy_from_slice(bytes))),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Poll, ready};
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Utf8Bytes};
+use crate::ws::{CloseFrame, WireText};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
@@ -265,7 +265,9 @@ async fn next_done<F: std::future::Future<Output = ()>>(
 /// close frame to answer the client's with).
 fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option<RawMessage>, End> {
     match event {
-        Event::Frame(Incoming::Text(t)) => Ok(Some(RawMessage::Text(t.into()))),
+        Event::Frame(Incoming::Text(t)) => {
+            Ok(Some(RawMessage::Text(crate::ws::Utf8Bytes::from_wire(t))))
+        }
         Event::Frame(Incoming::Binary(b)) => Ok(Some(RawMessage::Binary(b))),
         Event::Frame(Incoming::Ping(p)) => {
             if !conn.is_closing() {
@@ -285,7 +287,7 @@ fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option
                     // The usual answer: the client's code back.
                     Some(CloseFrame {
                         code,
-                        reason: Utf8Bytes::default(),
+                        reason: WireText::default(),
                     }),
                 ),
                 None => (

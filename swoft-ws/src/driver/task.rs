@@ -6,7 +6,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message};
+use crate::ws::{CloseFrame, Message};
 use futures_util::FutureExt;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use tokio::net::TcpStream;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::Message;
+use crate::ws::Message;
 
 use crate::handshake::HandshakeRequest;
 use crate::runtime::connection::{ConnParts, Connection};

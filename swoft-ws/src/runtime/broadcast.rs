@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::extract::ws::Message;
+use crate::ws::Message;
 use serde::Serialize;
 
 use crate::protocol::Parser;
@@ -308,11 +308,7 @@ impl<'a> Broadcast<'a> {
             }
         };
         match self.target {
-            Target::Room(room) => self
-                .server
-                .rooms()
-                .adapter()
-                .for_each_member(room, &mut one),
+            Target::Room(room) => self.server.rooms().table().for_each_member(room, &mut one),
             Target::Fds(fds) => {
                 for fd in fds.iter().filter(|fd| !except.contains(fd)) {
                     match self.server.connection(*fd) {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use axum::extract::ws::Message;
+use crate::ws::Message;
 use serde::Serialize;
 
 use crate::handshake::HandshakeRequest;

@@ -5,9 +5,8 @@
 //! the cause — it leaves all its rooms, after its module's `#[on_close]` hook ran (so the hook
 //! can still see them and tell the other members).
 //!
-//! Where rooms live is an [`Adapter`]: [`LocalAdapter`] (in memory) keeps this node's
-//! members. With several nodes, a cluster adapter
-//! joins them: each node keeps its own members in its `Adapter`, broadcasts reach every node's,
+//! Each node keeps its own members in memory ([`RoomTable`]). With several nodes, a cluster
+//! adapter joins them: broadcasts reach every node's members,
 //! and the `cluster_*` queries ([`Rooms::cluster_members`], [`Rooms::cluster_size`],
 //! [`Rooms::find_label`]) ask every node. They answer at once on a single node, so application
 //! code does not change when it moves from one node to many.
@@ -27,57 +26,27 @@ use crate::runtime::fd::Fd;
 use crate::runtime::remote::{ConnAddr, Member, NodeId, Remote};
 use crate::runtime::server::Server;
 
-/// Where rooms live. The default is [`LocalAdapter`].
-///
-/// Implementations must be cheap to call from many tasks at once and must never block on I/O
-/// in these methods: they run on the message path.
-pub(crate) trait Adapter: Send + Sync + 'static {
-    /// Adds `conn` to `room` (creating the room), unless it is already in `limit` rooms
-    /// (`Err(())`: nothing changed). Whether it was not a member before.
-    fn join(&self, room: &str, conn: &Connection, limit: usize) -> Result<bool, ()>;
-    /// Removes `fd` from `room` (removing an empty room). Whether it was a member.
-    fn leave(&self, room: &str, fd: Fd) -> bool;
-    /// Removes `fd` from every room; returns the rooms it left.
-    fn leave_all(&self, fd: Fd) -> Vec<Arc<str>>;
-    /// The rooms `fd` is in, sorted.
-    fn rooms_of(&self, fd: Fd) -> Vec<Arc<str>>;
-    /// Whether `fd` is in `room`.
-    fn contains(&self, room: &str, fd: Fd) -> bool;
-    /// How many members `room` has (0 for no such room).
-    fn size(&self, room: &str) -> usize;
-    /// How many rooms exist.
-    fn room_count(&self) -> usize;
-    /// The names of all rooms, sorted.
-    fn room_names(&self) -> Vec<Arc<str>>;
-    /// Calls `f` with every member of `room` (in no particular order). Used by broadcasts:
-    /// `f` only queues frames and never blocks.
-    fn for_each_member(&self, room: &str, f: &mut dyn FnMut(&Connection));
-}
-
-/// Rooms in this process's memory.
+/// This node's rooms and their members, in memory: room → members and fd → rooms, kept in
+/// step. Cheap to call from many tasks at once and never blocks on I/O (it is on the message
+/// path).
 #[derive(Default)]
-pub(crate) struct LocalAdapter {
+pub(crate) struct RoomTable {
     rooms: DashMap<Arc<str>, HashMap<Fd, Connection>>,
     by_fd: DashMap<Fd, HashSet<Arc<str>>>,
 }
 
-impl fmt::Debug for LocalAdapter {
+impl fmt::Debug for RoomTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalAdapter")
+        f.debug_struct("RoomTable")
             .field("rooms", &self.rooms.len())
             .finish()
     }
 }
 
-impl LocalAdapter {
-    /// An empty adapter.
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-}
-
-impl Adapter for LocalAdapter {
-    fn join(&self, room: &str, conn: &Connection, limit: usize) -> Result<bool, ()> {
+impl RoomTable {
+    /// Adds `conn` to `room` (creating the room), unless it is already in `limit` rooms
+    /// (`Err(())`: nothing changed). Whether it was not a member before.
+    pub(crate) fn join(&self, room: &str, conn: &Connection, limit: usize) -> Result<bool, ()> {
         // Lock order everywhere: the room's entry, then the fd's entry. Both are held while
         // the limit is checked, so concurrent joins cannot pass it together.
         let fd = conn.fd();
@@ -102,7 +71,8 @@ impl Adapter for LocalAdapter {
         Ok(true)
     }
 
-    fn leave(&self, room: &str, fd: Fd) -> bool {
+    /// Removes `fd` from `room` (removing an empty room). Whether it was a member.
+    pub(crate) fn leave(&self, room: &str, fd: Fd) -> bool {
         let Some(mut members) = self.rooms.get_mut(room) else {
             return false;
         };
@@ -121,13 +91,15 @@ impl Adapter for LocalAdapter {
         removed
     }
 
-    fn leave_all(&self, fd: Fd) -> Vec<Arc<str>> {
+    /// Removes `fd` from every room; returns the rooms it left.
+    pub(crate) fn leave_all(&self, fd: Fd) -> Vec<Arc<str>> {
         let mut left = self.rooms_of(fd);
         left.retain(|room| self.leave(room, fd));
         left
     }
 
-    fn rooms_of(&self, fd: Fd) -> Vec<Arc<str>> {
+    /// The rooms `fd` is in, sorted.
+    pub(crate) fn rooms_of(&self, fd: Fd) -> Vec<Arc<str>> {
         let mut v: Vec<Arc<str>> = self
             .by_fd
             .get(&fd)
@@ -137,25 +109,31 @@ impl Adapter for LocalAdapter {
         v
     }
 
-    fn contains(&self, room: &str, fd: Fd) -> bool {
+    /// Whether `fd` is in `room`.
+    pub(crate) fn contains(&self, room: &str, fd: Fd) -> bool {
         self.rooms.get(room).is_some_and(|m| m.contains_key(&fd))
     }
 
-    fn size(&self, room: &str) -> usize {
+    /// How many members `room` has (0 for no such room).
+    pub(crate) fn size(&self, room: &str) -> usize {
         self.rooms.get(room).map_or(0, |m| m.len())
     }
 
-    fn room_count(&self) -> usize {
+    /// How many rooms exist.
+    pub(crate) fn room_count(&self) -> usize {
         self.rooms.len()
     }
 
-    fn room_names(&self) -> Vec<Arc<str>> {
+    /// The names of all rooms, sorted.
+    pub(crate) fn room_names(&self) -> Vec<Arc<str>> {
         let mut v: Vec<Arc<str>> = self.rooms.iter().map(|e| e.key().clone()).collect();
         v.sort();
         v
     }
 
-    fn for_each_member(&self, room: &str, f: &mut dyn FnMut(&Connection)) {
+    /// Calls `f` with every member of `room` (in no particular order). Used by broadcasts:
+    /// `f` only queues frames and never blocks.
+    pub(crate) fn for_each_member(&self, room: &str, f: impl FnMut(&Connection)) {
         if let Some(members) = self.rooms.get(room) {
             members.values().for_each(f);
         }
@@ -176,7 +154,7 @@ impl Adapter for LocalAdapter {
 /// [`Broadcast`](crate::Broadcast).
 #[derive(Clone)]
 pub struct Rooms {
-    adapter: Arc<dyn Adapter>,
+    table: Arc<RoomTable>,
     node_id: NodeId,
     cluster: Option<Arc<dyn Remote>>,
     labels: Arc<Labels>,
@@ -213,9 +191,9 @@ impl fmt::Debug for Rooms {
 }
 
 impl Rooms {
-    pub(crate) fn new(adapter: Arc<dyn Adapter>, cluster: Option<Arc<dyn Remote>>) -> Self {
+    pub(crate) fn new(cluster: Option<Arc<dyn Remote>>) -> Self {
         Rooms {
-            adapter,
+            table: Arc::default(),
             node_id: cluster
                 .as_ref()
                 .map_or_else(NodeId::local, |c| c.id().clone()),
@@ -231,8 +209,8 @@ impl Rooms {
         }
     }
 
-    pub(crate) fn adapter(&self) -> &dyn Adapter {
-        &*self.adapter
+    pub(crate) fn table(&self) -> &RoomTable {
+        &self.table
     }
 
     pub(crate) fn cluster(&self) -> Option<&Arc<dyn Remote>> {
@@ -328,9 +306,8 @@ impl Rooms {
 
     /// This node's members of `room` with their labels.
     pub(crate) fn local_members_labelled(&self, room: &str) -> Vec<(Fd, Option<Arc<str>>)> {
-        let mut v = Vec::with_capacity(self.adapter.size(room));
-        self.adapter
-            .for_each_member(room, &mut |c| v.push((c.fd(), None)));
+        let mut v = Vec::with_capacity(self.table.size(room));
+        self.table.for_each_member(room, |c| v.push((c.fd(), None)));
         for (fd, label) in &mut v {
             *label = self.label(*fd);
         }
@@ -363,7 +340,7 @@ impl Rooms {
     /// How many members `room` has on every node (see [`cluster_members`](Self::cluster_members)
     /// for the timeout).
     pub async fn cluster_size(&self, room: &str) -> usize {
-        let local = self.adapter.size(room);
+        let local = self.table.size(room);
         match &self.cluster {
             Some(c) => local + c.size(room).await,
             None => local,
@@ -401,7 +378,7 @@ impl Rooms {
         }
         let module = conn.module();
         let limit = module.limits.max_rooms_per_connection;
-        match self.adapter.join(room, conn, limit) {
+        match self.table.join(room, conn, limit) {
             Ok(joined) => {
                 if joined {
                     crate::runtime::metrics::set_rooms(self.count());
@@ -418,7 +395,7 @@ impl Rooms {
 
     /// Removes `fd` from `room`. Whether it was a member.
     pub fn leave(&self, fd: Fd, room: &str) -> bool {
-        let left = self.adapter.leave(room, fd);
+        let left = self.table.leave(room, fd);
         if left {
             crate::runtime::metrics::set_rooms(self.count());
         }
@@ -432,7 +409,7 @@ impl Rooms {
             let (_, (_, label)) = e.remove_entry();
             self.labels.unindex(&label, fd);
         }
-        let left = self.adapter.leave_all(fd);
+        let left = self.table.leave_all(fd);
         if !left.is_empty() {
             crate::runtime::metrics::set_rooms(self.count());
         }
@@ -441,43 +418,42 @@ impl Rooms {
 
     /// The rooms `fd` is in, sorted.
     pub fn rooms_of(&self, fd: Fd) -> Vec<Arc<str>> {
-        self.adapter.rooms_of(fd)
+        self.table.rooms_of(fd)
     }
 
     /// Whether `fd` is in `room`.
     pub fn contains(&self, room: &str, fd: Fd) -> bool {
-        self.adapter.contains(room, fd)
+        self.table.contains(room, fd)
     }
 
     /// The members of `room` (sorted by fd; empty for no such room).
     pub fn members(&self, room: &str) -> Vec<Connection> {
-        let mut v = Vec::with_capacity(self.adapter.size(room));
-        self.adapter
-            .for_each_member(room, &mut |c| v.push(c.clone()));
+        let mut v = Vec::with_capacity(self.table.size(room));
+        self.table.for_each_member(room, |c| v.push(c.clone()));
         v.sort_by_key(Connection::fd);
         v
     }
 
     /// The fds of the members of `room`, sorted.
     pub fn member_fds(&self, room: &str) -> Vec<Fd> {
-        let mut v = Vec::with_capacity(self.adapter.size(room));
-        self.adapter.for_each_member(room, &mut |c| v.push(c.fd()));
+        let mut v = Vec::with_capacity(self.table.size(room));
+        self.table.for_each_member(room, |c| v.push(c.fd()));
         v.sort();
         v
     }
 
     /// How many members `room` has (0 for no such room).
     pub fn size(&self, room: &str) -> usize {
-        self.adapter.size(room)
+        self.table.size(room)
     }
 
     /// How many rooms exist.
     pub fn count(&self) -> usize {
-        self.adapter.room_count()
+        self.table.room_count()
     }
 
     /// The names of all rooms, sorted.
     pub fn names(&self) -> Vec<Arc<str>> {
-        self.adapter.room_names()
+        self.table.room_names()
     }
 }

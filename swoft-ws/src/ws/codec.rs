@@ -13,13 +13,13 @@
 //!   in place.
 //! - An unfragmented message (the common case) is split off the read buffer and frozen: its
 //!   payload is returned without being copied. Text is validated as UTF-8 once, while it is
-//!   turned into a `Utf8Bytes`.
+//!   turned into a `WireText`.
 //! - The data frames of a fragmented message are copied into a buffer owned by the decoder (a
 //!   `String` for text, a `BytesMut` for binary), which exists only while such a message is in
 //!   progress: an idle decoder holds no heap memory (see [`crate::ws::fragment`]). Text fragments are validated as they
 //!   arrive (a character split between two fragments is carried over, at most 3 bytes), so
 //!   invalid UTF-8 is refused at the fragment that contains it, and each byte is validated
-//!   once; the finished `String` becomes the `Utf8Bytes` without a copy.
+//!   once; the finished `String` becomes the `WireText` without a copy.
 //! - Control frames (close, ping, pong) are returned at once, even between the fragments of a
 //!   message, which they leave alone.
 //!
@@ -32,7 +32,7 @@
 //! opcode, the payload length in 2, 4 or 10 bytes) followed by the payload as is.
 //! [`close_payload`] builds the payload of a close frame.
 
-use axum::extract::ws::Utf8Bytes;
+use crate::ws::WireText;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::ws::close_code;
@@ -143,7 +143,7 @@ impl Decoder {
                 OP_PING => return Ok(Some(Incoming::Ping(buf.split_to(len).freeze()))),
                 OP_PONG => return Ok(Some(Incoming::Pong(buf.split_to(len).freeze()))),
                 OP_TEXT if fin => {
-                    let text = Utf8Bytes::try_from(buf.split_to(len).freeze());
+                    let text = WireText::try_from(buf.split_to(len).freeze());
                     return text
                         .map(|text| Some(Incoming::Text(text)))
                         .map_err(|_| INVALID_UTF8);
@@ -299,7 +299,7 @@ fn close(mut payload: Bytes) -> Result<Incoming, Violation> {
         return Err(BAD_CLOSE_CODE);
     }
     payload.advance(2);
-    let reason = Utf8Bytes::try_from(payload).map_err(|_| INVALID_UTF8)?;
+    let reason = WireText::try_from(payload).map_err(|_| INVALID_UTF8)?;
     Ok(Incoming::Close(Some((code, reason))))
 }
 

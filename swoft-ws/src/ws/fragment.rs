@@ -4,7 +4,7 @@
 //! two fragments is carried over (at most 3 bytes), so invalid UTF-8 is refused at the
 //! fragment that contains it, and each byte is validated once.
 
-use axum::extract::ws::Utf8Bytes;
+use crate::ws::WireText;
 use bytes::BytesMut;
 
 use crate::ws::frame::{INVALID_UTF8, Incoming, Violation};
@@ -69,7 +69,7 @@ impl Assembly {
             Assembly::Text(TextAssembly {
                 pending_len: 1.., ..
             }) => Err(INVALID_UTF8),
-            Assembly::Text(TextAssembly { text, .. }) => Ok(Incoming::Text(Utf8Bytes::from(text))),
+            Assembly::Text(TextAssembly { text, .. }) => Ok(Incoming::Text(WireText::from(text))),
             Assembly::Binary(data) => Ok(Incoming::Binary(data.freeze())),
         }
     }

@@ -3,7 +3,7 @@
 //! §7.4.1). Shared by the frame decoder (`codec.rs`) and the reassembly of fragments
 //! (`fragment.rs`).
 
-use axum::extract::ws::Utf8Bytes;
+use crate::ws::WireText;
 use bytes::Bytes;
 
 use crate::ws::close_code;
@@ -12,7 +12,7 @@ use crate::ws::close_code;
 #[derive(Debug, PartialEq)]
 pub(crate) enum Incoming {
     /// A text message.
-    Text(Utf8Bytes),
+    Text(WireText),
     /// A binary message.
     Binary(Bytes),
     /// A ping, with its payload (at most 125 bytes).
@@ -20,7 +20,7 @@ pub(crate) enum Incoming {
     /// A pong, with its payload (at most 125 bytes).
     Pong(Bytes),
     /// A close frame: its code and reason; None for an empty close payload.
-    Close(Option<(u16, Utf8Bytes)>),
+    Close(Option<(u16, WireText)>),
 }
 
 /// The client broke the protocol: the close code to answer with, and why (for the log and the close reason).

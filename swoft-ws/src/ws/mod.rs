@@ -14,7 +14,13 @@ pub(crate) mod upgrade;
 use std::fmt;
 use std::ops::Deref;
 
-use axum::extract::ws::Message;
+/// The frame vocabulary the layers above speak inside the crate — the outbound queue's
+/// messages, close frames, the codec's text — in one place: only this file names
+/// `axum::extract::ws`, so replacing it is a change here, not in eight files.
+pub(crate) use axum::extract::ws::{CloseFrame, Message};
+/// Text known to be UTF-8, as the codec and the outbound queue hold it (the public face of it
+/// is [`Utf8Bytes`]).
+pub(crate) type WireText = axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 
 /// One WebSocket data frame, as received or as sent: text or binary.
@@ -74,12 +80,12 @@ impl RawMessage {
 /// The payload of a text frame: bytes that are valid UTF-8, shared without copying (cloning is
 /// a reference count). Derefs to `str`.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Utf8Bytes(pub(crate) axum::extract::ws::Utf8Bytes);
+pub struct Utf8Bytes(pub(crate) WireText);
 
 impl Utf8Bytes {
     /// A text that borrows nothing: `&'static str` without a copy.
     pub const fn from_static(s: &'static str) -> Self {
-        Utf8Bytes(axum::extract::ws::Utf8Bytes::from_static(s))
+        Utf8Bytes(WireText::from_static(s))
     }
 
     /// The text, borrowed (no copy, no validation: it was checked when made).
@@ -150,8 +156,9 @@ impl From<Box<str>> for Utf8Bytes {
     }
 }
 
-impl From<axum::extract::ws::Utf8Bytes> for Utf8Bytes {
-    fn from(t: axum::extract::ws::Utf8Bytes) -> Self {
+impl Utf8Bytes {
+    /// The codec's text, as the app sees it (no copy).
+    pub(crate) fn from_wire(t: WireText) -> Self {
         Utf8Bytes(t)
     }
 }
@@ -161,7 +168,7 @@ impl TryFrom<Bytes> for Utf8Bytes {
 
     /// Checks that `bytes` are UTF-8; no copy.
     fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
-        axum::extract::ws::Utf8Bytes::try_from(bytes).map(Utf8Bytes)
+        WireText::try_from(bytes).map(Utf8Bytes)
     }
 }
 

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
-use axum::extract::ws::Message;
+use crate::ws::Message;
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::net::TcpStream;

@@ -69,7 +69,7 @@ fn decode_all(decoder: &mut Decoder, bytes: &[u8]) -> Vec<Result<Incoming, Viola
 }
 
 fn text(s: &str) -> Incoming {
-    Incoming::Text(Utf8Bytes::from(s))
+    Incoming::Text(WireText::from(s))
 }
 
 fn binary(b: &[u8]) -> Incoming {
@@ -202,7 +202,7 @@ fn fragmented_binary_with_a_close_in_the_middle() {
     assert_eq!(
         out,
         vec![
-            Ok(Incoming::Close(Some((1000, Utf8Bytes::from("bye"))))),
+            Ok(Incoming::Close(Some((1000, WireText::from("bye"))))),
             Ok(binary(&[1, 2, 3]))
         ]
     );
@@ -529,14 +529,14 @@ fn close_payloads() {
     for code in [1000, 1001, 1003, 1007, 1011, 1014, 3000, 4000, 4999] {
         assert_eq!(
             close(&code_bytes(code)),
-            Ok(Some(Incoming::Close(Some((code, Utf8Bytes::from(""))))))
+            Ok(Some(Incoming::Close(Some((code, WireText::from(""))))))
         );
     }
     assert_eq!(
         close(&close_payload(1000, "goodbye é")),
         Ok(Some(Incoming::Close(Some((
             1000,
-            Utf8Bytes::from("goodbye é")
+            WireText::from("goodbye é")
         )))))
     );
     let mut bad_reason = code_bytes(1000).to_vec();
