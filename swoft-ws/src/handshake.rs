@@ -269,7 +269,8 @@ impl fmt::Display for Reject {
     note = "return `Accept`, `Reject`, `Result<Accept, Reject>`, `bool` or `()`"
 )]
 pub trait IntoHandshake {
-    /// The decision.
+    /// Accept (with the headers, subprotocol and session data to set) or reject (with the
+    /// HTTP status and reason the client gets).
     fn into_handshake(self) -> Result<Accept, Reject>;
 }
 

@@ -168,15 +168,15 @@
 //!
 //! | where | what |
 //! |---|---|
-//! | the root | building and serving ([`App`], [`AppBuilder`], [`Config`], [`serve_router`]); the running app ([`Server`], [`ServerStats`], [`Connection`], [`ConnectionId`], [`Fd`], [`Context`], [`Rooms`], [`Broadcast`], [`Delivery`], [`CloseInfo`], [`ClosedBy`]); handler input and output ([`FromContext`], [`Data`], [`Ext`], [`Extension`], [`State`], [`Session`], [`RawMessage`], [`Reply`], [`IntoReply`], [`WsError`]); the handshake ([`HandshakeRequest`], [`Accept`], [`Reject`], [`IntoHandshake`]); the traits the macros implement ([`Module`], [`Controller`]); the macros |
+//! | the root | building and serving ([`App`], [`AppBuilder`], [`Config`], [`serve_router`], [`BuildError`]); the running app ([`Server`], [`ServerStats`], [`Connection`], [`ConnectionId`], [`Fd`], [`Context`], [`Rooms`], [`Broadcast`], [`Delivery`], [`CloseInfo`], [`ClosedBy`], [`SendError`]); handler input and output ([`FromContext`], [`Data`], [`Ext`], [`Extension`], [`State`], [`Session`], [`RawMessage`], [`Reply`], [`IntoReply`], [`WsError`]); the handshake ([`HandshakeRequest`], [`Accept`], [`Reject`], [`IntoHandshake`]); the traits the macros implement ([`Module`], [`Controller`]); the macros; `axum` and `http`, re-exported |
 //! | [`prelude`] | the macros and the types most handlers use |
 //! | [`extract`] | every extractor, in a table |
 //! | [`protocol`] | parsers ([`Parser`](protocol::Parser), [`JsonParser`](protocol::JsonParser), [`RawParser`](protocol::RawParser)), what a parser finds, the error reply codes |
 //! | [`middleware`](mod@middleware) | message middleware ([`Middleware`](middleware::Middleware), [`Next`](middleware::Next)) |
 //! | [`config`] | the per-module settings ([`ModuleLimits`](config::ModuleLimits), [`RateLimit`](config::RateLimit), [`Origins`](config::Origins), [`Backpressure`](config::Backpressure)) |
-//! | [`ws`] | RFC 6455 words: [`close_code`](ws::close_code), [`Utf8Bytes`](ws::Utf8Bytes) |
+//! | [`ws`] | RFC 6455 words: `RawMessage` (also at the root), [`close_code`](ws::close_code), [`Utf8Bytes`](ws::Utf8Bytes) |
 //! | [`cluster`] | several nodes: [`ClusterAdapter`](cluster::ClusterAdapter), addresses, settings |
-//! | [`metrics`] | the names of every metric series |
+//! | [`metrics`] | a table of every metric series: names, kinds, labels |
 //! | [`error`] | every error type, in one place |
 //! | `testing`, `redis` | behind the feature flags below |
 //!

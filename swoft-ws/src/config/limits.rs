@@ -199,7 +199,8 @@ impl ModuleLimits {
         self
     }
 
-    /// This handler timeout.
+    /// How long a handler of this module may take before its client gets a `timeout` error
+    /// reply and the handler is dropped (overrides [`Config::handler_timeout`](crate::Config::handler_timeout)).
     pub const fn handler_timeout(mut self, timeout: Duration) -> Self {
         self.handler_timeout = Some(Some(timeout));
         self
@@ -217,7 +218,8 @@ impl ModuleLimits {
         self
     }
 
-    /// This slow-consumer policy.
+    /// What happens when a connection of this module does not take its frames fast enough and
+    /// its outbound queue is full (overrides [`Config::backpressure`](crate::Config::backpressure)).
     pub const fn backpressure(mut self, policy: Backpressure) -> Self {
         self.backpressure = Some(policy);
         self

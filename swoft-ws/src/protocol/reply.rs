@@ -59,7 +59,7 @@ impl Reply {
     note = "return `()`, a `T: serde::Serialize`, `Result<T, E>` with `E: Into<WsError>`, `RawMessage` or `Reply`"
 )]
 pub trait IntoReply {
-    /// The reply.
+    /// What the client gets back: a reply frame, an error reply, a raw frame, or nothing.
     fn into_reply(self) -> Reply;
 }
 
@@ -103,7 +103,7 @@ impl<T: ReplyValue, E: Into<WsError>> IntoReply for Result<T, E> {
     note = "use `()`, a `T: serde::Serialize`, `RawMessage` or `Reply`"
 )]
 pub trait ReplyValue {
-    /// The reply.
+    /// The reply an `Ok(self)` becomes.
     fn into_reply_value(self) -> Reply;
 }
 

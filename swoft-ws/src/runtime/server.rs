@@ -274,9 +274,9 @@ pub struct ServerStats {
     /// Message contexts created since the server started (one per message handled); not part
     /// of what [`is_idle`](Self::is_idle) checks.
     pub contexts_created: u64,
-    /// Allocated fds.
+    /// Fds handed out and not yet freed (a connection's fd is freed after its session ends).
     pub fds: usize,
-    /// Rooms that exist.
+    /// Rooms that exist on this node (a room exists while it has members).
     pub rooms: usize,
     /// Connections of this node with a label ([`Connection::set_label`]); each is found by
     /// [`Rooms::find_label`] under exactly one label.

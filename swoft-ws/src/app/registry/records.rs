@@ -15,7 +15,7 @@ use crate::runtime::middleware::MiddlewareRef;
 pub struct Location {
     /// The file, as `file!()` gives it.
     pub file: &'static str,
-    /// The line.
+    /// The line, as `line!()` gives it (1-based).
     pub line: u32,
 }
 
