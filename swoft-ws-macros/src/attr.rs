@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::meta::ParseNestedMeta;
 use syn::punctuated::Punctuated;
-use syn::{LitStr, Path, Token};
+use syn::{LitBool, LitStr, Path, Token};
 
 use crate::check;
 use crate::ctxt::Ctxt;
@@ -288,10 +288,6 @@ impl ControllerArgs {
         }
         args
     }
-
-    pub(crate) fn prefix(&self) -> String {
-        self.prefix.as_ref().map(LitStr::value).unwrap_or_default()
-    }
 }
 
 fn check_prefix(lit: &LitStr, cx: &Ctxt) {
@@ -319,31 +315,81 @@ pub(crate) fn hook_block_args(tokens: TokenStream, cx: &Ctxt) -> Option<Path> {
     krate
 }
 
-/// `#[message_mapping("join")]`, `#[message_mapping("room.join")]` or `#[message_mapping]` (the
-/// method's name is the action).
-pub(crate) fn mapping_command(attr: &syn::Attribute) -> syn::Result<Option<LitStr>> {
-    match &attr.meta {
-        syn::Meta::Path(_) => Ok(None),
-        syn::Meta::List(list) => {
-            let lit: LitStr = syn::parse2(list.tokens.clone()).map_err(|_| {
-                let msg = "expected one string literal: `#[message_mapping(\"join\")]` or `#[message_mapping(\"room.join\")]` (or `#[message_mapping]` alone to map the method's name)";
-                // Empty parentheses have no token of their own: point at the attribute.
-                if list.tokens.is_empty() {
-                    syn::Error::new_spanned(attr, msg)
-                } else {
-                    syn::Error::new_spanned(&list.tokens, msg)
-                }
-            })?;
+/// `#[message_mapping("join")]`, `#[message_mapping("room.join")]`,
+/// `#[message_mapping("help", root = true)]` or `#[message_mapping]` (the method's name is the
+/// action).
+#[derive(Default)]
+pub(crate) struct MappingArgs {
+    pub(crate) command: Option<LitStr>,
+    /// `root = true`: the command is served as written, without the controller's prefix
+    /// (Swoft's `@MessageMapping(root=true)`).
+    pub(crate) root: Option<LitBool>,
+}
+
+impl MappingArgs {
+    pub(crate) fn is_root(&self) -> bool {
+        self.root.as_ref().is_some_and(LitBool::value)
+    }
+}
+
+const MAPPING_KEYS: &str = "`root`";
+const MAPPING_SHAPE: &str = "expected one string literal: `#[message_mapping(\"join\")]` or `#[message_mapping(\"room.join\")]` (or `#[message_mapping]` alone to map the method's name)";
+
+/// Parses a `#[message_mapping(..)]`; the first error stops it (a method's mapping is small).
+pub(crate) fn mapping_args(attr: &syn::Attribute) -> syn::Result<MappingArgs> {
+    let list = match &attr.meta {
+        syn::Meta::Path(_) => return Ok(MappingArgs::default()),
+        syn::Meta::List(list) => list,
+        syn::Meta::NameValue(nv) => {
+            return Err(syn::Error::new_spanned(
+                nv,
+                "write the command in parentheses: `#[message_mapping(\"join\")]`",
+            ));
+        }
+    };
+    // Empty parentheses have no token of their own: point at the attribute.
+    if list.tokens.is_empty() {
+        return Err(syn::Error::new_spanned(attr, MAPPING_SHAPE));
+    }
+    let mut args = MappingArgs::default();
+    list.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+        if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
             if let Err(msg) = check::command(&lit.value()) {
                 return Err(syn::Error::new_spanned(&lit, msg));
             }
-            Ok(Some(lit))
+            args.command = Some(lit);
+            if input.is_empty() {
+                return Ok(());
+            }
+            input.parse::<Token![,]>()?;
+        } else if !(input.peek(syn::Ident) && input.peek2(Token![=])) {
+            let rest: TokenStream = input.parse()?;
+            return Err(syn::Error::new_spanned(rest, MAPPING_SHAPE));
         }
-        syn::Meta::NameValue(nv) => Err(syn::Error::new_spanned(
-            nv,
-            "write the command in parentheses: `#[message_mapping(\"join\")]`",
-        )),
+        let rest: TokenStream = input.parse()?;
+        let keys = syn::meta::parser(|meta| {
+            if meta.path.is_ident("root") {
+                let b: LitBool = meta.value()?.parse()?;
+                set_once(&mut args.root, &meta, "root", b)
+            } else {
+                Err(meta.error(unknown_key("message_mapping", &meta.path, MAPPING_KEYS)))
+            }
+        });
+        syn::parse::Parser::parse2(keys, rest)
+    })?;
+    if let (true, Some(lit)) = (args.is_root(), &args.command) {
+        if lit.value().contains('.') {
+            return Err(syn::Error::new_spanned(
+                lit,
+                format!(
+                    "a root command is one name without `.` (`root = true` serves it as written, without the prefix); write `#[message_mapping(\"{}\")]` without `root` for a full command",
+                    lit.value()
+                ),
+            ));
+        }
     }
+    Ok(args)
 }
 
 /// `#[middleware(A, B)]` on a handler method.

@@ -12,6 +12,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ItemImpl, Signature, Type};
 
 use crate::ast::{Controller, Hook, HookBlock, Module};
+use crate::attr::MappingArgs;
 use crate::ctxt::Ctxt;
 
 /// `#[ws_module(...)]` on a struct: a path, and no generics.
@@ -33,7 +34,15 @@ pub(crate) fn module(cx: &Ctxt, m: &Module<'_>) {
 /// `#[ws_controller]`: the impl's shape, then each method in order.
 pub(crate) fn controller(cx: &Ctxt, c: &Controller) {
     impl_shape(cx, &c.item, "ws_controller");
-    let prefix = c.args.prefix();
+    let prefix = c.prefix();
+    if c.args.prefix.is_none() {
+        if let Err(msg) = self::prefix(&prefix) {
+            cx.error_spanned_by(
+                &c.item.self_ty,
+                format!("the prefix taken from the type's name is not valid ({msg}): write one, `#[ws_controller(prefix = \"room\")]`"),
+            );
+        }
+    }
     let mut seen: HashMap<String, Span> = HashMap::new();
     let mut handlers = 0usize;
     for r in &c.routes {
@@ -59,13 +68,13 @@ pub(crate) fn controller(cx: &Ctxt, c: &Controller) {
                 continue;
             }
             // The method's name is the action: it must be a command too.
-            Ok(None) => {
+            Ok(MappingArgs { command: None, .. }) => {
                 if let Err(msg) = self::command(&r.sig.ident.to_string()) {
                     cx.error_spanned_by(&r.sig.ident, msg);
                     continue;
                 }
             }
-            Ok(Some(_)) => {}
+            Ok(_) => {}
         }
         let full = r.command(&prefix);
         let (_, span) = r.action();
@@ -283,7 +292,7 @@ fn segment(s: &str, what: &str, whole: &str) -> Result<(), String> {
 pub(crate) fn prefix(p: &str) -> Result<(), String> {
     if p.is_empty() {
         return Err(
-            "empty prefix: for commands without a prefix leave it out (`#[ws_controller]`)"
+            "empty prefix: map a command without a prefix with `#[message_mapping(\"help\", root = true)]` (without a prefix, `#[ws_controller]` takes it from the type's name)"
                 .to_owned(),
         );
     }
@@ -334,7 +343,7 @@ mod tests {
         assert!(command("a b").is_err());
         assert!(prefix("room").is_ok());
         assert!(prefix("a.b").is_err());
-        assert!(prefix("").unwrap_err().contains("leave it out"));
+        assert!(prefix("").unwrap_err().contains("root = true"));
         assert!(command(".join").unwrap_err().contains("`\"join\"`"));
     }
 }

@@ -261,10 +261,21 @@ pub use swoft_ws_macros::ws_module;
 /// Declares a controller: `#[ws_controller(prefix = "room")]` on an `impl` block whose methods
 /// marked `#[message_mapping("join")]` serve the commands `room.join`, ... The type must
 /// implement `Default` (or be given with [`AppBuilder::instance`]).
+///
+/// Without a prefix, `#[ws_controller]` takes it from the type's name, as Swoft's
+/// `@WsController()` takes it from the class: the last name of the type, without a
+/// `Controller` suffix, first letter lowercased (`HomeController` → `home`,
+/// `ChatRoomController` → `chatRoom`, `Lobby` → `lobby`). A command outside the prefix is
+/// mapped with `root = true` (see [`message_mapping`]).
 pub use swoft_ws_macros::ws_controller;
 
 /// Maps a controller method to an action (`"join"` → `prefix.join`) or to a full command
-/// (`"room.join"`). Only valid inside a `#[ws_controller]` impl block.
+/// (`"room.join"`); `#[message_mapping]` alone maps the method's name. Only valid inside a
+/// `#[ws_controller]` impl block.
+///
+/// `#[message_mapping("help", root = true)]` serves `help` itself, without the controller's
+/// prefix (Swoft's `@MessageMapping("help", root=true)`); a root command is one name, so a
+/// dotted one with `root` is a compile error.
 pub use swoft_ws_macros::message_mapping;
 
 /// Adds middleware to one handler: `#[middleware(A, B)]` on a `#[message_mapping]` method. See

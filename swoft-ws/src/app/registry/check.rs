@@ -76,7 +76,7 @@ fn commands(m: &ModuleDef, problems: &mut Vec<Problem>) -> HashSet<String> {
     let mut first_at: HashMap<String, Location> = HashMap::new();
     for c in controllers(m) {
         for r in c.routes {
-            let command = full_command(c.prefix, r.action);
+            let command = full_command(c.prefix, r);
             match first_at.get(&command) {
                 Some(first) => problems.push(Problem::DuplicateCommand {
                     module: m.name.into(),
@@ -124,7 +124,7 @@ fn states(
     };
     for c in controllers(m) {
         for r in c.routes {
-            check(&|| full_command(c.prefix, r.action), r.needs, r.location);
+            check(&|| full_command(c.prefix, r), r.needs, r.location);
         }
     }
     for h in hook_blocks.iter().filter(|h| (h.module)() == (m.type_id)()) {
@@ -251,6 +251,7 @@ mod tests {
     const fn route(action: &'static str, line: u32) -> RouteDef {
         RouteDef {
             action,
+            root: false,
             index: 0,
             middleware: &[],
             location: at(line),

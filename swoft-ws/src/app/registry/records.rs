@@ -30,6 +30,9 @@ impl fmt::Display for Location {
 pub struct RouteDef {
     /// The mapped action (`join`) or full command (`room.join`).
     pub action: &'static str,
+    /// `root = true`: the action is served as written, without the controller's prefix
+    /// (Swoft's `@MessageMapping(root=true)`).
+    pub root: bool,
     /// The handler's index in its controller's dispatch function.
     pub index: u16,
     /// `#[middleware(..)]` on the method.
@@ -175,10 +178,11 @@ pub trait Controller: 'static {
     const DEF: &'static ControllerDef;
 }
 
-/// `prefix.action`, or the action alone when it is already a full command or there is no
-/// prefix.
-pub(crate) fn full_command(prefix: &str, action: &str) -> String {
-    if prefix.is_empty() || action.contains('.') {
+/// `prefix.action`, or the action alone when it is already a full command, a root one, or
+/// there is no prefix.
+pub(crate) fn full_command(prefix: &str, route: &RouteDef) -> String {
+    let action = route.action;
+    if prefix.is_empty() || route.root || action.contains('.') {
         action.to_owned()
     } else {
         format!("{prefix}.{action}")

@@ -92,7 +92,7 @@ impl<'a> Tables<'a> {
                 }
             };
             for r in c.routes {
-                let command = full_command(c.prefix, r.action);
+                let command = full_command(c.prefix, r);
                 if routes.contains_key(command.as_str()) {
                     continue;
                 }
