@@ -47,6 +47,8 @@ pub(crate) enum ParserArg {
 #[derive(Default)]
 pub(crate) struct ModuleArgs {
     pub(crate) path: Option<LitStr>,
+    /// `params(id = r"\d+")`: a regular expression per path variable.
+    pub(crate) params: Option<Vec<(syn::Ident, LitStr)>>,
     pub(crate) controllers: Option<Vec<Path>>,
     pub(crate) parser: Option<(ParserArg, Span)>,
     pub(crate) default_command: Option<LitStr>,
@@ -121,7 +123,7 @@ impl LimitArgs {
     }
 }
 
-const MODULE_KEYS: &str = "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
+const MODULE_KEYS: &str = "`path`, `params`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
 fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {
@@ -144,6 +146,9 @@ impl ModuleArgs {
             if meta.path.is_ident("path") {
                 let lit = checked_lit(&meta, cx, check::path)?;
                 set_once(&mut args.path, &meta, "path", lit)
+            } else if meta.path.is_ident("params") {
+                let list = params(&meta, cx)?;
+                set_once(&mut args.params, &meta, "params", list)
             } else if meta.path.is_ident("controllers") {
                 let list = controllers(&meta, cx)?;
                 set_once(&mut args.controllers, &meta, "controllers", list)
@@ -189,6 +194,26 @@ fn checked_lit(
         cx.error_spanned_by(&lit, msg);
     }
     Ok(lit)
+}
+
+/// `params(id = r"\d+", name = "[a-z]+")`: each regex checked where it is written.
+fn params(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Vec<(syn::Ident, LitStr)>> {
+    let mut list: Vec<(syn::Ident, LitStr)> = Vec::new();
+    meta.parse_nested_meta(|inner| {
+        let Some(name) = inner.path.get_ident().cloned() else {
+            return Err(inner.error("expected a path variable's name: `params(id = r\"\\d+\")`"));
+        };
+        let re: LitStr = inner.value()?.parse()?;
+        if let Err(msg) = check::param_regex(&re.value()) {
+            cx.error_spanned_by(&re, msg);
+        }
+        if list.iter().any(|(n, _)| *n == name) {
+            return Err(inner.error(format!("`{name}` is given twice: keep one")));
+        }
+        list.push((name, re));
+        Ok(())
+    })?;
+    Ok(list)
 }
 
 /// `controllers = [A, B]`: each listed once (an error at the second).

@@ -23,6 +23,17 @@ pub(crate) fn module(cx: &Ctxt, m: &Module<'_>) {
             "#[ws_module] needs a path: `#[ws_module(path = \"/chat\")]`",
         );
     }
+    if let (Some(path), Some(params)) = (&m.args.path, &m.args.params) {
+        let path = path.value();
+        for (name, _) in params {
+            if !path_vars(&path).any(|v| name == v) {
+                cx.error_spanned_by(
+                    name,
+                    format!("`{name}` is not a variable of the path `{path}`: write it in the path as `{{{name}}}`"),
+                );
+            }
+        }
+    }
     if !m.item.generics.params.is_empty() {
         cx.error_spanned_by(
             &m.item.generics.params,
@@ -242,15 +253,11 @@ pub(crate) fn first_tokens(input: &TokenStream) -> TokenStream {
     input.clone().into_iter().take(2).collect()
 }
 
-/// A module path: `/`, or `/` followed by segments of `[A-Za-z0-9_.~-]`, no empty segment,
-/// no trailing `/`.
+/// A module path: `/`, or segments of `[A-Za-z0-9_.~-]` or `{name}` (a path variable, Swoft's
+/// `@WsModule("/rooms/{id}")`), each after a `/`; no empty segment, no trailing `/`. The
+/// leading `/` may be left out, as Swoft allows: `"echo"` is `/echo` ([`normal_path`]).
 pub(crate) fn path(p: &str) -> Result<(), String> {
-    if !p.starts_with('/') {
-        return Err(format!(
-            "module path must start with `/`: write `\"/{}\"`",
-            p.trim_start_matches('/')
-        ));
-    }
+    let p = normal_path(p);
     if p == "/" {
         return Ok(());
     }
@@ -261,15 +268,57 @@ pub(crate) fn path(p: &str) -> Result<(), String> {
             "module path has an empty segment: write `\"{normal}\"`"
         ));
     }
-    if let Some(c) = p
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '.' | '~')))
-    {
-        return Err(format!(
-            "module path may only hold letters, digits and `_ - . ~` between slashes; `{c}` is not allowed"
-        ));
+    let mut vars: Vec<&str> = Vec::new();
+    for seg in p.split('/').skip(1) {
+        if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let ident = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ident {
+                return Err(format!(
+                    "invalid path variable `{{{name}}}`: a variable is a name of letters, digits and `_` (`{{id}}`), the whole segment"
+                ));
+            }
+            if vars.contains(&name) {
+                return Err(format!("path variable `{name}` is used twice"));
+            }
+            vars.push(name);
+        } else if let Some(c) = seg
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '~')))
+        {
+            return Err(format!(
+                "module path may only hold letters, digits and `_ - . ~` between slashes, or a variable `{{name}}` as a whole segment; `{c}` is not allowed"
+            ));
+        }
     }
     Ok(())
+}
+
+/// The path with its leading `/` (Swoft accepts `"echo"` for `/echo`).
+pub(crate) fn normal_path(p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("/{p}")
+    }
+}
+
+/// The names of a path's variables (`/rooms/{id}` → `id`).
+pub(crate) fn path_vars(p: &str) -> impl Iterator<Item = &str> {
+    p.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}
+
+/// A path variable's constraint: a regular expression (the `regex` crate's syntax), matched
+/// against the whole segment.
+pub(crate) fn param_regex(re: &str) -> Result<(), String> {
+    regex_syntax::Parser::new()
+        .parse(re)
+        .map(|_| ())
+        .map_err(|e| format!("invalid regular expression for a path variable: {e}"))
 }
 
 /// One name: a command prefix or a segment of a command.
@@ -328,10 +377,20 @@ mod tests {
         assert!(path("/").is_ok());
         assert!(path("/chat").is_ok());
         assert!(path("/a/b-c_d.e").is_ok());
-        assert!(path("chat").unwrap_err().contains("\"/chat\""));
+        assert!(path("chat").is_ok());
+        assert_eq!(normal_path("chat"), "/chat");
         assert!(path("/a//b").unwrap_err().contains("\"/a/b\""));
         assert!(path("/a/").is_err());
-        assert!(path("/a/{id}").is_err());
+        assert!(path("/a/{id}").is_ok());
+        assert!(path("/a/{id}/b/{id}").unwrap_err().contains("twice"));
+        assert!(path("/a/x{id}").is_err());
+        assert!(path("/a/{1d}").is_err());
+        assert_eq!(
+            path_vars("/a/{id}/b/{name}").collect::<Vec<_>>(),
+            ["id", "name"]
+        );
+        assert!(param_regex(r"\d+").is_ok());
+        assert!(param_regex(r"(\d+").is_err());
     }
 
     #[test]

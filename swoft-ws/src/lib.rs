@@ -220,7 +220,7 @@ pub use crate::config::Config;
 #[doc(inline)]
 pub use crate::extract::{Data, Ext, Extension, FromContext, Session, State};
 #[doc(inline)]
-pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
+pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, PathParams, Reject};
 #[doc(inline)]
 pub use crate::protocol::{IntoReply, Reply, WsError};
 #[doc(inline)]
@@ -250,6 +250,16 @@ pub use http;
 /// is `json` (default), `raw`, or the path of a type implementing
 /// [`protocol::Parser`] + `Default`. A unit struct is built as it is; any other struct
 /// must implement `Default` (or be given with [`AppBuilder::instance`]).
+///
+/// The path may hold variables, whole segments in braces, each with an optional constraint
+/// (a regex, the `regex` crate's syntax, matched against the whole value), as Swoft's
+/// `@WsModule("/rooms/{id}", params={"id": "\d+"})`:
+/// `#[ws_module(path = "/rooms/{id}", params(id = r"\d+"))]`. A value that fails its
+/// constraint is answered 404 before any hook runs; the values are read with
+/// [`HandshakeRequest::path_param`], [`Connection::path_param`] and the [`PathParams`]
+/// extractor. Two modules whose paths one request path could match do not build
+/// ([`error::Problem::OverlappingPaths`]). A path without its leading `/` means the path with
+/// one (`"echo"` is `/echo`), as in Swoft.
 ///
 /// On an `impl` block of a module struct: methods marked `#[on_handshake]`
 /// (`(&self, req: &HandshakeRequest) -> impl IntoHandshake`), `#[on_open]`
@@ -299,7 +309,7 @@ pub use swoft_ws_macros::on_close;
 pub mod prelude {
     pub use crate::{
         Accept, App, CloseInfo, Connection, Context, Data, Ext, Extension, Fd, HandshakeRequest,
-        RawMessage, Reject, Reply, Server, Session, State, WsError,
+        PathParams, RawMessage, Reject, Reply, Server, Session, State, WsError,
     };
     pub use crate::{
         message_mapping, middleware, on_close, on_handshake, on_message, on_open, ws_controller,

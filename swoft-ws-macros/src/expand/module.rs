@@ -49,7 +49,11 @@ fn module(args: TokenStream, item: &ItemStruct) -> TokenStream {
 fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
     let (item, args) = (m.item, &m.args);
     let ident = &item.ident;
-    let path = args.path.as_ref().map(LitStr::value).unwrap_or_default();
+    let path = check::normal_path(&args.path.as_ref().map(LitStr::value).unwrap_or_default());
+    let params = args.params.iter().flatten().map(|(name, re)| {
+        let name = name.to_string();
+        quote!((#name, #re))
+    });
     let name = ident.to_string();
     let controllers = args
         .controllers
@@ -74,6 +78,7 @@ fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
             const DEF: &'static #sw::ModuleDef = &#sw::ModuleDef {
                 name: #name,
                 path: #path,
+                params: &[#(#params),*],
                 type_id: #sw::type_id::<#ident>,
                 make: #make,
                 controllers: &[#(#controllers),*],

@@ -16,14 +16,24 @@ use http::StatusCode;
 use crate::driver::admission::{Admission, Full};
 use crate::driver::panic_message;
 use crate::driver::task::run;
-use crate::handshake::{Accept, HandshakeRequest};
+use crate::handshake::{Accept, HandshakeRequest, PathParams};
 use crate::runtime::connection::ConnParts;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
 use crate::ws::upgrade;
 
 /// The axum handler of a module's path: the handshake, then the connection's task.
-pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Request) -> Response {
+pub(crate) async fn upgrade(
+    server: Server,
+    module: Arc<ModuleRuntime>,
+    params: PathParams,
+    req: Request,
+) -> Response {
+    // Swoft: a value that fails its variable's constraint matches no module.
+    if !module.accepts(&params) {
+        tracing::debug!(path = module.path, values = ?params, "no module: a path variable fails its constraint");
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let (mut parts, _body) = req.into_parts();
     let upgrade = match upgrade::check(&parts.method, &parts.headers, &mut parts.extensions) {
         Ok(u) => u,
@@ -45,7 +55,9 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
         Err(refused) => return *refused,
     };
     let request = Arc::new(
-        HandshakeRequest::new(parts.uri, parts.headers, peer).with_extensions(parts.extensions),
+        HandshakeRequest::new(parts.uri, parts.headers, peer)
+            .with_extensions(parts.extensions)
+            .with_path_params(params),
     );
     let accept = match on_handshake(&module, &request, peer).await {
         Ok(accept) => accept,

@@ -107,6 +107,7 @@ pub const STUB_CONTROLLER: ControllerDef = ControllerDef {
 pub const STUB_MODULE: ModuleDef = ModuleDef {
     name: "<invalid module>",
     path: "/",
+    params: &[],
     type_id: type_id::<()>,
     make: stub_make,
     controllers: &[],

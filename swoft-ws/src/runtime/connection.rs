@@ -258,6 +258,11 @@ impl Connection {
         &self.inner.request
     }
 
+    /// A variable of the module's path (`id` of `/rooms/{id}`), as the handshake matched it.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.inner.request.path_param(name)
+    }
+
     /// The path of the module that serves this connection.
     pub fn module_path(&self) -> &str {
         self.inner.module.path

@@ -78,8 +78,12 @@ pub struct ControllerDef {
 pub struct ModuleDef {
     /// The type's name.
     pub name: &'static str,
-    /// The path it serves (`/chat`).
+    /// The path it serves (`/chat`, `/rooms/{id}`); without a leading `/` it means the path
+    /// with one (Swoft's `@WsModule("echo")` is `/echo`).
     pub path: &'static str,
+    /// `params(id = r"\d+")`: a regular expression each value of a path variable must match
+    /// whole (Swoft's `params={"id": "\d+"}`); a variable without one takes any segment.
+    pub params: &'static [(&'static str, &'static str)],
     /// The module type's `TypeId`.
     pub type_id: fn() -> TypeId,
     /// Builds the module instance the hooks receive as `&self`.

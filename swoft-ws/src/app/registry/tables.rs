@@ -3,11 +3,13 @@
 //! from then on.
 
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use crate::app::registry::check::controllers;
+use crate::app::registry::paths;
 use crate::app::registry::records::{HooksDef, ModuleDef, full_command};
 use crate::config::Limits;
 use crate::runtime::handler::{Instance, MakeFn};
@@ -62,9 +64,16 @@ impl<'a> Tables<'a> {
         let routes = self.routes(m, &chain);
         let hooks = hooks(m, hook_blocks);
         let default_route = m.default_command.and_then(|cmd| routes.get(cmd).cloned());
+        let path = match paths::normal(m.path) {
+            Cow::Borrowed(p) => p,
+            // Only a record written by hand: the macro writes the `/`. Once per build.
+            Cow::Owned(p) => Box::leak(p.into_boxed_str()),
+        };
         ModuleRuntime {
             name: m.name,
-            path: m.path,
+            path,
+            // Checked by `check`: every constraint compiles.
+            path_params: paths::constraints(m).unwrap_or_default(),
             concurrency: m.concurrency,
             live: AtomicUsize::new(0),
             parser: (m.parser)(),
@@ -73,7 +82,7 @@ impl<'a> Tables<'a> {
             default_route,
             hooks,
             chain,
-            metrics: ModuleMetrics::new(m.path),
+            metrics: ModuleMetrics::new(path),
             limits: Limits::default(),
         }
     }
