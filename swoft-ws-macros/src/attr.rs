@@ -47,6 +47,8 @@ pub(crate) enum ParserArg {
 #[derive(Default)]
 pub(crate) struct ModuleArgs {
     pub(crate) path: Option<LitStr>,
+    /// `name = "chat"`: the module's name in logs, metrics and stats.
+    pub(crate) name: Option<LitStr>,
     /// `params(id = r"\d+")`: a regular expression per path variable.
     pub(crate) params: Option<Vec<(syn::Ident, LitStr)>>,
     pub(crate) controllers: Option<Vec<Path>>,
@@ -123,7 +125,7 @@ impl LimitArgs {
     }
 }
 
-const MODULE_KEYS: &str = "`path`, `params`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
+const MODULE_KEYS: &str = "`path`, `name`, `params`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
 fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {
@@ -146,6 +148,9 @@ impl ModuleArgs {
             if meta.path.is_ident("path") {
                 let lit = checked_lit(&meta, cx, check::path)?;
                 set_once(&mut args.path, &meta, "path", lit)
+            } else if meta.path.is_ident("name") {
+                let lit = checked_lit(&meta, cx, check::module_name)?;
+                set_once(&mut args.name, &meta, "name", lit)
             } else if meta.path.is_ident("params") {
                 let list = params(&meta, cx)?;
                 set_once(&mut args.params, &meta, "params", list)

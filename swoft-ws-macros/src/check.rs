@@ -321,6 +321,23 @@ pub(crate) fn param_regex(re: &str) -> Result<(), String> {
         .map_err(|e| format!("invalid regular expression for a path variable: {e}"))
 }
 
+/// A module's `name`: letters, digits and `_ - .` (it is a metrics label value and a log
+/// field).
+pub(crate) fn module_name(n: &str) -> Result<(), String> {
+    if n.is_empty() {
+        return Err("empty module name: leave `name` out to use the type's name".to_owned());
+    }
+    match n
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        Some(c) => Err(format!(
+            "invalid module name `{n}`: `{c}` is not allowed (use letters, digits, `_`, `-` and `.`)"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// One name: a command prefix or a segment of a command.
 fn segment(s: &str, what: &str, whole: &str) -> Result<(), String> {
     if s.is_empty() {

@@ -236,7 +236,7 @@ pub use crate::runtime::fd::Fd;
 #[doc(inline)]
 pub use crate::runtime::rooms::Rooms;
 #[doc(inline)]
-pub use crate::runtime::server::{Server, ServerStats};
+pub use crate::runtime::server::{ModuleStats, Server, ServerStats};
 #[doc(inline)]
 pub use crate::ws::RawMessage;
 
@@ -260,6 +260,11 @@ pub use http;
 /// extractor. Two modules whose paths one request path could match do not build
 /// ([`error::Problem::OverlappingPaths`]). A path without its leading `/` means the path with
 /// one (`"echo"` is `/echo`), as in Swoft.
+///
+/// `name = "chat"` (Swoft's `@WsModule(name="chat")`) names the module in logs (the `module`
+/// field), in [`Server::module_stats`] and in the `swoft_ws_module_info` series; the other
+/// metrics keep the path as their `module` label (see [`metrics`](mod@metrics)). Without it,
+/// the type's name is used.
 ///
 /// On an `impl` block of a module struct: methods marked `#[on_handshake]`
 /// (`(&self, req: &HandshakeRequest) -> impl IntoHandshake`), `#[on_open]`

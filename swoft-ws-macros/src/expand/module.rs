@@ -55,6 +55,10 @@ fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
         quote!((#name, #re))
     });
     let name = ident.to_string();
+    let label = match &args.name {
+        Some(l) => quote!(#sw::Some(#l)),
+        None => quote!(#sw::None),
+    };
     let controllers = args
         .controllers
         .iter()
@@ -79,6 +83,7 @@ fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
                 name: #name,
                 path: #path,
                 params: &[#(#params),*],
+                label: #label,
                 type_id: #sw::type_id::<#ident>,
                 make: #make,
                 controllers: &[#(#controllers),*],

@@ -256,7 +256,8 @@ impl AppBuilder {
         for (def, m) in &built {
             tracing::debug!(
                 path = m.path,
-                module = m.name,
+                module = m.label,
+                type_name = m.name,
                 at = %def.location,
                 commands = m.routes.len(),
                 parser = m.parser.name(),

@@ -31,7 +31,7 @@ pub(crate) async fn upgrade(
 ) -> Response {
     // Swoft: a value that fails its variable's constraint matches no module.
     if !module.accepts(&params) {
-        tracing::debug!(path = module.path, values = ?params, "no module: a path variable fails its constraint");
+        tracing::debug!(module = module.label, path = module.path, values = ?params, "no module: a path variable fails its constraint");
         return StatusCode::NOT_FOUND.into_response();
     }
     let (mut parts, _body) = req.into_parts();
@@ -40,7 +40,7 @@ pub(crate) async fn upgrade(
         Err(refused) => {
             module.metrics.bad_request.increment(1);
             tracing::debug!(
-                path = module.path, status = %refused.status, reason = refused.reason,
+                module = module.label, path = module.path, status = %refused.status, reason = refused.reason,
                 "handshake refused: not a valid WebSocket request"
             );
             return refused.response();
@@ -115,7 +115,7 @@ fn admit(
     if !module.limits.origins.allows(headers) {
         module.metrics.refused_origin.increment(1);
         tracing::info!(
-            path = module.path, peer = ?peer, origin = ?headers.get(http::header::ORIGIN),
+            module = module.label, path = module.path, peer = ?peer, origin = ?headers.get(http::header::ORIGIN),
             "handshake refused: origin not allowed"
         );
         return Err(Box::new(
@@ -128,7 +128,7 @@ fn admit(
             Full::Server => "server is full",
             Full::Module => "module is full",
         };
-        tracing::warn!(path = module.path, peer = ?peer, "handshake refused: {reason}");
+        tracing::warn!(module = module.label, path = module.path, peer = ?peer, "handshake refused: {reason}");
         Box::new((StatusCode::SERVICE_UNAVAILABLE, reason).into_response())
     })
 }
@@ -150,7 +150,7 @@ async fn on_handshake(
         Ok(Err(reject)) => {
             module.metrics.rejected.increment(1);
             tracing::info!(
-                path = module.path, peer = ?peer, status = %reject.status,
+                module = module.label, path = module.path, peer = ?peer, status = %reject.status,
                 reason = %reject.reason, "handshake rejected"
             );
             Err(Box::new((reject.status, reject.reason).into_response()))
@@ -158,6 +158,7 @@ async fn on_handshake(
         Err(panic) => {
             module.metrics.failed.increment(1);
             tracing::error!(
+                module = module.label,
                 path = module.path,
                 panic = panic_message(&*panic),
                 "#[on_handshake] panicked; answering 500"

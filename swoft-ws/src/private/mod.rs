@@ -108,6 +108,7 @@ pub const STUB_MODULE: ModuleDef = ModuleDef {
     name: "<invalid module>",
     path: "/",
     params: &[],
+    label: None,
     type_id: type_id::<()>,
     make: stub_make,
     controllers: &[],

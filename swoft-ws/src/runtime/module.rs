@@ -54,8 +54,10 @@ impl ModuleRuntime {
 /// A module, ready to serve: its tables are built and only read from here on.
 #[derive(Debug)]
 pub(crate) struct ModuleRuntime {
-    /// The module type's name (logs).
+    /// The module type's name.
     pub(crate) name: &'static str,
+    /// `name = ".."` of the module, else the type's name: logs, metrics, stats.
+    pub(crate) label: &'static str,
     pub(crate) path: &'static str,
     /// The constraints of the path's variables (`params(id = r"\d+")`), compiled at build and
     /// anchored to the whole value; a variable without one takes any segment.

@@ -84,6 +84,10 @@ pub struct ModuleDef {
     /// `params(id = r"\d+")`: a regular expression each value of a path variable must match
     /// whole (Swoft's `params={"id": "\d+"}`); a variable without one takes any segment.
     pub params: &'static [(&'static str, &'static str)],
+    /// `name = "chat"` (Swoft's `@WsModule(name="chat")`): the module's name in logs, the
+    /// `swoft_ws_module_info` series and [`Server::module_stats`](crate::Server::module_stats);
+    /// the type's name without it.
+    pub label: Option<&'static str>,
     /// The module type's `TypeId`.
     pub type_id: fn() -> TypeId,
     /// Builds the module instance the hooks receive as `&self`.

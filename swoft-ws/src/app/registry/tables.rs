@@ -71,6 +71,7 @@ impl<'a> Tables<'a> {
         };
         ModuleRuntime {
             name: m.name,
+            label: m.label.unwrap_or(m.name),
             path,
             // Checked by `check`: every constraint compiles.
             path_params: paths::constraints(m).unwrap_or_default(),
@@ -82,7 +83,7 @@ impl<'a> Tables<'a> {
             default_route,
             hooks,
             chain,
-            metrics: ModuleMetrics::new(path),
+            metrics: ModuleMetrics::new(path, m.label.unwrap_or(m.name)),
             limits: Limits::default(),
         }
     }
