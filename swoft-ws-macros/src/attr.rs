@@ -49,6 +49,8 @@ pub(crate) struct ModuleArgs {
     pub(crate) path: Option<LitStr>,
     /// `name = "chat"`: the module's name in logs, metrics and stats.
     pub(crate) name: Option<LitStr>,
+    /// `protocols = ["v2", "v1"]`: subprotocols, preferred first.
+    pub(crate) protocols: Option<Vec<LitStr>>,
     /// `params(id = r"\d+")`: a regular expression per path variable.
     pub(crate) params: Option<Vec<(syn::Ident, LitStr)>>,
     pub(crate) controllers: Option<Vec<Path>>,
@@ -125,7 +127,7 @@ impl LimitArgs {
     }
 }
 
-const MODULE_KEYS: &str = "`path`, `name`, `params`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
+const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
 fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {
@@ -151,6 +153,9 @@ impl ModuleArgs {
             } else if meta.path.is_ident("name") {
                 let lit = checked_lit(&meta, cx, check::module_name)?;
                 set_once(&mut args.name, &meta, "name", lit)
+            } else if meta.path.is_ident("protocols") {
+                let list = protocols(&meta, cx)?;
+                set_once(&mut args.protocols, &meta, "protocols", list)
             } else if meta.path.is_ident("params") {
                 let list = params(&meta, cx)?;
                 set_once(&mut args.params, &meta, "params", list)
@@ -199,6 +204,32 @@ fn checked_lit(
         cx.error_spanned_by(&lit, msg);
     }
     Ok(lit)
+}
+
+/// `protocols = ["v2", "v1"]`: each a token (RFC 6455 section 4.1), each once.
+fn protocols(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Vec<LitStr>> {
+    let value = meta.value()?;
+    if !value.peek(syn::token::Bracket) {
+        return Err(value.error(
+            "`protocols` takes a list in square brackets, even for one: write `protocols = [\"v1\"]`",
+        ));
+    }
+    let content;
+    syn::bracketed!(content in value);
+    let list: Vec<LitStr> = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?
+        .into_iter()
+        .collect();
+    for (i, lit) in list.iter().enumerate() {
+        if let Err(msg) = check::protocol(&lit.value()) {
+            cx.error_spanned_by(lit, msg);
+        } else if list[..i].iter().any(|l| l.value() == lit.value()) {
+            cx.error_spanned_by(
+                lit,
+                format!("subprotocol `{}` is listed twice", lit.value()),
+            );
+        }
+    }
+    Ok(list)
 }
 
 /// `params(id = r"\d+", name = "[a-z]+")`: each regex checked where it is written.

@@ -321,6 +321,22 @@ pub(crate) fn param_regex(re: &str) -> Result<(), String> {
         .map_err(|e| format!("invalid regular expression for a path variable: {e}"))
 }
 
+/// A subprotocol: an HTTP token (RFC 6455 section 4.1, RFC 7230 section 3.2.6).
+pub(crate) fn protocol(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("empty subprotocol: a subprotocol is a token like `\"v1\"`".to_owned());
+    }
+    match p
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "invalid subprotocol `{p}`: `{c}` is not allowed in a token (RFC 6455 section 4.1)"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A module's `name`: letters, digits and `_ - .` (it is a metrics label value and a log
 /// field).
 pub(crate) fn module_name(n: &str) -> Result<(), String> {

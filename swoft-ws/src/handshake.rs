@@ -276,11 +276,15 @@ impl Accept {
     }
 }
 
-/// The handshake is refused with an HTTP status and a reason (the response body). No upgrade.
+/// The handshake is refused with an HTTP status, a reason (the response body) and optional
+/// response headers (`WWW-Authenticate` with a 401, `Retry-After` with a 503 or 429: what
+/// Swoft's handshake hook sets on its response). No upgrade.
 #[derive(Debug, Clone)]
 pub struct Reject {
     pub(crate) status: StatusCode,
     pub(crate) reason: String,
+    /// Boxed: most refusals have none, and the hook's `Result` stays small.
+    pub(crate) headers: Option<Box<HeaderMap>>,
 }
 
 impl Reject {
@@ -289,7 +293,28 @@ impl Reject {
         Reject {
             status,
             reason: reason.into(),
+            headers: None,
         }
+    }
+
+    /// Adds a response header (`.header("WWW-Authenticate", "Bearer")`). Invalid names or
+    /// values are logged and left out.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (
+            HeaderName::try_from(name),
+            HeaderValue::try_from(value.to_owned()),
+        ) {
+            (Ok(n), Ok(v)) => {
+                self.headers.get_or_insert_default().append(n, v);
+            }
+            _ => tracing::warn!(name, "invalid handshake refusal header left out"),
+        }
+        self
+    }
+
+    /// The response headers given with [`header`](Self::header), if any.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.headers.as_deref()
     }
 
     /// 400 Bad Request.

@@ -266,6 +266,10 @@ pub use http;
 /// metrics keep the path as their `module` label (see [`metrics`](mod@metrics)). Without it,
 /// the type's name is used.
 ///
+/// `protocols = ["v2", "v1"]` lists the subprotocols the module speaks, preferred first: the
+/// 101 carries the first of them the client offers (none if it offers none of them), with no
+/// hook code; a protocol an `#[on_handshake]` hook chooses ([`Accept::protocol`]) wins.
+///
 /// On an `impl` block of a module struct: methods marked `#[on_handshake]`
 /// (`(&self, req: &HandshakeRequest) -> impl IntoHandshake`), `#[on_open]`
 /// (`(&self, conn: &Connection)`), `#[on_message]` (a handler, like a controller method) and

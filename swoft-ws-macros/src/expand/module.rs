@@ -55,6 +55,7 @@ fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
         quote!((#name, #re))
     });
     let name = ident.to_string();
+    let protocols = args.protocols.iter().flatten();
     let label = match &args.name {
         Some(l) => quote!(#sw::Some(#l)),
         None => quote!(#sw::None),
@@ -84,6 +85,7 @@ fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
                 path: #path,
                 params: &[#(#params),*],
                 label: #label,
+                protocols: &[#(#protocols),*],
                 type_id: #sw::type_id::<#ident>,
                 make: #make,
                 controllers: &[#(#controllers),*],

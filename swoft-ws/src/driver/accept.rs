@@ -77,7 +77,14 @@ pub(crate) async fn upgrade(
         protocol,
         session,
     } = accept;
-    let protocol = offered(protocol, &request);
+    // The hook's choice first; else the first of the module's `protocols` the client offers.
+    let protocol = offered(protocol, &request).or_else(|| {
+        module
+            .protocols
+            .iter()
+            .find(|p| request.protocols().iter().any(|o| o == *p))
+            .map(|p| (*p).to_owned())
+    });
     module.metrics.accepted.increment(1);
     let mut response = upgrade.response(protocol.as_deref());
     tokio::spawn(run(
@@ -153,7 +160,14 @@ async fn on_handshake(
                 module = module.label, path = module.path, peer = ?peer, status = %reject.status,
                 reason = %reject.reason, "handshake rejected"
             );
-            Err(Box::new((reject.status, reject.reason).into_response()))
+            Err(Box::new(
+                (
+                    reject.status,
+                    reject.headers.map(|h| *h).unwrap_or_default(),
+                    reject.reason,
+                )
+                    .into_response(),
+            ))
         }
         Err(panic) => {
             module.metrics.failed.increment(1);

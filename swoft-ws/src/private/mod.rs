@@ -109,6 +109,7 @@ pub const STUB_MODULE: ModuleDef = ModuleDef {
     path: "/",
     params: &[],
     label: None,
+    protocols: &[],
     type_id: type_id::<()>,
     make: stub_make,
     controllers: &[],

@@ -58,6 +58,8 @@ pub(crate) struct ModuleRuntime {
     pub(crate) name: &'static str,
     /// `name = ".."` of the module, else the type's name: logs, metrics, stats.
     pub(crate) label: &'static str,
+    /// `protocols = [..]`, preferred first.
+    pub(crate) protocols: &'static [&'static str],
     pub(crate) path: &'static str,
     /// The constraints of the path's variables (`params(id = r"\d+")`), compiled at build and
     /// anchored to the whole value; a variable without one takes any segment.

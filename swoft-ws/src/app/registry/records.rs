@@ -88,6 +88,9 @@ pub struct ModuleDef {
     /// `swoft_ws_module_info` series and [`Server::module_stats`](crate::Server::module_stats);
     /// the type's name without it.
     pub label: Option<&'static str>,
+    /// `protocols = ["v2", "v1"]`: the subprotocols it speaks, preferred first; the server
+    /// answers with the first of them the client offers (unless the handshake hook chose).
+    pub protocols: &'static [&'static str],
     /// The module type's `TypeId`.
     pub type_id: fn() -> TypeId,
     /// Builds the module instance the hooks receive as `&self`.

@@ -72,6 +72,7 @@ impl<'a> Tables<'a> {
         ModuleRuntime {
             name: m.name,
             label: m.label.unwrap_or(m.name),
+            protocols: m.protocols,
             path,
             // Checked by `check`: every constraint compiles.
             path_params: paths::constraints(m).unwrap_or_default(),
