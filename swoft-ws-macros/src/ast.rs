@@ -170,6 +170,14 @@ impl Route {
         }
     }
 
+    /// `opcode = ..` of the mapping.
+    pub(crate) fn opcode(&self) -> Option<&syn::Ident> {
+        match &self.command {
+            Some(Ok(a)) => a.opcode.as_ref(),
+            _ => None,
+        }
+    }
+
     /// `root = true`: served without the prefix.
     pub(crate) fn is_root(&self) -> bool {
         matches!(&self.command, Some(Ok(a)) if a.is_root())

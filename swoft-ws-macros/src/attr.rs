@@ -49,6 +49,8 @@ pub(crate) struct ModuleArgs {
     pub(crate) path: Option<LitStr>,
     /// `name = "chat"`: the module's name in logs, metrics and stats.
     pub(crate) name: Option<LitStr>,
+    /// `opcode = binary`: the frame kind of replies (Swoft's `defaultOpcode`).
+    pub(crate) opcode: Option<syn::Ident>,
     /// `protocols = ["v2", "v1"]`: subprotocols, preferred first.
     pub(crate) protocols: Option<Vec<LitStr>>,
     /// `params(id = r"\d+")`: a regular expression per path variable.
@@ -127,7 +129,7 @@ impl LimitArgs {
     }
 }
 
-const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
+const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `opcode`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
 fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {
@@ -153,6 +155,9 @@ impl ModuleArgs {
             } else if meta.path.is_ident("name") {
                 let lit = checked_lit(&meta, cx, check::module_name)?;
                 set_once(&mut args.name, &meta, "name", lit)
+            } else if meta.path.is_ident("opcode") {
+                let op = opcode(&meta, &["text", "binary"])?;
+                set_once(&mut args.opcode, &meta, "opcode", op)
             } else if meta.path.is_ident("protocols") {
                 let list = protocols(&meta, cx)?;
                 set_once(&mut args.protocols, &meta, "protocols", list)
@@ -204,6 +209,35 @@ fn checked_lit(
         cx.error_spanned_by(&lit, msg);
     }
     Ok(lit)
+}
+
+/// `opcode = binary`: one of `allowed` (an error at the value otherwise).
+fn opcode(meta: &ParseNestedMeta<'_>, allowed: &[&str]) -> syn::Result<syn::Ident> {
+    let id: syn::Ident = meta.value()?.parse()?;
+    if !allowed.iter().any(|a| id == a) {
+        let list: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
+        let msg = if id == "ping" || id == "pong" {
+            format!(
+                "a module's replies go in {} frames; a control frame (`{id}`) is for one mapping: `#[message_mapping(\"..\", opcode = {id})]`",
+                list.join(" or ")
+            )
+        } else {
+            format!("unknown opcode `{id}`: expected {}", list.join(", "))
+        };
+        return Err(syn::Error::new(id.span(), msg));
+    }
+    Ok(id)
+}
+
+/// The `Opcode` variant of an `opcode = ..` value.
+pub(crate) fn opcode_tokens(id: &syn::Ident, sw: &TokenStream) -> TokenStream {
+    let variant = match id.to_string().as_str() {
+        "binary" => quote!(Binary),
+        "ping" => quote!(Ping),
+        "pong" => quote!(Pong),
+        _ => quote!(Text),
+    };
+    quote!(#sw::Opcode::#variant)
 }
 
 /// `protocols = ["v2", "v1"]`: each a token (RFC 6455 section 4.1), each once.
@@ -385,6 +419,8 @@ pub(crate) struct MappingArgs {
     /// `root = true`: the command is served as written, without the controller's prefix
     /// (Swoft's `@MessageMapping(root=true)`).
     pub(crate) root: Option<LitBool>,
+    /// `opcode = binary`: the frame kind of its replies (Swoft's mapping `opcode`).
+    pub(crate) opcode: Option<syn::Ident>,
 }
 
 impl MappingArgs {
@@ -393,7 +429,7 @@ impl MappingArgs {
     }
 }
 
-const MAPPING_KEYS: &str = "`root`";
+const MAPPING_KEYS: &str = "`root`, `opcode`";
 const MAPPING_SHAPE: &str = "expected one string literal: `#[message_mapping(\"join\")]` or `#[message_mapping(\"room.join\")]` (or `#[message_mapping]` alone to map the method's name)";
 
 /// Parses a `#[message_mapping(..)]`; the first error stops it (a method's mapping is small).
@@ -433,6 +469,9 @@ pub(crate) fn mapping_args(attr: &syn::Attribute) -> syn::Result<MappingArgs> {
             if meta.path.is_ident("root") {
                 let b: LitBool = meta.value()?.parse()?;
                 set_once(&mut args.root, &meta, "root", b)
+            } else if meta.path.is_ident("opcode") {
+                let op = opcode(&meta, &["text", "binary", "ping", "pong"])?;
+                set_once(&mut args.opcode, &meta, "opcode", op)
             } else {
                 Err(meta.error(unknown_key("message_mapping", &meta.path, MAPPING_KEYS)))
             }

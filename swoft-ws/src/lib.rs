@@ -270,6 +270,9 @@ pub use http;
 /// 101 carries the first of them the client offers (none if it offers none of them), with no
 /// hook code; a protocol an `#[on_handshake]` hook chooses ([`Accept::protocol`]) wins.
 ///
+/// `opcode = binary` (Swoft's `defaultOpcode`) sends the module's replies, error replies
+/// included, in binary frames (see [`ws::Opcode`]).
+///
 /// On an `impl` block of a module struct: methods marked `#[on_handshake]`
 /// (`(&self, req: &HandshakeRequest) -> impl IntoHandshake`), `#[on_open]`
 /// (`(&self, conn: &Connection)`), `#[on_message]` (a handler, like a controller method) and
@@ -295,6 +298,10 @@ pub use swoft_ws_macros::ws_controller;
 /// `#[message_mapping("help", root = true)]` serves `help` itself, without the controller's
 /// prefix (Swoft's `@MessageMapping("help", root=true)`); a root command is one name, so a
 /// dotted one with `root` is a compile error.
+///
+/// `opcode = binary` (or `text`, `ping`, `pong`) sends the method's replies in that kind of
+/// frame, as Swoft's mapping `opcode`; without it, the module's `opcode` (default `text`)
+/// applies. See [`ws::Opcode`].
 pub use swoft_ws_macros::message_mapping;
 
 /// Adds middleware to one handler: `#[middleware(A, B)]` on a `#[message_mapping]` method. See

@@ -48,8 +48,15 @@ fn controller_impl(c: &Controller, sw: &TokenStream) -> TokenStream {
         let loc = shim::location(span, sw);
         let mw = shim::middleware_refs(&r.middleware(), sw);
         let root = r.is_root();
+        let opcode = match r.opcode() {
+            Some(op) => {
+                let op = attr::opcode_tokens(op, sw);
+                quote!(#sw::Some(#op))
+            }
+            None => quote!(#sw::None),
+        };
         quote!(#sw::RouteDef {
-            action: #action, root: #root, index: #i, middleware: #mw, location: #loc, needs: #needs
+            action: #action, root: #root, opcode: #opcode, index: #i, middleware: #mw, location: #loc, needs: #needs
         })
     });
     let loc = shim::location(self_ty.span(), sw);

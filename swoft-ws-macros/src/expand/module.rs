@@ -56,6 +56,10 @@ fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
     });
     let name = ident.to_string();
     let protocols = args.protocols.iter().flatten();
+    let opcode = match &args.opcode {
+        Some(op) => attr::opcode_tokens(op, sw),
+        None => quote!(#sw::Opcode::Text),
+    };
     let label = match &args.name {
         Some(l) => quote!(#sw::Some(#l)),
         None => quote!(#sw::None),
@@ -86,6 +90,7 @@ fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
                 params: &[#(#params),*],
                 label: #label,
                 protocols: &[#(#protocols),*],
+                opcode: #opcode,
                 type_id: #sw::type_id::<#ident>,
                 make: #make,
                 controllers: &[#(#controllers),*],

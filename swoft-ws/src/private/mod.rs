@@ -24,6 +24,7 @@ pub use crate::runtime::connection::{CloseInfo, Connection};
 pub use crate::runtime::context::Context;
 pub use crate::runtime::handler::MaybeReady;
 pub use crate::runtime::middleware::{Middleware, MiddlewareRef};
+pub use crate::ws::Opcode;
 
 /// A result already there: `Result<Accept, Reject>` for handshake shims.
 pub type HandshakeOutcome = Result<Accept, Reject>;
@@ -110,6 +111,7 @@ pub const STUB_MODULE: ModuleDef = ModuleDef {
     params: &[],
     label: None,
     protocols: &[],
+    opcode: crate::ws::Opcode::Text,
     type_id: type_id::<()>,
     make: stub_make,
     controllers: &[],

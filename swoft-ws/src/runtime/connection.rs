@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use axum::extract::ws::Message;
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::handshake::HandshakeRequest;
@@ -67,6 +68,9 @@ pub enum SendError {
     /// The data could not be serialized.
     #[error("the data could not be serialized: {0}")]
     Encode(String),
+    /// A control frame's payload is over 125 bytes (RFC 6455 §5.5); it holds the length.
+    #[error("a control frame carries at most 125 bytes, not {0}")]
+    ControlTooLong(usize),
 }
 
 /// Why [`Connection::join`] (or [`Rooms::join`](crate::Rooms::join)) did not add the
@@ -300,6 +304,26 @@ impl Connection {
     /// Queues a frame for this connection, as it is.
     pub fn send(&self, msg: RawMessage) -> Result<(), SendError> {
         self.send_ws(msg.into_ws())
+    }
+
+    /// Sends a ping frame (Swoft's `push($fd, $data, WEBSOCKET_OPCODE_PING)`); the client
+    /// answers with a pong, which the server takes and drops. At most 125 bytes.
+    pub fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(payload.into(), Message::Ping)
+    }
+
+    /// Sends a pong frame (Swoft's `WEBSOCKET_OPCODE_PONG`), e.g. as an app-level answer
+    /// (pings the client sends are answered by the server already). At most 125 bytes. A
+    /// close frame is sent with [`close`](Self::close).
+    pub fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(payload.into(), Message::Pong)
+    }
+
+    fn send_control(&self, payload: Bytes, kind: fn(Bytes) -> Message) -> Result<(), SendError> {
+        if payload.len() > crate::ws::MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlTooLong(payload.len()));
+        }
+        self.send_ws(kind(payload))
     }
 
     /// Sends a message the server pushes on its own, packed by the module's parser (for the

@@ -23,6 +23,8 @@ pub(crate) struct Route {
     /// global → module → controller → method; empty when no middleware applies.
     pub(crate) chain: Chain,
     pub(crate) metrics: Arc<CommandMetrics>,
+    /// The frame its replies go out in (the mapping's `opcode`, else the module's).
+    pub(crate) opcode: crate::ws::Opcode,
 }
 
 impl fmt::Debug for Route {
@@ -60,6 +62,8 @@ pub(crate) struct ModuleRuntime {
     pub(crate) label: &'static str,
     /// `protocols = [..]`, preferred first.
     pub(crate) protocols: &'static [&'static str],
+    /// `opcode = ..`: the frame of replies without a mapping's own, and of error replies.
+    pub(crate) opcode: crate::ws::Opcode,
     pub(crate) path: &'static str,
     /// The constraints of the path's variables (`params(id = r"\d+")`), compiled at build and
     /// anchored to the whole value; a variable without one takes any segment.

@@ -230,6 +230,7 @@ mod tests {
         RouteDef {
             action,
             root: false,
+            opcode: None,
             index: 0,
             middleware: &[],
             location: at(line),

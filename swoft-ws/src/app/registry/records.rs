@@ -33,6 +33,9 @@ pub struct RouteDef {
     /// `root = true`: the action is served as written, without the controller's prefix
     /// (Swoft's `@MessageMapping(root=true)`).
     pub root: bool,
+    /// `opcode = binary`: the frame its replies go out in (Swoft's mapping `opcode`); the
+    /// module's without it.
+    pub opcode: Option<crate::ws::Opcode>,
     /// The handler's index in its controller's dispatch function.
     pub index: u16,
     /// `#[middleware(..)]` on the method.
@@ -91,6 +94,9 @@ pub struct ModuleDef {
     /// `protocols = ["v2", "v1"]`: the subprotocols it speaks, preferred first; the server
     /// answers with the first of them the client offers (unless the handshake hook chose).
     pub protocols: &'static [&'static str],
+    /// `opcode = binary`: the frame its replies go out in, unless a mapping says otherwise
+    /// (Swoft's `defaultOpcode`).
+    pub opcode: crate::ws::Opcode,
     /// The module type's `TypeId`.
     pub type_id: fn() -> TypeId,
     /// Builds the module instance the hooks receive as `&self`.

@@ -73,6 +73,7 @@ impl<'a> Tables<'a> {
             name: m.name,
             label: m.label.unwrap_or(m.name),
             protocols: m.protocols,
+            opcode: m.opcode,
             path,
             // Checked by `check`: every constraint compiles.
             path_params: paths::constraints(m).unwrap_or_default(),
@@ -114,6 +115,7 @@ impl<'a> Tables<'a> {
                     index: r.index,
                     chain: self.chain(module_chain, &[c.middleware, r.middleware]),
                     metrics: Arc::new(CommandMetrics::new(m.path, &command)),
+                    opcode: r.opcode.unwrap_or(m.opcode),
                 };
                 routes.insert(command.into_boxed_str(), route);
             }
