@@ -228,6 +228,18 @@ fn send_reply(
                 }
             }
         }
+        Reply::DataExt { data, ext } => {
+            let command = cx.command().unwrap_or("");
+            let packed = parser.encode_with_ext(command, cx.id(), &data, &ext);
+            match opcode.frame(packed) {
+                Some(frame) => (frame, "ok".into()),
+                None => error_frame(
+                    cx,
+                    module,
+                    &WsError::internal("the reply is too long for a control frame"),
+                ),
+            }
+        }
         Reply::Error(e) => error_frame(cx, module, &e),
     };
     match cx.connection().send_ws(frame) {

@@ -335,6 +335,26 @@ impl Connection {
         Ok(())
     }
 
+    /// [`push`](Self::push) with Swoft's `ext` beside the data (`{"cmd", "data", "ext"}` with
+    /// the JSON parser; the text parsers leave `ext` out).
+    pub fn push_with_ext<T: Serialize + ?Sized, E: Serialize + ?Sized>(
+        &self,
+        command: &str,
+        data: &T,
+        ext: &E,
+    ) -> Result<(), SendError> {
+        let data = serde_json::to_string(data).map_err(|e| SendError::Encode(e.to_string()))?;
+        let ext = serde_json::to_string(ext).map_err(|e| SendError::Encode(e.to_string()))?;
+        let frame = self
+            .inner
+            .module
+            .parser
+            .encode_with_ext(command, None, &data, &ext);
+        self.send(frame)?;
+        self.inner.module.metrics.pushes_out.increment(1);
+        Ok(())
+    }
+
     /// Bytes (frame payloads) waiting in this connection's outbound queue.
     pub fn queued_bytes(&self) -> usize {
         self.inner.tx.queued_bytes()
