@@ -7,10 +7,10 @@
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ItemStruct, LitStr, Path};
+use syn::{Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ItemStruct, Path};
 use syn::{ReturnType, Signature, Type};
 
-use crate::attr::{self, ControllerArgs, ModuleArgs};
+use crate::attr::{self, ControllerArgs, MappingArgs, ModuleArgs};
 
 /// `#[ws_module(...)]` on a struct.
 pub(crate) struct Module<'a> {
@@ -29,9 +29,9 @@ pub(crate) struct Controller {
 
 /// A method of a controller that carries its helper attributes.
 pub(crate) struct Route {
-    /// The first `#[message_mapping]`'s command: `Ok(None)` when it is written alone (the
-    /// method's name is the action). `None` on a method with only `#[middleware]`.
-    pub(crate) command: Option<syn::Result<Option<LitStr>>>,
+    /// The first `#[message_mapping]`'s arguments (without a command when the method's name
+    /// is the action). `None` on a method with only `#[middleware]`.
+    pub(crate) command: Option<syn::Result<MappingArgs>>,
     /// Every `#[message_mapping]` after the first.
     pub(crate) extra_mappings: Vec<Attribute>,
     pub(crate) middleware_attrs: Vec<Attribute>,
@@ -90,10 +90,41 @@ impl Controller {
         Controller { item, args, routes }
     }
 
+    /// The command prefix: the one written, else the one the type's name gives (see
+    /// [`prefix_from_type`]).
+    pub(crate) fn prefix(&self) -> String {
+        match &self.args.prefix {
+            Some(lit) => lit.value(),
+            None => prefix_from_type(&self.item.self_ty),
+        }
+    }
+
     /// The mapped routes (after the check: every one valid).
     pub(crate) fn mapped(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter().filter(|r| r.command.is_some())
     }
+}
+
+/// The prefix of a controller written without one, as Swoft takes it from the class: the
+/// type's last name without its `Controller` suffix, first letter lowercased (`HomeController`
+/// → `home`, `ChatRoomController` → `chatRoom`, `Lobby` → `lobby`).
+pub(crate) fn prefix_from_type(ty: &Type) -> String {
+    let Type::Path(p) = ty else {
+        return String::new();
+    };
+    let Some(last) = p.path.segments.last() else {
+        return String::new();
+    };
+    let name = last.ident.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name);
+    let stem = match name.strip_suffix("Controller") {
+        Some(s) if !s.is_empty() => s,
+        _ => name,
+    };
+    let mut chars = stem.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
 }
 
 impl Route {
@@ -117,7 +148,7 @@ impl Route {
         }
         let mut mappings = mappings.into_iter();
         Some(Route {
-            command: mappings.next().map(|a| attr::mapping_command(&a)),
+            command: mappings.next().map(|a| attr::mapping_args(&a)),
             extra_mappings: mappings.collect(),
             middleware: middleware_attrs
                 .iter()
@@ -132,15 +163,31 @@ impl Route {
     /// The action, and where it is written: the literal, or the method's name.
     pub(crate) fn action(&self) -> (String, Span) {
         match &self.command {
-            Some(Ok(Some(lit))) => (lit.value(), lit.span()),
+            Some(Ok(MappingArgs {
+                command: Some(lit), ..
+            })) => (lit.value(), lit.span()),
             _ => (self.sig.ident.to_string(), self.sig.ident.span()),
         }
     }
 
-    /// The full command (`prefix.action`, or the action if it has a `.` already).
+    /// `opcode = ..` of the mapping.
+    pub(crate) fn opcode(&self) -> Option<&syn::Ident> {
+        match &self.command {
+            Some(Ok(a)) => a.opcode.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// `root = true`: served without the prefix.
+    pub(crate) fn is_root(&self) -> bool {
+        matches!(&self.command, Some(Ok(a)) if a.is_root())
+    }
+
+    /// The full command (`prefix.action`; the action alone if it has a `.` already or the
+    /// mapping is a root one).
     pub(crate) fn command(&self, prefix: &str) -> String {
         let (action, _) = self.action();
-        if prefix.is_empty() || action.contains('.') {
+        if prefix.is_empty() || self.is_root() || action.contains('.') {
             action
         } else {
             format!("{prefix}.{action}")
@@ -266,5 +313,22 @@ impl Method {
             ReturnType::Default => self.ident.span(),
             ReturnType::Type(_, ty) => ty.span(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_from_type;
+
+    #[test]
+    fn a_prefix_from_the_type_name_drops_controller_and_lowers_the_first_letter() {
+        let of = |ty: syn::Type| prefix_from_type(&ty);
+        assert_eq!(of(syn::parse_quote!(HomeController)), "home");
+        assert_eq!(
+            of(syn::parse_quote!(crate::ws::ChatRoomController)),
+            "chatRoom"
+        );
+        assert_eq!(of(syn::parse_quote!(Lobby)), "lobby");
+        assert_eq!(of(syn::parse_quote!(Controller)), "controller");
     }
 }

@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::meta::ParseNestedMeta;
 use syn::punctuated::Punctuated;
-use syn::{LitStr, Path, Token};
+use syn::{LitBool, LitStr, Path, Token};
 
 use crate::check;
 use crate::ctxt::Ctxt;
@@ -47,6 +47,14 @@ pub(crate) enum ParserArg {
 #[derive(Default)]
 pub(crate) struct ModuleArgs {
     pub(crate) path: Option<LitStr>,
+    /// `name = "chat"`: the module's name in logs, metrics and stats.
+    pub(crate) name: Option<LitStr>,
+    /// `opcode = binary`: the frame kind of replies (Swoft's `defaultOpcode`).
+    pub(crate) opcode: Option<syn::Ident>,
+    /// `protocols = ["v2", "v1"]`: subprotocols, preferred first.
+    pub(crate) protocols: Option<Vec<LitStr>>,
+    /// `params(id = r"\d+")`: a regular expression per path variable.
+    pub(crate) params: Option<Vec<(syn::Ident, LitStr)>>,
     pub(crate) controllers: Option<Vec<Path>>,
     pub(crate) parser: Option<(ParserArg, Span)>,
     pub(crate) default_command: Option<LitStr>,
@@ -121,7 +129,7 @@ impl LimitArgs {
     }
 }
 
-const MODULE_KEYS: &str = "`path`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
+const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `opcode`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
 fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {
@@ -144,6 +152,18 @@ impl ModuleArgs {
             if meta.path.is_ident("path") {
                 let lit = checked_lit(&meta, cx, check::path)?;
                 set_once(&mut args.path, &meta, "path", lit)
+            } else if meta.path.is_ident("name") {
+                let lit = checked_lit(&meta, cx, check::module_name)?;
+                set_once(&mut args.name, &meta, "name", lit)
+            } else if meta.path.is_ident("opcode") {
+                let op = opcode(&meta, &["text", "binary"])?;
+                set_once(&mut args.opcode, &meta, "opcode", op)
+            } else if meta.path.is_ident("protocols") {
+                let list = protocols(&meta, cx)?;
+                set_once(&mut args.protocols, &meta, "protocols", list)
+            } else if meta.path.is_ident("params") {
+                let list = params(&meta, cx)?;
+                set_once(&mut args.params, &meta, "params", list)
             } else if meta.path.is_ident("controllers") {
                 let list = controllers(&meta, cx)?;
                 set_once(&mut args.controllers, &meta, "controllers", list)
@@ -189,6 +209,81 @@ fn checked_lit(
         cx.error_spanned_by(&lit, msg);
     }
     Ok(lit)
+}
+
+/// `opcode = binary`: one of `allowed` (an error at the value otherwise).
+fn opcode(meta: &ParseNestedMeta<'_>, allowed: &[&str]) -> syn::Result<syn::Ident> {
+    let id: syn::Ident = meta.value()?.parse()?;
+    if !allowed.iter().any(|a| id == a) {
+        let list: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
+        let msg = if id == "ping" || id == "pong" {
+            format!(
+                "a module's replies go in {} frames; a control frame (`{id}`) is for one mapping: `#[message_mapping(\"..\", opcode = {id})]`",
+                list.join(" or ")
+            )
+        } else {
+            format!("unknown opcode `{id}`: expected {}", list.join(", "))
+        };
+        return Err(syn::Error::new(id.span(), msg));
+    }
+    Ok(id)
+}
+
+/// The `Opcode` variant of an `opcode = ..` value.
+pub(crate) fn opcode_tokens(id: &syn::Ident, sw: &TokenStream) -> TokenStream {
+    let variant = match id.to_string().as_str() {
+        "binary" => quote!(Binary),
+        "ping" => quote!(Ping),
+        "pong" => quote!(Pong),
+        _ => quote!(Text),
+    };
+    quote!(#sw::Opcode::#variant)
+}
+
+/// `protocols = ["v2", "v1"]`: each a token (RFC 6455 section 4.1), each once.
+fn protocols(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Vec<LitStr>> {
+    let value = meta.value()?;
+    if !value.peek(syn::token::Bracket) {
+        return Err(value.error(
+            "`protocols` takes a list in square brackets, even for one: write `protocols = [\"v1\"]`",
+        ));
+    }
+    let content;
+    syn::bracketed!(content in value);
+    let list: Vec<LitStr> = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?
+        .into_iter()
+        .collect();
+    for (i, lit) in list.iter().enumerate() {
+        if let Err(msg) = check::protocol(&lit.value()) {
+            cx.error_spanned_by(lit, msg);
+        } else if list[..i].iter().any(|l| l.value() == lit.value()) {
+            cx.error_spanned_by(
+                lit,
+                format!("subprotocol `{}` is listed twice", lit.value()),
+            );
+        }
+    }
+    Ok(list)
+}
+
+/// `params(id = r"\d+", name = "[a-z]+")`: each regex checked where it is written.
+fn params(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Vec<(syn::Ident, LitStr)>> {
+    let mut list: Vec<(syn::Ident, LitStr)> = Vec::new();
+    meta.parse_nested_meta(|inner| {
+        let Some(name) = inner.path.get_ident().cloned() else {
+            return Err(inner.error("expected a path variable's name: `params(id = r\"\\d+\")`"));
+        };
+        let re: LitStr = inner.value()?.parse()?;
+        if let Err(msg) = check::param_regex(&re.value()) {
+            cx.error_spanned_by(&re, msg);
+        }
+        if list.iter().any(|(n, _)| *n == name) {
+            return Err(inner.error(format!("`{name}` is given twice: keep one")));
+        }
+        list.push((name, re));
+        Ok(())
+    })?;
+    Ok(list)
 }
 
 /// `controllers = [A, B]`: each listed once (an error at the second).
@@ -288,10 +383,6 @@ impl ControllerArgs {
         }
         args
     }
-
-    pub(crate) fn prefix(&self) -> String {
-        self.prefix.as_ref().map(LitStr::value).unwrap_or_default()
-    }
 }
 
 fn check_prefix(lit: &LitStr, cx: &Ctxt) {
@@ -319,31 +410,86 @@ pub(crate) fn hook_block_args(tokens: TokenStream, cx: &Ctxt) -> Option<Path> {
     krate
 }
 
-/// `#[message_mapping("join")]`, `#[message_mapping("room.join")]` or `#[message_mapping]` (the
-/// method's name is the action).
-pub(crate) fn mapping_command(attr: &syn::Attribute) -> syn::Result<Option<LitStr>> {
-    match &attr.meta {
-        syn::Meta::Path(_) => Ok(None),
-        syn::Meta::List(list) => {
-            let lit: LitStr = syn::parse2(list.tokens.clone()).map_err(|_| {
-                let msg = "expected one string literal: `#[message_mapping(\"join\")]` or `#[message_mapping(\"room.join\")]` (or `#[message_mapping]` alone to map the method's name)";
-                // Empty parentheses have no token of their own: point at the attribute.
-                if list.tokens.is_empty() {
-                    syn::Error::new_spanned(attr, msg)
-                } else {
-                    syn::Error::new_spanned(&list.tokens, msg)
-                }
-            })?;
+/// `#[message_mapping("join")]`, `#[message_mapping("room.join")]`,
+/// `#[message_mapping("help", root = true)]` or `#[message_mapping]` (the method's name is the
+/// action).
+#[derive(Default)]
+pub(crate) struct MappingArgs {
+    pub(crate) command: Option<LitStr>,
+    /// `root = true`: the command is served as written, without the controller's prefix
+    /// (Swoft's `@MessageMapping(root=true)`).
+    pub(crate) root: Option<LitBool>,
+    /// `opcode = binary`: the frame kind of its replies (Swoft's mapping `opcode`).
+    pub(crate) opcode: Option<syn::Ident>,
+}
+
+impl MappingArgs {
+    pub(crate) fn is_root(&self) -> bool {
+        self.root.as_ref().is_some_and(LitBool::value)
+    }
+}
+
+const MAPPING_KEYS: &str = "`root`, `opcode`";
+const MAPPING_SHAPE: &str = "expected one string literal: `#[message_mapping(\"join\")]` or `#[message_mapping(\"room.join\")]` (or `#[message_mapping]` alone to map the method's name)";
+
+/// Parses a `#[message_mapping(..)]`; the first error stops it (a method's mapping is small).
+pub(crate) fn mapping_args(attr: &syn::Attribute) -> syn::Result<MappingArgs> {
+    let list = match &attr.meta {
+        syn::Meta::Path(_) => return Ok(MappingArgs::default()),
+        syn::Meta::List(list) => list,
+        syn::Meta::NameValue(nv) => {
+            return Err(syn::Error::new_spanned(
+                nv,
+                "write the command in parentheses: `#[message_mapping(\"join\")]`",
+            ));
+        }
+    };
+    // Empty parentheses have no token of their own: point at the attribute.
+    if list.tokens.is_empty() {
+        return Err(syn::Error::new_spanned(attr, MAPPING_SHAPE));
+    }
+    let mut args = MappingArgs::default();
+    list.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+        if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
             if let Err(msg) = check::command(&lit.value()) {
                 return Err(syn::Error::new_spanned(&lit, msg));
             }
-            Ok(Some(lit))
+            args.command = Some(lit);
+            if input.is_empty() {
+                return Ok(());
+            }
+            input.parse::<Token![,]>()?;
+        } else if !(input.peek(syn::Ident) && input.peek2(Token![=])) {
+            let rest: TokenStream = input.parse()?;
+            return Err(syn::Error::new_spanned(rest, MAPPING_SHAPE));
         }
-        syn::Meta::NameValue(nv) => Err(syn::Error::new_spanned(
-            nv,
-            "write the command in parentheses: `#[message_mapping(\"join\")]`",
-        )),
+        let rest: TokenStream = input.parse()?;
+        let keys = syn::meta::parser(|meta| {
+            if meta.path.is_ident("root") {
+                let b: LitBool = meta.value()?.parse()?;
+                set_once(&mut args.root, &meta, "root", b)
+            } else if meta.path.is_ident("opcode") {
+                let op = opcode(&meta, &["text", "binary", "ping", "pong"])?;
+                set_once(&mut args.opcode, &meta, "opcode", op)
+            } else {
+                Err(meta.error(unknown_key("message_mapping", &meta.path, MAPPING_KEYS)))
+            }
+        });
+        syn::parse::Parser::parse2(keys, rest)
+    })?;
+    if let (true, Some(lit)) = (args.is_root(), &args.command) {
+        if lit.value().contains('.') {
+            return Err(syn::Error::new_spanned(
+                lit,
+                format!(
+                    "a root command is one name without `.` (`root = true` serves it as written, without the prefix); write `#[message_mapping(\"{}\")]` without `root` for a full command",
+                    lit.value()
+                ),
+            ));
+        }
     }
+    Ok(args)
 }
 
 /// `#[middleware(A, B)]` on a handler method.

@@ -12,6 +12,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ItemImpl, Signature, Type};
 
 use crate::ast::{Controller, Hook, HookBlock, Module};
+use crate::attr::MappingArgs;
 use crate::ctxt::Ctxt;
 
 /// `#[ws_module(...)]` on a struct: a path, and no generics.
@@ -21,6 +22,17 @@ pub(crate) fn module(cx: &Ctxt, m: &Module<'_>) {
             &m.item.ident,
             "#[ws_module] needs a path: `#[ws_module(path = \"/chat\")]`",
         );
+    }
+    if let (Some(path), Some(params)) = (&m.args.path, &m.args.params) {
+        let path = path.value();
+        for (name, _) in params {
+            if !path_vars(&path).any(|v| name == v) {
+                cx.error_spanned_by(
+                    name,
+                    format!("`{name}` is not a variable of the path `{path}`: write it in the path as `{{{name}}}`"),
+                );
+            }
+        }
     }
     if !m.item.generics.params.is_empty() {
         cx.error_spanned_by(
@@ -33,7 +45,15 @@ pub(crate) fn module(cx: &Ctxt, m: &Module<'_>) {
 /// `#[ws_controller]`: the impl's shape, then each method in order.
 pub(crate) fn controller(cx: &Ctxt, c: &Controller) {
     impl_shape(cx, &c.item, "ws_controller");
-    let prefix = c.args.prefix();
+    let prefix = c.prefix();
+    if c.args.prefix.is_none() {
+        if let Err(msg) = self::prefix(&prefix) {
+            cx.error_spanned_by(
+                &c.item.self_ty,
+                format!("the prefix taken from the type's name is not valid ({msg}): write one, `#[ws_controller(prefix = \"room\")]`"),
+            );
+        }
+    }
     let mut seen: HashMap<String, Span> = HashMap::new();
     let mut handlers = 0usize;
     for r in &c.routes {
@@ -59,13 +79,13 @@ pub(crate) fn controller(cx: &Ctxt, c: &Controller) {
                 continue;
             }
             // The method's name is the action: it must be a command too.
-            Ok(None) => {
+            Ok(MappingArgs { command: None, .. }) => {
                 if let Err(msg) = self::command(&r.sig.ident.to_string()) {
                     cx.error_spanned_by(&r.sig.ident, msg);
                     continue;
                 }
             }
-            Ok(Some(_)) => {}
+            Ok(_) => {}
         }
         let full = r.command(&prefix);
         let (_, span) = r.action();
@@ -233,15 +253,11 @@ pub(crate) fn first_tokens(input: &TokenStream) -> TokenStream {
     input.clone().into_iter().take(2).collect()
 }
 
-/// A module path: `/`, or `/` followed by segments of `[A-Za-z0-9_.~-]`, no empty segment,
-/// no trailing `/`.
+/// A module path: `/`, or segments of `[A-Za-z0-9_.~-]` or `{name}` (a path variable, Swoft's
+/// `@WsModule("/rooms/{id}")`), each after a `/`; no empty segment, no trailing `/`. The
+/// leading `/` may be left out, as Swoft allows: `"echo"` is `/echo` ([`normal_path`]).
 pub(crate) fn path(p: &str) -> Result<(), String> {
-    if !p.starts_with('/') {
-        return Err(format!(
-            "module path must start with `/`: write `\"/{}\"`",
-            p.trim_start_matches('/')
-        ));
-    }
+    let p = normal_path(p);
     if p == "/" {
         return Ok(());
     }
@@ -252,15 +268,90 @@ pub(crate) fn path(p: &str) -> Result<(), String> {
             "module path has an empty segment: write `\"{normal}\"`"
         ));
     }
-    if let Some(c) = p
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '.' | '~')))
-    {
-        return Err(format!(
-            "module path may only hold letters, digits and `_ - . ~` between slashes; `{c}` is not allowed"
-        ));
+    let mut vars: Vec<&str> = Vec::new();
+    for seg in p.split('/').skip(1) {
+        if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let ident = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ident {
+                return Err(format!(
+                    "invalid path variable `{{{name}}}`: a variable is a name of letters, digits and `_` (`{{id}}`), the whole segment"
+                ));
+            }
+            if vars.contains(&name) {
+                return Err(format!("path variable `{name}` is used twice"));
+            }
+            vars.push(name);
+        } else if let Some(c) = seg
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '~')))
+        {
+            return Err(format!(
+                "module path may only hold letters, digits and `_ - . ~` between slashes, or a variable `{{name}}` as a whole segment; `{c}` is not allowed"
+            ));
+        }
     }
     Ok(())
+}
+
+/// The path with its leading `/` (Swoft accepts `"echo"` for `/echo`).
+pub(crate) fn normal_path(p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("/{p}")
+    }
+}
+
+/// The names of a path's variables (`/rooms/{id}` → `id`).
+pub(crate) fn path_vars(p: &str) -> impl Iterator<Item = &str> {
+    p.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}
+
+/// A path variable's constraint: a regular expression (the `regex` crate's syntax), matched
+/// against the whole segment.
+pub(crate) fn param_regex(re: &str) -> Result<(), String> {
+    regex_syntax::Parser::new()
+        .parse(re)
+        .map(|_| ())
+        .map_err(|e| format!("invalid regular expression for a path variable: {e}"))
+}
+
+/// A subprotocol: an HTTP token (RFC 6455 section 4.1, RFC 7230 section 3.2.6).
+pub(crate) fn protocol(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("empty subprotocol: a subprotocol is a token like `\"v1\"`".to_owned());
+    }
+    match p
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "invalid subprotocol `{p}`: `{c}` is not allowed in a token (RFC 6455 section 4.1)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A module's `name`: letters, digits and `_ - .` (it is a metrics label value and a log
+/// field).
+pub(crate) fn module_name(n: &str) -> Result<(), String> {
+    if n.is_empty() {
+        return Err("empty module name: leave `name` out to use the type's name".to_owned());
+    }
+    match n
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        Some(c) => Err(format!(
+            "invalid module name `{n}`: `{c}` is not allowed (use letters, digits, `_`, `-` and `.`)"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// One name: a command prefix or a segment of a command.
@@ -283,7 +374,7 @@ fn segment(s: &str, what: &str, whole: &str) -> Result<(), String> {
 pub(crate) fn prefix(p: &str) -> Result<(), String> {
     if p.is_empty() {
         return Err(
-            "empty prefix: for commands without a prefix leave it out (`#[ws_controller]`)"
+            "empty prefix: map a command without a prefix with `#[message_mapping(\"help\", root = true)]` (without a prefix, `#[ws_controller]` takes it from the type's name)"
                 .to_owned(),
         );
     }
@@ -319,10 +410,20 @@ mod tests {
         assert!(path("/").is_ok());
         assert!(path("/chat").is_ok());
         assert!(path("/a/b-c_d.e").is_ok());
-        assert!(path("chat").unwrap_err().contains("\"/chat\""));
+        assert!(path("chat").is_ok());
+        assert_eq!(normal_path("chat"), "/chat");
         assert!(path("/a//b").unwrap_err().contains("\"/a/b\""));
         assert!(path("/a/").is_err());
-        assert!(path("/a/{id}").is_err());
+        assert!(path("/a/{id}").is_ok());
+        assert!(path("/a/{id}/b/{id}").unwrap_err().contains("twice"));
+        assert!(path("/a/x{id}").is_err());
+        assert!(path("/a/{1d}").is_err());
+        assert_eq!(
+            path_vars("/a/{id}/b/{name}").collect::<Vec<_>>(),
+            ["id", "name"]
+        );
+        assert!(param_regex(r"\d+").is_ok());
+        assert!(param_regex(r"(\d+").is_err());
     }
 
     #[test]
@@ -334,7 +435,7 @@ mod tests {
         assert!(command("a b").is_err());
         assert!(prefix("room").is_ok());
         assert!(prefix("a.b").is_err());
-        assert!(prefix("").unwrap_err().contains("leave it out"));
+        assert!(prefix("").unwrap_err().contains("root = true"));
         assert!(command(".join").unwrap_err().contains("`\"join\"`"));
     }
 }

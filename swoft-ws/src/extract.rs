@@ -94,6 +94,13 @@ impl RequiredState {
     }
 }
 
+/// The values of the module path's variables (`/rooms/{id}`), cloned from the handshake.
+impl FromContext<'_> for crate::handshake::PathParams {
+    fn from_context(cx: &Context) -> Result<Self, WsError> {
+        Ok(cx.connection().request().path_params().clone())
+    }
+}
+
 /// The message's payload, deserialized into `T`.
 ///
 /// For the JSON parser this is the `data` field (or the object's other fields without one).

@@ -37,6 +37,50 @@ pub struct HandshakeRequest {
     peer: Option<SocketAddr>,
     protocols: Vec<String>,
     extensions: http::Extensions,
+    path_params: PathParams,
+}
+
+/// The values of a module path's variables (`/rooms/{id}` served for `/rooms/42`: `id` =
+/// `42`), as Swoft hands a `@WsModule("/rooms/{id}")`'s values to the app. Each value already
+/// passed its variable's constraint (`params(id = r"\d+")`); a request whose value does not is
+/// answered 404 before any hook runs.
+///
+/// Read it in `#[on_handshake]` ([`HandshakeRequest::path_param`]), in any hook or handler
+/// through the connection ([`Connection::path_param`](crate::Connection::path_param)), or as
+/// a handler argument (this type is an extractor).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathParams(Box<[(Box<str>, Box<str>)]>);
+
+impl PathParams {
+    /// The values, by variable name, in the path's order.
+    pub fn new(values: impl IntoIterator<Item = (String, String)>) -> Self {
+        PathParams(
+            values
+                .into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+                .collect(),
+        )
+    }
+
+    /// A variable's value (percent-decoded).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
+    }
+
+    /// A variable's value parsed into `T` (`params.parse::<u64>("id")`).
+    pub fn parse<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.get(name)?.parse().ok()
+    }
+
+    /// Every (name, value), in the path's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// Whether the path has no variables.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl HandshakeRequest {
@@ -57,6 +101,7 @@ impl HandshakeRequest {
             peer,
             protocols,
             extensions: http::Extensions::new(),
+            path_params: PathParams::default(),
         }
     }
 
@@ -79,6 +124,22 @@ impl HandshakeRequest {
     /// (`req.extensions_mut().insert(value)`), e.g. the user an auth layer authenticated.
     pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<&T> {
         self.extensions.get::<T>()
+    }
+
+    /// The values of the module path's variables (set by the server; for tests of hooks).
+    pub fn with_path_params(mut self, params: PathParams) -> Self {
+        self.path_params = params;
+        self
+    }
+
+    /// A variable of the module's path (`id` of `/rooms/{id}`): see [`PathParams`].
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.path_params.get(name)
+    }
+
+    /// Every variable of the module's path.
+    pub fn path_params(&self) -> &PathParams {
+        &self.path_params
     }
 
     /// The request URI.
@@ -215,11 +276,15 @@ impl Accept {
     }
 }
 
-/// The handshake is refused with an HTTP status and a reason (the response body). No upgrade.
+/// The handshake is refused with an HTTP status, a reason (the response body) and optional
+/// response headers (`WWW-Authenticate` with a 401, `Retry-After` with a 503 or 429: what
+/// Swoft's handshake hook sets on its response). No upgrade.
 #[derive(Debug, Clone)]
 pub struct Reject {
     pub(crate) status: StatusCode,
     pub(crate) reason: String,
+    /// Boxed: most refusals have none, and the hook's `Result` stays small.
+    pub(crate) headers: Option<Box<HeaderMap>>,
 }
 
 impl Reject {
@@ -228,7 +293,28 @@ impl Reject {
         Reject {
             status,
             reason: reason.into(),
+            headers: None,
         }
+    }
+
+    /// Adds a response header (`.header("WWW-Authenticate", "Bearer")`). Invalid names or
+    /// values are logged and left out.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (
+            HeaderName::try_from(name),
+            HeaderValue::try_from(value.to_owned()),
+        ) {
+            (Ok(n), Ok(v)) => {
+                self.headers.get_or_insert_default().append(n, v);
+            }
+            _ => tracing::warn!(name, "invalid handshake refusal header left out"),
+        }
+        self
+    }
+
+    /// The response headers given with [`header`](Self::header), if any.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.headers.as_deref()
     }
 
     /// 400 Bad Request.

@@ -220,7 +220,7 @@ pub use crate::config::Config;
 #[doc(inline)]
 pub use crate::extract::{Data, Ext, Extension, FromContext, Session, State};
 #[doc(inline)]
-pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
+pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, PathParams, Reject};
 #[doc(inline)]
 pub use crate::protocol::{IntoReply, Reply, WsError};
 #[doc(inline)]
@@ -236,7 +236,7 @@ pub use crate::runtime::fd::Fd;
 #[doc(inline)]
 pub use crate::runtime::rooms::Rooms;
 #[doc(inline)]
-pub use crate::runtime::server::{Server, ServerStats};
+pub use crate::runtime::server::{ModuleStats, Server, ServerStats};
 #[doc(inline)]
 pub use crate::ws::RawMessage;
 
@@ -251,6 +251,28 @@ pub use http;
 /// [`protocol::Parser`] + `Default`. A unit struct is built as it is; any other struct
 /// must implement `Default` (or be given with [`AppBuilder::instance`]).
 ///
+/// The path may hold variables, whole segments in braces, each with an optional constraint
+/// (a regex, the `regex` crate's syntax, matched against the whole value), as Swoft's
+/// `@WsModule("/rooms/{id}", params={"id": "\d+"})`:
+/// `#[ws_module(path = "/rooms/{id}", params(id = r"\d+"))]`. A value that fails its
+/// constraint is answered 404 before any hook runs; the values are read with
+/// [`HandshakeRequest::path_param`], [`Connection::path_param`] and the [`PathParams`]
+/// extractor. Two modules whose paths one request path could match do not build
+/// ([`error::Problem::OverlappingPaths`]). A path without its leading `/` means the path with
+/// one (`"echo"` is `/echo`), as in Swoft.
+///
+/// `name = "chat"` (Swoft's `@WsModule(name="chat")`) names the module in logs (the `module`
+/// field), in [`Server::module_stats`] and in the `swoft_ws_module_info` series; the other
+/// metrics keep the path as their `module` label (see [`metrics`](mod@metrics)). Without it,
+/// the type's name is used.
+///
+/// `protocols = ["v2", "v1"]` lists the subprotocols the module speaks, preferred first: the
+/// 101 carries the first of them the client offers (none if it offers none of them), with no
+/// hook code; a protocol an `#[on_handshake]` hook chooses ([`Accept::protocol`]) wins.
+///
+/// `opcode = binary` (Swoft's `defaultOpcode`) sends the module's replies, error replies
+/// included, in binary frames (see [`ws::Opcode`]).
+///
 /// On an `impl` block of a module struct: methods marked `#[on_handshake]`
 /// (`(&self, req: &HandshakeRequest) -> impl IntoHandshake`), `#[on_open]`
 /// (`(&self, conn: &Connection)`), `#[on_message]` (a handler, like a controller method) and
@@ -261,10 +283,25 @@ pub use swoft_ws_macros::ws_module;
 /// Declares a controller: `#[ws_controller(prefix = "room")]` on an `impl` block whose methods
 /// marked `#[message_mapping("join")]` serve the commands `room.join`, ... The type must
 /// implement `Default` (or be given with [`AppBuilder::instance`]).
+///
+/// Without a prefix, `#[ws_controller]` takes it from the type's name, as Swoft's
+/// `@WsController()` takes it from the class: the last name of the type, without a
+/// `Controller` suffix, first letter lowercased (`HomeController` → `home`,
+/// `ChatRoomController` → `chatRoom`, `Lobby` → `lobby`). A command outside the prefix is
+/// mapped with `root = true` (see [`message_mapping`]).
 pub use swoft_ws_macros::ws_controller;
 
 /// Maps a controller method to an action (`"join"` → `prefix.join`) or to a full command
-/// (`"room.join"`). Only valid inside a `#[ws_controller]` impl block.
+/// (`"room.join"`); `#[message_mapping]` alone maps the method's name. Only valid inside a
+/// `#[ws_controller]` impl block.
+///
+/// `#[message_mapping("help", root = true)]` serves `help` itself, without the controller's
+/// prefix (Swoft's `@MessageMapping("help", root=true)`); a root command is one name, so a
+/// dotted one with `root` is a compile error.
+///
+/// `opcode = binary` (or `text`, `ping`, `pong`) sends the method's replies in that kind of
+/// frame, as Swoft's mapping `opcode`; without it, the module's `opcode` (default `text`)
+/// applies. See [`ws::Opcode`].
 pub use swoft_ws_macros::message_mapping;
 
 /// Adds middleware to one handler: `#[middleware(A, B)]` on a `#[message_mapping]` method. See
@@ -288,7 +325,7 @@ pub use swoft_ws_macros::on_close;
 pub mod prelude {
     pub use crate::{
         Accept, App, CloseInfo, Connection, Context, Data, Ext, Extension, Fd, HandshakeRequest,
-        RawMessage, Reject, Reply, Server, Session, State, WsError,
+        PathParams, RawMessage, Reject, Reply, Server, Session, State, WsError,
     };
     pub use crate::{
         message_mapping, middleware, on_close, on_handshake, on_message, on_open, ws_controller,

@@ -205,6 +205,18 @@ impl fmt::Display for HandshakeFailed {
 
 impl std::error::Error for HandshakeFailed {}
 
+/// A control frame a client received ([`TestClient::recv_control`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// A ping frame and its payload.
+    Ping(Vec<u8>),
+    /// A pong frame and its payload.
+    Pong(Vec<u8>),
+}
+
+/// The most control frames a client keeps unread (the server's liveness pings add to them).
+const MAX_CONTROLS: usize = 64;
+
 /// What a client received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
@@ -225,6 +237,8 @@ pub struct TestClient {
     next_id: u64,
     /// Frames received while waiting for something else (a reply with another id).
     pending: VecDeque<Received>,
+    /// Pings and pongs received, oldest first (at most [`MAX_CONTROLS`]).
+    controls: VecDeque<Control>,
     /// Response headers of the handshake.
     headers: http::HeaderMap,
 }
@@ -262,6 +276,7 @@ impl TestClient {
                 timeout: DEFAULT_TIMEOUT,
                 next_id: 1,
                 pending: VecDeque::new(),
+                controls: VecDeque::new(),
                 headers: resp.headers().clone(),
             }),
             Err(tungstenite::Error::Http(resp)) => Err(HandshakeFailed {
@@ -443,18 +458,65 @@ impl TestClient {
 
     async fn next_frame(&mut self) -> Received {
         loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Text(t))) => return Received::Text(t.to_string()),
-                Some(Ok(Message::Binary(b))) => return Received::Binary(b.to_vec()),
+            if let Some(r) = self.next_event(false).await {
+                return r;
+            }
+        }
+    }
+
+    /// The next data frame, close or end; `None` when a ping or pong was kept and
+    /// `stop_on_control` is set.
+    async fn next_event(&mut self, stop_on_control: bool) -> Option<Received> {
+        loop {
+            let control = match self.ws.next().await {
+                Some(Ok(Message::Text(t))) => return Some(Received::Text(t.to_string())),
+                Some(Ok(Message::Binary(b))) => return Some(Received::Binary(b.to_vec())),
                 Some(Ok(Message::Close(f))) => {
-                    return match f {
+                    return Some(match f {
                         Some(f) => Received::Close(f.code.into(), f.reason.to_string()),
                         None => Received::Close(1005, String::new()),
-                    };
+                    });
                 }
+                Some(Ok(Message::Ping(p))) => Control::Ping(p.to_vec()),
+                Some(Ok(Message::Pong(p))) => Control::Pong(p.to_vec()),
                 Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return Received::Ended,
+                Some(Err(_)) | None => return Some(Received::Ended),
+            };
+            self.keep_control(control);
+            if stop_on_control {
+                return None;
             }
+        }
+    }
+
+    fn keep_control(&mut self, c: Control) {
+        if self.controls.len() == MAX_CONTROLS {
+            self.controls.pop_front();
+        }
+        self.controls.push_back(c);
+    }
+
+    /// The next ping or pong frame (data frames that arrive meanwhile are kept for
+    /// [`recv`](Self::recv)). Panics if none comes in time.
+    pub async fn recv_control(&mut self) -> Control {
+        let timeout = self.timeout;
+        let wait = async {
+            loop {
+                if let Some(c) = self.controls.pop_front() {
+                    return c;
+                }
+                match self.next_event(true).await {
+                    None => {}
+                    Some(Received::Ended) => {
+                        panic!("the connection ended while waiting for a control frame")
+                    }
+                    Some(r) => self.pending.push_back(r),
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(c) => c,
+            Err(_) => panic!("timed out after {timeout:?} waiting for a control frame"),
         }
     }
 }

@@ -36,7 +36,7 @@ fn controller_impl(c: &Controller, sw: &TokenStream) -> TokenStream {
     let item = &c.item;
     let self_ty = &item.self_ty;
     let name = shim::type_name(self_ty);
-    let prefix = c.args.prefix();
+    let prefix = c.prefix();
     let needs_fns = c
         .mapped()
         .enumerate()
@@ -47,8 +47,16 @@ fn controller_impl(c: &Controller, sw: &TokenStream) -> TokenStream {
         let (action, span) = r.action();
         let loc = shim::location(span, sw);
         let mw = shim::middleware_refs(&r.middleware(), sw);
+        let root = r.is_root();
+        let opcode = match r.opcode() {
+            Some(op) => {
+                let op = attr::opcode_tokens(op, sw);
+                quote!(#sw::Some(#op))
+            }
+            None => quote!(#sw::None),
+        };
         quote!(#sw::RouteDef {
-            action: #action, index: #i, middleware: #mw, location: #loc, needs: #needs
+            action: #action, root: #root, opcode: #opcode, index: #i, middleware: #mw, location: #loc, needs: #needs
         })
     });
     let loc = shim::location(self_ty.span(), sw);

@@ -49,8 +49,21 @@ fn module(args: TokenStream, item: &ItemStruct) -> TokenStream {
 fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
     let (item, args) = (m.item, &m.args);
     let ident = &item.ident;
-    let path = args.path.as_ref().map(LitStr::value).unwrap_or_default();
+    let path = check::normal_path(&args.path.as_ref().map(LitStr::value).unwrap_or_default());
+    let params = args.params.iter().flatten().map(|(name, re)| {
+        let name = name.to_string();
+        quote!((#name, #re))
+    });
     let name = ident.to_string();
+    let protocols = args.protocols.iter().flatten();
+    let opcode = match &args.opcode {
+        Some(op) => attr::opcode_tokens(op, sw),
+        None => quote!(#sw::Opcode::Text),
+    };
+    let label = match &args.name {
+        Some(l) => quote!(#sw::Some(#l)),
+        None => quote!(#sw::None),
+    };
     let controllers = args
         .controllers
         .iter()
@@ -74,6 +87,10 @@ fn module_impl(m: &Module<'_>, sw: &TokenStream) -> TokenStream {
             const DEF: &'static #sw::ModuleDef = &#sw::ModuleDef {
                 name: #name,
                 path: #path,
+                params: &[#(#params),*],
+                label: #label,
+                protocols: &[#(#protocols),*],
+                opcode: #opcode,
                 type_id: #sw::type_id::<#ident>,
                 make: #make,
                 controllers: &[#(#controllers),*],

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Path, Request};
 use axum::routing::get;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
@@ -19,6 +19,7 @@ use crate::app::registry::{BuildError, Instance, Module, ModuleDef};
 use crate::app::serve::ServeOpts;
 use crate::config::Config;
 use crate::config::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
+use crate::handshake::PathParams;
 use crate::runtime::context::ContextManager;
 use crate::runtime::fd::FdAllocator;
 use crate::runtime::middleware::Middleware;
@@ -255,7 +256,8 @@ impl AppBuilder {
         for (def, m) in &built {
             tracing::debug!(
                 path = m.path,
-                module = m.name,
+                module = m.label,
+                type_name = m.name,
                 at = %def.location,
                 commands = m.routes.len(),
                 parser = m.parser.name(),
@@ -324,12 +326,28 @@ impl App {
         for module in self.server.modules() {
             let module = module.clone();
             let server = self.server.clone();
-            router = router.route(
-                module.path,
-                get(move |req: Request| {
-                    crate::driver::upgrade(server.clone(), module.clone(), req)
-                }),
-            );
+            let path = module.path;
+            router = if path.contains('{') {
+                // A path with variables (`/rooms/{id}`): axum's router matches the segments,
+                // `upgrade` checks the values against their constraints.
+                router.route(
+                    path,
+                    get(
+                        move |Path(values): Path<Vec<(String, String)>>, req: Request| {
+                            let params = PathParams::new(values);
+                            crate::driver::upgrade(server.clone(), module.clone(), params, req)
+                        },
+                    ),
+                )
+            } else {
+                router.route(
+                    path,
+                    get(move |req: Request| {
+                        let params = PathParams::default();
+                        crate::driver::upgrade(server.clone(), module.clone(), params, req)
+                    }),
+                )
+            };
         }
         crate::app::serve::routed(&self.server);
         router

@@ -16,21 +16,31 @@ use http::StatusCode;
 use crate::driver::admission::{Admission, Full};
 use crate::driver::panic_message;
 use crate::driver::task::run;
-use crate::handshake::{Accept, HandshakeRequest};
+use crate::handshake::{Accept, HandshakeRequest, PathParams};
 use crate::runtime::connection::ConnParts;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
 use crate::ws::upgrade;
 
 /// The axum handler of a module's path: the handshake, then the connection's task.
-pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Request) -> Response {
+pub(crate) async fn upgrade(
+    server: Server,
+    module: Arc<ModuleRuntime>,
+    params: PathParams,
+    req: Request,
+) -> Response {
+    // Swoft: a value that fails its variable's constraint matches no module.
+    if !module.accepts(&params) {
+        tracing::debug!(module = module.label, path = module.path, values = ?params, "no module: a path variable fails its constraint");
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let (mut parts, _body) = req.into_parts();
     let upgrade = match upgrade::check(&parts.method, &parts.headers, &mut parts.extensions) {
         Ok(u) => u,
         Err(refused) => {
             module.metrics.bad_request.increment(1);
             tracing::debug!(
-                path = module.path, status = %refused.status, reason = refused.reason,
+                module = module.label, path = module.path, status = %refused.status, reason = refused.reason,
                 "handshake refused: not a valid WebSocket request"
             );
             return refused.response();
@@ -45,7 +55,9 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
         Err(refused) => return *refused,
     };
     let request = Arc::new(
-        HandshakeRequest::new(parts.uri, parts.headers, peer).with_extensions(parts.extensions),
+        HandshakeRequest::new(parts.uri, parts.headers, peer)
+            .with_extensions(parts.extensions)
+            .with_path_params(params),
     );
     let accept = match on_handshake(&module, &request, peer).await {
         Ok(accept) => accept,
@@ -65,7 +77,14 @@ pub(crate) async fn upgrade(server: Server, module: Arc<ModuleRuntime>, req: Req
         protocol,
         session,
     } = accept;
-    let protocol = offered(protocol, &request);
+    // The hook's choice first; else the first of the module's `protocols` the client offers.
+    let protocol = offered(protocol, &request).or_else(|| {
+        module
+            .protocols
+            .iter()
+            .find(|p| request.protocols().iter().any(|o| o == *p))
+            .map(|p| (*p).to_owned())
+    });
     module.metrics.accepted.increment(1);
     let mut response = upgrade.response(protocol.as_deref());
     tokio::spawn(run(
@@ -103,7 +122,7 @@ fn admit(
     if !module.limits.origins.allows(headers) {
         module.metrics.refused_origin.increment(1);
         tracing::info!(
-            path = module.path, peer = ?peer, origin = ?headers.get(http::header::ORIGIN),
+            module = module.label, path = module.path, peer = ?peer, origin = ?headers.get(http::header::ORIGIN),
             "handshake refused: origin not allowed"
         );
         return Err(Box::new(
@@ -116,7 +135,7 @@ fn admit(
             Full::Server => "server is full",
             Full::Module => "module is full",
         };
-        tracing::warn!(path = module.path, peer = ?peer, "handshake refused: {reason}");
+        tracing::warn!(module = module.label, path = module.path, peer = ?peer, "handshake refused: {reason}");
         Box::new((StatusCode::SERVICE_UNAVAILABLE, reason).into_response())
     })
 }
@@ -138,14 +157,22 @@ async fn on_handshake(
         Ok(Err(reject)) => {
             module.metrics.rejected.increment(1);
             tracing::info!(
-                path = module.path, peer = ?peer, status = %reject.status,
+                module = module.label, path = module.path, peer = ?peer, status = %reject.status,
                 reason = %reject.reason, "handshake rejected"
             );
-            Err(Box::new((reject.status, reject.reason).into_response()))
+            Err(Box::new(
+                (
+                    reject.status,
+                    reject.headers.map(|h| *h).unwrap_or_default(),
+                    reject.reason,
+                )
+                    .into_response(),
+            ))
         }
         Err(panic) => {
             module.metrics.failed.increment(1);
             tracing::error!(
+                module = module.label,
                 path = module.path,
                 panic = panic_message(&*panic),
                 "#[on_handshake] panicked; answering 500"

@@ -6,6 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::ws::Message;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
@@ -17,7 +18,7 @@ use crate::runtime::context::Context;
 use crate::runtime::metrics::CommandMetrics;
 use crate::runtime::middleware::{Endpoint, Middleware, Next};
 use crate::runtime::module::{ModuleRuntime, Route};
-use crate::ws::RawMessage;
+use crate::ws::{Opcode, RawMessage};
 
 enum Target<'m> {
     Route(&'m Route),
@@ -67,9 +68,9 @@ pub(crate) async fn handle_message(
             (decoded, target, command)
         }
     };
-    let metrics = match &target {
-        Target::Route(r) => &*r.metrics,
-        _ => &module.metrics.unmapped,
+    let (metrics, opcode) = match &target {
+        Target::Route(r) => (&*r.metrics, r.opcode),
+        _ => (&module.metrics.unmapped, module.opcode),
     };
     metrics.messages_in.increment(1);
     let cx = Context::new(conn.clone(), frame, decoded, command, started);
@@ -102,7 +103,7 @@ pub(crate) async fn handle_message(
             }
         }
     };
-    let outcome = send_reply(&cx, module, metrics, reply);
+    let outcome = send_reply(&cx, module, metrics, opcode, reply);
     let elapsed = started.elapsed();
     metrics.latency.record(elapsed);
     span.in_scope(
@@ -185,31 +186,63 @@ async fn call(chain: &[Arc<dyn Middleware>], endpoint: Endpoint<'_>, cx: &Contex
     }
 }
 
+/// An error reply, in the module's frame kind (text or binary: never a control frame).
+fn error_frame(
+    cx: &Context,
+    module: &ModuleRuntime,
+    e: &WsError,
+) -> (Message, std::borrow::Cow<'static, str>) {
+    tracing::debug!(code = e.code(), message = e.message(), "error reply");
+    module.metrics.error_reply(e.code());
+    let packed = module.parser.encode_error(cx.command(), cx.id(), e);
+    let frame = match module.opcode {
+        Opcode::Binary => Message::Binary(packed.into_bytes()),
+        _ => packed.into_ws(),
+    };
+    (frame, e.code().to_owned().into())
+}
+
 /// Packs and queues the reply; returns the outcome for the log (`ok`, `none`, an error code).
 fn send_reply(
     cx: &Context,
     module: &ModuleRuntime,
     metrics: &CommandMetrics,
+    opcode: Opcode,
     reply: Reply,
 ) -> std::borrow::Cow<'static, str> {
     let parser = &module.parser;
     let (frame, outcome) = match reply {
         Reply::None => return "none".into(),
-        Reply::Raw(m) => (m, "ok".into()),
-        Reply::Data(data) => (
-            parser.encode_reply(cx.command().unwrap_or(""), cx.id(), &data),
-            "ok".into(),
-        ),
-        Reply::Error(e) => {
-            tracing::debug!(code = e.code(), message = e.message(), "error reply");
-            module.metrics.error_reply(e.code());
-            (
-                parser.encode_error(cx.command(), cx.id(), &e),
-                e.code().to_owned().into(),
-            )
+        Reply::Raw(m) => (m.into_ws(), "ok".into()),
+        Reply::Data(data) => {
+            let packed = parser.encode_reply(cx.command().unwrap_or(""), cx.id(), &data);
+            match opcode.frame(packed) {
+                Some(frame) => (frame, "ok".into()),
+                None => {
+                    let e = WsError::internal("the reply is too long for a control frame");
+                    tracing::warn!(
+                        ?opcode,
+                        "a reply over 125 bytes cannot go in a control frame"
+                    );
+                    error_frame(cx, module, &e)
+                }
+            }
         }
+        Reply::DataExt { data, ext } => {
+            let command = cx.command().unwrap_or("");
+            let packed = parser.encode_with_ext(command, cx.id(), &data, &ext);
+            match opcode.frame(packed) {
+                Some(frame) => (frame, "ok".into()),
+                None => error_frame(
+                    cx,
+                    module,
+                    &WsError::internal("the reply is too long for a control frame"),
+                ),
+            }
+        }
+        Reply::Error(e) => error_frame(cx, module, &e),
     };
-    match cx.connection().send(frame) {
+    match cx.connection().send_ws(frame) {
         Ok(()) => metrics.messages_out.increment(1),
         Err(e) => tracing::warn!(error = %e, "reply not delivered"),
     }

@@ -110,7 +110,7 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
     let (tx, rx) = crate::ws::outbound::queue(parts.server.config().outbound_queue, tcp);
     let (conn, cleanup) = go_live(parts, tx, fd, admission);
     let module = conn.module().clone();
-    tracing::debug!(fd = %conn.fd(), id = %conn.id(), path = module.path, "connection open");
+    tracing::debug!(fd = %conn.fd(), id = %conn.id(), module = module.label, path = module.path, "connection open");
 
     if let Some(open) = module.hooks.open {
         // Boxed, as the close hook: run once, they would otherwise add their size to every

@@ -24,6 +24,7 @@ pub use crate::runtime::connection::{CloseInfo, Connection};
 pub use crate::runtime::context::Context;
 pub use crate::runtime::handler::MaybeReady;
 pub use crate::runtime::middleware::{Middleware, MiddlewareRef};
+pub use crate::ws::Opcode;
 
 /// A result already there: `Result<Accept, Reject>` for handshake shims.
 pub type HandshakeOutcome = Result<Accept, Reject>;
@@ -107,6 +108,10 @@ pub const STUB_CONTROLLER: ControllerDef = ControllerDef {
 pub const STUB_MODULE: ModuleDef = ModuleDef {
     name: "<invalid module>",
     path: "/",
+    params: &[],
+    label: None,
+    protocols: &[],
+    opcode: crate::ws::Opcode::Text,
     type_id: type_id::<()>,
     make: stub_make,
     controllers: &[],

@@ -90,6 +90,25 @@ impl Parser for JsonParser {
     fn encode_push(&self, command: &str, data: &str) -> RawMessage {
         self.encode_reply(command, None, data)
     }
+
+    /// `{"cmd":..,"data":..,"ext":..,"id":..}`.
+    fn encode_with_ext(
+        &self,
+        command: &str,
+        id: Option<&str>,
+        data: &str,
+        ext: &str,
+    ) -> RawMessage {
+        let mut out = String::with_capacity(reply_len(command, id, data) + ext.len() + 7);
+        out.push_str("{\"cmd\":");
+        push_json_str(&mut out, command);
+        out.push_str(",\"data\":");
+        out.push_str(data);
+        out.push_str(",\"ext\":");
+        out.push_str(ext);
+        push_id(&mut out, id);
+        RawMessage::Text(out.into())
+    }
 }
 
 /// The length of `{"cmd":"COMMAND","data":DATA,"id":ID}` for a command that needs no escaping.

@@ -177,6 +177,21 @@ pub trait Parser: Send + Sync + 'static {
 
     /// Packs a message the server sends on its own (not a reply): `data` is JSON text.
     fn encode_push(&self, command: &str, data: &str) -> RawMessage;
+
+    /// Packs a reply or a push (`id` `None`) that carries `ext`, JSON text: Swoft's
+    /// `{cmd, data, ext}`. The default leaves `ext` out and packs it as
+    /// [`encode_reply`](Self::encode_reply) (a protocol without a place for it, as the text
+    /// protocols).
+    fn encode_with_ext(
+        &self,
+        command: &str,
+        id: Option<&str>,
+        data: &str,
+        ext: &str,
+    ) -> RawMessage {
+        let _ = ext;
+        self.encode_reply(command, id, data)
+    }
 }
 
 impl fmt::Debug for dyn Parser {

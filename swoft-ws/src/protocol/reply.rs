@@ -31,9 +31,37 @@ pub enum Reply {
     Error(WsError),
     /// This frame, untouched.
     Raw(RawMessage),
+    /// A reply with data and `ext` (both JSON text): Swoft's `{cmd, data, ext}`. Made with
+    /// [`Reply::with_ext`].
+    DataExt {
+        /// The data, JSON text.
+        data: String,
+        /// The extra value, JSON text.
+        ext: String,
+    },
 }
 
 impl Reply {
+    /// Adds `ext` to a data reply, as Swoft's JSON replies carry `{cmd, data, ext}`: the JSON
+    /// parser writes it after `data` (the text parsers have no place for it and leave it
+    /// out). Swoft always sends `ext` (`[]` when empty); swoft-ws writes it only when set. On
+    /// a reply that is not data (none, an error, a raw frame) it does nothing; a value that
+    /// fails to serialize becomes an `internal` error reply.
+    #[must_use]
+    pub fn with_ext<E: Serialize + ?Sized>(self, ext: &E) -> Reply {
+        let data = match self {
+            Reply::Data(d) | Reply::DataExt { data: d, .. } => d,
+            other => return other,
+        };
+        match serde_json::to_string(ext) {
+            Ok(ext) => Reply::DataExt { data, ext },
+            Err(e) => {
+                tracing::error!(error = %e, "reply ext failed to serialize");
+                Reply::Error(WsError::internal("reply failed to serialize"))
+            }
+        }
+    }
+
     /// A data reply from any serializable value.
     ///
     /// A value that fails to serialize (a map with non-string keys, say) becomes an `internal`

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use crate::ws::Message;
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::handshake::HandshakeRequest;
@@ -23,7 +23,7 @@ use crate::runtime::fd::Fd;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
 use crate::ws::outbound::{OutboundTx, QueueError};
-use crate::ws::{RawMessage, close_code};
+use crate::ws::{Message, RawMessage, close_code};
 
 /// A connection's identity that is never reused (unlike its [`Fd`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -67,6 +67,9 @@ pub enum SendError {
     /// The data could not be serialized.
     #[error("the data could not be serialized: {0}")]
     Encode(String),
+    /// A control frame's payload is over 125 bytes (RFC 6455 §5.5); it holds the length.
+    #[error("a control frame carries at most 125 bytes, not {0}")]
+    ControlTooLong(usize),
 }
 
 /// Why [`Connection::join`] (or [`Rooms::join`](crate::Rooms::join)) did not add the
@@ -258,6 +261,11 @@ impl Connection {
         &self.inner.request
     }
 
+    /// A variable of the module's path (`id` of `/rooms/{id}`), as the handshake matched it.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.inner.request.path_param(name)
+    }
+
     /// The path of the module that serves this connection.
     pub fn module_path(&self) -> &str {
         self.inner.module.path
@@ -297,11 +305,51 @@ impl Connection {
         self.send_ws(msg.into_ws())
     }
 
+    /// Sends a ping frame (Swoft's `push($fd, $data, WEBSOCKET_OPCODE_PING)`); the client
+    /// answers with a pong, which the server takes and drops. At most 125 bytes.
+    pub fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(payload.into(), Message::Ping)
+    }
+
+    /// Sends a pong frame (Swoft's `WEBSOCKET_OPCODE_PONG`), e.g. as an app-level answer
+    /// (pings the client sends are answered by the server already). At most 125 bytes. A
+    /// close frame is sent with [`close`](Self::close).
+    pub fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(payload.into(), Message::Pong)
+    }
+
+    fn send_control(&self, payload: Bytes, kind: fn(Bytes) -> Message) -> Result<(), SendError> {
+        if payload.len() > crate::ws::MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlTooLong(payload.len()));
+        }
+        self.send_ws(kind(payload))
+    }
+
     /// Sends a message the server pushes on its own, packed by the module's parser (for the
     /// JSON parser: `{"cmd": command, "data": data}`).
     pub fn push<T: Serialize + ?Sized>(&self, command: &str, data: &T) -> Result<(), SendError> {
         let data = serde_json::to_string(data).map_err(|e| SendError::Encode(e.to_string()))?;
         self.send(self.inner.module.parser.encode_push(command, &data))?;
+        self.inner.module.metrics.pushes_out.increment(1);
+        Ok(())
+    }
+
+    /// [`push`](Self::push) with Swoft's `ext` beside the data (`{"cmd", "data", "ext"}` with
+    /// the JSON parser; the text parsers leave `ext` out).
+    pub fn push_with_ext<T: Serialize + ?Sized, E: Serialize + ?Sized>(
+        &self,
+        command: &str,
+        data: &T,
+        ext: &E,
+    ) -> Result<(), SendError> {
+        let data = serde_json::to_string(data).map_err(|e| SendError::Encode(e.to_string()))?;
+        let ext = serde_json::to_string(ext).map_err(|e| SendError::Encode(e.to_string()))?;
+        let frame = self
+            .inner
+            .module
+            .parser
+            .encode_with_ext(command, None, &data, &ext);
+        self.send(frame)?;
         self.inner.module.metrics.pushes_out.increment(1);
         Ok(())
     }

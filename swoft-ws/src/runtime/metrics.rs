@@ -13,6 +13,7 @@
 //! | `swoft_ws_handler_seconds` | histogram | `module`, `command` | time from a frame's arrival to its reply |
 //! | `swoft_ws_outbound_dropped_total` | counter | `module`, `reason` (`queue_full`: dropped under `DropNewest`; `disconnect`: not queued, and the connection closed under `Disconnect`) | frames not queued for slow consumers |
 //! | `swoft_ws_limited_total` | counter | `module`, `limit` (`rate`, `rate_abuse`, `handler_timeout`, `idle`, `handshake_timeout`, `rooms`) | limits crossed: rate-limited messages, connections closed for abuse, handler timeouts, idle closes, joins past `max_rooms_per_connection`; handshake timeouts with `module` = `` |
+//! | `swoft_ws_module_info` | gauge | `module`, `name` | 1 per module: its path (`module`, as in every other series) and its name (`#[ws_module(name = "chat")]`, else the type's name) |
 //! | `swoft_ws_rooms` | gauge | | rooms that exist |
 //! | `swoft_ws_cluster_published_total` | counter | | messages published to the other nodes |
 //! | `swoft_ws_cluster_received_total` | counter | | messages received from the other nodes |
@@ -22,6 +23,9 @@
 //! | `swoft_ws_cluster_reconnects_total` | counter | | times the cluster adapter lost its store and connected again |
 //!
 //! The names are the contract (dashboards and alerts use them); this table is their reference.
+//! The `module` label is the module's path (`/chat`, `/rooms/{id}` for a path with variables);
+//! a module's name is not added to the other series (that would change their label sets) but
+//! given once by `swoft_ws_module_info`, to join on `module` (the Prometheus "info" idiom).
 
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 
@@ -41,6 +45,8 @@ pub(crate) const HANDLER_SECONDS: &str = "swoft_ws_handler_seconds";
 pub(crate) const OUTBOUND_DROPPED: &str = "swoft_ws_outbound_dropped_total";
 /// Limits crossed, by module and limit.
 pub(crate) const LIMITED: &str = "swoft_ws_limited_total";
+/// One series per module: its path and name.
+pub(crate) const MODULE_INFO: &str = "swoft_ws_module_info";
 /// Rooms that exist.
 pub(crate) const ROOMS: &str = "swoft_ws_rooms";
 
@@ -79,7 +85,8 @@ pub(crate) struct CommandMetrics {
 }
 
 impl ModuleMetrics {
-    pub(crate) fn new(path: &'static str) -> Self {
+    pub(crate) fn new(path: &'static str, name: &'static str) -> Self {
+        gauge!(MODULE_INFO, "module" => path, "name" => name).set(1.0);
         let hs =
             |outcome: &'static str| counter!(HANDSHAKES, "module" => path, "outcome" => outcome);
         ModuleMetrics {

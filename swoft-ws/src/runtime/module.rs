@@ -23,6 +23,8 @@ pub(crate) struct Route {
     /// global → module → controller → method; empty when no middleware applies.
     pub(crate) chain: Chain,
     pub(crate) metrics: Arc<CommandMetrics>,
+    /// The frame its replies go out in (the mapping's `opcode`, else the module's).
+    pub(crate) opcode: crate::ws::Opcode,
 }
 
 impl fmt::Debug for Route {
@@ -42,12 +44,30 @@ pub(crate) struct Hooks {
     pub(crate) close: Option<CloseFn>,
 }
 
+impl ModuleRuntime {
+    /// Whether the values of the path's variables pass their constraints.
+    pub(crate) fn accepts(&self, params: &crate::handshake::PathParams) -> bool {
+        self.path_params
+            .iter()
+            .all(|(name, re)| params.get(name).is_some_and(|v| re.is_match(v)))
+    }
+}
+
 /// A module, ready to serve: its tables are built and only read from here on.
 #[derive(Debug)]
 pub(crate) struct ModuleRuntime {
-    /// The module type's name (logs).
+    /// The module type's name.
     pub(crate) name: &'static str,
+    /// `name = ".."` of the module, else the type's name: logs, metrics, stats.
+    pub(crate) label: &'static str,
+    /// `protocols = [..]`, preferred first.
+    pub(crate) protocols: &'static [&'static str],
+    /// `opcode = ..`: the frame of replies without a mapping's own, and of error replies.
+    pub(crate) opcode: crate::ws::Opcode,
     pub(crate) path: &'static str,
+    /// The constraints of the path's variables (`params(id = r"\d+")`), compiled at build and
+    /// anchored to the whole value; a variable without one takes any segment.
+    pub(crate) path_params: Vec<(&'static str, regex::Regex)>,
     /// How many messages of one connection may be handled at once (1: in order).
     pub(crate) concurrency: u16,
     /// Live connections of the module (admitted, not yet ended).

@@ -152,6 +152,20 @@ impl Server {
         &self.inner.modules
     }
 
+    /// Each module's name, path and live connections, by path: Swoft's modules by name
+    /// (`#[ws_module(name = "chat")]`, else the type's name).
+    pub fn module_stats(&self) -> Vec<ModuleStats> {
+        self.inner
+            .modules
+            .iter()
+            .map(|m| ModuleStats {
+                name: m.label,
+                path: m.path,
+                connections: m.live.load(Ordering::Acquire),
+            })
+            .collect()
+    }
+
     /// The paths the app serves, sorted.
     pub fn module_paths(&self) -> Vec<&'static str> {
         self.inner.modules.iter().map(|m| m.path).collect()
@@ -259,6 +273,18 @@ impl Server {
             .close(code, reason);
         Ok(())
     }
+}
+
+/// One module in [`Server::module_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModuleStats {
+    /// `name = ".."` of the module, else its type's name.
+    pub name: &'static str,
+    /// The path it serves.
+    pub path: &'static str,
+    /// Its live connections (admitted, not yet ended).
+    pub connections: usize,
 }
 
 /// What [`Server::stats`] reports.

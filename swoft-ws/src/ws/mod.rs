@@ -1,8 +1,8 @@
 //! RFC 6455: frames, the upgrade, the socket and the outbound queue. Knows no modules,
 //! commands or connections' sessions: what is above it gives it bytes and takes bytes back.
 //!
-//! Public here: [`RawMessage`] (a data frame as the app sees it), [`Utf8Bytes`] (its text)
-//! and [`close_code`] (the close codes swoft-ws uses).
+//! Public here: [`RawMessage`] (a data frame as the app sees it), [`Utf8Bytes`] (its text),
+//! [`Opcode`] (the frame kind of replies) and [`close_code`] (the close codes swoft-ws uses).
 
 pub(crate) mod codec;
 mod fragment;
@@ -22,6 +22,48 @@ pub(crate) use axum::extract::ws::{CloseFrame, Message};
 /// is [`Utf8Bytes`]).
 pub(crate) type WireText = axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+
+/// The kind of frame a reply goes out in, as Swoft's `opcode` of a mapping and
+/// `defaultOpcode` of a module (`WEBSOCKET_OPCODE_*`): `#[ws_module(opcode = binary)]`,
+/// `#[message_mapping("ping", opcode = pong)]`. The reply is packed by the module's parser
+/// as usual and its bytes sent in a frame of this kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Opcode {
+    /// A text frame (the default).
+    #[default]
+    Text,
+    /// A binary frame.
+    Binary,
+    /// A ping frame (a control frame: its payload is at most 125 bytes, RFC 6455 §5.5).
+    Ping,
+    /// A pong frame (a control frame: at most 125 bytes).
+    Pong,
+}
+
+/// The most a control frame (ping, pong, close) may carry (RFC 6455 §5.5).
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
+
+impl Opcode {
+    /// `msg` (packed by a parser) as a frame of this kind; `None` for a control frame whose
+    /// payload is over [`MAX_CONTROL_PAYLOAD`].
+    pub(crate) fn frame(self, msg: RawMessage) -> Option<Message> {
+        match self {
+            Opcode::Text => Some(msg.into_ws()),
+            Opcode::Binary => Some(Message::Binary(msg.into_bytes())),
+            Opcode::Ping | Opcode::Pong => {
+                let b = msg.into_bytes();
+                (b.len() <= MAX_CONTROL_PAYLOAD).then(|| {
+                    if self == Opcode::Ping {
+                        Message::Ping(b)
+                    } else {
+                        Message::Pong(b)
+                    }
+                })
+            }
+        }
+    }
+}
 
 /// One WebSocket data frame, as received or as sent: text or binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +109,14 @@ impl RawMessage {
     /// Whether the frame is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The payload, whatever the frame kind.
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            RawMessage::Text(t) => Bytes::from(t.0),
+            RawMessage::Binary(b) => b,
+        }
     }
 
     pub(crate) fn into_ws(self) -> Message {

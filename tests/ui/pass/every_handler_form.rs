@@ -59,3 +59,6 @@ fn main() {
     let app = App::builder().module::<ChatModule>().build();
     assert!(app.is_ok(), "{:?}", app.err());
 }
+
+#[ws_module(path = "rooms/{id}/{name}", params(id = r"\d+"))]
+pub struct PathVariablesModule;

@@ -73,15 +73,38 @@ pub enum Problem {
         /// Where it is.
         second_at: Location,
     },
-    /// A module path that does not start with `/`.
-    #[error("module {module} ({at}): path `{path}` must start with `/`")]
+    /// A module path whose `params` name no variable of it, or whose constraint is not a
+    /// valid regex (the macro refuses both; a record written by hand may hold them).
+    #[error("module {module} ({at}): path `{path}`: {reason}")]
     InvalidPath {
         /// The module's type name.
         module: String,
         /// The path as written in `#[ws_module(path = ...)]`.
         path: String,
+        /// What is wrong.
+        reason: String,
         /// Where it is.
         at: Location,
+    },
+    /// Two module paths one request path could match (`/rooms/{id}` and `/rooms/new`, unless
+    /// `id`'s constraint refuses `new`), or that axum's router cannot hold together (variables
+    /// named differently at one place: `/a/{x}/b` and `/a/{y}/c`).
+    #[error(
+        "the paths of {first} (`{first_path}`, {first_at}) and {second} (`{second_path}`, {second_at}) overlap: one request path could be served by both; give a constraint (`params(id = r\"\\d+\")`) or another path"
+    )]
+    OverlappingPaths {
+        /// The first module's type name.
+        first: String,
+        /// Its path.
+        first_path: String,
+        /// Where it is.
+        first_at: Location,
+        /// The second module's type name.
+        second: String,
+        /// Its path.
+        second_path: String,
+        /// Where it is.
+        second_at: Location,
     },
     /// Two handlers for one command in one module.
     #[error("module {module} maps command `{command}` twice: {first_at} and {second_at}")]

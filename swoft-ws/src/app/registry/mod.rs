@@ -16,6 +16,7 @@
 
 mod check;
 mod error;
+pub(crate) mod paths;
 mod records;
 mod tables;
 

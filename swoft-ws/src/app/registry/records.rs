@@ -30,6 +30,12 @@ impl fmt::Display for Location {
 pub struct RouteDef {
     /// The mapped action (`join`) or full command (`room.join`).
     pub action: &'static str,
+    /// `root = true`: the action is served as written, without the controller's prefix
+    /// (Swoft's `@MessageMapping(root=true)`).
+    pub root: bool,
+    /// `opcode = binary`: the frame its replies go out in (Swoft's mapping `opcode`); the
+    /// module's without it.
+    pub opcode: Option<crate::ws::Opcode>,
     /// The handler's index in its controller's dispatch function.
     pub index: u16,
     /// `#[middleware(..)]` on the method.
@@ -75,8 +81,22 @@ pub struct ControllerDef {
 pub struct ModuleDef {
     /// The type's name.
     pub name: &'static str,
-    /// The path it serves (`/chat`).
+    /// The path it serves (`/chat`, `/rooms/{id}`); without a leading `/` it means the path
+    /// with one (Swoft's `@WsModule("echo")` is `/echo`).
     pub path: &'static str,
+    /// `params(id = r"\d+")`: a regular expression each value of a path variable must match
+    /// whole (Swoft's `params={"id": "\d+"}`); a variable without one takes any segment.
+    pub params: &'static [(&'static str, &'static str)],
+    /// `name = "chat"` (Swoft's `@WsModule(name="chat")`): the module's name in logs, the
+    /// `swoft_ws_module_info` series and [`Server::module_stats`](crate::Server::module_stats);
+    /// the type's name without it.
+    pub label: Option<&'static str>,
+    /// `protocols = ["v2", "v1"]`: the subprotocols it speaks, preferred first; the server
+    /// answers with the first of them the client offers (unless the handshake hook chose).
+    pub protocols: &'static [&'static str],
+    /// `opcode = binary`: the frame its replies go out in, unless a mapping says otherwise
+    /// (Swoft's `defaultOpcode`).
+    pub opcode: crate::ws::Opcode,
     /// The module type's `TypeId`.
     pub type_id: fn() -> TypeId,
     /// Builds the module instance the hooks receive as `&self`.
@@ -175,10 +195,11 @@ pub trait Controller: 'static {
     const DEF: &'static ControllerDef;
 }
 
-/// `prefix.action`, or the action alone when it is already a full command or there is no
-/// prefix.
-pub(crate) fn full_command(prefix: &str, action: &str) -> String {
-    if prefix.is_empty() || action.contains('.') {
+/// `prefix.action`, or the action alone when it is already a full command, a root one, or
+/// there is no prefix.
+pub(crate) fn full_command(prefix: &str, route: &RouteDef) -> String {
+    let action = route.action;
+    if prefix.is_empty() || route.root || action.contains('.') {
         action.to_owned()
     } else {
         format!("{prefix}.{action}")

@@ -3,11 +3,13 @@
 //! from then on.
 
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use crate::app::registry::check::controllers;
+use crate::app::registry::paths;
 use crate::app::registry::records::{HooksDef, ModuleDef, full_command};
 use crate::config::Limits;
 use crate::runtime::handler::{Instance, MakeFn};
@@ -62,9 +64,19 @@ impl<'a> Tables<'a> {
         let routes = self.routes(m, &chain);
         let hooks = hooks(m, hook_blocks);
         let default_route = m.default_command.and_then(|cmd| routes.get(cmd).cloned());
+        let path = match paths::normal(m.path) {
+            Cow::Borrowed(p) => p,
+            // Only a record written by hand: the macro writes the `/`. Once per build.
+            Cow::Owned(p) => Box::leak(p.into_boxed_str()),
+        };
         ModuleRuntime {
             name: m.name,
-            path: m.path,
+            label: m.label.unwrap_or(m.name),
+            protocols: m.protocols,
+            opcode: m.opcode,
+            path,
+            // Checked by `check`: every constraint compiles.
+            path_params: paths::constraints(m).unwrap_or_default(),
             concurrency: m.concurrency,
             live: AtomicUsize::new(0),
             parser: (m.parser)(),
@@ -73,7 +85,7 @@ impl<'a> Tables<'a> {
             default_route,
             hooks,
             chain,
-            metrics: ModuleMetrics::new(m.path),
+            metrics: ModuleMetrics::new(path, m.label.unwrap_or(m.name)),
             limits: Limits::default(),
         }
     }
@@ -92,7 +104,7 @@ impl<'a> Tables<'a> {
                 }
             };
             for r in c.routes {
-                let command = full_command(c.prefix, r.action);
+                let command = full_command(c.prefix, r);
                 if routes.contains_key(command.as_str()) {
                     continue;
                 }
@@ -103,6 +115,7 @@ impl<'a> Tables<'a> {
                     index: r.index,
                     chain: self.chain(module_chain, &[c.middleware, r.middleware]),
                     metrics: Arc::new(CommandMetrics::new(m.path, &command)),
+                    opcode: r.opcode.unwrap_or(m.opcode),
                 };
                 routes.insert(command.into_boxed_str(), route);
             }

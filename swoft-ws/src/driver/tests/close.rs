@@ -27,20 +27,20 @@ pub(super) struct Ctl;
 
 #[ws_controller(crate = crate)]
 impl Ctl {
-    #[message_mapping("echo")]
+    #[message_mapping("echo", root = true)]
     fn echo(&self, Data(text): Data<String>, State(d): State<Dispatched>) -> String {
         d.0.fetch_add(1, Ordering::SeqCst);
         text
     }
 
     /// A reply of `n` bytes.
-    #[message_mapping("big")]
+    #[message_mapping("big", root = true)]
     fn big(&self, Data(n): Data<usize>, State(d): State<Dispatched>) -> String {
         d.0.fetch_add(1, Ordering::SeqCst);
         "x".repeat(n)
     }
 
-    #[message_mapping("kick")]
+    #[message_mapping("kick", root = true)]
     fn kick(&self, conn: &Connection, State(d): State<Dispatched>) -> &'static str {
         d.0.fetch_add(1, Ordering::SeqCst);
         conn.close(4000, "bye");
