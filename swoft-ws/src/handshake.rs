@@ -2,6 +2,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
@@ -35,27 +36,22 @@ pub struct HandshakeRequest {
     uri: Uri,
     headers: HeaderMap,
     peer: Option<SocketAddr>,
-    protocols: Vec<String>,
+    /// The offered subprotocols, read off the `Sec-WebSocket-Protocol` values (slices of the
+    /// snapshot's one buffer) the first time [`protocols`](Self::protocols) is called: a
+    /// connection whose hook never asks keeps no copy of them.
+    protocols: OnceLock<Box<[String]>>,
     extensions: http::Extensions,
 }
 
 impl HandshakeRequest {
     /// A request snapshot (for tests of hooks; the server builds these itself).
     pub fn new(uri: Uri, headers: HeaderMap, peer: Option<SocketAddr>) -> Self {
-        let protocols = headers
-            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect();
         let (uri, headers) = detach(uri, headers);
         HandshakeRequest {
             uri,
             headers,
             peer,
-            protocols,
+            protocols: OnceLock::new(),
             extensions: http::Extensions::new(),
         }
     }
@@ -137,8 +133,39 @@ impl HandshakeRequest {
     }
 
     /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order.
+    ///
+    /// The server refuses a handshake offering more than 32, or one longer than 64 bytes (400).
     pub fn protocols(&self) -> &[String] {
-        &self.protocols
+        self.protocols.get_or_init(|| {
+            self.headers
+                .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    /// The bytes this snapshot keeps of the request: the URI, the header names that are not
+    /// standard ones and every header value, plus the offered subprotocols once read.
+    /// Bounded by the module's `max_handshake_head`; summed by
+    /// [`Server::stats`](crate::Server::stats) as `handshake_bytes`.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        let uri = self.uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+            + self.uri.authority().map_or(0, |a| a.as_str().len());
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum();
+        let protocols = self
+            .protocols
+            .get()
+            .map_or(0, |p| p.iter().map(String::len).sum());
+        uri + headers + protocols
     }
 }
 
