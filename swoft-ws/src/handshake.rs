@@ -1,8 +1,9 @@
 //! The handshake: what a module's `#[on_handshake]` hook sees and how it answers.
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
@@ -203,7 +204,7 @@ fn detach(uri: Uri, mut headers: HeaderMap) -> (Uri, HeaderMap) {
 pub struct Accept {
     pub(crate) headers: HeaderMap,
     pub(crate) protocol: Option<String>,
-    pub(crate) session: http::Extensions,
+    pub(crate) session: SessionData,
 }
 
 impl Accept {
@@ -239,6 +240,61 @@ impl Accept {
     pub fn with<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.session.insert(value);
         self
+    }
+}
+
+/// A connection's session data: at most one value per type, each behind its own `Arc`, so that
+/// a reader takes a reference count under the connection's lock and runs its code after the
+/// lock is released ([`Connection::with`](crate::Connection::with) may call any session method
+/// of the same connection). Empty, it is one null pointer.
+#[derive(Default)]
+#[allow(
+    clippy::box_collection,
+    reason = "one pointer, not a Vec's three words, in every connection, most with no session"
+)]
+pub(crate) struct SessionData(Option<Box<Vec<(TypeId, SessionValue)>>>);
+
+/// One value of a session.
+pub(crate) type SessionValue = Arc<dyn Any + Send + Sync>;
+
+impl SessionData {
+    /// Stores `value`, returning the value of its type stored before (to be dropped by the
+    /// caller, outside any lock).
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) -> Option<SessionValue> {
+        let entries = self.0.get_or_insert_with(Box::default);
+        let value: SessionValue = Arc::new(value);
+        match entries.iter_mut().find(|(t, _)| *t == TypeId::of::<T>()) {
+            Some((_, old)) => Some(std::mem::replace(old, value)),
+            None => {
+                entries.push((TypeId::of::<T>(), value));
+                None
+            }
+        }
+    }
+
+    /// The value of type `T`, shared.
+    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let (_, v) = self
+            .0
+            .as_ref()?
+            .iter()
+            .find(|(t, _)| *t == TypeId::of::<T>())?;
+        Arc::clone(v).downcast::<T>().ok()
+    }
+
+    /// Takes the value of type `T` out.
+    pub(crate) fn remove<T: Send + Sync + 'static>(&mut self) -> Option<Arc<T>> {
+        let entries = self.0.as_mut()?;
+        let at = entries.iter().position(|(t, _)| *t == TypeId::of::<T>())?;
+        entries.swap_remove(at).1.downcast::<T>().ok()
+    }
+}
+
+impl fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionData")
+            .field("values", &self.0.as_ref().map_or(0, |v| v.len()))
+            .finish()
     }
 }
 
