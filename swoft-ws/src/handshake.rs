@@ -261,7 +261,10 @@ impl SessionData {
     /// Stores `value`, returning the value of its type stored before (to be dropped by the
     /// caller, outside any lock).
     pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) -> Option<SessionValue> {
-        let entries = self.0.get_or_insert_with(Box::default);
+        // Most sessions hold one value: room for one (a `Vec` would reserve four).
+        let entries = self
+            .0
+            .get_or_insert_with(|| Box::new(Vec::with_capacity(1)));
         let value: SessionValue = Arc::new(value);
         match entries.iter_mut().find(|(t, _)| *t == TypeId::of::<T>()) {
             Some((_, old)) => Some(std::mem::replace(old, value)),
