@@ -1,7 +1,9 @@
 //! The handshake: what a module's `#[on_handshake]` hook sees and how it answers.
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
@@ -35,7 +37,10 @@ pub struct HandshakeRequest {
     uri: Uri,
     headers: HeaderMap,
     peer: Option<SocketAddr>,
-    protocols: Vec<String>,
+    /// The offered subprotocols, read off the `Sec-WebSocket-Protocol` values (slices of the
+    /// snapshot's one buffer) the first time [`protocols`](Self::protocols) is called: a
+    /// connection whose hook never asks keeps no copy of them.
+    protocols: OnceLock<Box<[String]>>,
     extensions: http::Extensions,
     path_params: PathParams,
 }
@@ -86,20 +91,12 @@ impl PathParams {
 impl HandshakeRequest {
     /// A request snapshot (for tests of hooks; the server builds these itself).
     pub fn new(uri: Uri, headers: HeaderMap, peer: Option<SocketAddr>) -> Self {
-        let protocols = headers
-            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect();
         let (uri, headers) = detach(uri, headers);
         HandshakeRequest {
             uri,
             headers,
             peer,
-            protocols,
+            protocols: OnceLock::new(),
             extensions: http::Extensions::new(),
             path_params: PathParams::default(),
         }
@@ -198,8 +195,39 @@ impl HandshakeRequest {
     }
 
     /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order.
+    ///
+    /// The server refuses a handshake offering more than 32, or one longer than 64 bytes (400).
     pub fn protocols(&self) -> &[String] {
-        &self.protocols
+        self.protocols.get_or_init(|| {
+            self.headers
+                .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    /// The bytes this snapshot keeps of the request: the URI, the header names that are not
+    /// standard ones and every header value, plus the offered subprotocols once read.
+    /// Bounded by the module's `max_handshake_head`; summed by
+    /// [`Server::stats`](crate::Server::stats) as `handshake_bytes`.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        let uri = self.uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+            + self.uri.authority().map_or(0, |a| a.as_str().len());
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum();
+        let protocols = self
+            .protocols
+            .get()
+            .map_or(0, |p| p.iter().map(String::len).sum());
+        uri + headers + protocols
     }
 }
 
@@ -237,7 +265,7 @@ fn detach(uri: Uri, mut headers: HeaderMap) -> (Uri, HeaderMap) {
 pub struct Accept {
     pub(crate) headers: HeaderMap,
     pub(crate) protocol: Option<String>,
-    pub(crate) session: http::Extensions,
+    pub(crate) session: SessionData,
 }
 
 impl Accept {
@@ -273,6 +301,64 @@ impl Accept {
     pub fn with<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.session.insert(value);
         self
+    }
+}
+
+/// A connection's session data: at most one value per type, each behind its own `Arc`, so that
+/// a reader takes a reference count under the connection's lock and runs its code after the
+/// lock is released ([`Connection::with`](crate::Connection::with) may call any session method
+/// of the same connection). Empty, it is one null pointer.
+#[derive(Default)]
+#[allow(
+    clippy::box_collection,
+    reason = "one pointer, not a Vec's three words, in every connection, most with no session"
+)]
+pub(crate) struct SessionData(Option<Box<Vec<(TypeId, SessionValue)>>>);
+
+/// One value of a session.
+pub(crate) type SessionValue = Arc<dyn Any + Send + Sync>;
+
+impl SessionData {
+    /// Stores `value`, returning the value of its type stored before (to be dropped by the
+    /// caller, outside any lock).
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) -> Option<SessionValue> {
+        // Most sessions hold one value: room for one (a `Vec` would reserve four).
+        let entries = self
+            .0
+            .get_or_insert_with(|| Box::new(Vec::with_capacity(1)));
+        let value: SessionValue = Arc::new(value);
+        match entries.iter_mut().find(|(t, _)| *t == TypeId::of::<T>()) {
+            Some((_, old)) => Some(std::mem::replace(old, value)),
+            None => {
+                entries.push((TypeId::of::<T>(), value));
+                None
+            }
+        }
+    }
+
+    /// The value of type `T`, shared.
+    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let (_, v) = self
+            .0
+            .as_ref()?
+            .iter()
+            .find(|(t, _)| *t == TypeId::of::<T>())?;
+        Arc::clone(v).downcast::<T>().ok()
+    }
+
+    /// Takes the value of type `T` out.
+    pub(crate) fn remove<T: Send + Sync + 'static>(&mut self) -> Option<Arc<T>> {
+        let entries = self.0.as_mut()?;
+        let at = entries.iter().position(|(t, _)| *t == TypeId::of::<T>())?;
+        entries.swap_remove(at).1.downcast::<T>().ok()
+    }
+}
+
+impl fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionData")
+            .field("values", &self.0.as_ref().map_or(0, |v| v.len()))
+            .finish()
     }
 }
 

@@ -184,6 +184,13 @@ impl AppBuilder {
         self
     }
 
+    /// The largest handshake request head a module accepts (default 16 KiB; see
+    /// [`Config::max_handshake_head`](crate::Config::max_handshake_head)); past it → HTTP 431.
+    pub fn max_handshake_head(mut self, bytes: usize) -> Self {
+        self.config.max_handshake_head = bytes;
+        self
+    }
+
     /// Each connection's inbound message rate (default: unlimited).
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.config.rate_limit = Some(limit).filter(RateLimit::is_on);

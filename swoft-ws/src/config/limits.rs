@@ -167,6 +167,9 @@ pub struct ModuleLimits {
     pub backpressure: Option<Backpressure>,
     /// The most rooms one connection may be in (`max_rooms_per_connection = 64`).
     pub max_rooms_per_connection: Option<usize>,
+    /// The largest handshake request head (builder only:
+    /// `ModuleLimits::NONE.max_handshake_head(bytes)`).
+    pub max_handshake_head: Option<usize>,
 }
 
 impl ModuleLimits {
@@ -179,6 +182,7 @@ impl ModuleLimits {
         max_message_size: None,
         backpressure: None,
         max_rooms_per_connection: None,
+        max_handshake_head: None,
     };
 
     /// At most `n` live connections of this module.
@@ -232,6 +236,12 @@ impl ModuleLimits {
         self
     }
 
+    /// The largest handshake request head, in bytes (past it → HTTP 431).
+    pub const fn max_handshake_head(mut self, bytes: usize) -> Self {
+        self.max_handshake_head = Some(bytes);
+        self
+    }
+
     /// `self`, with the fields `other` sets replaced.
     pub(crate) fn overridden_by(self, other: ModuleLimits) -> Self {
         ModuleLimits {
@@ -244,6 +254,7 @@ impl ModuleLimits {
             max_rooms_per_connection: other
                 .max_rooms_per_connection
                 .or(self.max_rooms_per_connection),
+            max_handshake_head: other.max_handshake_head.or(self.max_handshake_head),
         }
     }
 }

@@ -60,6 +60,11 @@ pub struct Config {
     /// after that it is dropped without an answer. Covers a client that connects and sends
     /// nothing, and one that sends a partial request.
     pub handshake_timeout: Duration,
+    /// The largest handshake request head a module accepts, in bytes: the request target and
+    /// every header line, as sent (default 16 KiB). Over it → HTTP 431, before anything is
+    /// allocated; what a connection keeps from its handshake is therefore at most this much.
+    /// *Per module.*
+    pub max_handshake_head: usize,
     /// The most live WebSocket connections of the whole server (default `None`: limited only
     /// by `max_fd`). Over it → HTTP 503 before the upgrade. (Per module: `max_connections`.)
     pub max_connections: Option<usize>,
@@ -109,6 +114,7 @@ impl Default for Config {
             ping_interval: Some(Duration::from_secs(25)),
             idle_timeout: Some(Duration::from_secs(60)),
             handshake_timeout: Duration::from_secs(10),
+            max_handshake_head: 16 << 10,
             max_connections: None,
             rate_limit: None,
             max_rooms_per_connection: 1024,
@@ -134,6 +140,7 @@ pub(crate) struct Limits {
     pub(crate) max_frame_size: usize,
     pub(crate) backpressure: Backpressure,
     pub(crate) max_rooms_per_connection: usize,
+    pub(crate) max_handshake_head: usize,
 }
 
 impl Limits {
@@ -152,6 +159,7 @@ impl Limits {
             max_rooms_per_connection: m
                 .max_rooms_per_connection
                 .unwrap_or(config.max_rooms_per_connection),
+            max_handshake_head: m.max_handshake_head.unwrap_or(config.max_handshake_head),
         }
     }
 }

@@ -35,6 +35,21 @@ pub(crate) async fn upgrade(
         return StatusCode::NOT_FOUND.into_response();
     }
     let (mut parts, _body) = req.into_parts();
+    let head = head_len(&parts);
+    if head > module.limits.max_handshake_head {
+        module.metrics.bad_request.increment(1);
+        tracing::debug!(
+            path = module.path,
+            head,
+            limit = module.limits.max_handshake_head,
+            "handshake refused: request head too large"
+        );
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request head too large",
+        )
+            .into_response();
+    }
     let upgrade = match upgrade::check(&parts.method, &parts.headers, &mut parts.extensions) {
         Ok(u) => u,
         Err(refused) => {
@@ -102,6 +117,19 @@ pub(crate) async fn upgrade(
     ));
     response.headers_mut().extend(headers);
     response
+}
+
+/// The size of the request head as sent, near enough: the request target and each header
+/// line (`name: value` and its line end). What the snapshot keeps is less than this.
+fn head_len(parts: &http::request::Parts) -> usize {
+    let target = parts.uri.path_and_query().map_or(1, |pq| pq.as_str().len())
+        + parts.uri.authority().map_or(0, |a| a.as_str().len());
+    let lines: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    target + lines
 }
 
 /// The gate before the hook: a slot among the live connections, unless the server drains

@@ -271,7 +271,7 @@ fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option
         Event::Frame(Incoming::Binary(b)) => Ok(Some(RawMessage::Binary(b))),
         Event::Frame(Incoming::Ping(p)) => {
             if !conn.is_closing() {
-                rx.push_pong(p);
+                rx.push_pong(&p);
             }
             Ok(None)
         }

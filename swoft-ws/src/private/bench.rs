@@ -49,7 +49,7 @@ impl BenchConn {
                 module: module.clone(),
                 server: server.clone(),
                 protocol: None,
-                session: http::Extensions::new(),
+                session: crate::handshake::SessionData::default(),
             },
             tx,
         );

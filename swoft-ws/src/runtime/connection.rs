@@ -18,7 +18,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::handshake::HandshakeRequest;
+use crate::handshake::{HandshakeRequest, SessionData};
 use crate::runtime::fd::Fd;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
@@ -186,7 +186,7 @@ struct ConnInner {
     connected_at: SystemTime,
     started: Instant,
     protocol: Option<String>,
-    session: Mutex<http::Extensions>,
+    session: Mutex<SessionData>,
     tx: OutboundTx,
     /// The close started: sends fail, the read loop stops (sends check the flag, once per
     /// frame of a broadcast to every member: an atomic load).
@@ -220,7 +220,7 @@ pub(crate) struct ConnParts {
     pub(crate) module: Arc<ModuleRuntime>,
     pub(crate) server: Server,
     pub(crate) protocol: Option<String>,
-    pub(crate) session: http::Extensions,
+    pub(crate) session: SessionData,
 }
 
 impl Connection {
@@ -535,30 +535,42 @@ impl Connection {
     /// Stores a value of type `T` in the connection's session data (replacing any earlier
     /// `T`), and returns the earlier one.
     pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
-        self.session().insert(value)
+        // Taken out under the lock; dropped or cloned (user code) after it is released.
+        let old = self.session().insert(value)?;
+        old.downcast::<T>().ok().map(unshare)
     }
 
     /// A copy of the session's `T`, if one was stored (at the handshake or later).
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.session().get::<T>().cloned()
+        let shared = self.session().get::<T>();
+        shared.map(|v| T::clone(&v))
     }
 
-    /// Calls `f` with the session's `T` (if any), without cloning it.
+    /// Calls `f` with the session's `T` (if any), without cloning it. `f` runs without the
+    /// session's lock held: it may call any method of this connection, its session data's
+    /// included (a `T` stored meanwhile is seen by later calls, not by this `f`).
     pub fn with<T: Send + Sync + 'static, R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
-        f(self.session().get::<T>())
+        let shared = self.session().get::<T>();
+        f(shared.as_deref())
     }
 
     /// Removes the session's `T` and returns it.
     pub fn remove<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.session().remove::<T>()
+        let taken = self.session().remove::<T>();
+        taken.map(unshare)
     }
 
-    fn session(&self) -> std::sync::MutexGuard<'_, http::Extensions> {
+    fn session(&self) -> std::sync::MutexGuard<'_, SessionData> {
         self.inner
             .session
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The value out of its `Arc`: moved if no [`Connection::with`] still reads it, else a copy.
+fn unshare<T: Clone>(shared: Arc<T>) -> T {
+    Arc::try_unwrap(shared).unwrap_or_else(|shared| T::clone(&shared))
 }
 
 #[cfg(test)]

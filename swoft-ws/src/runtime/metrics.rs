@@ -6,7 +6,7 @@
 //! | series | kind | labels | what |
 //! |---|---|---|---|
 //! | `swoft_ws_connections` | gauge | `module` | live connections |
-//! | `swoft_ws_handshakes_total` | counter | `module`, `outcome` (`accepted`, `rejected`, `failed`, `full`: no fd or over `max_connections`, `busy`: shutting down, `forbidden_origin`, `bad_request`: not a valid WebSocket handshake — 400, 405 or 426) | handshakes |
+//! | `swoft_ws_handshakes_total` | counter | `module`, `outcome` (`accepted`, `rejected`, `failed`, `full`: no fd or over `max_connections`, `busy`: shutting down, `forbidden_origin`, `bad_request`: not a valid WebSocket handshake — 400, 405, 426, or 431: a request head over `max_handshake_head`) | handshakes |
 //! | `swoft_ws_messages_in_total` | counter | `module`, `command` (`<unmapped>` for commands no handler maps) | messages received |
 //! | `swoft_ws_messages_out_total` | counter | `module`, `command` (`<push>` for server pushes) | replies and pushes queued |
 //! | `swoft_ws_error_replies_total` | counter | `module`, `code` | error replies sent |

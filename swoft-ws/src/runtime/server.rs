@@ -145,6 +145,13 @@ impl Server {
                 self.inner.sessions.for_each(|c| n += c.queued_bytes());
                 n
             },
+            handshake_bytes: {
+                let mut n = 0;
+                self.inner
+                    .sessions
+                    .for_each(|c| n += c.request().retained_bytes());
+                n
+            },
         }
     }
 
@@ -309,6 +316,10 @@ pub struct ServerStats {
     pub labels: usize,
     /// Bytes waiting in outbound queues, over all connections.
     pub queued_bytes: usize,
+    /// Bytes the live connections keep from their handshakes (URI, header names and values,
+    /// the offered subprotocols once read), over all connections; each connection's share is
+    /// at most its module's `max_handshake_head`.
+    pub handshake_bytes: usize,
 }
 
 impl ServerStats {

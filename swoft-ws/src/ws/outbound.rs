@@ -40,6 +40,10 @@ use crate::ws::codec::{self, Head};
 /// The most frames one vectored write takes (two slices each: head and payload).
 const WRITE_BATCH: usize = 32;
 
+/// Payloads up to this size that stay queued while the socket is full are copied out of the
+/// buffer they are a slice of (see [`Entry::unshare`]).
+const COPY_OUT: usize = 4 << 10;
+
 /// The payload size of a frame: what the outbound byte limit counts.
 pub(crate) fn payload_len(m: &Message) -> usize {
     match m {
@@ -80,6 +84,25 @@ impl Entry {
             Entry::Frame(Message::Close(_)) => (codec::OP_CLOSE, &[]),
             Entry::Raw(op, b) => (*op, b),
             Entry::Pong => (codec::OP_PONG, pong),
+        }
+    }
+
+    /// A copy of a small payload in an allocation of its own. A message's payload is a slice
+    /// of the read buffer it arrived in (no copy on the message path); queued, it would keep
+    /// that whole buffer (4 KiB, or up to twice a large message) alive while the queue counts
+    /// only the payload: 1,024 queued 4-byte echoes would pin 4 MiB against a 1 MiB limit.
+    /// Copied out, a queued frame holds what it counts (larger payloads at most about twice
+    /// that: the read buffer grows at most by what arrived). Done only for frames that stay
+    /// queued while the socket is full, once each, so the message path pays nothing.
+    fn unshare(&mut self) {
+        match self {
+            Entry::Frame(Message::Binary(b)) if b.len() <= COPY_OUT => {
+                *b = Bytes::copy_from_slice(b);
+            }
+            Entry::Frame(Message::Text(t)) if t.len() <= COPY_OUT => {
+                *t = t.as_str().to_owned().into();
+            }
+            _ => {}
         }
     }
 
@@ -143,6 +166,7 @@ pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx
             closed: false,
             direct: false,
             tcp,
+            fresh: 0,
         }),
         waker: AtomicWaker::new(),
         capacity: capacity.max(1),
@@ -171,6 +195,10 @@ struct State {
     tcp: Option<Arc<TcpStream>>,
     /// The payloads of the queued [`Entry::Pong`]s, in queue order.
     pongs: VecDeque<Bytes>,
+    /// Entries at the back queued since the socket was last found full: their payloads may
+    /// still be slices of a read buffer ([`Entry::unshare`]). (A `u32` in the bools' padding:
+    /// the state is no larger for it.)
+    fresh: u32,
 }
 
 impl State {
@@ -182,6 +210,21 @@ impl State {
             _ => None,
         };
         Some((e, pong))
+    }
+
+    /// Queues `e` at the back.
+    fn push_back(&mut self, e: Entry) {
+        self.entries.push_back(e);
+        self.fresh = self.fresh.saturating_add(1);
+    }
+
+    /// The socket is full, so what is queued stays a while: the payloads queued since it was
+    /// last full are copied out of the buffers they share ([`Entry::unshare`]).
+    fn unshare_fresh(&mut self) {
+        let fresh = (self.fresh as usize).min(self.entries.len());
+        let from = self.entries.len() - fresh;
+        self.entries.range_mut(from..).for_each(Entry::unshare);
+        self.fresh = 0;
     }
 
     /// The payload of the front entry if it is a pong.
@@ -240,7 +283,7 @@ impl OutboundTx {
         if was_empty {
             st.written = written;
         }
-        st.entries.push_back(entry);
+        st.push_back(entry);
         self.0.queued.fetch_add(len, Ordering::Relaxed);
         drop(st);
         // The task waits on the queue only after it found it empty (under the lock); with
@@ -343,7 +386,10 @@ impl OutboundRx {
             let mut done = match write(cx, &bufs[..n]) {
                 Ok(0) if n > 0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(done) => done,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    st.unshare_fresh();
+                    return Poll::Pending;
+                }
                 Err(e) => return Poll::Ready(Err(e)),
             };
             // Take what was written off the front.
@@ -396,7 +442,7 @@ impl OutboundRx {
         }
         let e = Entry::frame(m);
         self.0.queued.fetch_add(e.counted(), Ordering::Relaxed);
-        st.entries.push_back(e);
+        st.push_back(e);
     }
 
     /// Queues the pong answering a ping with `payload`, also when the queue is full (nothing
@@ -405,7 +451,10 @@ impl OutboundRx {
     /// pong's payload (RFC 6455 section 5.5.3), so a client that pings faster than it reads
     /// costs bounded space and is never closed as a slow consumer for it. (The last waiting
     /// pong is never one already written in part: that is the first, and `MAX_PONGS` > 1.)
-    pub(crate) fn push_pong(&self, payload: Bytes) {
+    pub(crate) fn push_pong(&self, payload: &[u8]) {
+        // A ping's payload (≤ 125 bytes) is a slice of the read buffer: copied, a waiting pong
+        // does not keep that buffer alive.
+        let payload = Bytes::copy_from_slice(payload);
         let mut st = self.0.lock();
         if st.closed {
             return;
@@ -421,7 +470,7 @@ impl OutboundRx {
         if st.entries.is_empty() {
             st.written = 0;
         }
-        st.entries.push_back(Entry::Pong);
+        st.push_back(Entry::Pong);
     }
     /// Refuses further entries, keeping those queued (they are written before the close).
     pub(crate) fn refuse(&self) {

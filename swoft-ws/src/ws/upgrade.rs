@@ -53,7 +53,8 @@ impl Refused {
 /// - the list headers (`Connection`, `Sec-WebSocket-Protocol`, `Sec-WebSocket-Extensions`) are
 ///   read as the comma-separated lists they are (RFC 7230 section 7), over all their lines,
 ///   case-insensitively, spaces allowed around elements; an element that is not a token (an
-///   extension: not `token *( ";" param )`) → 400;
+///   extension: not `token *( ";" param )`) → 400; more than 32 subprotocols or one longer
+///   than 64 bytes, more than 16 extensions or one longer than 256 bytes → 400;
 /// - `Sec-WebSocket-Version` other than `13` → 426 with `Sec-WebSocket-Version: 13`
 ///   (section 4.4); no upgrade state from hyper → 426.
 ///
@@ -124,6 +125,20 @@ pub(crate) fn check(
         is_extension,
         b"",
     )?;
+    bounded(
+        headers,
+        &header::SEC_WEBSOCKET_PROTOCOL,
+        MAX_OFFERED_PROTOCOLS,
+        MAX_PROTOCOL_LEN,
+        "too many or too long subprotocols offered",
+    )?;
+    bounded(
+        headers,
+        &header::SEC_WEBSOCKET_EXTENSIONS,
+        MAX_OFFERED_EXTENSIONS,
+        MAX_EXTENSION_LEN,
+        "too many or too long extensions offered",
+    )?;
     let Some(on_upgrade) = extensions.remove::<OnUpgrade>() else {
         return Err(Refused {
             status: StatusCode::UPGRADE_REQUIRED,
@@ -166,6 +181,37 @@ fn once<'h>(
         return Err(Refused::bad(repeated));
     }
     Ok(first)
+}
+
+/// The most subprotocols a handshake may offer (`Sec-WebSocket-Protocol`, over all its lines).
+pub(crate) const MAX_OFFERED_PROTOCOLS: usize = 32;
+/// The longest subprotocol a handshake may offer, in bytes.
+pub(crate) const MAX_PROTOCOL_LEN: usize = 64;
+/// The most extensions a handshake may offer (`Sec-WebSocket-Extensions`, over all its lines).
+pub(crate) const MAX_OFFERED_EXTENSIONS: usize = 16;
+/// The longest extension (with its parameters) a handshake may offer, in bytes.
+pub(crate) const MAX_EXTENSION_LEN: usize = 256;
+
+/// A list header (already checked by [`list`]) has at most `count` elements, none longer than
+/// `len` bytes; else a 400 with `reason`.
+fn bounded(
+    headers: &HeaderMap,
+    name: &header::HeaderName,
+    count: usize,
+    len: usize,
+    reason: &'static str,
+) -> Result<(), Refused> {
+    let mut n = 0;
+    for v in headers.get_all(name) {
+        let ok = elements(v.as_bytes(), |e| {
+            n += 1;
+            n <= count && e.len() <= len
+        });
+        if !ok {
+            return Err(Refused::bad(reason));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a list header over all its lines: `Ok(whether an element equals want)` (ASCII

@@ -197,3 +197,49 @@ async fn over_the_rate_limit_a_message_is_answered_rate_limited_then_abuse_close
     assert_eq!((code, reason.as_str()), (1008, "rate limit exceeded"));
     client.ended().await;
 }
+
+#[tokio::test]
+async fn session_calls_inside_connection_with_do_not_deadlock() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct User(&'static str);
+    #[derive(Clone, Debug, PartialEq)]
+    struct Seen(usize);
+
+    let app = app();
+    let client = Client::connect(&app, "/t");
+    let conn = loop {
+        if let Some(c) = app.server().connection(client.fd) {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    conn.insert(User("alice"));
+    // On a thread of its own: a deadlock fails the test instead of hanging it.
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let out = conn.with::<User, _>(|user| {
+            let name = user.map(|u| u.0);
+            conn.insert(Seen(1));
+            let again = conn.get::<User>();
+            let nested = conn.with::<Seen, _>(|s| s.cloned());
+            let replaced = conn.insert(User("bob"));
+            (name, again, nested, replaced, conn.remove::<Seen>())
+        });
+        let _ = done.send((out, conn.get::<User>()));
+    });
+    let (out, after) = result
+        .recv_timeout(Duration::from_secs(5))
+        .expect("Connection::with returned (no deadlock)");
+    assert_eq!(
+        out,
+        (
+            Some("alice"),
+            Some(User("alice")),
+            Some(Seen(1)),
+            Some(User("alice")),
+            Some(Seen(1))
+        )
+    );
+    assert_eq!(after, Some(User("bob")));
+    client.hang_up().await;
+}

@@ -143,7 +143,7 @@ impl Client {
             module,
             server,
             protocol: None,
-            session: http::Extensions::new(),
+            session: crate::handshake::SessionData::default(),
         };
         let task = tokio::spawn(drive(std::future::ready(transport), parts, fd, admission));
         Client {

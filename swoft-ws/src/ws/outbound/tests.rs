@@ -178,7 +178,7 @@ fn every_ping_gets_its_pong_and_a_flood_keeps_a_bounded_number_with_the_latest_l
     let (tx, rx) = queue(4, None);
     assert!(tx.try_send(text("a"), usize::MAX).is_ok());
     for i in 0..10_000u32 {
-        rx.push_pong(pong_of(i));
+        rx.push_pong(&pong_of(i));
     }
     assert_eq!(rx.0.lock().entries.len(), 1 + MAX_PONGS);
     // The queue still takes the app's replies: pongs do not count against its capacity.
@@ -198,7 +198,7 @@ fn every_ping_gets_its_pong_and_a_flood_keeps_a_bounded_number_with_the_latest_l
     assert_eq!(out, want);
     // Ten pings, ten pongs in order.
     for i in 0..10u32 {
-        rx.push_pong(pong_of(i));
+        rx.push_pong(&pong_of(i));
     }
     let (_, out, _) = flush(&rx, usize::MAX);
     let want: Vec<u8> = (0..10u32).flat_map(|i| wire_pong(&pong_of(i))).collect();
@@ -208,7 +208,7 @@ fn every_ping_gets_its_pong_and_a_flood_keeps_a_bounded_number_with_the_latest_l
 #[test]
 fn a_pong_written_in_part_is_finished_and_never_replaced() {
     let (_tx, rx) = queue(4, None);
-    rx.push_pong(Bytes::from_static(b"first"));
+    rx.push_pong(b"first");
     // The socket takes 3 bytes, then nothing.
     let mut cx = Context::from_waker(Waker::noop());
     let mut out = Vec::new();
@@ -224,7 +224,7 @@ fn a_pong_written_in_part_is_finished_and_never_replaced() {
     });
     assert!(r.is_pending());
     for i in 1..=20u32 {
-        rx.push_pong(pong_of(i));
+        rx.push_pong(&pong_of(i));
     }
     let (r, rest, _) = flush(&rx, usize::MAX);
     assert!(matches!(r, Poll::Ready(Ok(()))));
@@ -235,4 +235,50 @@ fn a_pong_written_in_part_is_finished_and_never_replaced() {
     }
     want.extend(wire_pong(&pong_of(20)));
     assert_eq!(out, want);
+}
+
+/// A read buffer whose drop is seen.
+struct ReadBuffer(Vec<u8>, Arc<std::sync::atomic::AtomicBool>);
+
+impl AsRef<[u8]> for ReadBuffer {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for ReadBuffer {
+    fn drop(&mut self) {
+        self.1.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn small_payloads_that_stay_queued_on_a_full_socket_no_longer_pin_their_read_buffer() {
+    let freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let buffer = Bytes::from_owner(ReadBuffer(vec![b'x'; 4096], freed.clone()));
+    let (tx, rx) = queue(1024, None);
+    for i in 0..100 {
+        let echo = buffer.slice(i * 4..i * 4 + 4);
+        assert!(tx.try_send(Message::Binary(echo), usize::MAX).is_ok());
+    }
+    rx.push_pong(&buffer.slice(..8));
+    drop(buffer);
+    assert_eq!(tx.queued_bytes(), 400);
+    assert!(
+        !freed.load(Ordering::SeqCst),
+        "queued slices hold the buffer"
+    );
+    // The client reads nothing: the socket is full.
+    let mut cx = Context::from_waker(Waker::noop());
+    let r = rx.poll_write(&mut cx, false, |_, _| Err(io::ErrorKind::WouldBlock.into()));
+    assert!(r.is_pending());
+    assert!(
+        freed.load(Ordering::SeqCst),
+        "the queued payloads were copied out: the 4 KiB read buffer is freed"
+    );
+    assert_eq!(tx.queued_bytes(), 400);
+    let (r, out, _) = flush(&rx, usize::MAX);
+    assert!(matches!(r, Poll::Ready(Ok(()))));
+    assert_eq!(out.len(), 100 * (2 + 4) + 2 + 8);
+    assert_eq!(tx.queued_bytes(), 0);
 }
