@@ -123,32 +123,9 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
 
     let (info, reply) = read_loop(&conn, &module, &mut transport, &rx).await;
     conn.start_closing();
-    // One deadline for the whole close, whatever the peer does: what is queued goes out first
-    // (the slow-consumer close dropped it already), then the close frame, then the socket ends
-    // (RFC 6455 section 7.1.1). A peer that does not read or does not answer has its socket
-    // dropped at the deadline.
-    let deadline = tokio::time::Instant::now() + conn.server().config().close_timeout;
-    rx.refuse();
-    let written = info.by != ClosedBy::Transport
-        && write_close(
-            &conn,
-            &mut transport,
-            &rx,
-            close_frame(&conn, &info, reply),
-            deadline,
-        )
-        .await;
-    if written {
-        // The server started the close: wait for the peer's close frame (or its end), reading
-        // and discarding what it still sends, so the socket ends with a FIN, not a reset.
-        let linger = info.by == ClosedBy::Server;
-        if !transport.finish(linger, deadline).await {
-            tracing::debug!(fd = %conn.fd(), "the peer did not end in time; dropping the socket");
-        }
-    } else {
-        drop(transport);
-    }
-    drop(rx);
+    // Boxed, as the hooks: run once, its timers and the transport it consumes would otherwise
+    // add their size to every connection's task for its whole life.
+    Box::pin(close_socket(&conn, transport, rx, &info, reply)).await;
 
     tracing::debug!(fd = %conn.fd(), code = info.code, by = ?info.by, "connection closed");
     if let Some(close) = module.hooks.close {
@@ -203,6 +180,38 @@ fn close_frame(
             })
         }
         ClosedBy::Transport => None,
+    }
+}
+
+/// The close of the socket: one deadline for the whole close, whatever the peer does. What is
+/// queued goes out first (the slow-consumer close dropped it already), then the close frame,
+/// then the socket ends (RFC 6455 section 7.1.1). A peer that does not read or does not answer
+/// has its socket dropped at the deadline.
+async fn close_socket(
+    conn: &Connection,
+    mut transport: Transport,
+    rx: OutboundRx,
+    info: &CloseInfo,
+    reply: Option<CloseFrame>,
+) {
+    let deadline = tokio::time::Instant::now() + conn.server().config().close_timeout;
+    rx.refuse();
+    let written = info.by != ClosedBy::Transport
+        && write_close(
+            conn,
+            &mut transport,
+            &rx,
+            close_frame(conn, info, reply),
+            deadline,
+        )
+        .await;
+    if written {
+        // The server started the close: wait for the peer's close frame (or its end), reading
+        // and discarding what it still sends, so the socket ends with a FIN, not a reset.
+        let linger = info.by == ClosedBy::Server;
+        if !transport.finish(linger, deadline).await {
+            tracing::debug!(fd = %conn.fd(), "the peer did not end in time; dropping the socket");
+        }
     }
 }
 
