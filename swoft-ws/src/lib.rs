@@ -222,7 +222,7 @@ pub use crate::extract::{Data, Ext, Extension, FromContext, Session, State};
 #[doc(inline)]
 pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, PathParams, Reject};
 #[doc(inline)]
-pub use crate::protocol::{IntoReply, Reply, WsError};
+pub use crate::protocol::{IntoReply, Reply, Routed, WsError};
 #[doc(inline)]
 pub use crate::runtime::broadcast::{Broadcast, Delivery};
 #[doc(inline)]
