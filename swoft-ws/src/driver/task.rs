@@ -231,10 +231,11 @@ async fn write_close(
     }
 }
 
-/// Runs an open/close hook: a panic is logged, and a hook past the module's handler timeout is
+/// Runs an open/close hook, with its connection as the task's current one (`Connection::current`):
+/// a panic is logged, and a hook past the module's handler timeout is
 /// dropped (logged), so that no hook holds its connection forever.
 async fn run_hook(kind: &str, conn: &Connection, fut: impl std::future::Future<Output = ()>) {
-    let caught = AssertUnwindSafe(fut).catch_unwind();
+    let caught = AssertUnwindSafe(conn.scope(fut)).catch_unwind();
     let result = match conn.module().limits.handler_timeout {
         Some(t) => match tokio::time::timeout(t, caught).await {
             Ok(r) => r,
