@@ -16,6 +16,7 @@ use crate::protocol::{Recipients, Reply, Routed, WsError};
 use crate::runtime::broadcast::deliver_reply;
 use crate::runtime::connection::Connection;
 use crate::runtime::context::Context;
+use crate::runtime::events::{WsEvent, emit};
 use crate::runtime::metrics::CommandMetrics;
 use crate::runtime::middleware::{Endpoint, Middleware, Next};
 use crate::runtime::module::{ModuleRuntime, Route};
@@ -74,6 +75,7 @@ pub(crate) async fn handle_message(
         _ => (&module.metrics.unmapped, module.opcode),
     };
     metrics.messages_in.increment(1);
+    emit(conn, WsEvent::MessageBefore, None);
     let cx = Context::new(conn.clone(), frame, decoded, command, started);
     let (chain, endpoint) = target.endpoint(module);
     let span = tracing::debug_span!("ws.msg", cmd = cx.command(), id = cx.id());
@@ -89,6 +91,7 @@ pub(crate) async fn handle_message(
                 Ok(reply) => reply,
                 Err(Stop::Timeout) => {
                     module.metrics.timeouts.increment(1);
+                    emit(conn, WsEvent::MessageError, Some("the handler timed out"));
                     span.in_scope(|| {
                         tracing::warn!(
                             fd = %cx.fd(), timeout = ?module.limits.handler_timeout,
@@ -105,6 +108,7 @@ pub(crate) async fn handle_message(
         }
     };
     let outcome = send_reply(&cx, module, metrics, opcode, reply);
+    emit(conn, WsEvent::MessageAfter, None);
     let elapsed = started.elapsed();
     metrics.latency.record(elapsed);
     span.in_scope(
@@ -178,10 +182,12 @@ async fn call(chain: &[Arc<dyn Middleware>], endpoint: Endpoint<'_>, cx: &Contex
     match AssertUnwindSafe(fut).catch_unwind().await {
         Ok(reply) => reply,
         Err(panic) => {
+            let panic = panic_message(&*panic);
             tracing::error!(
-                fd = %cx.fd(), command = cx.command(), panic = panic_message(&*panic),
+                fd = %cx.fd(), command = cx.command(), panic = %panic,
                 "handler panicked; answering `internal`"
             );
+            emit(cx.connection(), WsEvent::MessageError, Some(&panic));
             Reply::Error(WsError::internal("the handler failed"))
         }
     }
