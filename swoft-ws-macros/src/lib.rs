@@ -30,6 +30,12 @@ pub fn ws_controller(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::controller::expand(args.into(), &input.into()).into()
 }
 
+/// See `swoft_ws::ws_listener`.
+#[proc_macro_attribute]
+pub fn ws_listener(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::listener::expand(args.into(), &input.into()).into()
+}
+
 /// See `swoft_ws::message_mapping`.
 #[proc_macro_attribute]
 pub fn message_mapping(args: TokenStream, input: TokenStream) -> TokenStream {

@@ -172,6 +172,7 @@
 //! | [`prelude`] | the macros and the types most handlers use |
 //! | [`extract`] | every extractor, in a table |
 //! | [`protocol`] | parsers ([`Parser`](protocol::Parser), [`JsonParser`](protocol::JsonParser), [`RawParser`](protocol::RawParser)), what a parser finds, the error reply codes |
+//! | [`events`] | app-wide event listeners ([`ws_listener`], [`Event`](events::Event), [`WsEvent`](events::WsEvent)) |
 //! | [`middleware`](mod@middleware) | message middleware ([`Middleware`](middleware::Middleware), [`Next`](middleware::Next)) |
 //! | [`config`] | the per-module settings ([`ModuleLimits`](config::ModuleLimits), [`RateLimit`](config::RateLimit), [`Origins`](config::Origins), [`Backpressure`](config::Backpressure)) |
 //! | [`ws`] | RFC 6455 words: `RawMessage` (also at the root), [`close_code`](ws::close_code), [`Utf8Bytes`](ws::Utf8Bytes) |
@@ -207,7 +208,7 @@ pub mod ws;
 
 #[cfg(feature = "redis")]
 pub use crate::cluster::redis;
-pub use crate::runtime::{metrics, middleware};
+pub use crate::runtime::{events, metrics, middleware};
 
 #[doc(inline)]
 pub use crate::app::registry::BuildError;
@@ -222,7 +223,7 @@ pub use crate::extract::{Data, Ext, Extension, FromContext, Session, State};
 #[doc(inline)]
 pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, PathParams, Reject};
 #[doc(inline)]
-pub use crate::protocol::{IntoReply, Reply, WsError};
+pub use crate::protocol::{IntoReply, Reply, Routed, WsError};
 #[doc(inline)]
 pub use crate::runtime::broadcast::{Broadcast, Delivery};
 #[doc(inline)]
@@ -321,6 +322,10 @@ pub use swoft_ws_macros::on_message;
 /// Marks the module's close hook. Only valid inside a `#[ws_module]` impl block.
 pub use swoft_ws_macros::on_close;
 
+/// Registers an app-wide event listener (Swoft's `@Listener`): `#[ws_listener(event =
+/// "open.after")]` on a plain `fn name(ev: &Event)`. See [`events`] for the events.
+pub use swoft_ws_macros::ws_listener;
+
 /// The macros and the types most handlers use: `use swoft_ws::prelude::*;`.
 pub mod prelude {
     pub use crate::{
@@ -329,7 +334,7 @@ pub mod prelude {
     };
     pub use crate::{
         message_mapping, middleware, on_close, on_handshake, on_message, on_open, ws_controller,
-        ws_module,
+        ws_listener, ws_module,
     };
 }
 

@@ -6,5 +6,6 @@ pub(crate) mod controller;
 mod dummy;
 mod fallback;
 mod hooks;
+pub(crate) mod listener;
 pub(crate) mod module;
 mod shim;

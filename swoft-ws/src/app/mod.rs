@@ -289,6 +289,9 @@ impl AppBuilder {
             admitted: Default::default(),
             claimed: Default::default(),
             sweeping: Default::default(),
+            listeners: crate::runtime::events::Listeners::new(
+                crate::app::registry::registered_listeners(),
+            ),
             shutdown: Default::default(),
             sessions: SessionManager::default(),
             contexts: ContextManager::default(),

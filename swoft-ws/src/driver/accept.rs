@@ -18,6 +18,7 @@ use crate::driver::panic_message;
 use crate::driver::task::run;
 use crate::handshake::{Accept, HandshakeRequest, PathParams};
 use crate::runtime::connection::ConnParts;
+use crate::runtime::events::{Event, Listeners, WsEvent};
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
 use crate::ws::upgrade;
@@ -74,10 +75,17 @@ pub(crate) async fn upgrade(
             .with_extensions(parts.extensions)
             .with_path_params(params),
     );
-    let accept = match on_handshake(&module, &request, peer).await {
+    let listeners = server.listeners();
+    if listeners.wants(WsEvent::HandshakeBefore) {
+        listeners.emit(&Event::new(WsEvent::HandshakeBefore, &request));
+    }
+    let accept = match on_handshake(&module, listeners, &request, peer).await {
         Ok(accept) => accept,
         Err(refused) => return *refused,
     };
+    if listeners.wants(WsEvent::HandshakeAfter) {
+        listeners.emit(&Event::new(WsEvent::HandshakeAfter, &request));
+    }
     let fd = match server.fds_arc().allocate_guarded() {
         Ok(fd) => fd,
         Err(e) => {
@@ -172,6 +180,7 @@ fn admit(
 /// rejection, or a panic (500), is the response to give instead.
 async fn on_handshake(
     module: &ModuleRuntime,
+    listeners: &Listeners,
     request: &Arc<HandshakeRequest>,
     peer: Option<SocketAddr>,
 ) -> Result<Accept, Box<Response>> {
@@ -199,12 +208,16 @@ async fn on_handshake(
         }
         Err(panic) => {
             module.metrics.failed.increment(1);
+            let panic = panic_message(&*panic);
             tracing::error!(
                 module = module.label,
                 path = module.path,
-                panic = panic_message(&*panic),
+                panic = %panic,
                 "#[on_handshake] panicked; answering 500"
             );
+            if listeners.wants(WsEvent::HandshakeError) {
+                listeners.emit(&Event::new(WsEvent::HandshakeError, request).with_error(&panic));
+            }
             Err(Box::new(
                 (StatusCode::INTERNAL_SERVER_ERROR, "handshake failed").into_response(),
             ))

@@ -12,9 +12,11 @@ use tracing::Instrument;
 
 use crate::driver::panic_message;
 use crate::protocol::Decoded;
-use crate::protocol::{Reply, WsError};
+use crate::protocol::{Recipients, Reply, Routed, WsError};
+use crate::runtime::broadcast::deliver_reply;
 use crate::runtime::connection::Connection;
 use crate::runtime::context::Context;
+use crate::runtime::events::{WsEvent, emit};
 use crate::runtime::metrics::CommandMetrics;
 use crate::runtime::middleware::{Endpoint, Middleware, Next};
 use crate::runtime::module::{ModuleRuntime, Route};
@@ -73,6 +75,7 @@ pub(crate) async fn handle_message(
         _ => (&module.metrics.unmapped, module.opcode),
     };
     metrics.messages_in.increment(1);
+    emit(conn, WsEvent::MessageBefore, None);
     let cx = Context::new(conn.clone(), frame, decoded, command, started);
     let (chain, endpoint) = target.endpoint(module);
     let span = tracing::debug_span!("ws.msg", cmd = cx.command(), id = cx.id());
@@ -88,6 +91,7 @@ pub(crate) async fn handle_message(
                 Ok(reply) => reply,
                 Err(Stop::Timeout) => {
                     module.metrics.timeouts.increment(1);
+                    emit(conn, WsEvent::MessageError, Some("the handler timed out"));
                     span.in_scope(|| {
                         tracing::warn!(
                             fd = %cx.fd(), timeout = ?module.limits.handler_timeout,
@@ -104,6 +108,7 @@ pub(crate) async fn handle_message(
         }
     };
     let outcome = send_reply(&cx, module, metrics, opcode, reply);
+    emit(conn, WsEvent::MessageAfter, None);
     let elapsed = started.elapsed();
     metrics.latency.record(elapsed);
     span.in_scope(
@@ -177,10 +182,12 @@ async fn call(chain: &[Arc<dyn Middleware>], endpoint: Endpoint<'_>, cx: &Contex
     match AssertUnwindSafe(fut).catch_unwind().await {
         Ok(reply) => reply,
         Err(panic) => {
+            let panic = panic_message(&*panic);
             tracing::error!(
-                fd = %cx.fd(), command = cx.command(), panic = panic_message(&*panic),
+                fd = %cx.fd(), command = cx.command(), panic = %panic,
                 "handler panicked; answering `internal`"
             );
+            emit(cx.connection(), WsEvent::MessageError, Some(&panic));
             Reply::Error(WsError::internal("the handler failed"))
         }
     }
@@ -188,13 +195,14 @@ async fn call(chain: &[Arc<dyn Middleware>], endpoint: Endpoint<'_>, cx: &Contex
 
 /// An error reply, in the module's frame kind (text or binary: never a control frame).
 fn error_frame(
-    cx: &Context,
     module: &ModuleRuntime,
+    command: Option<&str>,
+    id: Option<&str>,
     e: &WsError,
 ) -> (Message, std::borrow::Cow<'static, str>) {
     tracing::debug!(code = e.code(), message = e.message(), "error reply");
     module.metrics.error_reply(e.code());
-    let packed = module.parser.encode_error(cx.command(), cx.id(), e);
+    let packed = module.parser.encode_error(command, id, e);
     let frame = match module.opcode {
         Opcode::Binary => Message::Binary(packed.into_bytes()),
         _ => packed.into_ws(),
@@ -210,41 +218,69 @@ fn send_reply(
     opcode: Opcode,
     reply: Reply,
 ) -> std::borrow::Cow<'static, str> {
-    let parser = &module.parser;
-    let (frame, outcome) = match reply {
-        Reply::None => return "none".into(),
-        Reply::Raw(m) => (m.into_ws(), "ok".into()),
-        Reply::Data(data) => {
-            let packed = parser.encode_reply(cx.command().unwrap_or(""), cx.id(), &data);
-            match opcode.frame(packed) {
-                Some(frame) => (frame, "ok".into()),
-                None => {
-                    let e = WsError::internal("the reply is too long for a control frame");
-                    tracing::warn!(
-                        ?opcode,
-                        "a reply over 125 bytes cannot go in a control frame"
-                    );
-                    error_frame(cx, module, &e)
-                }
-            }
+    let Reply::Routed(routed) = reply else {
+        let Some((frame, outcome)) = pack(module, opcode, reply, cx.command(), cx.id()) else {
+            return "none".into();
+        };
+        match cx.connection().send_ws(frame) {
+            Ok(()) => metrics.messages_out.increment(1),
+            Err(e) => tracing::warn!(error = %e, "reply not delivered"),
         }
-        Reply::DataExt { data, ext } => {
-            let command = cx.command().unwrap_or("");
-            let packed = parser.encode_with_ext(command, cx.id(), &data, &ext);
-            match opcode.frame(packed) {
-                Some(frame) => (frame, "ok".into()),
-                None => error_frame(
-                    cx,
-                    module,
-                    &WsError::internal("the reply is too long for a control frame"),
-                ),
-            }
-        }
-        Reply::Error(e) => error_frame(cx, module, &e),
+        return outcome;
     };
-    match cx.connection().send_ws(frame) {
-        Ok(()) => metrics.messages_out.increment(1),
-        Err(e) => tracing::warn!(error = %e, "reply not delivered"),
-    }
+    let Routed { reply, to, command } = *routed;
+    let command = command.as_deref().or(cx.command());
+    // A reply to others answers nobody's request: no id.
+    let id = if to == Recipients::Sender {
+        cx.id()
+    } else {
+        None
+    };
+    let Some((frame, outcome)) = pack(module, opcode, reply, command, id) else {
+        return "none".into();
+    };
+    let d = deliver_reply(cx.connection(), &to, frame);
+    metrics.messages_out.increment(d.delivered as u64);
+    tracing::debug!(
+        ?to,
+        delivered = d.delivered,
+        queue_full = d.queue_full,
+        closed = d.closed,
+        "re-targeted reply"
+    );
     outcome
+}
+
+/// The reply's frame under `command` and `id`, by the module's parser in the route's frame
+/// kind, and the outcome for the log; `None` for no reply.
+fn pack(
+    module: &ModuleRuntime,
+    opcode: Opcode,
+    reply: Reply,
+    command: Option<&str>,
+    id: Option<&str>,
+) -> Option<(Message, std::borrow::Cow<'static, str>)> {
+    let parser = &module.parser;
+    let packed = match reply {
+        Reply::None => return None,
+        Reply::Raw(m) => return Some((m.into_ws(), "ok".into())),
+        Reply::Error(e) => return Some(error_frame(module, command, id, &e)),
+        // Built only by `Reply::routed`, which never nests one in another.
+        Reply::Routed(r) => return pack(module, opcode, r.reply, command, id),
+        Reply::Data(data) => parser.encode_reply(command.unwrap_or(""), id, &data),
+        Reply::DataExt { data, ext } => {
+            parser.encode_with_ext(command.unwrap_or(""), id, &data, &ext)
+        }
+    };
+    Some(match opcode.frame(packed) {
+        Some(frame) => (frame, "ok".into()),
+        None => {
+            tracing::warn!(
+                ?opcode,
+                "a reply over 125 bytes cannot go in a control frame"
+            );
+            let e = WsError::internal("the reply is too long for a control frame");
+            error_frame(module, command, id, &e)
+        }
+    })
 }

@@ -16,6 +16,7 @@ use crate::driver::admission::Admission;
 use crate::driver::panic_message;
 use crate::driver::read::{read_loop, with_writes};
 use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection};
+use crate::runtime::events::{WsEvent, emit};
 use crate::runtime::fd::FdGuard;
 use crate::ws::close_code;
 use crate::ws::outbound::OutboundRx;
@@ -112,14 +113,16 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
     let module = conn.module().clone();
     tracing::debug!(fd = %conn.fd(), id = %conn.id(), module = module.label, path = module.path, "connection open");
 
+    emit(&conn, WsEvent::OpenBefore, None);
     if let Some(open) = module.hooks.open {
         // Boxed, as the close hook: run once, they would otherwise add their size to every
         // connection's task for its whole life.
-        let hook = Box::pin(run_hook("on_open", &conn, async {
+        let hook = Box::pin(run_hook(WsEvent::OpenError, &conn, async {
             open(&*module.instance, &conn).await
         }));
         with_writes(&conn, &mut transport, &rx, hook).await;
     }
+    emit(&conn, WsEvent::OpenAfter, None);
 
     let (info, reply) = read_loop(&conn, &module, &mut transport, &rx).await;
     conn.start_closing();
@@ -128,10 +131,12 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
     Box::pin(close_socket(&conn, transport, rx, &info, reply)).await;
 
     tracing::debug!(fd = %conn.fd(), code = info.code, by = ?info.by, "connection closed");
+    emit(&conn, WsEvent::CloseBefore, None);
     if let Some(close) = module.hooks.close {
         let hook = async { close(&*module.instance, &conn, &info).await };
-        Box::pin(run_hook("on_close", &conn, hook)).await;
+        Box::pin(run_hook(WsEvent::CloseError, &conn, hook)).await;
     }
+    emit(&conn, WsEvent::CloseAfter, None);
     conn.server().rooms().leave_all(conn.fd());
     drop(cleanup);
 }
@@ -240,10 +245,19 @@ async fn write_close(
     }
 }
 
-/// Runs an open/close hook: a panic is logged, and a hook past the module's handler timeout is
+/// Runs an open/close hook, with its connection as the task's current one (`Connection::current`):
+/// a panic is logged, and a hook past the module's handler timeout is
 /// dropped (logged), so that no hook holds its connection forever.
-async fn run_hook(kind: &str, conn: &Connection, fut: impl std::future::Future<Output = ()>) {
-    let caught = AssertUnwindSafe(fut).catch_unwind();
+async fn run_hook(
+    error_event: WsEvent,
+    conn: &Connection,
+    fut: impl std::future::Future<Output = ()>,
+) {
+    let kind = match error_event {
+        WsEvent::OpenError => "on_open",
+        _ => "on_close",
+    };
+    let caught = AssertUnwindSafe(conn.scope(fut)).catch_unwind();
     let result = match conn.module().limits.handler_timeout {
         Some(t) => match tokio::time::timeout(t, caught).await {
             Ok(r) => r,
@@ -256,9 +270,11 @@ async fn run_hook(kind: &str, conn: &Connection, fut: impl std::future::Future<O
         None => caught.await,
     };
     if let Err(panic) = result {
+        let panic = panic_message(&*panic);
         tracing::error!(
-            hook = kind, fd = %conn.fd(), panic = panic_message(&*panic),
+            hook = kind, fd = %conn.fd(), panic = %panic,
             "hook panicked; the connection goes on"
         );
+        emit(conn, error_event, Some(&panic));
     }
 }

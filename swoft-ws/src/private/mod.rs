@@ -11,8 +11,8 @@ pub use core::result::Result::{self, Err, Ok};
 pub use std::sync::Arc;
 
 pub use crate::app::registry::{
-    Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Instance, Location,
-    Module, ModuleDef, ModuleEntry, NeedsFn, RouteDef, no_needs,
+    Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Instance, ListenerDef,
+    ListenerEntry, Location, Module, ModuleDef, ModuleEntry, NeedsFn, RouteDef, no_needs,
 };
 pub use crate::config::{Backpressure, ModuleLimits, RateLimit};
 pub use crate::extract::FromContext;
@@ -22,6 +22,7 @@ pub use crate::protocol::{IntoReply, Reply, WsError};
 pub use crate::protocol::{JsonParser, Parser, RawParser, TokenTextParser};
 pub use crate::runtime::connection::{CloseInfo, Connection};
 pub use crate::runtime::context::Context;
+pub use crate::runtime::events::{Event, WsEvent};
 pub use crate::runtime::handler::MaybeReady;
 pub use crate::runtime::middleware::{Middleware, MiddlewareRef};
 pub use crate::ws::Opcode;

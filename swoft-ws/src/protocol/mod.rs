@@ -30,7 +30,8 @@ use std::ops::Range;
 
 pub use crate::protocol::error::{WsError, codes};
 pub use crate::protocol::json::JsonParser;
-pub use crate::protocol::reply::{IntoReply, Reply, ReplyValue};
+pub(crate) use crate::protocol::reply::Recipients;
+pub use crate::protocol::reply::{IntoReply, Reply, ReplyValue, Routed};
 pub use crate::protocol::text::{RawParser, TokenTextParser};
 use crate::ws::RawMessage;
 

@@ -10,6 +10,16 @@
 //! | [`RawMessage`] | that frame, untouched (for raw modules) |
 //! | [`Reply`] | exactly what it says |
 //!
+//! A reply can also go elsewhere, as Swoft's `Response` can (`setFd`, `toAll`, `broadcast`,
+//! `setCmd`): [`Reply::to`] another connection, [`Reply::to_fds`] some, [`Reply::to_all`] every
+//! connection of the server, [`Reply::broadcast`] all but the sender, and [`Reply::command`]
+//! under another command. The reply is packed once by the sender's module parser, in the
+//! route's frame kind, and queued on each receiver like a push: the receivers that took it,
+//! had a full queue or were gone are counted (a [`Delivery`](crate::Delivery), logged at debug
+//! with the message and counted in `swoft_ws_messages_out_total`). A re-targeted reply carries
+//! no request `id` (it answers nobody's request); one only given another command keeps it. A
+//! middleware can re-target the reply it gets from `next.run(cx)` the same way.
+//!
 //! An error never closes the connection. Its `code` is a stable string ([`codes`]) that clients
 //! can match on; its `message` is for people.
 
@@ -39,6 +49,73 @@ pub enum Reply {
         /// The extra value, JSON text.
         ext: String,
     },
+    /// A reply that goes to other connections or under another command. Made with
+    /// [`Reply::to`], [`Reply::to_fds`], [`Reply::to_all`], [`Reply::broadcast`] or
+    /// [`Reply::command`].
+    Routed(Box<Routed>),
+}
+
+/// A re-targeted reply: what it is, who gets it, under which command. See [`Reply::Routed`].
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub(crate) reply: Reply,
+    pub(crate) to: Recipients,
+    pub(crate) command: Option<Box<str>>,
+}
+
+/// Who gets a re-targeted reply (fds as numbers: this layer knows no `Fd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recipients {
+    /// The sender, as an ordinary reply.
+    Sender,
+    /// These connections of this node.
+    Fds(Vec<u32>),
+    /// Every connection of the server.
+    All,
+    /// Every connection of the server but the sender.
+    AllButSender,
+}
+
+impl Reply {
+    /// A data reply from any serializable value: `Reply::new("hi").to(fd)`. The same as
+    /// [`Reply::data`], taking the value.
+    pub fn new<T: Serialize>(data: T) -> Reply {
+        Reply::data(&data)
+    }
+
+    /// The reply, re-targeted (the wrapper made once; later calls change it).
+    pub(crate) fn routed(self, f: impl FnOnce(&mut Routed)) -> Reply {
+        let mut r = match self {
+            Reply::Routed(r) => r,
+            reply => Box::new(Routed {
+                reply,
+                to: Recipients::Sender,
+                command: None,
+            }),
+        };
+        f(&mut r);
+        Reply::Routed(r)
+    }
+
+    /// Sends the reply under `command` instead of the request's (Swoft's `setCmd`).
+    #[must_use]
+    pub fn command(self, command: &str) -> Reply {
+        self.routed(|r| r.command = Some(command.into()))
+    }
+
+    /// Sends the reply to every connection of the server (Swoft's `toAll`), the sender
+    /// included, on this node and, with a cluster adapter, on the others.
+    #[must_use]
+    pub fn to_all(self) -> Reply {
+        self.routed(|r| r.to = Recipients::All)
+    }
+
+    /// Sends the reply to every connection of the server but the sender (Swoft's
+    /// `broadcast`), on this node and, with a cluster adapter, on the others.
+    #[must_use]
+    pub fn broadcast(self) -> Reply {
+        self.routed(|r| r.to = Recipients::AllButSender)
+    }
 }
 
 impl Reply {
@@ -51,6 +128,10 @@ impl Reply {
     pub fn with_ext<E: Serialize + ?Sized>(self, ext: &E) -> Reply {
         let data = match self {
             Reply::Data(d) | Reply::DataExt { data: d, .. } => d,
+            Reply::Routed(mut r) => {
+                r.reply = r.reply.with_ext(ext);
+                return Reply::Routed(r);
+            }
             other => return other,
         };
         match serde_json::to_string(ext) {

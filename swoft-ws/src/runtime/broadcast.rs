@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::ws::Message;
 use serde::Serialize;
 
-use crate::protocol::Parser;
+use crate::protocol::{Parser, Recipients, Reply};
 use crate::runtime::connection::{Connection, SendError};
 use crate::runtime::fd::Fd;
 use crate::runtime::remote::{ConnAddr, WireTarget};
@@ -338,5 +338,43 @@ impl<'a> Broadcast<'a> {
         }
         d.closed += gone;
         d
+    }
+}
+
+/// Re-targeting a reply at connections: here, where fds are known (the rest of the re-targeting
+/// API is with [`Reply`]).
+impl Reply {
+    /// Sends the reply to the connection `fd` instead of the sender (Swoft's `setFd`): the
+    /// sender gets nothing.
+    #[must_use]
+    pub fn to(self, fd: Fd) -> Reply {
+        self.routed(|r| r.to = Recipients::Fds(vec![fd.get()]))
+    }
+
+    /// Sends the reply to these connections (Swoft's `setFds`), the sender only if listed.
+    #[must_use]
+    pub fn to_fds(self, fds: impl IntoIterator<Item = Fd>) -> Reply {
+        let fds = fds.into_iter().map(Fd::get).collect();
+        self.routed(|r| r.to = Recipients::Fds(fds))
+    }
+}
+
+/// Queues a re-targeted reply's frame on its receivers, as a broadcast of a frame does.
+pub(crate) fn deliver_reply(conn: &Connection, to: &Recipients, frame: Message) -> Delivery {
+    let server = conn.server();
+    if *to == Recipients::Sender {
+        let mut d = Delivery::default();
+        d.count(&conn.send_ws(frame));
+        return d;
+    }
+    let payload = Payload::Raw(frame);
+    match to {
+        Recipients::Sender => Delivery::default(),
+        Recipients::Fds(fds) => {
+            let fds: Vec<Fd> = fds.iter().copied().map(Fd::from).collect();
+            Broadcast::fds(server, &fds).deliver(&payload)
+        }
+        Recipients::All => Broadcast::all(server).deliver(&payload),
+        Recipients::AllButSender => Broadcast::all(server).except(conn.fd()).deliver(&payload),
     }
 }

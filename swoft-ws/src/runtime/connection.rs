@@ -25,6 +25,11 @@ use crate::runtime::server::Server;
 use crate::ws::outbound::{OutboundTx, QueueError};
 use crate::ws::{Message, RawMessage, close_code};
 
+tokio::task_local! {
+    /// The connection whose `#[on_open]` or `#[on_close]` hook the task is running.
+    static HOOK_CONN: Connection;
+}
+
 /// A connection's identity that is never reused (unlike its [`Fd`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ConnectionId(u64);
@@ -244,6 +249,26 @@ impl Connection {
                 last_seen: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// The connection the current task works for, as Swoft's `Session::current()`: in
+    /// `#[on_open]` and `#[on_close]`, in every handler, `#[on_message]` and middleware, and in
+    /// what they await (not in tasks they spawn). Its session data (`get`, `insert`, ...)
+    /// comes with it.
+    ///
+    /// `None` elsewhere, and in `#[on_handshake]`: there is no connection yet. Its fd is
+    /// allocated only once the hook accepts, so that a refused handshake never holds an fd (a
+    /// flood of refused handshakes cannot use the fds up); the hook sees the
+    /// [`HandshakeRequest`] instead, and `#[on_open]` is the first place the fd is known.
+    pub fn current() -> Option<Connection> {
+        crate::runtime::context::Context::current()
+            .map(|cx| cx.connection().clone())
+            .or_else(|| HOOK_CONN.try_with(Connection::clone).ok())
+    }
+
+    /// Runs a hook's future with this connection as the task's current one.
+    pub(crate) async fn scope<F: std::future::Future>(&self, fut: F) -> F::Output {
+        HOOK_CONN.scope(self.clone(), fut).await
     }
 
     /// The connection's fd (unique among live connections; reused after close).

@@ -3,6 +3,7 @@
 pub(crate) mod broadcast;
 pub(crate) mod connection;
 pub(crate) mod context;
+pub mod events;
 pub(crate) mod fd;
 pub(crate) mod handler;
 pub mod metrics;

@@ -40,6 +40,8 @@ pub(crate) struct ServerInner {
     pub(crate) claimed: std::sync::atomic::AtomicBool,
     /// The liveness sweeper runs (started with the first connection).
     pub(crate) sweeping: std::sync::atomic::AtomicBool,
+    /// The app-wide event listeners.
+    pub(crate) listeners: crate::runtime::events::Listeners,
 }
 
 impl fmt::Debug for Server {
@@ -115,6 +117,10 @@ impl Server {
 
     pub(crate) fn is_claimed(&self) -> bool {
         self.inner.claimed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn listeners(&self) -> &crate::runtime::events::Listeners {
+        &self.inner.listeners
     }
 
     pub(crate) fn config(&self) -> &Config {

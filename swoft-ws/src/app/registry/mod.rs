@@ -21,11 +21,11 @@ mod records;
 mod tables;
 
 pub use self::error::{BuildError, Problem};
-pub(crate) use self::records::registered_modules;
 pub use self::records::{
-    Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Location, Module,
-    ModuleDef, ModuleEntry, NeedsFn, RouteDef, no_needs,
+    Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, ListenerDef,
+    ListenerEntry, Location, Module, ModuleDef, ModuleEntry, NeedsFn, RouteDef, no_needs,
 };
+pub(crate) use self::records::{registered_listeners, registered_modules};
 pub use crate::runtime::handler::Instance;
 
 use std::any::TypeId;

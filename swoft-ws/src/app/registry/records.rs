@@ -161,6 +161,36 @@ inventory::collect!(ModuleEntry);
 inventory::collect!(ControllerEntry);
 inventory::collect!(HooksEntry);
 
+/// A `#[ws_listener(event = "...")]` fn.
+#[derive(Debug)]
+pub struct ListenerDef {
+    /// The event it listens to.
+    pub event: crate::runtime::events::WsEvent,
+    /// The fn.
+    pub call: crate::runtime::events::ListenerFn,
+    /// Where the fn is.
+    pub location: Location,
+}
+
+/// A registered listener (inventory record).
+#[derive(Debug)]
+pub struct ListenerEntry(pub &'static ListenerDef);
+
+inventory::collect!(ListenerEntry);
+
+/// Every listener registered in this binary, in source order (file, line).
+pub(crate) fn registered_listeners() -> Vec<(
+    crate::runtime::events::WsEvent,
+    crate::runtime::events::ListenerFn,
+)> {
+    let mut v: Vec<&ListenerDef> = inventory::iter::<ListenerEntry>
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    v.sort_by_key(|l| l.location);
+    v.into_iter().map(|l| (l.event, l.call)).collect()
+}
+
 /// Every module registered in this binary, sorted by path.
 pub(crate) fn registered_modules() -> Vec<&'static ModuleDef> {
     let mut v: Vec<_> = inventory::iter::<ModuleEntry>

@@ -1,0 +1,3 @@
+//! The controllers of `/chat`.
+
+pub(crate) mod home_controller;

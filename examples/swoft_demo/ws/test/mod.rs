@@ -1,0 +1,3 @@
+//! The controllers of `/test`.
+
+pub(crate) mod test_controller;
