@@ -36,31 +36,9 @@ pub(crate) async fn upgrade(
         return StatusCode::NOT_FOUND.into_response();
     }
     let (mut parts, _body) = req.into_parts();
-    let head = head_len(&parts);
-    if head > module.limits.max_handshake_head {
-        module.metrics.bad_request.increment(1);
-        tracing::debug!(
-            path = module.path,
-            head,
-            limit = module.limits.max_handshake_head,
-            "handshake refused: request head too large"
-        );
-        return (
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "request head too large",
-        )
-            .into_response();
-    }
-    let upgrade = match upgrade::check(&parts.method, &parts.headers, &mut parts.extensions) {
+    let upgrade = match checked(&module, &mut parts) {
         Ok(u) => u,
-        Err(refused) => {
-            module.metrics.bad_request.increment(1);
-            tracing::debug!(
-                module = module.label, path = module.path, status = %refused.status, reason = refused.reason,
-                "handshake refused: not a valid WebSocket request"
-            );
-            return refused.response();
-        }
+        Err(refused) => return *refused,
     };
     let peer = parts
         .extensions
@@ -125,6 +103,40 @@ pub(crate) async fn upgrade(
     ));
     response.headers_mut().extend(headers);
     response
+}
+
+/// The request's own checks, before any policy: its head within the module's
+/// `max_handshake_head` (431 past it), then every MUST of the opening handshake
+/// ([`upgrade::check`]); each refusal counted as a bad request and logged.
+fn checked(
+    module: &ModuleRuntime,
+    parts: &mut http::request::Parts,
+) -> Result<upgrade::Upgrade, Box<Response>> {
+    let head = head_len(parts);
+    if head > module.limits.max_handshake_head {
+        module.metrics.bad_request.increment(1);
+        tracing::debug!(
+            path = module.path,
+            head,
+            limit = module.limits.max_handshake_head,
+            "handshake refused: request head too large"
+        );
+        return Err(Box::new(
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request head too large",
+            )
+                .into_response(),
+        ));
+    }
+    upgrade::check(&parts.method, &parts.headers, &mut parts.extensions).map_err(|refused| {
+        module.metrics.bad_request.increment(1);
+        tracing::debug!(
+            module = module.label, path = module.path, status = %refused.status, reason = refused.reason,
+            "handshake refused: not a valid WebSocket request"
+        );
+        Box::new(refused.response())
+    })
 }
 
 /// The size of the request head as sent, near enough: the request target and each header

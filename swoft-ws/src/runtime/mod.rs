@@ -14,3 +14,4 @@ pub(crate) mod rooms;
 pub(crate) mod server;
 pub(crate) mod sessions;
 pub(crate) mod shutdown;
+pub(crate) mod signal;
