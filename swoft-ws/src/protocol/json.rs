@@ -152,7 +152,13 @@ struct Envelope<'a> {
     rest: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
+// The envelope's `deserialize`, `visit_map` and `CowStr::deserialize` are `#[inline]` so that
+// every codegen unit that decodes gets its own copy to inline serde_json's map access into:
+// without it, where the partitioner puts these generic instantiations decides whether they
+// inline, and unrelated code elsewhere in the crate moved the `echo.send` path by ~230
+// instructions per message (BENCHMARKS.md, issue 14).
 impl<'de> Deserialize<'de> for Envelope<'de> {
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(EnvelopeVisitor)
     }
@@ -167,6 +173,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         f.write_str("an object like {\"cmd\": \"prefix.action\", \"data\": ...}")
     }
 
+    #[inline]
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut env = Envelope::default();
         while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
@@ -189,6 +196,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
 struct CowStr<'a>(Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for CowStr<'de> {
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
