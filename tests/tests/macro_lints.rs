@@ -17,6 +17,7 @@
 )]
 
 use serde::{Deserialize, Serialize};
+use swoft_ws::events::Event;
 use swoft_ws::middleware::{BoxFuture, Middleware, Next};
 use swoft_ws::prelude::*;
 
@@ -179,12 +180,55 @@ impl Bare {
     }
 }
 
+/// Issue 14's module arguments: path variables with a constraint, a name, subprotocols, the
+/// token-text parser with a default command, and binary replies by default.
+#[ws_module(
+    path = "lints/rooms/{id}",
+    params(id = r"\d+"),
+    name = "rooms",
+    protocols = ["v2", "v1"],
+    parser = token_text,
+    default_command = "home.index",
+    opcode = binary,
+    controllers = [HomeController]
+)]
+struct RoomsModule;
+
+#[derive(Default)]
+struct HomeController;
+
+/// The prefix from the type's name (`home`), root commands and per-mapping opcodes.
+#[ws_controller]
+impl HomeController {
+    #[message_mapping("index")]
+    fn index(conn: &Connection) -> String {
+        conn.path_param("id").unwrap_or_default().to_owned()
+    }
+
+    #[message_mapping("help", root = true, opcode = text)]
+    fn help() -> Reply {
+        Reply::new("help").command("home.help").with_ext(&1)
+    }
+
+    #[message_mapping("ping", root = true, opcode = pong)]
+    fn ping() -> &'static str {
+        "pong!"
+    }
+}
+
+/// An app-wide listener (issue 14, item 8).
+#[ws_listener(event = "open.after")]
+fn opened(ev: &Event<'_>) {
+    let _ = ev.connection().map(Connection::fd);
+}
+
 #[test]
 fn an_app_of_every_macro_feature_builds() {
     let app = App::builder()
         .module::<LintModule>()
         .module::<RawModule>()
         .module::<CustomParserModule>()
+        .module::<RoomsModule>()
         .build();
     assert!(app.is_ok(), "{:?}", app.err());
 }
