@@ -5,6 +5,8 @@
 //!
 //! Without `redis-server` on the machine, each test prints a loud message and returns (CI sets
 //! `CI=true`, which makes them fail instead).
+//!
+//! `trust.rs`: node ids that collide, and the shared secret that signs what nodes send.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,8 @@ use swoft_ws_tests::{
     QUIET, RedisServer, TestClient, TestServer, example_path, http_request, init_tracing,
     start_example, wait_until,
 };
+
+mod trust;
 
 /// The process's Prometheus recorder (installed once, for the tests that read metrics).
 fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
@@ -69,7 +73,12 @@ impl Node {
 
 /// A chat-example node over `redis` as node `id`, with its HTTP routes.
 async fn node(redis: &RedisServer, id: &str) -> Node {
-    let adapter = RedisAdapter::connect(&redis.url(), NodeId::new(id), settings())
+    node_with(redis, id, settings()).await
+}
+
+/// [`node`] with these settings.
+async fn node_with(redis: &RedisServer, id: &str, settings: ClusterSettings) -> Node {
+    let adapter = RedisAdapter::connect(&redis.url(), NodeId::new(id), settings)
         .await
         .expect("connect to the test redis");
     let handle = adapter.handle();
@@ -623,8 +632,8 @@ async fn garbage_on_the_channels_is_ignored() {
     let mut bob = b.connect("bob").await;
     ok(&mut alice, "room.join", json!({"room": "lobby"})).await;
     ok(&mut bob, "room.join", json!({"room": "lobby"})).await;
-    // Not our format, a truncated header, a known kind with a cut body, huge counts.
-    let port = redis.port.to_string();
+    // Not our format (version 1, the one before instance tags), a truncated header, a known
+    // kind with a cut body, huge counts.
     let z = [0u8; 8];
     let payloads: [Vec<u8>; 7] = [
         b"hello".to_vec(),
@@ -642,20 +651,23 @@ async fn garbage_on_the_channels_is_ignored() {
         [&[1u8, 5, 0, 0, 0, 2][..], b"zz", &z, &[9]].concat(),
     ];
     for payload in &payloads {
-        // A Lua string with decimal escapes carries any bytes through redis-cli.
-        let lua: String = payload.iter().map(|b| format!("\\{b:03}")).collect();
-        for (channel, subscribers) in [("swoft-ws#all", "2"), ("swoft-ws#node#g1", "1")] {
-            let out = std::process::Command::new("redis-cli")
-                .args(["-p", &port, "eval"])
-                .arg(format!("return redis.call('publish', KEYS[1], '{lua}')"))
-                .args(["1", channel])
-                .output()
-                .expect("redis-cli");
-            assert!(out.status.success(), "{out:?}");
-            let got = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(got.trim(), subscribers, "{channel} reached its subscribers");
+        for (channel, subscribers) in [("swoft-ws#all", 2), ("swoft-ws#node#g1", 1)] {
+            let got = publish_raw(&redis, channel, payload);
+            assert_eq!(got, subscribers, "{channel} reached its subscribers");
         }
     }
+    // Each was dropped and counted: node g1 got them on both channels, g2 on one.
+    let n = payloads.len() as u64;
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            a.api().cluster_stats().rejected_malformed == 2 * n
+                && b.api().cluster_stats().rejected_malformed == n
+        })
+        .await,
+        "{:?} {:?}",
+        a.api().cluster_stats(),
+        b.api().cluster_stats()
+    );
     // No phantom node: the stray messages' origin is not taken for a peer.
     assert_eq!(a.api().peers(), [NodeId::new("g2")]);
     assert_eq!(b.api().peers(), [NodeId::new("g1")]);
@@ -674,6 +686,23 @@ async fn garbage_on_the_channels_is_ignored() {
     assert_eq!(bob.expect_push("room.message").await["text"], "still fine");
     let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
     assert_eq!(r["members"], json!(["alice", "bob"]));
+}
+
+/// Publishes `payload` as it is on `channel` (through `redis-cli`: a Lua string with decimal
+/// escapes carries any bytes); how many subscribers got it.
+fn publish_raw(redis: &RedisServer, channel: &str, payload: &[u8]) -> usize {
+    let lua: String = payload.iter().map(|b| format!("\\{b:03}")).collect();
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "eval"])
+        .arg(format!("return redis.call('publish', KEYS[1], '{lua}')"))
+        .args(["1", channel])
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success(), "{out:?}");
+    let got = String::from_utf8_lossy(&out.stdout);
+    got.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("PUBLISH answered {got:?}"))
 }
 
 #[test]
