@@ -1,9 +1,10 @@
-//! What a node can trust of what the others send: node ids are unique (a second process with
-//! an id in use refuses to start, and a collision seen later is logged and counted on both),
-//! and with a shared secret every message is signed, and what is not signed with it is dropped
-//! and counted — including messages published straight to Redis.
+//! What a node can trust of what arrives on its channels: garbage is dropped and counted; node
+//! ids are unique (a second process with an id in use refuses to start, and a collision seen
+//! later is logged and counted on both); and with a shared secret every message is signed, and
+//! what is not signed with it is dropped and counted — including messages published straight to
+//! Redis.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hmac::Mac;
 use serde_json::json;
@@ -11,7 +12,7 @@ use swoft_ws::cluster::{ClusterSettings, NodeId};
 use swoft_ws::redis::{ConnectErrorKind, RedisAdapter};
 use swoft_ws_tests::{QUIET, RedisServer, init_tracing, wait_until};
 
-use super::{Node, addr, counter, fd_of, node, node_with, ok, publish_raw, recorder, settings};
+use super::{Node, addr, cluster, counter, fd_of, node, node_with, ok, recorder, settings};
 
 const SECRET: &str = "a secret of the test cluster, 32+";
 const OTHER_SECRET: &str = "another cluster's secret, 32 bytes";
@@ -288,4 +289,87 @@ async fn nodes_with_different_secrets_or_none_do_not_deliver_to_each_other_and_c
     .await;
     bob.expect_silence(QUIET).await;
     carol.expect_silence(QUIET).await;
+}
+
+#[tokio::test]
+async fn garbage_on_the_channels_is_ignored() {
+    let Some((redis, nodes)) = cluster(&["g1", "g2"]).await else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut alice = a.connect("alice").await;
+    let mut bob = b.connect("bob").await;
+    ok(&mut alice, "room.join", json!({"room": "lobby"})).await;
+    ok(&mut bob, "room.join", json!({"room": "lobby"})).await;
+    // Not our format (version 1, the one before instance tags), a truncated header, a known
+    // kind with a cut body, huge counts.
+    let z = [0u8; 8];
+    let payloads: [Vec<u8>; 7] = [
+        b"hello".to_vec(),
+        Vec::new(),
+        vec![1],
+        [&[1u8, 3, 0, 0, 0, 2][..], b"zz", &[0]].concat(),
+        [&[1u8, 3, 0, 0, 0, 2][..], b"zz", &[3, 255, 255, 255, 255]].concat(),
+        [
+            &[1u8, 6, 0, 0, 0, 2][..],
+            b"zz",
+            &z,
+            &[0, 255, 255, 255, 255],
+        ]
+        .concat(),
+        [&[1u8, 5, 0, 0, 0, 2][..], b"zz", &z, &[9]].concat(),
+    ];
+    for payload in &payloads {
+        for (channel, subscribers) in [("swoft-ws#all", 2), ("swoft-ws#node#g1", 1)] {
+            let got = publish_raw(&redis, channel, payload);
+            assert_eq!(got, subscribers, "{channel} reached its subscribers");
+        }
+    }
+    // Each was dropped and counted: node g1 got them on both channels, g2 on one.
+    let n = payloads.len() as u64;
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            a.api().cluster_stats().rejected_malformed == 2 * n
+                && b.api().cluster_stats().rejected_malformed == n
+        })
+        .await,
+        "{:?} {:?}",
+        a.api().cluster_stats(),
+        b.api().cluster_stats()
+    );
+    // No phantom node: the stray messages' origin is not taken for a peer.
+    assert_eq!(a.api().peers(), [NodeId::new("g2")]);
+    assert_eq!(b.api().peers(), [NodeId::new("g1")]);
+    let asked = Instant::now();
+    let r = ok(
+        &mut alice,
+        "room.send",
+        json!({"room": "lobby", "text": "still fine"}),
+    )
+    .await;
+    assert!(
+        asked.elapsed() < settings().query_timeout,
+        "nobody waited for a phantom"
+    );
+    assert_eq!(r["delivered"], 1);
+    assert_eq!(bob.expect_push("room.message").await["text"], "still fine");
+    let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
+    assert_eq!(r["members"], json!(["alice", "bob"]));
+}
+
+/// Publishes `payload` as it is on `channel` (through `redis-cli`: a Lua string with decimal
+/// escapes carries any bytes); how many subscribers got it.
+fn publish_raw(redis: &RedisServer, channel: &str, payload: &[u8]) -> usize {
+    let lua: String = payload.iter().map(|b| format!("\\{b:03}")).collect();
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "eval"])
+        .arg(format!("return redis.call('publish', KEYS[1], '{lua}')"))
+        .args(["1", channel])
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success(), "{out:?}");
+    let got = String::from_utf8_lossy(&out.stdout);
+    got.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("PUBLISH answered {got:?}"))
 }
