@@ -2,7 +2,7 @@
 # Installs what the test suite needs beyond the Rust toolchain, Node and npm. Idempotent and quiet;
 # a no-op when all is there.
 #   - chromium (Debian's package): the browser test of the chat page (tests/browser/)
-#   - redis-server (Debian's package): the multi-node tests (tests/tests/cluster.rs)
+#   - redis-server (Debian's package): the multi-node tests (tests/tests/cluster/)
 #   - tests/browser/node_modules: playwright-core, pinned by tests/browser/package-lock.json
 set -euo pipefail
 cd "$(dirname "$0")/.."

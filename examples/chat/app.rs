@@ -40,8 +40,10 @@ pub fn setup(builder: AppBuilder) -> AppBuilder {
 
 /// The Redis adapter the environment asks for: `SWOFT_WS_REDIS_URL` (e.g.
 /// `redis://127.0.0.1:6379`) makes this node one of a cluster, as node `SWOFT_WS_NODE_ID`
-/// (default: a random id). Without the URL, `Ok(None)`: one node, in memory. An unreachable
-/// Redis is an error naming the URL.
+/// (default: a random id), signing what it sends the other nodes with
+/// `SWOFT_WS_CLUSTER_SECRET` if set (every node needs the same one, at least 16 bytes).
+/// Without the URL, `Ok(None)`: one node, in memory. An unreachable Redis, a node id in use or
+/// a secret too short is an error naming the URL.
 pub async fn cluster_from_env() -> Result<Option<RedisAdapter>, swoft_ws::redis::ConnectError> {
     let Some(url) = std::env::var("SWOFT_WS_REDIS_URL")
         .ok()
@@ -53,9 +55,11 @@ pub async fn cluster_from_env() -> Result<Option<RedisAdapter>, swoft_ws::redis:
         .ok()
         .filter(|n| !n.is_empty())
         .map_or_else(NodeId::random, |n| NodeId::new(&n));
-    RedisAdapter::connect(&url, node, ClusterSettings::default())
-        .await
-        .map(Some)
+    let mut settings = ClusterSettings::default();
+    if let Some(secret) = std::env::var_os("SWOFT_WS_CLUSTER_SECRET").filter(|s| !s.is_empty()) {
+        settings = settings.secret(secret.as_encoded_bytes());
+    }
+    RedisAdapter::connect(&url, node, settings).await.map(Some)
 }
 
 /// The app's three modules named one by one, plus [`setup`]: what tests build from (a test

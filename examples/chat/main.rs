@@ -39,20 +39,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    // SWOFT_WS_REDIS_URL (and SWOFT_WS_NODE_ID) make this node one of a cluster over Redis.
+    // SWOFT_WS_REDIS_URL (and SWOFT_WS_NODE_ID, SWOFT_WS_CLUSTER_SECRET) make this node one of
+    // a cluster over Redis.
     let mut builder = chat::setup(App::builder().discover());
     let adapter = match chat::cluster_from_env().await {
         Ok(adapter) => adapter,
         Err(e) => {
-            // e.g. `cannot connect to Redis at redis://127.0.0.1:6379: Connection refused`
+            // e.g. `cannot connect to Redis at redis://127.0.0.1:6379: Connection refused`, or
+            // `...: node id one is in use: ...`
             eprintln!("error: {e}");
             std::process::exit(1);
         }
     };
     if let Some(adapter) = adapter {
+        let signed = swoft_ws::cluster::ClusterAdapter::settings(&adapter).has_secret();
         eprintln!(
-            "cluster node {} over Redis",
-            swoft_ws::cluster::ClusterAdapter::node_id(&adapter)
+            "cluster node {} over Redis{}",
+            swoft_ws::cluster::ClusterAdapter::node_id(&adapter),
+            if signed { ", messages signed" } else { "" }
         );
         builder = builder.cluster(adapter);
     }

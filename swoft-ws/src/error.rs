@@ -8,7 +8,7 @@
 //! | [`JoinError`] | [`Connection::join`](crate::Connection::join), [`Rooms::join`](crate::Rooms::join) | the connection is already in as many rooms as its module allows (`max_rooms_per_connection`); `?` in a handler makes it the error reply `too_many_rooms` |
 //! | [`WsError`] | your handlers and middleware | not a failure of swoft-ws: an **error reply** (`code`, `message`) sent to the client; the connection stays open |
 //! | [`Reject`] | your `#[on_handshake]` hook | the handshake is refused with an HTTP status and a reason |
-//! | `redis::ConnectError` (feature `redis`) | `RedisAdapter::connect` | the Redis server could not be reached at start-up |
+//! | `redis::ConnectError` (feature `redis`; its `kind`: `redis::ConnectErrorKind`) | `RedisAdapter::connect` | the node cannot join the cluster: the Redis server could not be reached at start-up, the node id is in use by another process, or the cluster secret is too short |
 //! | `testing::HandshakeFailed` (feature `testing`) | `TestServer::connect*` | the server refused a test client's handshake |
 //!
 //! How a connection ends is not an error type: it is a close code
@@ -17,7 +17,7 @@
 
 pub use crate::app::registry::{BuildError, Location, Problem};
 #[cfg(feature = "redis")]
-pub use crate::cluster::redis::ConnectError;
+pub use crate::cluster::redis::{ConnectError, ConnectErrorKind};
 pub use crate::handshake::Reject;
 pub use crate::protocol::WsError;
 pub use crate::runtime::connection::{JoinError, SendError};

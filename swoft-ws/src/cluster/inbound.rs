@@ -1,34 +1,56 @@
 //! What a node receives from the others: heartbeats and goodbyes (the live set), broadcasts
 //! (delivered to this node's own members), disconnect requests, membership questions and
-//! their answers. Every message is read with [`Reader`], which fails on anything short or
-//! malformed: a bad message is dropped and counted, never a panic.
+//! their answers. Before any of it, a message's head and signature are checked, and one with
+//! this node's id from another process is a node id collision. Every message is read with
+//! [`Reader`], which fails on anything short or malformed: a bad message is dropped, counted
+//! (`swoft_ws_cluster_rejected_total{reason}`) and logged, never a panic.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BufMut;
 
-use crate::cluster::node::{Answer, ClusterNode};
+use crate::cluster::node::{Answer, ClusterNode, Twin};
 use crate::cluster::packet::*;
+use crate::cluster::sign::Rejected;
 use crate::runtime::broadcast::{Broadcast, Payload};
 use crate::runtime::fd::Fd;
 use crate::runtime::remote::NodeId;
 
+/// At most one `warn` line about rejected messages per this long (the others are counted, and
+/// the next line says how many).
+const REJECT_LOG_EVERY: Duration = Duration::from_secs(10);
+
 impl ClusterNode {
-    /// Handles a message from the transport.
+    /// Handles a message from the transport: checks its head and signature, then acts on it.
     pub(super) fn receive(&self, msg: &[u8]) {
-        let mut r = Reader(msg);
-        let (Some(VERSION), Some(kind), Some(origin)) = (r.u8(), r.u8(), r.str()) else {
-            tracing::debug!(
-                len = msg.len(),
-                "cluster: message in an unknown format ignored"
-            );
-            return;
+        let Some(head) = Head::read(msg) else {
+            return self.reject(Rejected::Malformed, None, msg.len());
         };
-        if origin == self.id.as_str() {
-            return;
+        let same_id = head.origin == self.id.as_str();
+        if same_id && head.instance == self.instance {
+            return; // this node's own message, back from the transport
+        }
+        let body = match self.signer.verify(msg, head.flags) {
+            Ok(body) if body.len() >= head.len => &body[head.len..],
+            Ok(_) => return self.reject(Rejected::Malformed, Some(head.origin), msg.len()),
+            Err(why) => return self.reject(why, Some(head.origin), msg.len()),
+        };
+        if same_id {
+            return self.on_twin(head.instance, msg.len());
         }
         self.metrics.received.increment(1);
+        if self
+            .dispatch(head.kind, head.origin, Reader(body))
+            .is_none()
+        {
+            self.reject(Rejected::Malformed, Some(head.origin), msg.len());
+        }
+    }
+
+    /// Acts on a message from another node.
+    fn dispatch(&self, kind: u8, origin: &str, mut r: Reader<'_>) -> Option<()> {
         // Any message from a known node is a sign of life; only a heartbeat makes a node known
         // (so a stray message cannot make queries wait for a node that does not exist).
         let known = {
@@ -42,7 +64,7 @@ impl ClusterNode {
             }
         };
         let origin = NodeId::from_wire(origin);
-        let ok = match kind {
+        match kind {
             K_HEARTBEAT => {
                 if !known {
                     self.peers
@@ -71,7 +93,7 @@ impl ClusterNode {
                 Some(())
             }
             K_BROADCAST => self.on_broadcast(r),
-            K_DISCONNECT => (|| {
+            K_DISCONNECT => {
                 let fd = Fd::new(r.u32()?);
                 let code = r.u16()?;
                 let reason = r.str()?;
@@ -79,13 +101,97 @@ impl ClusterNode {
                     c.close(code, reason);
                 }
                 Some(())
-            })(),
+            }
             K_QUERY => self.on_query(&origin, r),
             K_ANSWER => self.on_answer(&origin, r),
             _ => None,
+        }
+    }
+
+    /// A message with this node's id from another process (tag `instance`): node ids must be
+    /// unique. Logged at `error` when first heard and again every node timeout while it lasts,
+    /// counted once per process; answered with a heartbeat so that the other process learns it
+    /// too; the message itself is dropped.
+    fn on_twin(&self, instance: u64, len: usize) {
+        let every = self.settings().node_timeout;
+        let now = Instant::now();
+        let (new, log) = {
+            let mut twins = self.twins.lock().unwrap_or_else(PoisonError::into_inner);
+            match twins.get_mut(&instance) {
+                Some(t) => {
+                    t.seen = now;
+                    let log = now.duration_since(t.logged) >= every;
+                    if log {
+                        t.logged = now;
+                    }
+                    (false, log)
+                }
+                None => {
+                    twins.insert(
+                        instance,
+                        Twin {
+                            seen: now,
+                            logged: now,
+                        },
+                    );
+                    (true, true)
+                }
+            }
         };
-        if ok.is_none() {
-            tracing::debug!(peer = %origin, kind, "cluster: malformed message ignored");
+        if new {
+            self.rejections.collisions.fetch_add(1, Ordering::Relaxed);
+            self.metrics.node_id_collisions.increment(1);
+        }
+        if log {
+            tracing::error!(
+                node = %self.id, instance = %format_args!("{:016x}", self.instance),
+                other = %format_args!("{instance:016x}"),
+                "node id {} is used by another process too: messages for it reach both or \
+                 neither, and the other's are dropped here; give each node its own id",
+                self.id
+            );
+        }
+        self.reject(Rejected::NodeIdCollision, Some(self.id.as_str()), len);
+        if new {
+            self.heartbeat();
+        }
+    }
+
+    /// Counts a message dropped for `why` and logs it: signature problems at `warn`, at most
+    /// once per [`REJECT_LOG_EVERY`] (with the number left unlogged since); the others at
+    /// `debug` (a node id collision has its own `error` line).
+    pub(super) fn reject(&self, why: Rejected, origin: Option<&str>, len: usize) {
+        let r = &self.rejections;
+        r.counts[why.index()].fetch_add(1, Ordering::Relaxed);
+        r.metrics[why.index()].increment(1);
+        // The origin is what the message claims, cut short for the log.
+        let origin: String = origin.unwrap_or("").chars().take(64).collect();
+        let reason = why.label();
+        if matches!(why, Rejected::Malformed | Rejected::NodeIdCollision) {
+            tracing::debug!(node = %self.id, claimed_origin = ?origin, len, reason, "cluster: message dropped");
+            return;
+        }
+        let unlogged = {
+            let mut log = r.log.lock().unwrap_or_else(PoisonError::into_inner);
+            if log.0.is_some_and(|t| t.elapsed() < REJECT_LOG_EVERY) {
+                log.1 += 1;
+                None
+            } else {
+                log.0 = Some(Instant::now());
+                Some(std::mem::take(&mut log.1))
+            }
+        };
+        match unlogged {
+            Some(unlogged) => tracing::warn!(
+                node = %self.id, claimed_origin = ?origin, len, reason, unlogged,
+                signed_here = self.signer.flags() != 0,
+                "cluster: message dropped ({reason}): the nodes are not all given the same secret \
+                 (ClusterSettings::secret), or something else publishes on the cluster's \
+                 channels ({unlogged} more dropped since the last such line)"
+            ),
+            None => {
+                tracing::debug!(node = %self.id, claimed_origin = ?origin, len, reason, "cluster: message dropped")
+            }
         }
     }
 

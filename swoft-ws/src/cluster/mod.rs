@@ -45,6 +45,20 @@
 //!   counted in `swoft_ws_cluster_dropped_total{reason}` and logged; local delivery is never
 //!   affected. A query whose nodes do not all answer in time returns what it got, counted in
 //!   `swoft_ws_cluster_query_timeouts_total`.
+//! - **Node ids are unique.** Every process tags what it publishes with a random instance tag.
+//!   A node that hears its own id with another tag logs an error
+//!   (`node id … is used by another process`), counts it in
+//!   `swoft_ws_cluster_node_id_collisions_total` and [`ClusterStats::node_id_collisions`], and
+//!   answers with a heartbeat so that the other process learns it too; messages from that
+//!   process are dropped (`swoft_ws_cluster_rejected_total{reason="node_id_collision"}`).
+//!   `RedisAdapter::connect` refuses to start a node whose id is already subscribed.
+//! - **Trust.** Without a secret, whoever can publish on the store's channels can act as any
+//!   node: push to or close any connection, answer membership queries. With
+//!   [`ClusterSettings::secret`] (feature `redis`) every message is signed with HMAC-SHA256 and
+//!   a node drops (and counts, in `swoft_ws_cluster_rejected_total{reason}` and
+//!   [`ClusterStats`]) what is unsigned or signed with another secret. The secret
+//!   authenticates; it does not encrypt, and it does not stop the replay of a message recorded
+//!   off the channels (see `ARCHITECTURE.md`, "Several nodes").
 
 mod adapter;
 mod inbound;
@@ -52,14 +66,19 @@ mod node;
 mod packet;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod sign;
 
 use std::time::Duration;
 
 pub use self::adapter::{ClusterAdapter, Inbox, count_dropped};
 pub(crate) use self::node::ClusterNode;
-pub use crate::runtime::remote::{ConnAddr, Member, NodeId};
+pub use crate::runtime::remote::{ClusterStats, ConnAddr, Member, NodeId};
 
-/// Timings of a cluster: heartbeats, the bound on a dead node, queries, reconnects.
+/// The shortest secret [`ClusterSettings::secret`] takes, in bytes (128 bits).
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// Timings of a cluster (heartbeats, the bound on a dead node, queries, reconnects), its
+/// channels, and the secret that signs what the nodes send each other.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClusterSettings {
@@ -80,6 +99,9 @@ pub struct ClusterSettings {
     /// The prefix of the store's channel names, so that several apps can share one store.
     /// Default `swoft-ws`.
     pub channel_prefix: String,
+    /// The shared secret that signs every message between nodes (`secret(..)`, feature
+    /// `redis`; always `None` without it).
+    pub(crate) secret: Option<sign::Secret>,
 }
 
 impl Default for ClusterSettings {
@@ -92,6 +114,7 @@ impl Default for ClusterSettings {
             reconnect_max: Duration::from_secs(5),
             publish_queue: 65_536,
             channel_prefix: "swoft-ws".to_owned(),
+            secret: None,
         }
     }
 }
@@ -128,5 +151,27 @@ impl ClusterSettings {
     pub fn publish_queue(mut self, messages: usize) -> Self {
         self.publish_queue = messages.max(1);
         self
+    }
+
+    /// Signs every message this node sends to the others with HMAC-SHA256 under `secret`, and
+    /// makes it drop every message that is not signed under the same secret (counted in
+    /// `swoft_ws_cluster_rejected_total{reason}` — `unsigned`, `bad_signature` — and in
+    /// [`ClusterStats`], logged at `warn` at most once per 10 s). Every node of the cluster
+    /// needs the same secret: a node without one drops signed messages (`reason="no_secret"`).
+    ///
+    /// At least [`MIN_SECRET_LEN`] (16) bytes, else `RedisAdapter::connect` fails; 32 random
+    /// bytes are best. It authenticates the messages (no one without the secret can forge or
+    /// alter one); it does not encrypt them, and a message recorded off the channels can be
+    /// published again (no replay protection). Feature `redis`.
+    #[cfg(feature = "redis")]
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(sign::Secret::new(secret.as_ref()));
+        self
+    }
+
+    /// Whether messages between nodes are signed (`secret(..)`; never without the feature
+    /// `redis`).
+    pub fn has_secret(&self) -> bool {
+        self.secret.is_some()
     }
 }

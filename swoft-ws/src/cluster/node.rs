@@ -8,15 +8,17 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
+use metrics::Counter;
 use tokio::sync::oneshot;
 
 use crate::cluster::adapter::{ClusterAdapter, Inbox, Receiver};
 use crate::cluster::packet::*;
+use crate::cluster::sign::{Rejected, Signer};
 use crate::runtime::broadcast::Payload;
 use crate::runtime::fd::Fd;
-use crate::runtime::metrics::ClusterMetrics;
+use crate::runtime::metrics::{ClusterMetrics, cluster_rejected};
 use crate::runtime::middleware::BoxFuture;
-use crate::runtime::remote::{ConnAddr, Member, NodeId, Remote, WireTarget};
+use crate::runtime::remote::{ClusterStats, ConnAddr, Member, NodeId, Remote, WireTarget};
 use crate::runtime::server::{Server, WeakServer};
 
 /// A membership question.
@@ -61,15 +63,53 @@ pub(super) struct Pending {
     pub(super) done: Option<oneshot::Sender<()>>,
 }
 
+/// Another process heard using this node's id.
+pub(super) struct Twin {
+    /// When a message of it last came.
+    pub(super) seen: Instant,
+    /// When the collision was last logged (again every node timeout while it lasts).
+    pub(super) logged: Instant,
+}
+
+/// What the node drops and why: counters for [`ClusterStats`] and the metrics, and the
+/// state of the rate-limited warning.
+pub(super) struct Rejections {
+    pub(super) counts: [AtomicU64; Rejected::ALL.len()],
+    pub(super) metrics: [Counter; Rejected::ALL.len()],
+    pub(super) collisions: AtomicU64,
+    /// When a rejection was last logged at `warn`, and how many were not logged since.
+    pub(super) log: Mutex<(Option<Instant>, u64)>,
+}
+
 /// The runtime's side of a cluster: heartbeats, the live nodes, queries and inbound messages.
 pub(crate) struct ClusterNode {
     pub(super) id: NodeId,
+    /// This process's random tag, in every message it publishes: a message with this node's
+    /// id and another tag comes from another process using the same id.
+    pub(super) instance: u64,
+    pub(super) signer: Signer,
     adapter: Arc<dyn ClusterAdapter>,
     server: OnceLock<WeakServer>,
     pub(super) peers: Mutex<HashMap<NodeId, Instant>>,
+    /// Other processes using this node's id, by tag (forgotten after the node timeout).
+    pub(super) twins: Mutex<HashMap<u64, Twin>>,
     pub(super) pending: Mutex<HashMap<u64, Pending>>,
     next_query: AtomicU64,
     pub(super) metrics: ClusterMetrics,
+    pub(super) rejections: Rejections,
+}
+
+/// A random tag for this process's node: different in every process (and every app).
+fn instance_tag() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 impl fmt::Debug for ClusterNode {
@@ -91,17 +131,30 @@ impl ClusterNode {
     pub(crate) fn new(adapter: Arc<dyn ClusterAdapter>) -> Arc<Self> {
         Arc::new(ClusterNode {
             id: adapter.node_id().clone(),
+            instance: instance_tag(),
+            signer: Signer::new(adapter.settings().secret.clone()),
             adapter,
             server: OnceLock::new(),
             peers: Mutex::new(HashMap::new()),
+            twins: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next_query: AtomicU64::new(1),
             metrics: ClusterMetrics::new(),
+            rejections: Rejections {
+                counts: Default::default(),
+                metrics: Rejected::ALL.map(|r| cluster_rejected(r.label())),
+                collisions: AtomicU64::new(0),
+                log: Mutex::new((None, 0)),
+            },
         })
     }
 
     fn id(&self) -> &NodeId {
         &self.id
+    }
+
+    pub(super) fn settings(&self) -> &crate::cluster::ClusterSettings {
+        self.adapter.settings()
     }
 
     /// Ties the node to its server and starts the adapter and the heartbeat task.
@@ -125,18 +178,28 @@ impl ClusterNode {
                 node.prune();
             }
         });
-        tracing::info!(node = %self.id, "cluster node started");
+        tracing::info!(
+            node = %self.id, instance = %format_args!("{:016x}", self.instance),
+            signed = self.adapter.settings().has_secret(), "cluster node started"
+        );
     }
 
+    /// A message's head, with room for `cap` bytes of fields and the signature.
     pub(super) fn header(&self, kind: u8, cap: usize) -> BytesMut {
-        let mut b = BytesMut::with_capacity(8 + self.id.as_str().len() + cap);
-        b.put_u8(VERSION);
-        b.put_u8(kind);
-        put_str(&mut b, self.id.as_str().as_bytes());
+        let mut b = BytesMut::with_capacity(16 + self.id.as_str().len() + cap + MAC_LEN);
+        Head::put(
+            &mut b,
+            self.signer.flags(),
+            kind,
+            self.id.as_str(),
+            self.instance,
+        );
         b
     }
 
-    pub(super) fn publish(&self, to: Option<&NodeId>, msg: BytesMut) {
+    /// Signs `msg` (once, whatever the number of its receivers) and hands it to the adapter.
+    pub(super) fn publish(&self, to: Option<&NodeId>, mut msg: BytesMut) {
+        self.signer.sign(&mut msg);
         self.metrics.published.increment(1);
         self.adapter.publish(to, msg.freeze());
     }
@@ -173,6 +236,10 @@ impl ClusterNode {
             peers.len()
         };
         self.metrics.peers.set(n as f64);
+        self.twins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, t| t.seen.elapsed() < timeout);
         if !gone.is_empty() {
             self.adapter.peers_changed(n);
         }
@@ -370,6 +437,21 @@ impl ClusterNode {
     pub(super) fn server(&self) -> Option<Server> {
         Server::upgrade(self.server.get()?)
     }
+
+    /// What the node counted.
+    fn stats(&self) -> ClusterStats {
+        let r = &self.rejections;
+        let n = |why: Rejected| r.counts[why.index()].load(Ordering::Relaxed);
+        ClusterStats {
+            peers: self.live_peers().len(),
+            node_id_collisions: r.collisions.load(Ordering::Relaxed),
+            rejected_malformed: n(Rejected::Malformed),
+            rejected_unsigned: n(Rejected::Unsigned),
+            rejected_bad_signature: n(Rejected::BadSignature),
+            rejected_no_secret: n(Rejected::NoSecret),
+            rejected_node_id_collision: n(Rejected::NodeIdCollision),
+        }
+    }
 }
 
 impl Remote for ClusterNode {
@@ -417,6 +499,10 @@ impl Remote for ClusterNode {
 
     fn find_label<'a>(&'a self, label: &'a str) -> BoxFuture<'a, Vec<ConnAddr>> {
         Box::pin(ClusterNode::find_label(self, label))
+    }
+
+    fn stats(&self) -> ClusterStats {
+        ClusterNode::stats(self)
     }
 }
 

@@ -1,12 +1,20 @@
-//! The inter-node message format: a version, a kind, the origin node, then the kind's fields
-//! (u32-length-prefixed strings, big-endian integers). Read by [`Reader`], which fails on
-//! anything short or malformed instead of panicking.
+//! The inter-node message format: a version, flags, a kind, the origin node and its instance
+//! tag, then the kind's fields (u32-length-prefixed strings, big-endian integers), then — when
+//! the flags say it is signed — a 32-byte HMAC-SHA256 of everything before it
+//! ([`sign`](super::sign)). Read by [`Reader`], which fails on anything short or malformed
+//! instead of panicking.
 
 use crate::ws::{Message, WireText};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+/// The format's version (1: no flags, no instance tag; never read by this one).
+pub(super) const VERSION: u8 = 2;
+/// Flags: the message ends with a [`MAC_LEN`]-byte signature.
+pub(super) const F_SIGNED: u8 = 1;
+/// The length of a signature: HMAC-SHA256.
+pub(super) const MAC_LEN: usize = 32;
+
 // Message kinds on the wire.
-pub(super) const VERSION: u8 = 1;
 pub(super) const K_HEARTBEAT: u8 = 1;
 pub(super) const K_GOODBYE: u8 = 2;
 pub(super) const K_BROADCAST: u8 = 3;
@@ -50,6 +58,47 @@ impl<'a> Reader<'a> {
     }
     pub(super) fn str(&mut self) -> Option<&'a str> {
         std::str::from_utf8(self.bytes()?).ok()
+    }
+}
+
+/// What every message starts with.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Head<'a> {
+    pub(super) flags: u8,
+    pub(super) kind: u8,
+    /// The node id of the sender.
+    pub(super) origin: &'a str,
+    /// The sending process's random tag ([`ClusterNode`](super::node::ClusterNode)'s instance):
+    /// two processes with one node id tell themselves apart by it.
+    pub(super) instance: u64,
+    /// Where the kind's fields start.
+    pub(super) len: usize,
+}
+
+impl<'a> Head<'a> {
+    /// Reads the head of `msg`: None if it is not this version or is cut short.
+    pub(super) fn read(msg: &'a [u8]) -> Option<Head<'a>> {
+        let mut r = Reader(msg);
+        if r.u8()? != VERSION {
+            return None;
+        }
+        let (flags, kind, origin, instance) = (r.u8()?, r.u8()?, r.str()?, r.u64()?);
+        Some(Head {
+            flags,
+            kind,
+            origin,
+            instance,
+            len: msg.len() - r.0.len(),
+        })
+    }
+
+    /// Writes a head; the flags say whether the message will be signed.
+    pub(super) fn put(b: &mut BytesMut, flags: u8, kind: u8, origin: &str, instance: u64) {
+        b.put_u8(VERSION);
+        b.put_u8(flags);
+        b.put_u8(kind);
+        put_str(b, origin.as_bytes());
+        b.put_u64(instance);
     }
 }
 
@@ -105,5 +154,28 @@ mod tests {
         // A length larger than what is left.
         let mut r = Reader(&[0, 0, 1, 0, b'a']);
         assert_eq!(r.bytes(), None);
+    }
+
+    #[test]
+    fn a_head_reads_back_and_fails_when_cut_or_of_another_version() {
+        let mut b = BytesMut::new();
+        Head::put(&mut b, F_SIGNED, K_QUERY, "node-1", 0xfeed);
+        let n = b.len();
+        b.put_u8(9);
+        assert_eq!(
+            Head::read(&b),
+            Some(Head {
+                flags: F_SIGNED,
+                kind: K_QUERY,
+                origin: "node-1",
+                instance: 0xfeed,
+                len: n,
+            })
+        );
+        for cut in 0..n {
+            assert_eq!(Head::read(&b[..cut]), None, "cut at {cut}");
+        }
+        b[0] = 1;
+        assert_eq!(Head::read(&b), None, "version 1");
     }
 }

@@ -37,7 +37,12 @@
 //! so that no handler ever waits for Redis.
 //!
 //! - Redis unreachable when connecting: [`RedisAdapter::connect`] fails with an error that
-//!   names the URL.
+//!   names the URL ([`ConnectErrorKind::Unreachable`]).
+//! - This node's id already in use — another process is subscribed to `P#node#ID`:
+//!   [`RedisAdapter::connect`] refuses ([`ConnectErrorKind::NodeIdInUse`]). A collision it
+//!   cannot see (the other process was re-subscribing after an outage) is found from the
+//!   heartbeats: both processes log it at `error` and count it
+//!   (`swoft_ws_cluster_node_id_collisions_total`, [`ClusterStats`](crate::cluster::ClusterStats)).
 //! - Redis lost while running: local delivery goes on untouched; every message that cannot be
 //!   published is counted in `swoft_ws_cluster_dropped_total{reason="unavailable"}` (a full
 //!   queue: `reason="queue_full"`) and logged (one warning when the outage starts, one with the
@@ -59,21 +64,44 @@ use redis::{AsyncConnectionConfig, Client};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{ClusterAdapter, ClusterSettings, Inbox, NodeId, count_dropped};
+use crate::cluster::{
+    ClusterAdapter, ClusterSettings, Inbox, MIN_SECRET_LEN, NodeId, count_dropped,
+};
 
 /// How long connecting to Redis (and each command) may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most messages published in one pipeline.
 const BATCH: usize = 256;
 
-/// Redis could not be reached (or the URL is not a Redis URL).
+/// The node could not join the cluster: Redis could not be reached (or the URL is not a Redis
+/// URL), its node id is in use, or its settings are refused.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot connect to Redis at {url}: {reason}")]
+#[non_exhaustive]
 pub struct ConnectError {
     /// The URL (without its password).
     pub url: String,
     /// What went wrong.
     pub reason: String,
+    /// Which kind of failure it is.
+    pub kind: ConnectErrorKind,
+}
+
+/// The kinds of [`ConnectError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectErrorKind {
+    /// Redis could not be reached within 2 s, refused a command, or the URL is not a Redis URL:
+    /// worth retrying.
+    Unreachable,
+    /// Another process is subscribed to this node's channel (`P#node#ID`): a node with this id
+    /// is running (or one that died without closing its connection, which Redis drops within
+    /// its `tcp-keepalive`, 300 s by default). Node ids must be unique: messages for a shared
+    /// id reach both processes or neither. Give this node another id.
+    NodeIdInUse,
+    /// [`ClusterSettings::secret`] is shorter than
+    /// [`MIN_SECRET_LEN`] bytes.
+    SecretTooShort,
 }
 
 /// A cluster adapter over Redis pub/sub. See the [module docs](self).
@@ -145,10 +173,23 @@ impl RedisAdapter {
         settings: ClusterSettings,
     ) -> Result<RedisAdapter, ConnectError> {
         let shown = redact(url);
-        let fail = |reason: String| ConnectError {
+        let error = |kind, reason: String| ConnectError {
             url: shown.clone(),
             reason,
+            kind,
         };
+        let fail = |reason: String| error(ConnectErrorKind::Unreachable, reason);
+        if let Some(s) = settings
+            .secret
+            .as_ref()
+            .filter(|s| s.len() < MIN_SECRET_LEN)
+        {
+            let reason = format!(
+                "the cluster secret is {} bytes; at least {MIN_SECRET_LEN} are needed",
+                s.len()
+            );
+            return Err(error(ConnectErrorKind::SecretTooShort, reason));
+        }
         let client = Client::open(url).map_err(|e| fail(e.to_string()))?;
         let all = format!("{}#all", settings.channel_prefix);
         let mine = format!("{}#node#{}", settings.channel_prefix, node);
@@ -162,6 +203,23 @@ impl RedisAdapter {
         let pubsub = subscribe(&client, &all, &mine)
             .await
             .map_err(|e| fail(e.to_string()))?;
+        // Subscribed first, then counted: of two processes starting with one id at the same
+        // time, at least one sees the other.
+        let (_, subscribers): (String, usize) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&mine)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if subscribers > 1 {
+            let reason = format!(
+                "node id {node} is in use: {} other connection(s) subscribed to {mine}; \
+                 give each node its own id",
+                subscribers - 1
+            );
+            tracing::error!(node = %node, url = %shown, "{reason}");
+            return Err(error(ConnectErrorKind::NodeIdInUse, reason));
+        }
         let (tx, rx) = mpsc::channel(settings.publish_queue);
         tracing::info!(node = %node, url = %shown, "connected to Redis");
         Ok(RedisAdapter {

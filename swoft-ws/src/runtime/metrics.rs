@@ -21,6 +21,8 @@
 //! | `swoft_ws_cluster_query_timeouts_total` | counter | | membership queries some live node did not answer in time |
 //! | `swoft_ws_cluster_peers` | gauge | | other nodes this node considers live |
 //! | `swoft_ws_cluster_reconnects_total` | counter | | times the cluster adapter lost its store and connected again |
+//! | `swoft_ws_cluster_rejected_total` | counter | `reason` (`malformed`: not the format or cut short; `unsigned`: no signature, and this node has a secret; `bad_signature`: signed with another secret, or altered; `no_secret`: signed, and this node has no secret; `node_id_collision`: from another process using this node's id) | messages from the transport dropped without being acted on |
+//! | `swoft_ws_cluster_node_id_collisions_total` | counter | | other processes heard using this node's id (each once) |
 //!
 //! The names are the contract (dashboards and alerts use them); this table is their reference.
 //! The `module` label is the module's path (`/chat`, `/rooms/{id}` for a path with variables);
@@ -151,6 +153,16 @@ pub(crate) const CLUSTER_PEERS: &str = "swoft_ws_cluster_peers";
 /// Times the adapter lost its store and connected again.
 pub(crate) const CLUSTER_RECONNECTS: &str = "swoft_ws_cluster_reconnects_total";
 
+/// Messages from the transport dropped without being acted on, by `reason`.
+pub(crate) const CLUSTER_REJECTED: &str = "swoft_ws_cluster_rejected_total";
+/// Other processes heard using this node's id.
+pub(crate) const CLUSTER_NODE_ID_COLLISIONS: &str = "swoft_ws_cluster_node_id_collisions_total";
+
+/// The handle of `swoft_ws_cluster_rejected_total{reason}`.
+pub(crate) fn cluster_rejected(reason: &'static str) -> Counter {
+    counter!(CLUSTER_REJECTED, "reason" => reason)
+}
+
 /// Handles for the cluster's metrics, registered once.
 pub(crate) struct ClusterMetrics {
     pub(crate) published: Counter,
@@ -158,6 +170,7 @@ pub(crate) struct ClusterMetrics {
     pub(crate) query_timeouts: Counter,
     pub(crate) peers: Gauge,
     pub(crate) reconnects: Counter,
+    pub(crate) node_id_collisions: Counter,
 }
 
 impl ClusterMetrics {
@@ -168,6 +181,7 @@ impl ClusterMetrics {
             query_timeouts: counter!(CLUSTER_QUERY_TIMEOUTS),
             peers: gauge!(CLUSTER_PEERS),
             reconnects: counter!(CLUSTER_RECONNECTS),
+            node_id_collisions: counter!(CLUSTER_NODE_ID_COLLISIONS),
         }
     }
 }

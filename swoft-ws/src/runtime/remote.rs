@@ -117,6 +117,29 @@ pub struct Member {
     pub label: Option<Arc<str>>,
 }
 
+/// What this node's side of a cluster counted since it started ([`Server::cluster_stats`]):
+/// all 0 without a cluster adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ClusterStats {
+    /// Other nodes considered live now (as [`Server::peers`]).
+    pub peers: usize,
+    /// Other processes heard using this node's id, each counted once: node ids must be
+    /// unique, and messages for a shared id reach both processes or neither. Also
+    /// `swoft_ws_cluster_node_id_collisions_total`, and an `error` log line.
+    pub node_id_collisions: u64,
+    /// Messages from the transport that were not this format or were cut short.
+    pub rejected_malformed: u64,
+    /// Messages without a signature, dropped because this node has a secret.
+    pub rejected_unsigned: u64,
+    /// Messages whose signature did not match (another secret, or altered on the way).
+    pub rejected_bad_signature: u64,
+    /// Signed messages, dropped because this node has no secret.
+    pub rejected_no_secret: u64,
+    /// Messages from another process using this node's id, dropped.
+    pub rejected_node_id_collision: u64,
+}
+
 /// What a broadcast published to the other nodes targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WireTarget<'a> {
@@ -156,6 +179,8 @@ pub(crate) trait Remote: Send + Sync + fmt::Debug {
     fn size<'a>(&'a self, room: &'a str) -> BoxFuture<'a, usize>;
     /// The connections labelled `label` on the other nodes.
     fn find_label<'a>(&'a self, label: &'a str) -> BoxFuture<'a, Vec<ConnAddr>>;
+    /// What the node counted.
+    fn stats(&self) -> ClusterStats;
 }
 
 impl Connection {
@@ -205,6 +230,15 @@ impl Server {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// What this node's side of the cluster counted: live peers, node id collisions, and the
+    /// messages from other nodes it dropped, by reason (all 0 without a cluster adapter).
+    pub fn cluster_stats(&self) -> ClusterStats {
+        self.rooms()
+            .cluster()
+            .map(|c| c.stats())
+            .unwrap_or_default()
     }
 
     /// A push to the connections at these addresses, wherever they are.

@@ -5,6 +5,10 @@
 //!
 //! Without `redis-server` on the machine, each test prints a loud message and returns (CI sets
 //! `CI=true`, which makes them fail instead).
+//!
+//! `trust.rs`: what a node trusts of its channels — garbage, node ids that collide, and the
+//! shared secret that signs what nodes send. `binaries.rs`: the real chat example binary as a
+//! node.
 
 use std::time::{Duration, Instant};
 
@@ -14,9 +18,11 @@ use swoft_ws::redis::{RedisAdapter, RedisHandle};
 use swoft_ws::{RawMessage, Server};
 use swoft_ws_examples::chat;
 use swoft_ws_tests::{
-    QUIET, RedisServer, TestClient, TestServer, example_path, http_request, init_tracing,
-    start_example, wait_until,
+    QUIET, RedisServer, TestClient, TestServer, http_request, init_tracing, wait_until,
 };
+
+mod binaries;
+mod trust;
 
 /// The process's Prometheus recorder (installed once, for the tests that read metrics).
 fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
@@ -69,7 +75,12 @@ impl Node {
 
 /// A chat-example node over `redis` as node `id`, with its HTTP routes.
 async fn node(redis: &RedisServer, id: &str) -> Node {
-    let adapter = RedisAdapter::connect(&redis.url(), NodeId::new(id), settings())
+    node_with(redis, id, settings()).await
+}
+
+/// [`node`] with these settings.
+async fn node_with(redis: &RedisServer, id: &str, settings: ClusterSettings) -> Node {
+    let adapter = RedisAdapter::connect(&redis.url(), NodeId::new(id), settings)
         .await
         .expect("connect to the test redis");
     let handle = adapter.handle();
@@ -525,192 +536,4 @@ async fn redis_restarted_mid_test_the_cluster_recovers() {
     .await;
     assert_eq!(r["delivered"], 1);
     assert_eq!(amy.expect_push("chat.whisper").await["text"], "back");
-}
-
-#[tokio::test]
-async fn two_chat_example_binaries_sharing_one_redis() {
-    init_tracing();
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let url = redis.url();
-    let n1 = start_example(
-        "chat",
-        &[("SWOFT_WS_REDIS_URL", &url), ("SWOFT_WS_NODE_ID", "one")],
-    );
-    let n2 = start_example(
-        "chat",
-        &[("SWOFT_WS_REDIS_URL", &url), ("SWOFT_WS_NODE_ID", "two")],
-    );
-    let ws = |addr: &str, name: &str| format!("ws://{addr}/chat?name={name}");
-    let mut alice = TestClient::connect(&ws(&n1.addr, "alice"), &[])
-        .await
-        .unwrap();
-    let mut bob = TestClient::connect(&ws(&n2.addr, "bob"), &[])
-        .await
-        .unwrap();
-    ok(&mut alice, "room.join", json!({"room": "lobby"})).await;
-    // The nodes find each other at once (a newcomer's first heartbeat is answered): retry
-    // briefly in case bob's join races node two's start.
-    let mut members = Value::Null;
-    for _ in 0..50 {
-        let r = ok(&mut bob, "room.join", json!({"room": "lobby"})).await;
-        members = r["members"].clone();
-        if members == json!(["alice", "bob"]) {
-            break;
-        }
-        ok(&mut bob, "room.leave", json!({"room": "lobby"})).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(members, json!(["alice", "bob"]));
-    assert_eq!(alice.expect_push("room.joined").await["name"], "bob");
-
-    let r = ok(
-        &mut alice,
-        "room.send",
-        json!({"room": "lobby", "text": "hello bob"}),
-    )
-    .await;
-    assert_eq!(r["delivered"], 1);
-    assert_eq!(
-        bob.expect_push("room.message").await,
-        json!({"room": "lobby", "from": "alice", "text": "hello bob"})
-    );
-    let r = ok(
-        &mut bob,
-        "chat.whisper",
-        json!({"to": "alice", "text": "hi alice"}),
-    )
-    .await;
-    assert_eq!(r["delivered"], 1);
-    assert_eq!(
-        alice.expect_push("chat.whisper").await,
-        json!({"from": "bob", "text": "hi alice"})
-    );
-    let r = ok(&mut alice, "room.members", json!({"room": "lobby"})).await;
-    assert_eq!(r["members"], json!(["alice", "bob"]));
-    let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
-    assert_eq!(r["members"], json!(["alice", "bob"]));
-
-    // Node two stops gracefully (SIGTERM): bob is closed 1001, and its goodbye makes node one
-    // drop it at once — the next membership answer does not wait out the query timeout (1 s).
-    let mut n2 = n2;
-    assert!(
-        n2.terminate(Duration::from_secs(10))
-            .is_some_and(|s| s.success())
-    );
-    assert_eq!(bob.expect_close().await.0, 1001);
-    assert_eq!(alice.expect_push("room.left").await["name"], "bob");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let asked = Instant::now();
-    let r = ok(&mut alice, "room.members", json!({"room": "lobby"})).await;
-    assert_eq!(r["members"], json!(["alice"]));
-    assert!(
-        asked.elapsed() < Duration::from_millis(800),
-        "node one still waited for node two: {:?}",
-        asked.elapsed()
-    );
-    drop(n1);
-}
-
-#[tokio::test]
-async fn garbage_on_the_channels_is_ignored() {
-    let Some((redis, nodes)) = cluster(&["g1", "g2"]).await else {
-        return;
-    };
-    let (a, b) = (&nodes[0], &nodes[1]);
-    let mut alice = a.connect("alice").await;
-    let mut bob = b.connect("bob").await;
-    ok(&mut alice, "room.join", json!({"room": "lobby"})).await;
-    ok(&mut bob, "room.join", json!({"room": "lobby"})).await;
-    // Not our format, a truncated header, a known kind with a cut body, huge counts.
-    let port = redis.port.to_string();
-    let z = [0u8; 8];
-    let payloads: [Vec<u8>; 7] = [
-        b"hello".to_vec(),
-        Vec::new(),
-        vec![1],
-        [&[1u8, 3, 0, 0, 0, 2][..], b"zz", &[0]].concat(),
-        [&[1u8, 3, 0, 0, 0, 2][..], b"zz", &[3, 255, 255, 255, 255]].concat(),
-        [
-            &[1u8, 6, 0, 0, 0, 2][..],
-            b"zz",
-            &z,
-            &[0, 255, 255, 255, 255],
-        ]
-        .concat(),
-        [&[1u8, 5, 0, 0, 0, 2][..], b"zz", &z, &[9]].concat(),
-    ];
-    for payload in &payloads {
-        // A Lua string with decimal escapes carries any bytes through redis-cli.
-        let lua: String = payload.iter().map(|b| format!("\\{b:03}")).collect();
-        for (channel, subscribers) in [("swoft-ws#all", "2"), ("swoft-ws#node#g1", "1")] {
-            let out = std::process::Command::new("redis-cli")
-                .args(["-p", &port, "eval"])
-                .arg(format!("return redis.call('publish', KEYS[1], '{lua}')"))
-                .args(["1", channel])
-                .output()
-                .expect("redis-cli");
-            assert!(out.status.success(), "{out:?}");
-            let got = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(got.trim(), subscribers, "{channel} reached its subscribers");
-        }
-    }
-    // No phantom node: the stray messages' origin is not taken for a peer.
-    assert_eq!(a.api().peers(), [NodeId::new("g2")]);
-    assert_eq!(b.api().peers(), [NodeId::new("g1")]);
-    let asked = Instant::now();
-    let r = ok(
-        &mut alice,
-        "room.send",
-        json!({"room": "lobby", "text": "still fine"}),
-    )
-    .await;
-    assert!(
-        asked.elapsed() < settings().query_timeout,
-        "nobody waited for a phantom"
-    );
-    assert_eq!(r["delivered"], 1);
-    assert_eq!(bob.expect_push("room.message").await["text"], "still fine");
-    let r = ok(&mut bob, "room.members", json!({"room": "lobby"})).await;
-    assert_eq!(r["members"], json!(["alice", "bob"]));
-}
-
-#[test]
-fn the_chat_example_with_an_unreachable_redis_exits_naming_the_url() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("redis://127.0.0.1:{port}");
-    let mut child = std::process::Command::new(example_path("chat"))
-        .env("SWOFT_WS_ADDR", "127.0.0.1:0")
-        .env("SWOFT_WS_REDIS_URL", &url)
-        .env("RUST_LOG", "off")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the example");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the example did not exit within 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("error: cannot connect to Redis at {url}")),
-        "{stderr}"
-    );
-    assert!(!stdout.contains("listening"), "{stdout}");
 }
