@@ -235,6 +235,18 @@ impl AppBuilder {
         self
     }
 
+    /// How long a request to a client waits for its `$ack` by default (default 5 s).
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.config.ack_timeout = timeout;
+        self
+    }
+
+    /// The most requests a connection may have waiting for answers (default 64; at least 1).
+    pub fn max_pending_acks(mut self, requests: usize) -> Self {
+        self.config.max_pending_acks = requests.max(1);
+        self
+    }
+
     /// Overrides server-wide limits for module `M` (on top of its `#[ws_module(...)]` options:
     /// the fields set here win).
     pub fn module_limits<M: Module>(mut self, limits: ModuleLimits) -> Self {
@@ -293,6 +305,7 @@ impl AppBuilder {
                 crate::app::registry::registered_listeners(),
             ),
             shutdown: Default::default(),
+            acks: Default::default(),
             sessions: SessionManager::default(),
             contexts: ContextManager::default(),
             state: self.state,

@@ -52,6 +52,7 @@ mod node;
 mod packet;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod requests;
 
 use std::time::Duration;
 

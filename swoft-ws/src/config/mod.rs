@@ -99,6 +99,16 @@ pub struct Config {
     /// Whether [`App::serve`](crate::App::serve) and friends shut down gracefully on SIGINT and SIGTERM (default
     /// true).
     pub handle_signals: bool,
+    /// How long a request to a client ([`Connection::request`](crate::Connection::request))
+    /// waits for its `$ack` answer by default (default 5 s); then it fails with
+    /// [`AckError::Timeout`](crate::AckError::Timeout). Each call may set its own
+    /// ([`Connection::request_within`](crate::Connection::request_within)).
+    pub ack_timeout: Duration,
+    /// The most requests one connection may have waiting for their answers (default 64); one
+    /// more fails at once with [`AckError::TooManyPending`](crate::AckError::TooManyPending).
+    /// Each waiting request costs the server about 100 bytes until it is answered, times out,
+    /// or its connection closes.
+    pub max_pending_acks: usize,
 }
 
 impl Default for Config {
@@ -125,6 +135,8 @@ impl Default for Config {
             shutdown_batch: 500,
             shutdown_batch_pause: Duration::from_millis(50),
             handle_signals: true,
+            ack_timeout: Duration::from_secs(5),
+            max_pending_acks: 64,
         }
     }
 }

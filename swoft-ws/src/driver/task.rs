@@ -13,8 +13,9 @@ use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::driver::admission::Admission;
+use crate::driver::backlog::Backlog;
 use crate::driver::panic_message;
-use crate::driver::read::{read_loop, with_writes};
+use crate::driver::read::{read_loop, with_reads};
 use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection};
 use crate::runtime::events::{WsEvent, emit};
 use crate::runtime::fd::FdGuard;
@@ -40,6 +41,8 @@ impl Drop for Cleanup {
         // Normally done after #[on_close]; again here for a task that was cancelled.
         server.rooms().leave_all(self.conn.fd());
         server.sessions().remove(self.conn.fd(), self.conn.id());
+        // Requests still waiting for this connection's answers fail with `Closed`.
+        server.acks().remove(self.conn.id());
         // `_fd` drops after this: the fd is free only once the session is gone.
     }
 }
@@ -114,17 +117,20 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
     tracing::debug!(fd = %conn.fd(), id = %conn.id(), module = module.label, path = module.path, "connection open");
 
     emit(&conn, WsEvent::OpenBefore, None);
+    // What the client sends while the open hook runs (an answer to a request it made, ...).
+    let mut backlog = Backlog::default();
     if let Some(open) = module.hooks.open {
         // Boxed, as the close hook: run once, they would otherwise add their size to every
         // connection's task for its whole life.
         let hook = Box::pin(run_hook(WsEvent::OpenError, &conn, async {
             open(&*module.instance, &conn).await
         }));
-        with_writes(&conn, &mut transport, &rx, hook).await;
+        with_reads(&conn, &mut transport, &rx, hook, &mut backlog).await;
     }
     emit(&conn, WsEvent::OpenAfter, None);
 
-    let (info, reply) = read_loop(&conn, &module, &mut transport, &rx).await;
+    let (info, reply) = read_loop(&conn, &module, &mut transport, &rx, &mut backlog).await;
+    drop(backlog);
     conn.start_closing();
     // Boxed, as the hooks: run once, its timers and the transport it consumes would otherwise
     // add their size to every connection's task for its whole life.

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::protocol::{Parser, Recipients, Reply};
 use crate::runtime::connection::{Connection, SendError};
 use crate::runtime::fd::Fd;
-use crate::runtime::remote::{ConnAddr, WireTarget};
+use crate::runtime::remote::{ConnAddr, NodeId, WireTarget};
 use crate::runtime::server::Server;
 use crate::ws::RawMessage;
 
@@ -77,6 +77,22 @@ impl Payload<'_> {
             }
             Payload::Raw(m) => crate::ws::outbound::payload_len(m) + 8,
         }
+    }
+}
+
+/// One message for the other nodes of a request to many
+/// ([`Broadcast::request`]): to every node (`to` `None`) or one.
+pub(crate) struct RemotePart<'a> {
+    pub(crate) to: Option<NodeId>,
+    /// A room, a module or all; `None`: `fds`, on node `to`.
+    pub(crate) target: Option<WireTarget<'a>>,
+    pub(crate) fds: Vec<u32>,
+    pub(crate) except: &'a [ConnAddr],
+}
+
+impl RemotePart<'_> {
+    pub(crate) fn target(&self) -> WireTarget<'_> {
+        self.target.unwrap_or(WireTarget::Fds(&self.fds))
     }
 }
 
@@ -296,6 +312,66 @@ impl<'a> Broadcast<'a> {
             }
         };
         cluster.broadcast(None, target, &self.except_remote, payload);
+    }
+
+    pub(crate) fn server(&self) -> &'a Server {
+        self.server
+    }
+
+    /// This node's receivers (handles), e.g. to ask each of them
+    /// ([`request`](Self::request)).
+    pub(crate) fn local_receivers(&self) -> Vec<Connection> {
+        let mut v = Vec::new();
+        self.each(|c| {
+            v.push(c.clone());
+            Ok(())
+        });
+        v
+    }
+
+    /// Where the broadcast goes beyond this node: one part per message to publish; none
+    /// without a cluster, for `.local()` and for fds.
+    pub(crate) fn remote_parts(&self) -> Vec<RemotePart<'_>> {
+        let Some(cluster) = self.server.rooms().cluster() else {
+            return Vec::new();
+        };
+        if self.local {
+            return Vec::new();
+        }
+        let except = &self.except_remote[..];
+        let all = |target| {
+            vec![RemotePart {
+                to: None,
+                target: Some(target),
+                fds: Vec::new(),
+                except,
+            }]
+        };
+        match self.target {
+            Target::Room(r) => all(WireTarget::Room(r)),
+            Target::Module(p) => all(WireTarget::Module(p)),
+            Target::All => all(WireTarget::All),
+            Target::Fds(_) => Vec::new(),
+            Target::Addrs(addrs) => {
+                let me = cluster.id();
+                let mut parts: Vec<RemotePart<'_>> = Vec::new();
+                for a in addrs
+                    .iter()
+                    .filter(|a| &a.node != me && !except.contains(a))
+                {
+                    match parts.iter_mut().find(|p| p.to.as_ref() == Some(&a.node)) {
+                        Some(p) => p.fds.push(a.fd.get()),
+                        None => parts.push(RemotePart {
+                            to: Some(a.node.clone()),
+                            target: None,
+                            fds: vec![a.fd.get()],
+                            except: &[],
+                        }),
+                    }
+                }
+                parts
+            }
+        }
     }
 
     fn each(&self, mut send: impl FnMut(&Connection) -> Result<(), SendError>) -> Delivery {

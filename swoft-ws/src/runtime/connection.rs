@@ -241,7 +241,8 @@ impl Connection {
     }
 
     /// The handshake request, as it was: path, query, headers, cookies, peer address.
-    pub fn request(&self) -> &HandshakeRequest {
+    /// (Called `request()` before issue 16, whose [`request`](Self::request) asks the client.)
+    pub fn handshake(&self) -> &HandshakeRequest {
         &self.inner.request
     }
 

@@ -1,5 +1,6 @@
 //! The running app's object graph: the one folder whose files may import each other in a cycle.
 
+pub(crate) mod ack;
 pub(crate) mod broadcast;
 pub(crate) mod connection;
 pub(crate) mod context;
