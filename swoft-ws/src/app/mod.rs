@@ -23,6 +23,7 @@ use crate::handshake::PathParams;
 use crate::runtime::context::ContextManager;
 use crate::runtime::fd::FdAllocator;
 use crate::runtime::middleware::Middleware;
+use crate::runtime::module::ModuleRuntime;
 use crate::runtime::remote::Remote;
 use crate::runtime::rooms::Rooms;
 use crate::runtime::server::{Server, ServerInner};
@@ -283,7 +284,8 @@ impl AppBuilder {
                 "ws module registered"
             );
         }
-        let modules = built
+        let mut problems = Vec::new();
+        let modules: Vec<Arc<ModuleRuntime>> = built
             .into_iter()
             .map(|(def, mut m)| {
                 let mut limits = def.limits;
@@ -291,9 +293,20 @@ impl AppBuilder {
                     limits = limits.overridden_by(*over);
                 }
                 m.limits = Limits::resolve(&self.config, limits);
+                if m.limits.recovery.is_some() && m.parser.name() != "json" {
+                    problems.push(registry::Problem::RecoveryNeedsJson {
+                        module: m.name.to_owned(),
+                        parser: m.parser.name().to_owned(),
+                        at: def.location,
+                    });
+                }
                 Arc::new(m)
             })
             .collect();
+        if !problems.is_empty() {
+            return Err(BuildError::new(problems));
+        }
+        let recovery = crate::runtime::recovery::RecoveryStore::new(&modules);
         let server = Server::new(ServerInner {
             fds: Arc::new(FdAllocator::new(self.config.max_fd)),
             config: self.config,
@@ -306,6 +319,7 @@ impl AppBuilder {
             ),
             shutdown: Default::default(),
             acks: Default::default(),
+            recovery,
             sessions: SessionManager::default(),
             contexts: ContextManager::default(),
             state: self.state,

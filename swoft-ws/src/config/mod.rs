@@ -11,7 +11,7 @@
 
 mod limits;
 
-pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit};
+pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit, Recovery};
 
 use std::time::Duration;
 
@@ -153,6 +153,8 @@ pub(crate) struct Limits {
     pub(crate) backpressure: Backpressure,
     pub(crate) max_rooms_per_connection: usize,
     pub(crate) max_handshake_head: usize,
+    /// Resumable sessions, bounded to fit a replay in the outbound queue.
+    pub(crate) recovery: Option<Recovery>,
 }
 
 impl Limits {
@@ -172,6 +174,13 @@ impl Limits {
                 .max_rooms_per_connection
                 .unwrap_or(config.max_rooms_per_connection),
             max_handshake_head: m.max_handshake_head.unwrap_or(config.max_handshake_head),
+            recovery: m.recovery.map(|r| Recovery {
+                window: r.window.max(Duration::from_millis(1)),
+                max_messages: r
+                    .max_messages
+                    .clamp(1, config.outbound_queue.saturating_sub(8).max(1)),
+                max_bytes: r.max_bytes.clamp(1, (config.outbound_bytes / 2).max(1)),
+            }),
         }
     }
 }

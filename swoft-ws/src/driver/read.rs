@@ -77,11 +77,7 @@ pub(super) async fn read_loop(
                 // Busy (every handler taken) or draining: what is read now is held, not
                 // handled — but answers to the server's requests are routed at once.
                 let hold = running >= limit || draining;
-                let read = if hold {
-                    running > 0 && backlog.has_room()
-                } else {
-                    true
-                };
+                let read = !hold || (running > 0 && backlog.has_room());
                 let direct = read && running == 0;
                 let step = tokio::select! {
                     biased;
@@ -100,18 +96,8 @@ pub(super) async fn read_loop(
                         poll_step(cx, transport, rx, read, direct, &mut turn)
                     }) => step,
                 };
-                let event = match step {
-                    Step::Event(ev) => ev,
-                    Step::WriteFailed(e) => break write_failed(conn, &e),
-                };
-                let now = Instant::now();
-                conn.seen(now);
-                if hold {
-                    backlog.absorb(conn, rx, event);
-                    continue;
-                }
-                match read_frame(conn, rx, event) {
-                    Ok(Some(frame)) => (frame, now),
+                match stepped(conn, rx, backlog, step, hold) {
+                    Ok(Some(read)) => read,
                     Ok(None) => continue,
                     Err(end) => break end,
                 }
@@ -155,6 +141,28 @@ pub(super) async fn read_loop(
         finish(inflight, cfg.close_timeout).await;
     }
     info
+}
+
+/// What one step of the socket read: a frame to handle now (and when it came), nothing (a
+/// control frame, or a frame held while the handlers are busy: `hold`), or the end.
+fn stepped(
+    conn: &Connection,
+    rx: &OutboundRx,
+    backlog: &mut Backlog,
+    step: Step,
+    hold: bool,
+) -> Result<Option<(RawMessage, Instant)>, End> {
+    let event = match step {
+        Step::Event(ev) => ev,
+        Step::WriteFailed(e) => return Err(write_failed(conn, &e)),
+    };
+    let now = Instant::now();
+    conn.seen(now);
+    if hold {
+        backlog.absorb(conn, rx, event);
+        return Ok(None);
+    }
+    Ok(read_frame(conn, rx, event)?.map(|frame| (frame, now)))
 }
 
 /// The next message read while the handlers were busy, if one may be handled now (`free`: a

@@ -33,6 +33,8 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         self.conn.module().metrics.connections.decrement(1);
+        // A task cancelled before its close: its session (if resumable) is kept, dropped.
+        crate::runtime::recovery::closed(&self.conn, None);
         let server = self.conn.server();
         // Closing before the label is forgotten: a concurrent `set_label` sees the flag or is
         // undone here (see `Rooms::set_label`).
@@ -143,6 +145,8 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
         Box::pin(run_hook(WsEvent::CloseError, &conn, hook)).await;
     }
     emit(&conn, WsEvent::CloseAfter, None);
+    // Before its rooms are left: a resumable session keeps them.
+    crate::runtime::recovery::closed(&conn, Some(info.code));
     conn.server().rooms().leave_all(conn.fd());
     drop(cleanup);
 }
@@ -157,6 +161,9 @@ fn go_live(
 ) -> (Connection, Cleanup) {
     let conn = Connection::new(parts, tx);
     conn.server().start_sweeper();
+    // The `$session` frame first (and a resume's rooms, label and replay), before anything
+    // can reach the connection through the session map.
+    crate::runtime::recovery::open(&conn);
     conn.server().sessions().insert(conn.clone());
     conn.module().metrics.connections.increment(1);
     if conn.server().shutdown_state().draining.is_cancelled() {

@@ -91,6 +91,30 @@ impl Parser for JsonParser {
         self.encode_reply(command, None, data)
     }
 
+    /// `{"cmd":..,"data":..,"off":"O"}` (`"ext":..` before `"off"` when given).
+    fn encode_push_at(
+        &self,
+        command: &str,
+        data: &str,
+        ext: Option<&str>,
+        off: &str,
+    ) -> RawMessage {
+        let extra = ext.map_or(0, |e| e.len() + 7) + off.len() + 9;
+        let mut out = String::with_capacity(reply_len(command, None, data) + extra);
+        out.push_str("{\"cmd\":");
+        push_json_str(&mut out, command);
+        out.push_str(",\"data\":");
+        out.push_str(data);
+        if let Some(ext) = ext {
+            out.push_str(",\"ext\":");
+            out.push_str(ext);
+        }
+        out.push_str(",\"off\":");
+        push_json_str(&mut out, off);
+        out.push('}');
+        RawMessage::Text(out.into())
+    }
+
     /// `{"cmd":..,"data":..,"ack":N}`.
     fn encode_request(&self, command: &str, data: &str, ack: u64) -> Option<RawMessage> {
         let mut out = String::with_capacity(reply_len(command, None, data) + 28);

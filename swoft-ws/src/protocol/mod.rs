@@ -30,6 +30,7 @@ use std::ops::Range;
 
 pub use crate::protocol::error::{WsError, codes};
 pub use crate::protocol::json::JsonParser;
+pub(crate) use crate::protocol::json::push_json_str;
 /// The command of a client's answer to a server request, routed by the runtime (never to a
 /// controller): commands starting with `$` are the runtime's.
 pub const ACK_COMMAND: &str = "$ack";
@@ -216,6 +217,23 @@ pub trait Parser: Send + Sync + 'static {
     ) -> RawMessage {
         let _ = ext;
         self.encode_reply(command, id, data)
+    }
+
+    /// Packs a push of a module with resumable sessions: the push's offset `off` beside it
+    /// (JSON: `{"cmd":..,"data":..,"off":"O"}`, with `"ext"` before `"off"` when given). The
+    /// default leaves `off` out (a protocol without a place for it).
+    fn encode_push_at(
+        &self,
+        command: &str,
+        data: &str,
+        ext: Option<&str>,
+        off: &str,
+    ) -> RawMessage {
+        let _ = off;
+        match ext {
+            Some(ext) => self.encode_with_ext(command, None, data, ext),
+            None => self.encode_push(command, data),
+        }
     }
 
     /// Packs a request the client must answer with a `$ack` frame carrying `ack` (JSON:

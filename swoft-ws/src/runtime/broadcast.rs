@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::protocol::{Parser, Recipients, Reply};
 use crate::runtime::connection::{Connection, SendError};
 use crate::runtime::fd::Fd;
+use crate::runtime::recovery::{Pushing, Target as RecTarget};
 use crate::runtime::remote::{ConnAddr, NodeId, WireTarget};
 use crate::runtime::server::Server;
 use crate::ws::RawMessage;
@@ -123,16 +124,23 @@ impl std::fmt::Debug for Broadcast<'_> {
 }
 
 /// The frame of a push, encoded once for each parser the receivers use (or not at all, when
-/// another node already encoded it with a parser of the same name).
-struct Frames<'d> {
+/// another node already encoded it with a parser of the same name); for a module with
+/// resumable sessions, once per module, with the push's offset (`recovery`).
+struct Frames<'d, 'g> {
     command: &'d str,
     data: &'d str,
     by_parser: Vec<(*const (), &'static str, Message)>,
     preset: Option<&'d (&'d str, Message)>,
+    recovery: Option<&'d mut Pushing<'g>>,
 }
 
-impl Frames<'_> {
+impl Frames<'_, '_> {
     fn for_conn(&mut self, conn: &Connection) -> Message {
+        if let Some(p) = self.recovery.as_deref_mut() {
+            if let Some(m) = p.frame(conn, self.command, self.data, None) {
+                return m;
+            }
+        }
         let parser: &Arc<dyn Parser> = &conn.module().parser;
         let key = Arc::as_ptr(parser) as *const ();
         if let Some((_, _, m)) = self.by_parser.iter().find(|(k, _, _)| *k == key) {
@@ -240,11 +248,18 @@ impl<'a> Broadcast<'a> {
                 data,
                 frame,
             } => {
+                // With recovery modules: the push's offset, its record and its delivery under
+                // one lock, so a resume sees it either in its replay or live.
+                let mut recovery = self.server.recovery().map(|s| {
+                    let (target, module) = self.recorded_target();
+                    Pushing::new(s, target, module)
+                });
                 let mut frames = Frames {
                     command,
                     data,
                     by_parser: Vec::with_capacity(1),
                     preset: frame.as_ref(),
+                    recovery: recovery.as_mut(),
                 };
                 let d = self.each(|c| {
                     let sent = c.send_ws(frames.for_conn(c));
@@ -254,7 +269,11 @@ impl<'a> Broadcast<'a> {
                     }
                     sent
                 });
-                (d, frames.by_parser.into_iter().next())
+                let first = frames.by_parser.into_iter().next();
+                if let Some(p) = recovery {
+                    p.finish(command, data);
+                }
+                (d, first)
             }
             Payload::Raw(m) => (self.each(|c| c.send_ws(m.clone())), None),
         };
@@ -312,6 +331,17 @@ impl<'a> Broadcast<'a> {
             }
         };
         cluster.broadcast(None, target, &self.except_remote, payload);
+    }
+
+    /// What a recovery module's history records of this broadcast, and the module it is
+    /// limited to.
+    fn recorded_target(&self) -> (Option<RecTarget>, Option<&'a str>) {
+        match self.target {
+            Target::Room(r) => (Some(RecTarget::Room(Arc::from(r))), None),
+            Target::Module(p) => (Some(RecTarget::Everyone), Some(p)),
+            Target::All => (Some(RecTarget::Everyone), None),
+            Target::Fds(_) | Target::Addrs(_) => (None, None),
+        }
     }
 
     pub(crate) fn server(&self) -> &'a Server {

@@ -10,6 +10,7 @@ pub(crate) mod handler;
 pub mod metrics;
 pub mod middleware;
 pub(crate) mod module;
+pub(crate) mod recovery;
 pub(crate) mod remote;
 pub(crate) mod rooms;
 pub(crate) mod server;
