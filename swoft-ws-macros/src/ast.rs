@@ -332,3 +332,11 @@ mod tests {
         assert_eq!(of(syn::parse_quote!(Controller)), "controller");
     }
 }
+
+/// `recovery(...)`: an option left out keeps the runtime's default.
+#[derive(Default)]
+pub(crate) struct RecoveryArgs {
+    pub(crate) window_secs: Option<u64>,
+    pub(crate) max_messages: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
+}

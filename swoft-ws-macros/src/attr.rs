@@ -9,6 +9,7 @@ use syn::meta::ParseNestedMeta;
 use syn::punctuated::Punctuated;
 use syn::{LitBool, LitStr, Path, Token};
 
+use crate::ast::RecoveryArgs;
 use crate::check;
 use crate::ctxt::Ctxt;
 
@@ -68,7 +69,8 @@ pub(crate) struct ModuleArgs {
 /// The limit options of `#[ws_module]`: `max_connections = N`, `origins = ["https://a"]`,
 /// `rate_limit = N` (per second; 0: off), `rate_burst = N`, `handler_timeout_ms = N` (0: none),
 /// `max_message_size = N`, `backpressure = disconnect | drop_newest`,
-/// `max_rooms_per_connection = N`.
+/// `max_rooms_per_connection = N`, `recovery` or `recovery(window_secs = N, max_messages = N,
+/// max_bytes = N)`.
 #[derive(Default)]
 pub(crate) struct LimitArgs {
     pub(crate) max_connections: Option<u64>,
@@ -79,6 +81,39 @@ pub(crate) struct LimitArgs {
     pub(crate) max_message_size: Option<u64>,
     pub(crate) backpressure: Option<syn::Ident>,
     pub(crate) max_rooms_per_connection: Option<u64>,
+    pub(crate) recovery: Option<RecoveryArgs>,
+}
+
+/// `recovery` alone, or `recovery(window_secs = N, ...)` with each at least 1.
+fn recovery(meta: &ParseNestedMeta<'_>) -> syn::Result<RecoveryArgs> {
+    let mut r = RecoveryArgs::default();
+    if meta.input.peek(Token![=]) {
+        let e =
+            "`recovery` takes its options in parentheses (`recovery(window_secs = 120)`), or none";
+        return Err(meta.error(e));
+    }
+    if !meta.input.peek(syn::token::Paren) {
+        return Ok(r);
+    }
+    meta.parse_nested_meta(|m| {
+        let key = path_str(&m.path);
+        let keys = "`window_secs`, `max_messages`, `max_bytes`";
+        let slot = match key.as_str() {
+            "window_secs" => &mut r.window_secs,
+            "max_messages" => &mut r.max_messages,
+            "max_bytes" => &mut r.max_bytes,
+            _ => return Err(m.error(unknown_key("recovery", &m.path, keys))),
+        };
+        let lit: syn::LitInt = m.value()?.parse()?;
+        match lit.base10_parse::<u64>()? {
+            0 => Err(syn::Error::new(
+                lit.span(),
+                format!("`{key}` must be at least 1"),
+            )),
+            n => set_once(slot, &m, &key, n),
+        }
+    })?;
+    Ok(r)
 }
 
 impl LimitArgs {
@@ -114,6 +149,7 @@ impl LimitArgs {
                 let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
                 set_once(&mut self.origins, meta, &key, list.into_iter().collect())
             })(),
+            "recovery" => recovery(meta).and_then(|r| set_once(&mut self.recovery, meta, &key, r)),
             "backpressure" => (|| {
                 let id: syn::Ident = meta.value()?.parse()?;
                 if id != "disconnect" && id != "drop_newest" {
@@ -129,7 +165,7 @@ impl LimitArgs {
     }
 }
 
-const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `opcode`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
+const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `opcode`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `recovery`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
 fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {

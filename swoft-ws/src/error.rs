@@ -6,6 +6,7 @@
 //! | [`BuildError`] (a list of [`Problem`]s, each with its [`Location`]) | [`AppBuilder::build`](crate::AppBuilder::build), [`App::discover`](crate::App::discover) | the app's modules, controllers or hooks do not fit together; every problem is reported at once, with `file:line` |
 //! | [`SendError`] | [`Connection::send`](crate::Connection::send), [`Server::send_to`](crate::Server::send_to), ... | the frame was not queued: the connection is gone, closing, or its queue is full |
 //! | [`JoinError`] | [`Connection::join`](crate::Connection::join), [`Rooms::join`](crate::Rooms::join) | the connection is already in as many rooms as its module allows (`max_rooms_per_connection`); `?` in a handler makes it the error reply `too_many_rooms` |
+//! | [`AckError`] | [`Connection::request`](crate::Connection::request), [`Broadcast::request`](crate::Broadcast::request) | a request to a client got no usable answer: timed out, the connection closed, the client refused (`Rejected`), the answer did not fit, too many waiting |
 //! | [`WsError`] | your handlers and middleware | not a failure of swoft-ws: an **error reply** (`code`, `message`) sent to the client; the connection stays open |
 //! | [`Reject`] | your `#[on_handshake]` hook | the handshake is refused with an HTTP status and a reason |
 //! | `redis::ConnectError` (feature `redis`; its `kind`: `redis::ConnectErrorKind`) | `RedisAdapter::connect` | the node cannot join the cluster: the Redis server could not be reached at start-up, the node id is in use by another process, or the cluster secret is too short |
@@ -20,6 +21,7 @@ pub use crate::app::registry::{BuildError, Location, Problem};
 pub use crate::cluster::redis::{ConnectError, ConnectErrorKind};
 pub use crate::handshake::Reject;
 pub use crate::protocol::WsError;
+pub use crate::runtime::ack::AckError;
 pub use crate::runtime::connection::{JoinError, SendError};
 #[cfg(feature = "testing")]
 pub use crate::testing::HandshakeFailed;

@@ -97,7 +97,7 @@ impl RequiredState {
 /// The values of the module path's variables (`/rooms/{id}`), cloned from the handshake.
 impl FromContext<'_> for crate::handshake::PathParams {
     fn from_context(cx: &Context) -> Result<Self, WsError> {
-        Ok(cx.connection().request().path_params().clone())
+        Ok(cx.connection().handshake().path_params().clone())
     }
 }
 

@@ -154,6 +154,14 @@ impl HandshakeRequest {
         self.uri.query()
     }
 
+    /// The token of the session this handshake asks to resume (`?resume=TOKEN&off=OFFSET`,
+    /// for a module with `recovery`), if it asks: an `#[on_handshake]` hook can tell a resume
+    /// from a first connection, and refuse it like any handshake (the session then stays as
+    /// it was, resumable by a later handshake).
+    pub fn resume_token(&self) -> Option<Cow<'_, str>> {
+        self.query_param("resume")
+    }
+
     /// The first value of a query parameter, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
         form_urlencoded::parse(self.query()?.as_bytes())

@@ -225,6 +225,7 @@ pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, PathParams, 
 #[doc(inline)]
 pub use crate::protocol::{IntoReply, Reply, Routed, WsError};
 #[doc(inline)]
+pub use crate::runtime::ack::{AckError, Answers};
 pub use crate::runtime::broadcast::{Broadcast, Delivery};
 #[doc(inline)]
 pub use crate::runtime::connection::{

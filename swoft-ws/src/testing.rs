@@ -241,6 +241,11 @@ pub struct TestClient {
     controls: VecDeque<Control>,
     /// Response headers of the handshake.
     headers: http::HeaderMap,
+    /// The `$session` frames of a module with resumable sessions (their `data`), kept aside
+    /// (see [`expect_session`](Self::expect_session)), and how many frames came before the
+    /// first.
+    sessions: Vec<Value>,
+    before_session: usize,
 }
 
 impl fmt::Debug for TestClient {
@@ -278,6 +283,8 @@ impl TestClient {
                 pending: VecDeque::new(),
                 controls: VecDeque::new(),
                 headers: resp.headers().clone(),
+                sessions: Vec::new(),
+                before_session: 0,
             }),
             Err(tungstenite::Error::Http(resp)) => Err(HandshakeFailed {
                 status: Some(resp.status().as_u16()),
@@ -391,6 +398,34 @@ impl TestClient {
         }
     }
 
+    /// The `data` of the `$session` frame (a module with resumable sessions sends it first:
+    /// `{"token": T, "resumed": bool, ...}`), waiting for it if it has not come yet; frames
+    /// that arrive meanwhile are kept for [`recv`](Self::recv). Panics if it does not come in
+    /// time, or if another frame came before it. `$session` frames never show in `recv`,
+    /// `request` or `expect_push`: tests of apps with recovery read them here.
+    pub async fn expect_session(&mut self) -> Value {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        while self.sessions.is_empty() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.next_event(false)).await {
+                Ok(None) => {}
+                Ok(Some(Received::Close(..) | Received::Ended)) | Err(_) => {
+                    panic!(
+                        "no `$session` frame; received meanwhile: {:?}",
+                        self.pending
+                    )
+                }
+                Ok(Some(r)) => self.pending.push_back(r),
+            }
+        }
+        assert_eq!(
+            self.before_session, 0,
+            "frames came before `$session`: {:?}",
+            self.pending
+        );
+        self.sessions.remove(0)
+    }
+
     /// The next frame (pings and pongs skipped). Panics if none comes in time.
     pub async fn recv(&mut self) -> Received {
         if let Some(r) = self.pending.pop_front() {
@@ -464,12 +499,23 @@ impl TestClient {
         }
     }
 
-    /// The next data frame, close or end; `None` when a ping or pong was kept and
-    /// `stop_on_control` is set.
+    /// The next data frame, close or end; `None` when a `$session` frame was kept aside, or a
+    /// ping or pong was kept and `stop_on_control` is set.
     async fn next_event(&mut self, stop_on_control: bool) -> Option<Received> {
         loop {
             let control = match self.ws.next().await {
-                Some(Ok(Message::Text(t))) => return Some(Received::Text(t.to_string())),
+                Some(Ok(Message::Text(t))) => {
+                    if t.starts_with(r#"{"cmd":"$session","#) {
+                        if let Ok(mut v) = serde_json::from_str::<Value>(&t) {
+                            self.sessions.push(v["data"].take());
+                            return None;
+                        }
+                    }
+                    if self.sessions.is_empty() {
+                        self.before_session += 1;
+                    }
+                    return Some(Received::Text(t.to_string()));
+                }
                 Some(Ok(Message::Binary(b))) => return Some(Received::Binary(b.to_vec())),
                 Some(Ok(Message::Close(f))) => {
                     return Some(match f {

@@ -83,7 +83,7 @@ impl LifeController {
     #[message_mapping("whoami")]
     fn whoami(Session(user): Session<User>, fd: Fd, conn: &Connection) -> Value {
         Events::push(conn, format!("message {fd} life.whoami"));
-        json!({"name": user.0, "fd": fd, "peer_ip": conn.request().peer_addr().map(|a| a.ip().to_string()), "protocol": conn.protocol()})
+        json!({"name": user.0, "fd": fd, "peer_ip": conn.handshake().peer_addr().map(|a| a.ip().to_string()), "protocol": conn.protocol()})
     }
 
     #[message_mapping("ctx")]

@@ -36,7 +36,7 @@ impl Log {
 }
 
 fn wants(conn: &Connection, what: &str) -> bool {
-    conn.request().query_param(what).is_some()
+    conn.handshake().query_param(what).is_some()
 }
 
 #[ws_module(path = "/r", controllers = [RController])]

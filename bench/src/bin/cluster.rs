@@ -32,7 +32,7 @@ struct BenchModule;
 impl BenchModule {
     #[on_open]
     fn open(conn: &Connection) {
-        if conn.request().query_param("room").is_some() {
+        if conn.handshake().query_param("room").is_some() {
             conn.join("r").expect("one room");
         }
     }

@@ -23,7 +23,7 @@ struct RoomModule;
 impl RoomModule {
     #[on_open]
     fn open(conn: &Connection) {
-        if conn.request().query_param("member").is_some() {
+        if conn.handshake().query_param("member").is_some() {
             conn.join("bench").expect("one room");
         }
     }

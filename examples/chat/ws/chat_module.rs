@@ -12,7 +12,11 @@ use super::chat::{ChatController, ChatName, Presence, RoomController, public_roo
 ///
 /// The handshake needs `?name=NAME`, 1–32 characters of `[A-Za-z0-9_-]` (names need not be
 /// unique); anything else is refused with HTTP 400 and no upgrade.
-#[ws_module(path = "/chat", controllers = [RoomController, ChatController])]
+///
+/// Sessions are resumable (`recovery`: a dropped client reconnects with
+/// `?name=NAME&resume=TOKEN&off=OFFSET` within 2 minutes and gets the pushes it missed; README,
+/// "Reconnects and missed messages").
+#[ws_module(path = "/chat", controllers = [RoomController, ChatController], recovery)]
 #[derive(Debug)]
 pub struct ChatModule;
 

@@ -172,6 +172,21 @@ fn limits(l: &LimitArgs, sw: &TokenStream) -> TokenStream {
         let n = n as usize;
         t = quote!(#t.max_rooms_per_connection(#n));
     }
+    if let Some(r) = &l.recovery {
+        let mut settings = quote!(#sw::Recovery::DEFAULT);
+        if let Some(n) = r.window_secs {
+            settings = quote!(#settings.window(::core::time::Duration::from_secs(#n)));
+        }
+        if let Some(n) = r.max_messages {
+            let n = n as usize;
+            settings = quote!(#settings.max_messages(#n));
+        }
+        if let Some(n) = r.max_bytes {
+            let n = n as usize;
+            settings = quote!(#settings.max_bytes(#n));
+        }
+        t = quote!(#t.recovery(#settings));
+    }
     if let Some(id) = &l.backpressure {
         let v = if id == "drop_newest" {
             quote!(DropNewest)

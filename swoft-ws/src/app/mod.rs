@@ -23,6 +23,7 @@ use crate::handshake::PathParams;
 use crate::runtime::context::ContextManager;
 use crate::runtime::fd::FdAllocator;
 use crate::runtime::middleware::Middleware;
+use crate::runtime::module::ModuleRuntime;
 use crate::runtime::remote::Remote;
 use crate::runtime::rooms::Rooms;
 use crate::runtime::server::{Server, ServerInner};
@@ -235,6 +236,18 @@ impl AppBuilder {
         self
     }
 
+    /// How long a request to a client waits for its `$ack` by default (default 5 s).
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.config.ack_timeout = timeout;
+        self
+    }
+
+    /// The most requests a connection may have waiting for answers (default 64; at least 1).
+    pub fn max_pending_acks(mut self, requests: usize) -> Self {
+        self.config.max_pending_acks = requests.max(1);
+        self
+    }
+
     /// Overrides server-wide limits for module `M` (on top of its `#[ws_module(...)]` options:
     /// the fields set here win).
     pub fn module_limits<M: Module>(mut self, limits: ModuleLimits) -> Self {
@@ -271,7 +284,8 @@ impl AppBuilder {
                 "ws module registered"
             );
         }
-        let modules = built
+        let mut problems = Vec::new();
+        let modules: Vec<Arc<ModuleRuntime>> = built
             .into_iter()
             .map(|(def, mut m)| {
                 let mut limits = def.limits;
@@ -279,9 +293,20 @@ impl AppBuilder {
                     limits = limits.overridden_by(*over);
                 }
                 m.limits = Limits::resolve(&self.config, limits);
+                if m.limits.recovery.is_some() && m.parser.name() != "json" {
+                    problems.push(registry::Problem::RecoveryNeedsJson {
+                        module: m.name.to_owned(),
+                        parser: m.parser.name().to_owned(),
+                        at: def.location,
+                    });
+                }
                 Arc::new(m)
             })
             .collect();
+        if !problems.is_empty() {
+            return Err(BuildError::new(problems));
+        }
+        let recovery = crate::runtime::recovery::RecoveryStore::new(&modules);
         let server = Server::new(ServerInner {
             fds: Arc::new(FdAllocator::new(self.config.max_fd)),
             config: self.config,
@@ -293,6 +318,8 @@ impl AppBuilder {
                 crate::app::registry::registered_listeners(),
             ),
             shutdown: Default::default(),
+            acks: Default::default(),
+            recovery,
             sessions: SessionManager::default(),
             contexts: ContextManager::default(),
             state: self.state,

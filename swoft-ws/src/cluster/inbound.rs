@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BufMut;
 
-use crate::cluster::node::{Answer, ClusterNode, Twin};
+use crate::cluster::node::{Answer, ClusterNode, Question, Twin};
 use crate::cluster::packet::*;
+use crate::cluster::requests::{A_ACKS, read_acks};
 use crate::cluster::sign::Rejected;
-use crate::runtime::broadcast::{Broadcast, Payload};
+use crate::runtime::broadcast::Payload;
 use crate::runtime::fd::Fd;
 use crate::runtime::remote::NodeId;
 
@@ -197,29 +198,7 @@ impl ClusterNode {
 
     fn on_broadcast(&self, mut r: Reader<'_>) -> Option<()> {
         let server = self.server()?;
-        let tag = r.u8()?;
-        let mut fds = Vec::new();
-        let name = match tag {
-            0 | 2 => r.str()?,
-            1 => "",
-            3 => {
-                let n = r.u32()? as usize;
-                for _ in 0..n.min(r.0.len() / 4) {
-                    fds.push(Fd::new(r.u32()?));
-                }
-                ""
-            }
-            _ => return None,
-        };
-        let n = r.u32()? as usize;
-        let mut except = Vec::new();
-        for _ in 0..n.min(r.0.len() / 8) {
-            let node = r.str()?;
-            let fd = r.u32()?;
-            if node == self.id.as_str() {
-                except.push(Fd::new(fd));
-            }
-        }
+        let target = self.read_target(&mut r)?;
         let payload = match r.u8()? {
             P_PUSH => {
                 let command = r.str()?;
@@ -240,19 +219,16 @@ impl ClusterNode {
             }
             kind => Payload::Raw(get_frame(kind, r.bytes()?)?),
         };
-        let b = match tag {
-            0 => Broadcast::room(&server, name),
-            1 => Broadcast::all(&server),
-            2 => Broadcast::module(&server, name),
-            _ => Broadcast::fds(&server, &fds),
-        };
-        b.local().except_all(except).deliver(&payload);
+        target.local(&server).deliver(&payload);
         Some(())
     }
 
     fn on_query(&self, origin: &NodeId, mut r: Reader<'_>) -> Option<()> {
         let id = r.u64()?;
         let q = r.u8()?;
+        if q == Question::Request as u8 {
+            return self.on_request(origin, id, r);
+        }
         let arg = r.str()?;
         let server = self.server()?;
         let rooms = server.rooms();
@@ -301,6 +277,7 @@ impl ClusterNode {
                 Answer::Members(m)
             }
             1 => Answer::Size(r.u32()? as usize),
+            A_ACKS => read_acks(&mut r)?,
             _ => return None,
         };
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);

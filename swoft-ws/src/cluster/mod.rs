@@ -67,6 +67,7 @@ mod packet;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod sign;
+mod requests;
 
 use std::time::Duration;
 

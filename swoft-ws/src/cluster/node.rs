@@ -27,6 +27,8 @@ pub(super) enum Question {
     Members = 0,
     Size = 1,
     Label = 2,
+    /// Ask your receivers of a target and answer with their answers (`cluster/requests.rs`).
+    Request = 3,
 }
 
 /// One node's answer.
@@ -34,6 +36,28 @@ pub(super) enum Question {
 pub(super) enum Answer {
     Members(Vec<(Fd, Option<Arc<str>>)>),
     Size(usize),
+    /// The answers of a node's receivers to a request.
+    Acks(Vec<(Fd, Result<String, crate::runtime::ack::AckError>)>),
+}
+
+/// Writes a broadcast's target: a tag, then the room, the path or the fds.
+pub(super) fn put_target(b: &mut BytesMut, target: WireTarget<'_>) {
+    match target {
+        WireTarget::Room(r) => {
+            b.put_u8(0);
+            put_str(b, r.as_bytes());
+        }
+        WireTarget::All => b.put_u8(1),
+        WireTarget::Module(p) => {
+            b.put_u8(2);
+            put_str(b, p.as_bytes());
+        }
+        WireTarget::Fds(fds) => {
+            b.put_u8(3);
+            b.put_u32(fds.len() as u32);
+            fds.iter().for_each(|fd| b.put_u32(*fd));
+        }
+    }
 }
 
 /// A pending query's entry, removed when this is dropped.
@@ -88,6 +112,8 @@ pub(crate) struct ClusterNode {
     /// id and another tag comes from another process using the same id.
     pub(super) instance: u64,
     pub(super) signer: Signer,
+    /// Itself, for the tasks it spawns (the answers to requests).
+    pub(super) me: Weak<ClusterNode>,
     adapter: Arc<dyn ClusterAdapter>,
     server: OnceLock<WeakServer>,
     pub(super) peers: Mutex<HashMap<NodeId, Instant>>,
@@ -129,7 +155,8 @@ impl Drop for ClusterNode {
 
 impl ClusterNode {
     pub(crate) fn new(adapter: Arc<dyn ClusterAdapter>) -> Arc<Self> {
-        Arc::new(ClusterNode {
+        Arc::new_cyclic(|me| ClusterNode {
+            me: me.clone(),
             id: adapter.node_id().clone(),
             instance: instance_tag(),
             signer: Signer::new(adapter.settings().secret.clone()),
@@ -182,6 +209,10 @@ impl ClusterNode {
             node = %self.id, instance = %format_args!("{:016x}", self.instance),
             signed = self.adapter.settings().has_secret(), "cluster node started"
         );
+    }
+
+    pub(super) fn query_timeout(&self) -> Duration {
+        self.adapter.settings().query_timeout
     }
 
     /// A message's head, with room for `cap` bytes of fields and the signature.
@@ -290,28 +321,8 @@ impl ClusterNode {
         payload: &Payload<'_>,
     ) {
         let mut b = self.header(K_BROADCAST, payload.len_hint() + 32);
-        match target {
-            WireTarget::Room(r) => {
-                b.put_u8(0);
-                put_str(&mut b, r.as_bytes());
-            }
-            WireTarget::All => b.put_u8(1),
-            WireTarget::Module(p) => {
-                b.put_u8(2);
-                put_str(&mut b, p.as_bytes());
-            }
-            WireTarget::Fds(fds) => {
-                b.put_u8(3);
-                b.put_u32(fds.len() as u32);
-                fds.iter().for_each(|fd| b.put_u32(*fd));
-            }
-        }
-        let except: Vec<&ConnAddr> = except.iter().filter(|a| a.node != self.id).collect();
-        b.put_u32(except.len() as u32);
-        for a in except {
-            put_str(&mut b, a.node.as_str().as_bytes());
-            b.put_u32(a.fd.get());
-        }
+        put_target(&mut b, target);
+        self.put_except(&mut b, except);
         match payload {
             Payload::Push {
                 command,
@@ -346,7 +357,26 @@ impl ClusterNode {
 
     /// Asks every live node `q` about `arg`; waits for all of them or the query timeout.
     async fn ask(&self, q: Question, arg: &str) -> Vec<(NodeId, Answer)> {
-        let peers = self.live_peers();
+        let timeout = self.adapter.settings().query_timeout;
+        self.ask_with(None, timeout, |b| {
+            b.put_u8(q as u8);
+            put_str(b, arg.as_bytes());
+        })
+        .await
+    }
+
+    /// Publishes a question (`write` adds what follows its id) to every live node, or to node
+    /// `to` only; waits for all their answers, at most `timeout`.
+    pub(super) async fn ask_with(
+        &self,
+        to: Option<&NodeId>,
+        timeout: Duration,
+        write: impl FnOnce(&mut BytesMut),
+    ) -> Vec<(NodeId, Answer)> {
+        let mut peers = self.live_peers();
+        if let Some(to) = to {
+            peers.retain(|p| p == to);
+        }
         if peers.is_empty() {
             return Vec::new();
         }
@@ -374,12 +404,10 @@ impl ClusterNode {
             pending: &self.pending,
             id,
         };
-        let mut b = self.header(K_QUERY, 16 + arg.len());
+        let mut b = self.header(K_QUERY, 64);
         b.put_u64(id);
-        b.put_u8(q as u8);
-        put_str(&mut b, arg.as_bytes());
-        self.publish(None, b);
-        let timeout = self.adapter.settings().query_timeout;
+        write(&mut b);
+        self.publish(to, b);
         let timed_out = tokio::time::timeout(timeout, rx).await.is_err();
         let Some(p) = entry.take() else {
             return Vec::new();
@@ -416,6 +444,7 @@ impl ClusterNode {
             .map(|(_, a)| match a {
                 Answer::Size(n) => n,
                 Answer::Members(m) => m.len(),
+                Answer::Acks(a) => a.len(),
             })
             .sum()
     }
@@ -503,6 +532,20 @@ impl Remote for ClusterNode {
 
     fn stats(&self) -> ClusterStats {
         ClusterNode::stats(self)
+    }
+
+    fn request<'a>(
+        &'a self,
+        to: Option<&'a NodeId>,
+        target: WireTarget<'a>,
+        except: &'a [ConnAddr],
+        command: &'a str,
+        data: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Vec<(ConnAddr, Result<String, crate::runtime::ack::AckError>)>> {
+        Box::pin(ClusterNode::request(
+            self, to, target, except, command, data, timeout,
+        ))
     }
 }
 

@@ -170,6 +170,61 @@ pub struct ModuleLimits {
     /// The largest handshake request head (builder only:
     /// `ModuleLimits::NONE.max_handshake_head(bytes)`).
     pub max_handshake_head: Option<usize>,
+    /// Resumable sessions (`#[ws_module(recovery)]` or `recovery(window_secs = 120,
+    /// max_messages = 500, max_bytes = 524288)`): see [`Recovery`].
+    pub recovery: Option<Recovery>,
+}
+
+/// A module's resumable sessions (`#[ws_module(recovery(...))]`): a client that drops (any end
+/// but a close with 1000) may reconnect with `?resume=TOKEN&off=OFFSET` within `window` and
+/// get the pushes it missed, replayed byte for byte (README, "Reconnects and missed messages").
+/// The JSON parser only (the build refuses another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// How long a dropped session is kept (default 2 minutes); a resume later answers
+    /// `expired`. History older than this is dropped too.
+    pub window: Duration,
+    /// The most pushes the module's history keeps (default 500); past it the oldest go, and
+    /// a resume that missed one answers `evicted`. At most the outbound queue's frames less 8
+    /// (a replay is queued at once).
+    pub max_messages: usize,
+    /// The most bytes of frames the module's history keeps (default 512 KiB); as
+    /// `max_messages`. At most half the outbound queue's bytes.
+    pub max_bytes: usize,
+}
+
+impl Recovery {
+    /// 2 minutes, 500 pushes, 512 KiB.
+    pub const DEFAULT: Recovery = Recovery {
+        window: Duration::from_secs(120),
+        max_messages: 500,
+        max_bytes: 512 << 10,
+    };
+
+    /// Keeps dropped sessions (and history) this long.
+    pub const fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Keeps at most this many pushes of history.
+    pub const fn max_messages(mut self, n: usize) -> Self {
+        self.max_messages = n;
+        self
+    }
+
+    /// Keeps at most this many bytes of history.
+    pub const fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery::DEFAULT
+    }
 }
 
 impl ModuleLimits {
@@ -183,7 +238,14 @@ impl ModuleLimits {
         backpressure: None,
         max_rooms_per_connection: None,
         max_handshake_head: None,
+        recovery: None,
     };
+
+    /// Resumable sessions with these settings.
+    pub const fn recovery(mut self, settings: Recovery) -> Self {
+        self.recovery = Some(settings);
+        self
+    }
 
     /// At most `n` live connections of this module.
     pub const fn max_connections(mut self, n: usize) -> Self {
@@ -255,6 +317,7 @@ impl ModuleLimits {
                 .max_rooms_per_connection
                 .or(self.max_rooms_per_connection),
             max_handshake_head: other.max_handshake_head.or(self.max_handshake_head),
+            recovery: other.recovery.or(self.recovery),
         }
     }
 }

@@ -11,7 +11,7 @@
 
 mod limits;
 
-pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit};
+pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit, Recovery};
 
 use std::time::Duration;
 
@@ -99,6 +99,16 @@ pub struct Config {
     /// Whether [`App::serve`](crate::App::serve) and friends shut down gracefully on SIGINT and SIGTERM (default
     /// true).
     pub handle_signals: bool,
+    /// How long a request to a client ([`Connection::request`](crate::Connection::request))
+    /// waits for its `$ack` answer by default (default 5 s); then it fails with
+    /// [`AckError::Timeout`](crate::AckError::Timeout). Each call may set its own
+    /// ([`Connection::request_within`](crate::Connection::request_within)).
+    pub ack_timeout: Duration,
+    /// The most requests one connection may have waiting for their answers (default 64); one
+    /// more fails at once with [`AckError::TooManyPending`](crate::AckError::TooManyPending).
+    /// Each waiting request costs the server about 100 bytes until it is answered, times out,
+    /// or its connection closes.
+    pub max_pending_acks: usize,
 }
 
 impl Default for Config {
@@ -125,6 +135,8 @@ impl Default for Config {
             shutdown_batch: 500,
             shutdown_batch_pause: Duration::from_millis(50),
             handle_signals: true,
+            ack_timeout: Duration::from_secs(5),
+            max_pending_acks: 64,
         }
     }
 }
@@ -141,6 +153,8 @@ pub(crate) struct Limits {
     pub(crate) backpressure: Backpressure,
     pub(crate) max_rooms_per_connection: usize,
     pub(crate) max_handshake_head: usize,
+    /// Resumable sessions, bounded to fit a replay in the outbound queue.
+    pub(crate) recovery: Option<Recovery>,
 }
 
 impl Limits {
@@ -160,6 +174,13 @@ impl Limits {
                 .max_rooms_per_connection
                 .unwrap_or(config.max_rooms_per_connection),
             max_handshake_head: m.max_handshake_head.unwrap_or(config.max_handshake_head),
+            recovery: m.recovery.map(|r| Recovery {
+                window: r.window.max(Duration::from_millis(1)),
+                max_messages: r
+                    .max_messages
+                    .clamp(1, config.outbound_queue.saturating_sub(8).max(1)),
+                max_bytes: r.max_bytes.clamp(1, (config.outbound_bytes / 2).max(1)),
+            }),
         }
     }
 }

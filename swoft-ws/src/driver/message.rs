@@ -53,8 +53,19 @@ impl<'m> Target<'m> {
     }
 }
 
+/// Whether a decoded frame is a client's answer to a request (`$ack`): the runtime's, never
+/// a controller's. A byte compare on the message path (routed commands never start with `$`).
+pub(crate) fn is_ack(decoded: &Decoded, frame: &RawMessage) -> bool {
+    decoded
+        .command
+        .as_ref()
+        .and_then(|p| p.resolve(frame))
+        .is_some_and(|c| c.as_bytes().first() == Some(&b'$') && c == crate::protocol::ACK_COMMAND)
+}
+
 /// One message: decode, route, dispatch under its Context (within the handler timeout),
-/// reply. With `rejected`, the message is answered with that error and not dispatched.
+/// reply. With `rejected`, the message is answered with that error and not dispatched. A
+/// `$ack` goes to the request it answers (`runtime::ack`), not to a handler.
 pub(crate) async fn handle_message(
     conn: &Connection,
     module: &Arc<ModuleRuntime>,
@@ -66,6 +77,11 @@ pub(crate) async fn handle_message(
         Err(e) => (Decoded::default(), Target::Fail(e), None),
         Ok(decoded) => {
             let cmd = decoded.command.as_ref().and_then(|p| p.resolve(&frame));
+            if cmd.is_some_and(|c| c.as_bytes().first() == Some(&b'$')) && is_ack(&decoded, &frame)
+            {
+                crate::runtime::ack::receive(conn, &frame);
+                return;
+            }
             let (target, command) = route(module, cmd);
             (decoded, target, command)
         }

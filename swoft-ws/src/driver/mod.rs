@@ -9,12 +9,15 @@
 //!   `concurrency`), replies written in batches, pings answered, the rate limit applied.
 //! - [`message`]: one message — decode, route, middleware, handler under its timeout, reply.
 //! - [`rate`]: the per-connection token bucket the read loop applies.
+//! - [`backlog`]: what is read while the handlers are busy — answers to the server's requests
+//!   (`$ack`) routed at once, other messages held in order (at most 16).
 //!
 //! The task starts at `task::drive`, given a [`crate::ws::transport::Transport`]: over an
 //! upgraded socket in production, over an in-memory stream in the unit tests (`tests/`).
 
 mod accept;
 mod admission;
+mod backlog;
 mod message;
 mod rate;
 mod read;

@@ -3,6 +3,7 @@
 //! replies in batches between reads, answers pings, applies the rate limit ([`super::rate`]),
 //! stops reading while the server drains, and returns how the connection ended.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Poll, ready};
 use std::time::Instant;
@@ -11,6 +12,7 @@ use crate::ws::{CloseFrame, WireText};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
+use crate::driver::backlog::{Backlog, Popped};
 use crate::driver::message::handle_message;
 use crate::driver::rate::{Bucket, Verdict};
 use crate::protocol::WsError;
@@ -45,6 +47,7 @@ pub(super) async fn read_loop(
     module: &Arc<ModuleRuntime>,
     transport: &mut Transport,
     rx: &OutboundRx,
+    backlog: &mut Backlog,
 ) -> End {
     let limit = usize::from(module.concurrency.max(1));
     let cfg = conn.server().config();
@@ -60,36 +63,45 @@ pub(super) async fn read_loop(
     let mut bucket = module.limits.rate_limit.map(Bucket::new);
     let mut turn = Turn::default();
     let info = loop {
-        let read = !draining && pending(&inflight) < limit;
-        let direct = read && pending(&inflight) == 0;
-        let step = tokio::select! {
-            biased;
-            _ = &mut closing => break (server_close(conn), None),
-            _ = &mut draining_fut, if !draining => {
-                draining = true;
-                continue;
-            }
-            Some(()) = next_done(&mut inflight), if pending(&inflight) > 0 => {
-                if pending(&inflight) == 0 {
-                    conn.seen(Instant::now());
+        let running = pending(&inflight);
+        // What was read while every handler was busy goes first, in order. (An `if let`: its
+        // scrutinee is not kept across the reads below, in every connection's task.)
+        let (frame, now) =
+            if let Some(taken) = take_held(conn, rx, backlog, running < limit, draining) {
+                match taken {
+                    Ok(frame) => (frame, Instant::now()),
+                    Err(Some(end)) => break end,
+                    Err(None) => continue,
                 }
-                continue;
-            }
-            step = std::future::poll_fn(|cx| {
-                poll_step(cx, transport, rx, read, direct, &mut turn)
-            }) => step,
-        };
-        let event = match step {
-            Step::Event(ev) => ev,
-            Step::WriteFailed(e) => break write_failed(conn, &e),
-        };
-        let now = Instant::now();
-        conn.seen(now);
-        let frame = match read_frame(conn, rx, event) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => continue,
-            Err(end) => break end,
-        };
+            } else {
+                // Busy (every handler taken) or draining: what is read now is held, not
+                // handled — but answers to the server's requests are routed at once.
+                let hold = running >= limit || draining;
+                let read = !hold || (running > 0 && backlog.has_room());
+                let direct = read && running == 0;
+                let step = tokio::select! {
+                    biased;
+                    _ = &mut closing => break (server_close(conn), None),
+                    _ = &mut draining_fut, if !draining => {
+                        draining = true;
+                        continue;
+                    }
+                    Some(()) = next_done(&mut inflight), if running > 0 => {
+                        if pending(&inflight) == 0 {
+                            conn.seen(Instant::now());
+                        }
+                        continue;
+                    }
+                    step = std::future::poll_fn(|cx| {
+                        poll_step(cx, transport, rx, read, direct, &mut turn)
+                    }) => step,
+                };
+                match stepped(conn, rx, backlog, step, hold) {
+                    Ok(Some(read)) => read,
+                    Ok(None) => continue,
+                    Err(end) => break end,
+                }
+            };
         if let Some(b) = &mut bucket {
             match rate_limit(conn, module, b, now) {
                 Ok(None) => {}
@@ -107,14 +119,15 @@ pub(super) async fn read_loop(
             let slot = slot.get_or_insert_with(|| Box::pin(None));
             conn.busy();
             slot.set(Some(handle_message(conn, module, frame, now, None)));
-            // A handler that waits: what it sends meanwhile goes out meanwhile.
+            // A handler that waits: what it sends meanwhile goes out meanwhile, and what the
+            // client sends meanwhile is read (answers to requests routed, the rest held).
             let handled = std::future::poll_fn(|cx| match slot.as_mut().as_pin_mut() {
                 Some(f) => f.poll(cx),
                 None => Poll::Ready(()),
             });
-            with_writes(conn, transport, rx, handled).await;
+            with_reads(conn, transport, rx, handled, backlog).await;
             slot.set(None);
-            // Nothing was read while the handler ran: its end counts as the last sign of life.
+            // Nothing was handled while the handler ran: its end counts as the last sign of life.
             conn.seen(Instant::now());
         } else {
             conn.busy();
@@ -128,6 +141,55 @@ pub(super) async fn read_loop(
         finish(inflight, cfg.close_timeout).await;
     }
     info
+}
+
+/// What one step of the socket read: a frame to handle now (and when it came), nothing (a
+/// control frame, or a frame held while the handlers are busy: `hold`), or the end.
+fn stepped(
+    conn: &Connection,
+    rx: &OutboundRx,
+    backlog: &mut Backlog,
+    step: Step,
+    hold: bool,
+) -> Result<Option<(RawMessage, Instant)>, End> {
+    let event = match step {
+        Step::Event(ev) => ev,
+        Step::WriteFailed(e) => return Err(write_failed(conn, &e)),
+    };
+    let now = Instant::now();
+    conn.seen(now);
+    if hold {
+        backlog.absorb(conn, rx, event);
+        return Ok(None);
+    }
+    Ok(read_frame(conn, rx, event)?.map(|frame| (frame, now)))
+}
+
+/// The next message read while the handlers were busy, if one may be handled now (`free`: a
+/// handler is free): `Ok` to handle; `Err(None)` for nothing to handle now (dropped while
+/// draining); `Err(Some(end))` when the connection ends there.
+fn take_held(
+    conn: &Connection,
+    rx: &OutboundRx,
+    backlog: &mut Backlog,
+    free: bool,
+    draining: bool,
+) -> Option<Result<RawMessage, Option<End>>> {
+    if !free {
+        return None;
+    }
+    Some(match backlog.pop()? {
+        Popped::Message(_) if conn.is_closing() => Err(Some((server_close(conn), None))),
+        Popped::Message(_) if draining => {
+            tracing::debug!(fd = %conn.fd(), "draining: a message read meanwhile is not handled");
+            Err(None)
+        }
+        Popped::Message(frame) => Ok(frame),
+        Popped::End(ev) => match read_frame(conn, rx, ev) {
+            Err(end) => Err(Some(end)),
+            Ok(_) => Err(None),
+        },
+    })
 }
 
 /// How a connection ended, and the close frame to answer the client's close with.
@@ -350,20 +412,34 @@ fn flushed(conn: &Connection, r: Poll<std::io::Result<()>>) {
     }
 }
 
-/// Runs `fut` while writing what gets queued for the connection meanwhile.
-pub(super) async fn with_writes<F: std::future::Future>(
-    conn: &Connection,
-    transport: &mut Transport,
-    rx: &OutboundRx,
-    fut: F,
-) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+/// Runs `fut` (a handler, or the open hook) while writing what gets queued for the connection
+/// meanwhile, and reading what the client sends meanwhile into `backlog` (answers to the
+/// server's requests routed at once: see [`super::backlog`]).
+pub(super) fn with_reads<'a, F: std::future::Future + Unpin + 'a>(
+    conn: &'a Connection,
+    transport: &'a mut Transport,
+    rx: &'a OutboundRx,
+    mut fut: F,
+    backlog: &'a mut Backlog,
+) -> impl std::future::Future<Output = F::Output> + 'a {
+    // A plain `poll_fn`, not an `async fn`: it sits in every connection's task while a handler
+    // waits, and an `async fn` would keep its arguments twice.
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(out) = Pin::new(&mut fut).poll(cx) {
             return Poll::Ready(out);
+        }
+        while backlog.has_room() {
+            let Poll::Ready(ev) = transport.poll_read(cx) else {
+                break;
+            };
+            // An answer (or the end) may be what the handler waits for: poll it again now.
+            if backlog.absorb(conn, rx, ev) {
+                if let Poll::Ready(out) = Pin::new(&mut fut).poll(cx) {
+                    return Poll::Ready(out);
+                }
+            }
         }
         flushed(conn, transport.poll_flush(cx, rx, false));
         Poll::Pending
     })
-    .await
 }

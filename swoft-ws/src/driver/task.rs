@@ -13,8 +13,9 @@ use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::driver::admission::Admission;
+use crate::driver::backlog::Backlog;
 use crate::driver::panic_message;
-use crate::driver::read::{read_loop, with_writes};
+use crate::driver::read::{read_loop, with_reads};
 use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection};
 use crate::runtime::events::{WsEvent, emit};
 use crate::runtime::fd::FdGuard;
@@ -32,6 +33,8 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         self.conn.module().metrics.connections.decrement(1);
+        // A task cancelled before its close: its session (if resumable) is kept, dropped.
+        crate::runtime::recovery::closed(&self.conn, None);
         let server = self.conn.server();
         // Closing before the label is forgotten: a concurrent `set_label` sees the flag or is
         // undone here (see `Rooms::set_label`).
@@ -40,6 +43,8 @@ impl Drop for Cleanup {
         // Normally done after #[on_close]; again here for a task that was cancelled.
         server.rooms().leave_all(self.conn.fd());
         server.sessions().remove(self.conn.fd(), self.conn.id());
+        // Requests still waiting for this connection's answers fail with `Closed`.
+        server.acks().remove(self.conn.id());
         // `_fd` drops after this: the fd is free only once the session is gone.
     }
 }
@@ -114,17 +119,20 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
     tracing::debug!(fd = %conn.fd(), id = %conn.id(), module = module.label, path = module.path, "connection open");
 
     emit(&conn, WsEvent::OpenBefore, None);
+    // What the client sends while the open hook runs (an answer to a request it made, ...).
+    let mut backlog = Backlog::default();
     if let Some(open) = module.hooks.open {
         // Boxed, as the close hook: run once, they would otherwise add their size to every
         // connection's task for its whole life.
         let hook = Box::pin(run_hook(WsEvent::OpenError, &conn, async {
             open(&*module.instance, &conn).await
         }));
-        with_writes(&conn, &mut transport, &rx, hook).await;
+        with_reads(&conn, &mut transport, &rx, hook, &mut backlog).await;
     }
     emit(&conn, WsEvent::OpenAfter, None);
 
-    let (info, reply) = read_loop(&conn, &module, &mut transport, &rx).await;
+    let (info, reply) = read_loop(&conn, &module, &mut transport, &rx, &mut backlog).await;
+    drop(backlog);
     conn.start_closing();
     // Boxed, as the hooks: run once, its timers and the transport it consumes would otherwise
     // add their size to every connection's task for its whole life.
@@ -137,6 +145,8 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
         Box::pin(run_hook(WsEvent::CloseError, &conn, hook)).await;
     }
     emit(&conn, WsEvent::CloseAfter, None);
+    // Before its rooms are left: a resumable session keeps them.
+    crate::runtime::recovery::closed(&conn, Some(info.code));
     conn.server().rooms().leave_all(conn.fd());
     drop(cleanup);
 }
@@ -151,6 +161,9 @@ fn go_live(
 ) -> (Connection, Cleanup) {
     let conn = Connection::new(parts, tx);
     conn.server().start_sweeper();
+    // The `$session` frame first (and a resume's rooms, label and replay), before anything
+    // can reach the connection through the session map.
+    crate::runtime::recovery::open(&conn);
     conn.server().sessions().insert(conn.clone());
     conn.module().metrics.connections.increment(1);
     if conn.server().shutdown_state().draining.is_cancelled() {

@@ -30,6 +30,10 @@ use std::ops::Range;
 
 pub use crate::protocol::error::{WsError, codes};
 pub use crate::protocol::json::JsonParser;
+pub(crate) use crate::protocol::json::push_json_str;
+/// The command of a client's answer to a server request, routed by the runtime (never to a
+/// controller): commands starting with `$` are the runtime's.
+pub const ACK_COMMAND: &str = "$ack";
 pub(crate) use crate::protocol::reply::Recipients;
 pub use crate::protocol::reply::{IntoReply, Reply, ReplyValue, Routed};
 pub use crate::protocol::text::{RawParser, TokenTextParser};
@@ -158,6 +162,27 @@ impl Decoded {
     }
 }
 
+/// A client's answer to a request the server sent it
+/// ([`Connection::request`](crate::Connection::request)): what a parser reads off a frame
+/// whose command is `$ack` (JSON: `{"cmd":"$ack","ack":N,"data":R}` or
+/// `{"cmd":"$ack","ack":N,"error":{"code":C,"message":M}}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AckAnswer {
+    /// The number of the request it answers (the `ack` of the request frame).
+    pub ack: u64,
+    /// The answer's data as JSON text (`null` when the client sent none), or the client's
+    /// error (its `code` and `message`).
+    pub result: Result<String, WsError>,
+}
+
+impl AckAnswer {
+    /// An answer to request `ack`.
+    pub fn new(ack: u64, result: Result<String, WsError>) -> Self {
+        AckAnswer { ack, result }
+    }
+}
+
 /// Decodes frames into commands and bodies, and packs replies, errors and pushes.
 ///
 /// Implementations are shared by every connection of a module, so they must be cheap to call
@@ -192,6 +217,40 @@ pub trait Parser: Send + Sync + 'static {
     ) -> RawMessage {
         let _ = ext;
         self.encode_reply(command, id, data)
+    }
+
+    /// Packs a push of a module with resumable sessions: the push's offset `off` beside it
+    /// (JSON: `{"cmd":..,"data":..,"off":"O"}`, with `"ext"` before `"off"` when given). The
+    /// default leaves `off` out (a protocol without a place for it).
+    fn encode_push_at(
+        &self,
+        command: &str,
+        data: &str,
+        ext: Option<&str>,
+        off: &str,
+    ) -> RawMessage {
+        let _ = off;
+        match ext {
+            Some(ext) => self.encode_with_ext(command, None, data, ext),
+            None => self.encode_push(command, data),
+        }
+    }
+
+    /// Packs a request the client must answer with a `$ack` frame carrying `ack` (JSON:
+    /// `{"cmd":command,"data":data,"ack":ack}`). The default, `None`, is for a protocol with no
+    /// place for it (the text protocols): requests to its connections fail with
+    /// [`AckError::Unsupported`](crate::AckError::Unsupported).
+    fn encode_request(&self, command: &str, data: &str, ack: u64) -> Option<RawMessage> {
+        let _ = (command, data, ack);
+        None
+    }
+
+    /// Reads a client's answer to a request: a frame [`decode`](Self::decode) found the
+    /// command `$ack` in. An `Err` means a malformed answer: it is ignored, logged and counted
+    /// (never an error reply: answering an answer could loop). The default refuses every frame.
+    fn decode_ack(&self, frame: &RawMessage) -> Result<AckAnswer, WsError> {
+        let _ = frame;
+        Err(WsError::bad_message("this protocol has no `$ack` answers"))
     }
 }
 

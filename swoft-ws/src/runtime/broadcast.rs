@@ -16,7 +16,8 @@ use serde::Serialize;
 use crate::protocol::{Parser, Recipients, Reply};
 use crate::runtime::connection::{Connection, SendError};
 use crate::runtime::fd::Fd;
-use crate::runtime::remote::{ConnAddr, WireTarget};
+use crate::runtime::recovery::{Pushing, Target as RecTarget};
+use crate::runtime::remote::{ConnAddr, NodeId, WireTarget};
 use crate::runtime::server::Server;
 use crate::ws::RawMessage;
 
@@ -80,6 +81,22 @@ impl Payload<'_> {
     }
 }
 
+/// One message for the other nodes of a request to many
+/// ([`Broadcast::request`]): to every node (`to` `None`) or one.
+pub(crate) struct RemotePart<'a> {
+    pub(crate) to: Option<NodeId>,
+    /// A room, a module or all; `None`: `fds`, on node `to`.
+    pub(crate) target: Option<WireTarget<'a>>,
+    pub(crate) fds: Vec<u32>,
+    pub(crate) except: &'a [ConnAddr],
+}
+
+impl RemotePart<'_> {
+    pub(crate) fn target(&self) -> WireTarget<'_> {
+        self.target.unwrap_or(WireTarget::Fds(&self.fds))
+    }
+}
+
 /// A push to many connections, built by [`Server::room`], [`Server::to_fds`], [`Server::module`]
 /// or [`Server::all`]: to a room (except some fds), to some fds, to a module's connections, to
 /// all. A broadcast encodes its frame once per parser (in practice once) and shares the bytes
@@ -107,16 +124,23 @@ impl std::fmt::Debug for Broadcast<'_> {
 }
 
 /// The frame of a push, encoded once for each parser the receivers use (or not at all, when
-/// another node already encoded it with a parser of the same name).
-struct Frames<'d> {
+/// another node already encoded it with a parser of the same name); for a module with
+/// resumable sessions, once per module, with the push's offset (`recovery`).
+struct Frames<'d, 'g> {
     command: &'d str,
     data: &'d str,
     by_parser: Vec<(*const (), &'static str, Message)>,
     preset: Option<&'d (&'d str, Message)>,
+    recovery: Option<&'d mut Pushing<'g>>,
 }
 
-impl Frames<'_> {
+impl Frames<'_, '_> {
     fn for_conn(&mut self, conn: &Connection) -> Message {
+        if let Some(p) = self.recovery.as_deref_mut() {
+            if let Some(m) = p.frame(conn, self.command, self.data, None) {
+                return m;
+            }
+        }
         let parser: &Arc<dyn Parser> = &conn.module().parser;
         let key = Arc::as_ptr(parser) as *const ();
         if let Some((_, _, m)) = self.by_parser.iter().find(|(k, _, _)| *k == key) {
@@ -224,11 +248,18 @@ impl<'a> Broadcast<'a> {
                 data,
                 frame,
             } => {
+                // With recovery modules: the push's offset, its record and its delivery under
+                // one lock, so a resume sees it either in its replay or live.
+                let mut recovery = self.server.recovery().map(|s| {
+                    let (target, module) = self.recorded_target();
+                    Pushing::new(s, target, module)
+                });
                 let mut frames = Frames {
                     command,
                     data,
                     by_parser: Vec::with_capacity(1),
                     preset: frame.as_ref(),
+                    recovery: recovery.as_mut(),
                 };
                 let d = self.each(|c| {
                     let sent = c.send_ws(frames.for_conn(c));
@@ -238,7 +269,11 @@ impl<'a> Broadcast<'a> {
                     }
                     sent
                 });
-                (d, frames.by_parser.into_iter().next())
+                let first = frames.by_parser.into_iter().next();
+                if let Some(p) = recovery {
+                    p.finish(command, data);
+                }
+                (d, first)
             }
             Payload::Raw(m) => (self.each(|c| c.send_ws(m.clone())), None),
         };
@@ -296,6 +331,77 @@ impl<'a> Broadcast<'a> {
             }
         };
         cluster.broadcast(None, target, &self.except_remote, payload);
+    }
+
+    /// What a recovery module's history records of this broadcast, and the module it is
+    /// limited to.
+    fn recorded_target(&self) -> (Option<RecTarget>, Option<&'a str>) {
+        match self.target {
+            Target::Room(r) => (Some(RecTarget::Room(Arc::from(r))), None),
+            Target::Module(p) => (Some(RecTarget::Everyone), Some(p)),
+            Target::All => (Some(RecTarget::Everyone), None),
+            Target::Fds(_) | Target::Addrs(_) => (None, None),
+        }
+    }
+
+    pub(crate) fn server(&self) -> &'a Server {
+        self.server
+    }
+
+    /// This node's receivers (handles), e.g. to ask each of them
+    /// ([`request`](Self::request)).
+    pub(crate) fn local_receivers(&self) -> Vec<Connection> {
+        let mut v = Vec::new();
+        self.each(|c| {
+            v.push(c.clone());
+            Ok(())
+        });
+        v
+    }
+
+    /// Where the broadcast goes beyond this node: one part per message to publish; none
+    /// without a cluster, for `.local()` and for fds.
+    pub(crate) fn remote_parts(&self) -> Vec<RemotePart<'_>> {
+        let Some(cluster) = self.server.rooms().cluster() else {
+            return Vec::new();
+        };
+        if self.local {
+            return Vec::new();
+        }
+        let except = &self.except_remote[..];
+        let all = |target| {
+            vec![RemotePart {
+                to: None,
+                target: Some(target),
+                fds: Vec::new(),
+                except,
+            }]
+        };
+        match self.target {
+            Target::Room(r) => all(WireTarget::Room(r)),
+            Target::Module(p) => all(WireTarget::Module(p)),
+            Target::All => all(WireTarget::All),
+            Target::Fds(_) => Vec::new(),
+            Target::Addrs(addrs) => {
+                let me = cluster.id();
+                let mut parts: Vec<RemotePart<'_>> = Vec::new();
+                for a in addrs
+                    .iter()
+                    .filter(|a| &a.node != me && !except.contains(a))
+                {
+                    match parts.iter_mut().find(|p| p.to.as_ref() == Some(&a.node)) {
+                        Some(p) => p.fds.push(a.fd.get()),
+                        None => parts.push(RemotePart {
+                            to: Some(a.node.clone()),
+                            target: None,
+                            fds: vec![a.fd.get()],
+                            except: &[],
+                        }),
+                    }
+                }
+                parts
+            }
+        }
     }
 
     fn each(&self, mut send: impl FnMut(&Connection) -> Result<(), SendError>) -> Delivery {

@@ -241,7 +241,8 @@ impl Connection {
     }
 
     /// The handshake request, as it was: path, query, headers, cookies, peer address.
-    pub fn request(&self) -> &HandshakeRequest {
+    /// (Called `request()` before issue 16, whose [`request`](Self::request) asks the client.)
+    pub fn handshake(&self) -> &HandshakeRequest {
         &self.inner.request
     }
 
@@ -311,11 +312,31 @@ impl Connection {
 
     /// Sends a message the server pushes on its own, packed by the module's parser (for the
     /// JSON parser: `{"cmd": command, "data": data}`).
+    ///
+    /// In a module with resumable sessions (`recovery`) the push carries its offset
+    /// (`"off":"O"`) and is kept in the module's history.
     pub fn push<T: Serialize + ?Sized>(&self, command: &str, data: &T) -> Result<(), SendError> {
         let data = serde_json::to_string(data).map_err(|e| SendError::Encode(e.to_string()))?;
-        self.send(self.inner.module.parser.encode_push(command, &data))?;
+        match self.push_recorded(command, &data, None) {
+            Some(r) => r?,
+            None => self.send(self.inner.module.parser.encode_push(command, &data))?,
+        }
         self.inner.module.metrics.pushes_out.increment(1);
         Ok(())
+    }
+
+    /// A push of a recovery module: with its offset, recorded, and queued under the store's
+    /// lock (`None` for other modules).
+    fn push_recorded(
+        &self,
+        command: &str,
+        data: &str,
+        ext: Option<&str>,
+    ) -> Option<Result<(), SendError>> {
+        let store = self.server().recovery()?;
+        let mut p = crate::runtime::recovery::Pushing::new(store, None, None);
+        let frame = p.frame(self, command, data, ext)?;
+        Some(self.send_ws(frame))
     }
 
     /// [`push`](Self::push) with Swoft's `ext` beside the data (`{"cmd", "data", "ext"}` with
@@ -328,12 +349,17 @@ impl Connection {
     ) -> Result<(), SendError> {
         let data = serde_json::to_string(data).map_err(|e| SendError::Encode(e.to_string()))?;
         let ext = serde_json::to_string(ext).map_err(|e| SendError::Encode(e.to_string()))?;
-        let frame = self
-            .inner
-            .module
-            .parser
-            .encode_with_ext(command, None, &data, &ext);
-        self.send(frame)?;
+        match self.push_recorded(command, &data, Some(&ext)) {
+            Some(r) => r?,
+            None => {
+                let frame = self
+                    .inner
+                    .module
+                    .parser
+                    .encode_with_ext(command, None, &data, &ext);
+                self.send(frame)?;
+            }
+        }
         self.inner.module.metrics.pushes_out.increment(1);
         Ok(())
     }

@@ -95,7 +95,7 @@ impl<'a> Event<'a> {
     pub(crate) fn of(kind: WsEvent, conn: &'a Connection) -> Self {
         Event {
             kind,
-            request: conn.request(),
+            request: conn.handshake(),
             conn: Some(conn),
             error: None,
         }

@@ -15,6 +15,9 @@
 //! | `swoft_ws_limited_total` | counter | `module`, `limit` (`rate`, `rate_abuse`, `handler_timeout`, `idle`, `handshake_timeout`, `rooms`) | limits crossed: rate-limited messages, connections closed for abuse, handler timeouts, idle closes, joins past `max_rooms_per_connection`; handshake timeouts with `module` = `` |
 //! | `swoft_ws_module_info` | gauge | `module`, `name` | 1 per module: its path (`module`, as in every other series) and its name (`#[ws_module(name = "chat")]`, else the type's name) |
 //! | `swoft_ws_rooms` | gauge | | rooms that exist |
+//! | `swoft_ws_requests_total` | counter | `module`, `outcome` (`ok`, `rejected`: the client's error answer, `timeout`, `closed`, `decode`: an answer that did not fit its type, `too_many_pending`, `unsupported`: a text protocol, `queue_full`, `encode`) | requests to clients ([`Connection::request`](crate::Connection::request)), by how they ended |
+//! | `swoft_ws_resumes_total` | counter | `module`, `outcome` (`resumed`, `unknown`, `expired`, `evicted`, `malformed`: a token that is not 32 hex digits or an offset that is not a number, answered `unknown`) | resumes of recovery modules' sessions |
+//! | `swoft_ws_acks_ignored_total` | counter | `module`, `reason` (`malformed`: not a valid `$ack`; `unmatched`: no request waits for its number — a duplicate, a late answer, an unknown number) | `$ack` frames ignored |
 //! | `swoft_ws_cluster_published_total` | counter | | messages published to the other nodes |
 //! | `swoft_ws_cluster_received_total` | counter | | messages received from the other nodes |
 //! | `swoft_ws_cluster_dropped_total` | counter | `reason` (`unavailable`: the store is down; `queue_full`: the publish queue is full; `no_subscriber`: fewer nodes listened than are live) | messages that could not be delivered to the other nodes |
@@ -51,6 +54,30 @@ pub(crate) const LIMITED: &str = "swoft_ws_limited_total";
 pub(crate) const MODULE_INFO: &str = "swoft_ws_module_info";
 /// Rooms that exist.
 pub(crate) const ROOMS: &str = "swoft_ws_rooms";
+
+/// Requests to clients, by outcome.
+pub(crate) const REQUESTS: &str = "swoft_ws_requests_total";
+/// `$ack` frames ignored, by reason.
+pub(crate) const ACKS_IGNORED: &str = "swoft_ws_acks_ignored_total";
+
+/// Counts a request to a client by its outcome (labels built here: requests are not the
+/// message path).
+pub(crate) fn request_outcome(path: &str, outcome: &'static str) {
+    counter!(REQUESTS, "module" => path.to_owned(), "outcome" => outcome).increment(1);
+}
+
+/// Resumes by outcome.
+pub(crate) const RESUMES: &str = "swoft_ws_resumes_total";
+
+/// Counts a resume by its outcome.
+pub(crate) fn resume(path: &str, outcome: &'static str) {
+    counter!(RESUMES, "module" => path.to_owned(), "outcome" => outcome).increment(1);
+}
+
+/// Counts an ignored `$ack`.
+pub(crate) fn ack_ignored(path: &str, reason: &'static str) {
+    counter!(ACKS_IGNORED, "module" => path.to_owned(), "reason" => reason).increment(1);
+}
 
 /// The label value for messages no handler maps.
 const UNMAPPED: &str = "<unmapped>";

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::runtime::ack::AckError;
 use crate::runtime::broadcast::{Broadcast, Payload};
 use crate::runtime::connection::{Connection, SendError};
 use crate::runtime::fd::Fd;
@@ -181,6 +182,18 @@ pub(crate) trait Remote: Send + Sync + fmt::Debug {
     fn find_label<'a>(&'a self, label: &'a str) -> BoxFuture<'a, Vec<ConnAddr>>;
     /// What the node counted.
     fn stats(&self) -> ClusterStats;
+    /// Asks the receivers of `target` on the other nodes (or on node `to` only) and gathers
+    /// their answers: each node asks its own and answers with all their results.
+    #[allow(clippy::too_many_arguments)]
+    fn request<'a>(
+        &'a self,
+        to: Option<&'a NodeId>,
+        target: WireTarget<'a>,
+        except: &'a [ConnAddr],
+        command: &'a str,
+        data: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Vec<(ConnAddr, Result<String, AckError>)>>;
 }
 
 impl Connection {

@@ -42,6 +42,10 @@ pub(crate) struct ServerInner {
     pub(crate) sweeping: std::sync::atomic::AtomicBool,
     /// The app-wide event listeners.
     pub(crate) listeners: crate::runtime::events::Listeners,
+    /// Requests to clients waiting for their answers.
+    pub(crate) acks: crate::runtime::ack::AckTable,
+    /// Resumable sessions and their history (only with a `recovery` module).
+    pub(crate) recovery: Option<crate::runtime::recovery::RecoveryStore>,
 }
 
 impl fmt::Debug for Server {
@@ -131,6 +135,14 @@ impl Server {
         &self.inner.admitted
     }
 
+    pub(crate) fn recovery(&self) -> Option<&crate::runtime::recovery::RecoveryStore> {
+        self.inner.recovery.as_ref()
+    }
+
+    pub(crate) fn acks(&self) -> &crate::runtime::ack::AckTable {
+        &self.inner.acks
+    }
+
     pub(crate) fn shutdown_state(&self) -> &crate::runtime::shutdown::ShutdownState {
         &self.inner.shutdown
     }
@@ -151,11 +163,15 @@ impl Server {
                 self.inner.sessions.for_each(|c| n += c.queued_bytes());
                 n
             },
+            pending_acks: self.inner.acks.pending(),
+            acks_ignored: self.inner.acks.ignored(),
+            dropped_sessions: self.inner.recovery.as_ref().map_or(0, |r| r.stats().0),
+            history_bytes: self.inner.recovery.as_ref().map_or(0, |r| r.stats().1),
             handshake_bytes: {
                 let mut n = 0;
                 self.inner
                     .sessions
-                    .for_each(|c| n += c.request().retained_bytes());
+                    .for_each(|c| n += c.handshake().retained_bytes());
                 n
             },
         }
@@ -322,6 +338,19 @@ pub struct ServerStats {
     pub labels: usize,
     /// Bytes waiting in outbound queues, over all connections.
     pub queued_bytes: usize,
+    /// Requests to clients waiting for their answers ([`Connection::request`]), over all
+    /// connections: 0 once every request ended (answered, timed out, or its connection
+    /// closed).
+    pub pending_acks: usize,
+    /// `$ack` frames ignored since the server started (malformed, duplicate, late, or for an
+    /// unknown number); not part of what [`is_idle`](Self::is_idle) checks.
+    pub acks_ignored: u64,
+    /// Resumable sessions whose connection dropped, kept for their module's recovery window;
+    /// not part of what [`is_idle`](Self::is_idle) checks (they are kept on purpose).
+    pub dropped_sessions: usize,
+    /// Bytes of push history the recovery modules keep (bounded by their `max_bytes`); not
+    /// part of what [`is_idle`](Self::is_idle) checks.
+    pub history_bytes: usize,
     /// Bytes the live connections keep from their handshakes (URI, header names and values,
     /// the offered subprotocols once read), over all connections; each connection's share is
     /// at most its module's `max_handshake_head`.
@@ -329,11 +358,15 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
-    /// Whether nothing is held: no connection, context, fd, room or queued byte.
+    /// Whether nothing is held: no connection, context, fd, room, waiting request or queued
+    /// byte.
     pub fn is_idle(&self) -> bool {
         *self
             == ServerStats {
                 contexts_created: self.contexts_created,
+                acks_ignored: self.acks_ignored,
+                dropped_sessions: self.dropped_sessions,
+                history_bytes: self.history_bytes,
                 ..ServerStats::default()
             }
     }

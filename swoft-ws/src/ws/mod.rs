@@ -270,4 +270,7 @@ pub mod close_code {
     pub const INTERNAL: u16 = 1011;
     /// The server is overloaded; try again later.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// Sent by swoft-ws to a connection whose resumable session a new connection resumed (a
+    /// half-open connection the client left): `4000 session resumed by a new connection`.
+    pub const SESSION_RESUMED: u16 = 4000;
 }

@@ -51,6 +51,20 @@ pub enum Problem {
         /// Where the handler is.
         at: Location,
     },
+    /// A module with resumable sessions (`recovery`) whose parser is not the JSON one: the
+    /// `$session` frame and the pushes' `off` are JSON.
+    #[error(
+        "module {module} ({at}) has `recovery`, which needs the JSON parser, but its parser is \
+         `{parser}`"
+    )]
+    RecoveryNeedsJson {
+        /// The module's type name.
+        module: String,
+        /// Its parser's name.
+        parser: String,
+        /// Where it is.
+        at: Location,
+    },
     /// No modules at all.
     #[error(
         "no ws modules are registered: annotate a struct with #[ws_module(path = \"/...\")]; \

@@ -243,3 +243,37 @@ async fn session_calls_inside_connection_with_do_not_deadlock() {
     assert_eq!(after, Some(User("bob")));
     client.hang_up().await;
 }
+
+/// The connection task's future is part of every idle connection's memory (BENCHMARKS.md,
+/// "Idle memory"): state that few connections use (the ack table, the backlog of messages
+/// read while a handler waits, a resumable session) must be boxed or kept elsewhere, not
+/// added inline here.
+#[test]
+fn the_connection_task_future_stays_small() {
+    let app = app();
+    let server = app.server().clone();
+    let module = server.modules()[0].clone();
+    let admission = crate::driver::admission::Admission::try_new(&server, &module).unwrap();
+    let fd = server.fds_arc().allocate_guarded().unwrap();
+    let request = crate::handshake::HandshakeRequest::new(
+        "/t".parse().unwrap(),
+        http::HeaderMap::new(),
+        None,
+    );
+    let parts = crate::runtime::connection::ConnParts {
+        fd: fd.fd(),
+        request: std::sync::Arc::new(request),
+        module,
+        server,
+        protocol: None,
+        session: crate::handshake::SessionData::default(),
+    };
+    let on_upgrade = hyper::upgrade::on(http::Request::new(()));
+    let fut = super::super::task::run(on_upgrade, parts, fd, admission);
+    let size = std::mem::size_of_val(&fut);
+    eprintln!("connection task future: {size} bytes");
+    assert!(
+        size <= 1176,
+        "the connection task's future grew to {size} bytes"
+    );
+}

@@ -1,0 +1,344 @@
+//! Resumable sessions on one node (issue 16, part 1): the `$session` frame, the pushes'
+//! `off`, a resume with `?resume=T&off=O` that replays exactly what was missed (byte for byte,
+//! in order, once) with rooms and label restored, and every way a resume is refused. Every
+//! receive has a timeout (the test kit's, 5 s).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use swoft_ws::prelude::*;
+use swoft_ws::testing::Received;
+use swoft_ws::{App, Server};
+use swoft_ws_tests::{QUIET, TestClient, TestServer, init_tracing, wait_until};
+
+#[ws_module(path = "/r", controllers = [RoomCtl], recovery)]
+pub struct Resumable;
+
+#[ws_module]
+impl Resumable {
+    /// Refuses a resume that asks to be refused (`&deny`): as a hook whose credentials no
+    /// longer pass would.
+    #[on_handshake]
+    fn handshake(req: &HandshakeRequest) -> Result<Accept, Reject> {
+        if req.resume_token().is_some() && req.query_param("deny").is_some() {
+            return Err(Reject::forbidden("not any more"));
+        }
+        Ok(Accept::new())
+    }
+
+    /// Labels the connection `?name=`, and greets a fresh one (a push, with its offset).
+    #[on_open]
+    fn open(conn: &Connection) {
+        if let Some(n) = conn.handshake().query_param("name") {
+            conn.set_label(&n);
+        }
+        if conn.handshake().resume_token().is_none() {
+            let _ = conn.push("hello", &json!({"fd": conn.fd()}));
+        }
+    }
+}
+
+#[ws_module(path = "/small", controllers = [RoomCtl], recovery(max_messages = 10))]
+pub struct SmallHistory;
+
+#[ws_module(path = "/short", controllers = [RoomCtl], recovery(window_secs = 1))]
+pub struct ShortWindow;
+
+#[ws_module(path = "/plain", controllers = [RoomCtl])]
+pub struct Plain;
+
+#[derive(Default)]
+pub struct RoomCtl;
+
+#[ws_controller(prefix = "room")]
+impl RoomCtl {
+    #[message_mapping("join")]
+    fn join(&self, conn: &Connection, Data(room): Data<String>) -> Result<bool, WsError> {
+        Ok(conn.join(&room)?)
+    }
+}
+
+async fn start() -> TestServer {
+    init_tracing();
+    let app = App::builder()
+        .module::<Resumable>()
+        .module::<SmallHistory>()
+        .module::<ShortWindow>()
+        .module::<Plain>()
+        .build()
+        .unwrap();
+    TestServer::start(app).await
+}
+
+/// The next text frame, as it came.
+async fn text(c: &mut TestClient) -> String {
+    match c.recv().await {
+        Received::Text(t) => t,
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+/// The `$session` frame's data (the test kit checks that it came first).
+async fn session(c: &mut TestClient) -> Value {
+    c.expect_session().await
+}
+
+/// Connects to `path` (a fresh session), skips the greeting, joins `room`; the token and the
+/// offset of the last push seen.
+async fn member(ts: &TestServer, path: &str, room: &str) -> (TestClient, String, String) {
+    let mut c = ts.connect(path).await.unwrap();
+    let s = session(&mut c).await;
+    assert_eq!(s["resumed"], false);
+    assert!(s.get("reason").is_none(), "{s}");
+    let token = s["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 32, "128 bits as hex: {token}");
+    let mut last = String::new();
+    if path.starts_with("/r") {
+        let hello: Value = serde_json::from_str(&text(&mut c).await).unwrap();
+        assert_eq!(hello["cmd"], "hello");
+        last = hello["off"].as_str().unwrap().to_owned();
+    }
+    let reply = c.request("room.join", json!(room)).await;
+    assert!(reply.get("error").is_none(), "{reply}");
+    (c, token, last)
+}
+
+fn push_n(server: &Server, room: &str, from: u32, n: u32) {
+    for i in from..from + n {
+        let d = server.room(room).push("tick", &json!({"n": i})).unwrap();
+        assert!(d.delivered <= 2);
+    }
+}
+
+#[tokio::test]
+async fn fifty_missed_pushes_are_replayed_byte_for_byte_in_order_once_then_live_ones() {
+    let ts = start().await;
+    let (mut a, token, _) = member(&ts, "/r?name=ann", "lobby").await;
+    let (mut watcher, _, _) = member(&ts, "/r", "lobby").await;
+    push_n(ts.server(), "lobby", 0, 3);
+    let mut last = String::new();
+    for _ in 0..3 {
+        let t = text(&mut a).await;
+        assert_eq!(t, text(&mut watcher).await, "one frame for every receiver");
+        last = serde_json::from_str::<Value>(&t).unwrap()["off"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    a.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || ts
+            .server()
+            .stats()
+            .dropped_sessions
+            == 1)
+        .await
+    );
+    push_n(ts.server(), "lobby", 3, 50);
+    let mut missed = Vec::new();
+    for _ in 0..50 {
+        missed.push(text(&mut watcher).await);
+    }
+    let mut b = ts
+        .connect(&format!("/r?name=ann&resume={token}&off={last}"))
+        .await
+        .unwrap();
+    let s = session(&mut b).await;
+    assert_eq!(
+        (&s["resumed"], &s["replayed"]),
+        (&json!(true), &json!(50)),
+        "{s}"
+    );
+    assert_ne!(s["token"], json!(token), "a new token");
+    for want in &missed {
+        assert_eq!(&text(&mut b).await, want);
+    }
+    // Its room and label came back before the replay: live pushes reach it, once.
+    let ann = ts.server().rooms().find_label("ann").await;
+    assert_eq!(ann.len(), 1, "{ann:?}");
+    let conn = ts.server().connection(ann[0].fd).unwrap();
+    assert_eq!(conn.rooms(), [std::sync::Arc::from("lobby")]);
+    push_n(ts.server(), "lobby", 53, 1);
+    let live: Value = serde_json::from_str(&text(&mut b).await).unwrap();
+    assert_eq!(live["data"], json!({"n": 53}));
+    b.expect_silence(QUIET).await;
+    assert_eq!(ts.server().stats().dropped_sessions, 0);
+}
+
+#[tokio::test]
+async fn a_resume_while_the_old_connection_looks_open_closes_it_with_4000() {
+    let ts = start().await;
+    let (mut old, token, last) = member(&ts, "/r", "room").await;
+    let mut new = ts
+        .connect(&format!("/r?resume={token}&off={last}"))
+        .await
+        .unwrap();
+    let s = session(&mut new).await;
+    assert_eq!((&s["resumed"], &s["replayed"]), (&json!(true), &json!(0)));
+    let (code, reason) = old.expect_close().await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (4000, "session resumed by a new connection")
+    );
+    push_n(ts.server(), "room", 0, 1);
+    let v: Value = serde_json::from_str(&text(&mut new).await).unwrap();
+    assert_eq!(v["data"], json!({"n": 0}));
+}
+
+#[tokio::test]
+async fn a_resume_after_history_dropped_what_it_missed_is_evicted_and_a_fresh_session() {
+    let ts = start().await;
+    let (c, token, _) = member(&ts, "/small", "x").await;
+    c.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || ts
+            .server()
+            .stats()
+            .dropped_sessions
+            == 1)
+        .await
+    );
+    push_n(ts.server(), "x", 0, 50);
+    let mut b = ts.connect(&format!("/small?resume={token}")).await.unwrap();
+    let s = session(&mut b).await;
+    assert_eq!(
+        (&s["resumed"], &s["reason"]),
+        (&json!(false), &json!("evicted"))
+    );
+    // A fresh session: no rooms, nothing replayed.
+    b.expect_silence(QUIET).await;
+    push_n(ts.server(), "x", 50, 1);
+    b.expect_silence(QUIET).await;
+}
+
+#[tokio::test]
+async fn a_resume_after_the_window_is_expired() {
+    let ts = start().await;
+    let (c, token, _) = member(&ts, "/short", "x").await;
+    c.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || ts
+            .server()
+            .stats()
+            .dropped_sessions
+            == 1)
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let mut b = ts.connect(&format!("/short?resume={token}")).await.unwrap();
+    let s = session(&mut b).await;
+    assert_eq!(
+        (&s["resumed"], &s["reason"]),
+        (&json!(false), &json!("expired"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_tokens_and_offsets_are_unknown_and_counted() {
+    let ts = start().await;
+    let (c, token, _) = member(&ts, "/r", "x").await;
+    c.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || ts
+            .server()
+            .stats()
+            .dropped_sessions
+            == 1)
+        .await
+    );
+    let wrong = "0123456789abcdef0123456789abcdef";
+    for query in [
+        format!("resume={wrong}"),
+        "resume=short".to_owned(),
+        format!("resume={}zz", &token[..30]),
+        "resume=%00%01".to_owned(),
+        format!("resume={token}&off=-1"),
+        format!("resume={token}&off=not-a-number"),
+        format!("resume={token}&off=99999999999"),
+    ] {
+        let mut b = ts.connect(&format!("/r?{query}")).await.unwrap();
+        let s = session(&mut b).await;
+        assert_eq!(
+            (&s["resumed"], &s["reason"]),
+            (&json!(false), &json!("unknown")),
+            "{query}"
+        );
+    }
+    // A token of another module.
+    let (c, small_token, _) = member(&ts, "/small", "y").await;
+    c.drop_abruptly();
+    let mut b = ts
+        .connect(&format!("/r?resume={small_token}"))
+        .await
+        .unwrap();
+    assert_eq!(session(&mut b).await["reason"], "unknown");
+}
+
+#[tokio::test]
+async fn a_resume_the_handshake_hook_refuses_gets_the_http_refusal() {
+    let ts = start().await;
+    let (c, token, last) = member(&ts, "/r", "x").await;
+    c.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || ts
+            .server()
+            .stats()
+            .dropped_sessions
+            == 1)
+        .await
+    );
+    let refused = ts
+        .connect(&format!("/r?resume={token}&off={last}&deny"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, Some(403));
+    // The session is as it was: a later resume the hook accepts gets it.
+    let mut b = ts
+        .connect(&format!("/r?resume={token}&off={last}"))
+        .await
+        .unwrap();
+    assert_eq!(session(&mut b).await["resumed"], true);
+}
+
+#[tokio::test]
+async fn a_client_that_closes_with_1000_ends_its_session() {
+    let ts = start().await;
+    let (c, token, _) = member(&ts, "/r", "x").await;
+    c.close(1000, "bye").await;
+    ts.wait_idle().await;
+    assert_eq!(ts.server().stats().dropped_sessions, 0);
+    let mut b = ts.connect(&format!("/r?resume={token}")).await.unwrap();
+    assert_eq!(session(&mut b).await["reason"], "unknown");
+}
+
+#[tokio::test]
+async fn a_module_without_recovery_sends_no_session_and_no_offsets() {
+    let ts = start().await;
+    let mut c = ts.connect("/plain").await.unwrap();
+    c.request("room.join", json!("p")).await;
+    push_n(ts.server(), "p", 0, 1);
+    assert_eq!(
+        text(&mut c).await,
+        r#"{"cmd":"tick","data":{"n":0}}"#,
+        "the wire is unchanged"
+    );
+}
+
+#[ws_module(path = "/rawr", parser = raw, recovery)]
+pub struct RawRecovery;
+
+#[ws_module]
+impl RawRecovery {
+    #[on_message]
+    fn message(&self) {}
+}
+
+#[test]
+fn recovery_needs_the_json_parser() {
+    let err = App::builder().module::<RawRecovery>().build().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("has `recovery`, which needs the JSON parser, but its parser is `raw`"),
+        "{text}"
+    );
+}
