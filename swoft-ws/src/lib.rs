@@ -208,12 +208,16 @@ pub mod ws;
 
 #[cfg(feature = "redis")]
 pub use crate::cluster::redis;
+#[cfg(feature = "tls")]
+pub use crate::config::tls;
 pub use crate::runtime::{events, metrics, middleware};
 
 #[doc(inline)]
 pub use crate::app::registry::BuildError;
 #[doc(inline)]
 pub use crate::app::registry::{Controller, Module};
+#[doc(inline)]
+pub use crate::app::serve::Listener;
 #[doc(inline)]
 pub use crate::app::{App, AppBuilder, serve_router};
 #[doc(inline)]

@@ -30,9 +30,17 @@ use crate::ws::outbound::OutboundRx;
 pub(crate) trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncIo for T {}
 
+/// The TLS stream of `App::serve_tls` (boxed: rustls' state is large, and the plain TCP
+/// variant must not pay for it).
+#[cfg(feature = "tls")]
+type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
 enum Io {
     /// Shared with the connection's queue, which writes to it directly.
     Tcp(Arc<TcpStream>),
+    /// Read straight into the read buffer (rustls decrypts into it: no copy of ours).
+    #[cfg(feature = "tls")]
+    Tls(Box<TlsStream>),
     Other(Box<dyn AsyncIo>),
 }
 
@@ -76,6 +84,16 @@ impl Transport {
                 (t, Some(tcp))
             }
             Err(upgraded) => {
+                #[cfg(feature = "tls")]
+                let upgraded = match upgraded.downcast::<TokioIo<TlsStream>>() {
+                    Ok(parts) => {
+                        let buf = BytesMut::from(&parts.read_buf[..]);
+                        let io = Io::Tls(Box::new(parts.io.into_inner()));
+                        let t = Transport::with(io, buf, read_size, max_frame, max_message);
+                        return (t, None);
+                    }
+                    Err(upgraded) => upgraded,
+                };
                 let t =
                     Transport::from_io(TokioIo::new(upgraded), read_size, max_frame, max_message);
                 (t, None)
@@ -160,6 +178,12 @@ impl Transport {
                     r => return Poll::Ready(r),
                 }
             },
+            #[cfg(feature = "tls")]
+            Io::Tls(tls) => {
+                // Straight into the buffer (given back by `poll_read` if nothing came).
+                reserve(&mut self.buf, self.read_size);
+                tokio_util::io::poll_read_buf(Pin::new(&mut **tls), cx, &mut self.buf)
+            }
             Io::Other(io) => {
                 // Read into the thread's scratch buffer: nothing is held while waiting.
                 SCRATCH.with_borrow_mut(|scratch| {
@@ -189,8 +213,11 @@ impl Transport {
     ) -> Poll<io::Result<()>> {
         let io = &mut self.io;
         ready!(rx.poll_write(cx, open, |cx, bufs| write(io, cx, bufs)))?;
-        if let Io::Other(io) = io {
-            ready!(Pin::new(&mut **io).poll_flush(cx))?;
+        match io {
+            Io::Tcp(_) => {}
+            #[cfg(feature = "tls")]
+            Io::Tls(tls) => ready!(Pin::new(&mut **tls).poll_flush(cx))?,
+            Io::Other(io) => ready!(Pin::new(&mut **io).poll_flush(cx))?,
         }
         Poll::Ready(Ok(()))
     }
@@ -228,6 +255,8 @@ impl Transport {
                 Some(tcp) => Pin::new(tcp).poll_shutdown(cx).map(drop),
                 None => Poll::Ready(()),
             },
+            #[cfg(feature = "tls")]
+            Io::Tls(tls) => Pin::new(&mut **tls).poll_shutdown(cx).map(drop),
             Io::Other(io) => Pin::new(&mut **io).poll_shutdown(cx).map(drop),
         }
     }
@@ -285,6 +314,12 @@ fn write(io: &mut Io, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> io::Result<
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 r => return r,
             }
+        },
+        // rustls encrypts the slices into records as it takes them (the one copy TLS needs).
+        #[cfg(feature = "tls")]
+        Io::Tls(tls) => match Pin::new(&mut **tls).poll_write_vectored(cx, bufs) {
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+            Poll::Ready(r) => r,
         },
         Io::Other(io) => match Pin::new(&mut **io).poll_write_vectored(cx, bufs) {
             Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
