@@ -28,6 +28,11 @@ pub struct Example {
 }
 
 impl Example {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits (up to `within`) for the process to exit; its exit status, or
     /// `None` if it is still running.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
@@ -56,7 +61,8 @@ impl Drop for Example {
 }
 
 /// Builds (if needed) and starts the example `name` of `swoft-ws-examples` on a free port
-/// (`SWOFT_WS_ADDR=127.0.0.1:0` plus `envs`), and waits for its `listening on ws://ADDR` line.
+/// (`SWOFT_WS_ADDR=127.0.0.1:0` plus `envs`), and waits for its `listening on ws://ADDR` (or
+/// `wss://ADDR`) line.
 pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Example {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
