@@ -9,6 +9,7 @@
 //! | [`WsError`] | your handlers and middleware | not a failure of swoft-ws: an **error reply** (`code`, `message`) sent to the client; the connection stays open |
 //! | [`Reject`] | your `#[on_handshake]` hook | the handshake is refused with an HTTP status and a reason |
 //! | `redis::ConnectError` (feature `redis`) | `RedisAdapter::connect` | the Redis server could not be reached at start-up |
+//! | `tls::TlsError` (feature `tls`) | `TlsConfig::from_pem_files`, `from_pem`, `reload` | the certificate or key could not be read or used: names the file and the problem |
 //! | `testing::HandshakeFailed` (feature `testing`) | `TestServer::connect*` | the server refused a test client's handshake |
 //!
 //! How a connection ends is not an error type: it is a close code
@@ -18,6 +19,8 @@
 pub use crate::app::registry::{BuildError, Location, Problem};
 #[cfg(feature = "redis")]
 pub use crate::cluster::redis::ConnectError;
+#[cfg(feature = "tls")]
+pub use crate::config::tls::TlsError;
 pub use crate::handshake::Reject;
 pub use crate::protocol::WsError;
 pub use crate::runtime::connection::{JoinError, SendError};

@@ -46,7 +46,7 @@ pub(crate) fn unclaimed() -> Vec<Server> {
 
 /// What [`App::serve_listener`](crate::App::serve_listener), its siblings and
 /// [`serve_router`](crate::serve_router) accept connections on: a bound TCP listener, plain
-/// (`ws://`) or, with feature `tls`, wrapped in TLS (`wss://`, [`Listener::tls`]). A
+/// (`ws://`) or, with feature `tls`, wrapped in TLS (`wss://`, `Listener::tls`). A
 /// [`TcpListener`] converts into a plain one, so those functions take either.
 #[derive(Debug)]
 pub struct Listener {

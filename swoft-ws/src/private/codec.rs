@@ -1,7 +1,7 @@
 //! **Test hook: not API; may change or go away at any time** (feature `__codec`).
 //!
 //! The RFC 6455 frame decoder the connections use (`ws::codec::Decoder`), with plain types in
-//! and out, for the differential test against tungstenite (`tests/tests/codec_diff.rs`) and
+//! and out, for the differential test against tungstenite (`tests/tests/codec_diff/`) and
 //! the fuzz target (`fuzz/fuzz_targets/decoder.rs`). Nothing else uses it.
 
 use bytes::BytesMut;
