@@ -27,20 +27,39 @@ use crate::ws::codec::{Decoder, Incoming, Violation};
 use crate::ws::outbound::OutboundRx;
 
 /// A socket that is not a plain TCP one (TLS, a test stream, an HTTP server of your own).
-pub(crate) trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncIo for T {}
+pub(crate) trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin {
+    /// Whether reads go straight into the read buffer (reserved before the read, given back
+    /// when nothing came) rather than through the thread's scratch buffer: for a stream that
+    /// copies into what it is given anyway (TLS decrypts into it), so that the bytes are
+    /// copied once.
+    fn reads_in_place(&self) -> bool {
+        false
+    }
+}
 
-/// The TLS stream of `App::serve_tls` (boxed: rustls' state is large, and the plain TCP
-/// variant must not pay for it).
+/// The upgraded connection of an HTTP server of your own (`axum::serve` of `into_router`).
+impl AsyncIo for TokioIo<Upgraded> {}
+
+/// The unit tests' in-memory stream.
+#[cfg(test)]
+impl AsyncIo for tokio::io::DuplexStream {}
+
+/// The TLS stream of `App::serve_tls`: rustls decrypts into the read buffer.
+#[cfg(feature = "tls")]
+impl AsyncIo for TlsStream {
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(feature = "tls")]
 type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
 
+/// Two words: TLS is one more kind of `Other` (boxed, as rustls' state is large), so that a
+/// plain TCP connection's task is no larger for the `tls` feature.
 enum Io {
     /// Shared with the connection's queue, which writes to it directly.
     Tcp(Arc<TcpStream>),
-    /// Read straight into the read buffer (rustls decrypts into it: no copy of ours).
-    #[cfg(feature = "tls")]
-    Tls(Box<TlsStream>),
     Other(Box<dyn AsyncIo>),
 }
 
@@ -88,7 +107,7 @@ impl Transport {
                 let upgraded = match upgraded.downcast::<TokioIo<TlsStream>>() {
                     Ok(parts) => {
                         let buf = BytesMut::from(&parts.read_buf[..]);
-                        let io = Io::Tls(Box::new(parts.io.into_inner()));
+                        let io = Io::Other(Box::new(parts.io.into_inner()));
                         let t = Transport::with(io, buf, read_size, max_frame, max_message);
                         return (t, None);
                     }
@@ -178,11 +197,10 @@ impl Transport {
                     r => return Poll::Ready(r),
                 }
             },
-            #[cfg(feature = "tls")]
-            Io::Tls(tls) => {
+            Io::Other(io) if io.reads_in_place() => {
                 // Straight into the buffer (given back by `poll_read` if nothing came).
                 reserve(&mut self.buf, self.read_size);
-                tokio_util::io::poll_read_buf(Pin::new(&mut **tls), cx, &mut self.buf)
+                tokio_util::io::poll_read_buf(Pin::new(&mut **io), cx, &mut self.buf)
             }
             Io::Other(io) => {
                 // Read into the thread's scratch buffer: nothing is held while waiting.
@@ -213,11 +231,8 @@ impl Transport {
     ) -> Poll<io::Result<()>> {
         let io = &mut self.io;
         ready!(rx.poll_write(cx, open, |cx, bufs| write(io, cx, bufs)))?;
-        match io {
-            Io::Tcp(_) => {}
-            #[cfg(feature = "tls")]
-            Io::Tls(tls) => ready!(Pin::new(&mut **tls).poll_flush(cx))?,
-            Io::Other(io) => ready!(Pin::new(&mut **io).poll_flush(cx))?,
+        if let Io::Other(io) = io {
+            ready!(Pin::new(&mut **io).poll_flush(cx))?;
         }
         Poll::Ready(Ok(()))
     }
@@ -255,8 +270,6 @@ impl Transport {
                 Some(tcp) => Pin::new(tcp).poll_shutdown(cx).map(drop),
                 None => Poll::Ready(()),
             },
-            #[cfg(feature = "tls")]
-            Io::Tls(tls) => Pin::new(&mut **tls).poll_shutdown(cx).map(drop),
             Io::Other(io) => Pin::new(&mut **io).poll_shutdown(cx).map(drop),
         }
     }
@@ -315,12 +328,7 @@ fn write(io: &mut Io, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> io::Result<
                 r => return r,
             }
         },
-        // rustls encrypts the slices into records as it takes them (the one copy TLS needs).
-        #[cfg(feature = "tls")]
-        Io::Tls(tls) => match Pin::new(&mut **tls).poll_write_vectored(cx, bufs) {
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
-            Poll::Ready(r) => r,
-        },
+        // TLS: rustls encrypts the slices into records as it takes them (the one copy TLS needs).
         Io::Other(io) => match Pin::new(&mut **io).poll_write_vectored(cx, bufs) {
             Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
             Poll::Ready(r) => r,
@@ -331,6 +339,12 @@ fn write(io: &mut Io, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_socket_is_two_words_with_or_without_tls() {
+        // Every connection's task holds it: the `tls` feature must not grow plain TCP ones.
+        assert_eq!(size_of::<Io>(), 2 * size_of::<usize>());
+    }
 
     #[tokio::test]
     async fn a_frame_head_announcing_a_large_frame_reserves_only_what_arrived() {
