@@ -3,6 +3,7 @@
 # a no-op when all is there.
 #   - chromium (Debian's package): the browser test of the chat page (tests/browser/)
 #   - redis-server (Debian's package): the multi-node tests (tests/tests/cluster/)
+#   - openssl (Debian's package): the self-signed certificate of the browser test over wss
 #   - tests/browser/node_modules: playwright-core, pinned by tests/browser/package-lock.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need[*]}" >&2

@@ -23,6 +23,8 @@ pub const MAX_MESSAGE: usize = 64 << 10;
 /// The outbound queue of each connection in both servers (swoft-ws's default).
 pub const OUTBOUND_QUEUE: usize = 1024;
 
+pub mod tls;
+
 /// The swoft-ws echo modules measured by the bench server (`swoft_server`), the criterion
 /// benchmarks and the callgrind counter. Registered by attribute; every user names them with
 /// `App::builder().module::<..>()` (nothing here discovers).
@@ -273,6 +275,19 @@ pub async fn serve(router: axum::Router, addr: &str) -> std::io::Result<()> {
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
+}
+
+/// Serves `router` with `axum::serve` over TLS (`config`) on `addr`: the axum + tokio-rustls
+/// baseline of the echo-over-TLS figure.
+pub async fn serve_tls(
+    router: axum::Router,
+    addr: &str,
+    config: std::sync::Arc<rustls::ServerConfig>,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    announce(listener.local_addr()?)?;
+    let listener = tls::TlsListener::new(listener, config);
+    axum::serve(listener, router.into_make_service()).await
 }
 
 /// Prints `listening on ws://ADDR`, the line the driver waits for.

@@ -24,6 +24,7 @@ pub mod ws;
 
 use swoft_ws::cluster::{ClusterSettings, NodeId};
 use swoft_ws::redis::RedisAdapter;
+use swoft_ws::tls::TlsConfig;
 use swoft_ws::{App, AppBuilder};
 
 pub use http::{INDEX_HTML, router, with_http};
@@ -60,6 +61,20 @@ pub async fn cluster_from_env() -> Result<Option<RedisAdapter>, swoft_ws::redis:
         settings = settings.secret(secret.as_encoded_bytes());
     }
     RedisAdapter::connect(&url, node, settings).await.map(Some)
+}
+
+/// The TLS configuration the environment asks for: `SWOFT_WS_TLS_CERT` and `SWOFT_WS_TLS_KEY`,
+/// the paths of the PEM certificate chain and private key, make the example serve `https` and
+/// `wss`. Without them, `Ok(None)`: plain `http`/`ws`. Only one of the two set, or a file that
+/// cannot be read or holds no certificate or key, is an error naming the variable or the file.
+pub fn tls_from_env() -> Result<Option<TlsConfig>, Box<dyn std::error::Error>> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    match (var("SWOFT_WS_TLS_CERT"), var("SWOFT_WS_TLS_KEY")) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsConfig::from_pem_files(cert, key)?)),
+        (Some(_), None) => Err("SWOFT_WS_TLS_CERT is set but SWOFT_WS_TLS_KEY is not".into()),
+        (None, Some(_)) => Err("SWOFT_WS_TLS_KEY is set but SWOFT_WS_TLS_CERT is not".into()),
+    }
 }
 
 /// The app's three modules named one by one, plus [`setup`]: what tests build from (a test

@@ -7,6 +7,10 @@
 //! `{"cmd":"room.join","data":{"room":"lobby"},"id":1}`. `/echo` answers
 //! `{"cmd":"echo.send","data":"hi","id":1}` with the same frame.
 //!
+//! With `SWOFT_WS_TLS_CERT` and `SWOFT_WS_TLS_KEY` (paths of PEM files: the certificate chain
+//! and its private key) it serves `https`/`wss` instead and prints `listening on wss://ADDR`;
+//! SIGHUP reads the two files again (new connections get the new certificate, live ones stay).
+//!
 //! The app's code is in the `swoft-ws-examples` library (`examples/chat/app.rs` and its
 //! folders), so the tests build the same modules. Its module files follow layout A: a file per
 //! module (`ws/chat_module.rs`) with its controllers in a folder (`ws/chat/`). Nothing here
@@ -16,7 +20,8 @@
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
-use swoft_ws::App;
+use swoft_ws::tls::TlsConfig;
+use swoft_ws::{App, Listener};
 use swoft_ws_examples::chat;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -60,16 +65,60 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         builder = builder.cluster(adapter);
     }
+    let tls = chat::tls_from_env().unwrap_or_else(|e| {
+        // e.g. `cannot read the TLS certificate file /etc/x.pem: No such file or directory`
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    });
     let app = builder.build()?;
     let server = app.server().clone();
     let router = chat::router(app, Some(metrics));
 
     let addr = std::env::var("SWOFT_WS_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = TcpListener::bind(&addr).await?;
-    println!("listening on ws://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let listener = match tls {
+        Some(tls) => {
+            reload_on_sighup(tls.clone());
+            println!("listening on wss://{addr}");
+            Listener::tls(listener, tls)
+        }
+        None => {
+            println!("listening on ws://{addr}");
+            Listener::from(listener)
+        }
+    };
     // Stops gracefully on SIGINT or SIGTERM (serve_router listens for them).
     swoft_ws::serve_router(listener, router, std::future::pending()).await?;
     // The other nodes (if any) drop this one now rather than after their node timeout.
     server.rooms().leave_cluster(Duration::from_secs(1)).await;
     Ok(())
+}
+
+/// On SIGHUP, reads the TLS certificate and key files again: the next handshakes use them,
+/// live connections keep theirs. A failed reload is logged and the certificate in use stays.
+fn reload_on_sighup(tls: TlsConfig) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(hup) => hup,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: no TLS reloads");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: TLS reload failed; the certificate in use stays");
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }

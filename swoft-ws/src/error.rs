@@ -10,6 +10,7 @@
 //! | [`WsError`] | your handlers and middleware | not a failure of swoft-ws: an **error reply** (`code`, `message`) sent to the client; the connection stays open |
 //! | [`Reject`] | your `#[on_handshake]` hook | the handshake is refused with an HTTP status and a reason |
 //! | `redis::ConnectError` (feature `redis`; its `kind`: `redis::ConnectErrorKind`) | `RedisAdapter::connect` | the node cannot join the cluster: the Redis server could not be reached at start-up, the node id is in use by another process, or the cluster secret is too short |
+//! | `tls::TlsError` (feature `tls`) | `TlsConfig::from_pem_files`, `from_pem`, `reload` | the certificate or key could not be read or used: names the file and the problem |
 //! | `testing::HandshakeFailed` (feature `testing`) | `TestServer::connect*` | the server refused a test client's handshake |
 //!
 //! How a connection ends is not an error type: it is a close code
@@ -19,6 +20,8 @@
 pub use crate::app::registry::{BuildError, Location, Problem};
 #[cfg(feature = "redis")]
 pub use crate::cluster::redis::{ConnectError, ConnectErrorKind};
+#[cfg(feature = "tls")]
+pub use crate::config::tls::TlsError;
 pub use crate::handshake::Reject;
 pub use crate::protocol::WsError;
 pub use crate::runtime::ack::AckError;

@@ -160,7 +160,11 @@
 //! Served by `App::serve*` (or `serve_router`), a connection owns its TCP socket, and a frame
 //! sent to a connection that waits with nothing queued is written by the sender at once (a
 //! broadcast is one `send()` per member, no task wake-up). The router served by another HTTP
-//! server (`axum::serve`, TLS) works the same, through the socket's `AsyncRead`/`AsyncWrite`.
+//! server (`axum::serve`) works the same, through the socket's `AsyncRead`/`AsyncWrite`.
+//!
+//! With the feature `tls`, `App::serve_tls` (and [`Listener`]`::tls` for the other `serve*`
+//! functions) serves `https`/`wss` with the same limits, metrics and graceful shutdown; the
+//! certificate is reloaded without a restart through the `tls::TlsConfig` handle.
 //!
 //! Import the macros and the common types with `use swoft_ws::prelude::*;`.
 //!
@@ -168,7 +172,7 @@
 //!
 //! | where | what |
 //! |---|---|
-//! | the root | building and serving ([`App`], [`AppBuilder`], [`Config`], [`serve_router`], [`BuildError`]); the running app ([`Server`], [`ServerStats`], [`Connection`], [`ConnectionId`], [`Fd`], [`Context`], [`Rooms`], [`Broadcast`], [`Delivery`], [`CloseInfo`], [`ClosedBy`], [`SendError`]); handler input and output ([`FromContext`], [`Data`], [`Ext`], [`Extension`], [`State`], [`Session`], [`RawMessage`], [`Reply`], [`IntoReply`], [`WsError`]); the handshake ([`HandshakeRequest`], [`Accept`], [`Reject`], [`IntoHandshake`]); the traits the macros implement ([`Module`], [`Controller`]); the macros; `axum` and `http`, re-exported |
+//! | the root | building and serving ([`App`], [`AppBuilder`], [`Config`], [`Listener`], [`serve_router`], [`BuildError`]); the running app ([`Server`], [`ServerStats`], [`Connection`], [`ConnectionId`], [`Fd`], [`Context`], [`Rooms`], [`Broadcast`], [`Delivery`], [`CloseInfo`], [`ClosedBy`], [`SendError`]); handler input and output ([`FromContext`], [`Data`], [`Ext`], [`Extension`], [`State`], [`Session`], [`RawMessage`], [`Reply`], [`IntoReply`], [`WsError`]); the handshake ([`HandshakeRequest`], [`Accept`], [`Reject`], [`IntoHandshake`]); the traits the macros implement ([`Module`], [`Controller`]); the macros; `axum` and `http`, re-exported |
 //! | [`prelude`] | the macros and the types most handlers use |
 //! | [`extract`] | every extractor, in a table |
 //! | [`protocol`] | parsers ([`Parser`](protocol::Parser), [`JsonParser`](protocol::JsonParser), [`RawParser`](protocol::RawParser)), what a parser finds, the error reply codes |
@@ -179,7 +183,7 @@
 //! | [`cluster`] | several nodes: [`ClusterAdapter`](cluster::ClusterAdapter), addresses, settings |
 //! | [`metrics`] | a table of every metric series: names, kinds, labels |
 //! | [`error`] | every error type, in one place |
-//! | `testing`, `redis` | behind the feature flags below |
+//! | `testing`, `redis`, `tls` | behind the feature flags below |
 //!
 //! ## Feature flags
 //!
@@ -187,6 +191,8 @@
 //! |---|---|---|
 //! | `testing` | off | `swoft_ws::testing`: start an app on a loopback port and drive it with real clients (`TestServer`, `TestClient`); pulls in `tokio-tungstenite` |
 //! | `redis` | off | `swoft_ws::redis::RedisAdapter`: several nodes sharing rooms and broadcasts over Redis pub/sub; pulls in `redis` |
+//! | `tls` | off | `App::serve_tls`, `Listener::tls`, `swoft_ws::tls::TlsConfig`: https/wss with rustls (the `ring` provider), certificates from PEM or a rustls `ServerConfig`, reloaded at run time; pulls in `rustls`, `tokio-rustls`, `arc-swap` |
+//! | `__codec` | off | not API: the frame decoder, for the differential test and the fuzz target |
 //! | `__bench` | off | not API: socket-less connections for the benchmarks in `bench/` |
 
 #![warn(missing_docs)]
@@ -208,12 +214,16 @@ pub mod ws;
 
 #[cfg(feature = "redis")]
 pub use crate::cluster::redis;
+#[cfg(feature = "tls")]
+pub use crate::config::tls;
 pub use crate::runtime::{events, metrics, middleware};
 
 #[doc(inline)]
 pub use crate::app::registry::BuildError;
 #[doc(inline)]
 pub use crate::app::registry::{Controller, Module};
+#[doc(inline)]
+pub use crate::app::serve::Listener;
 #[doc(inline)]
 pub use crate::app::{App, AppBuilder, serve_router};
 #[doc(inline)]

@@ -89,7 +89,7 @@ impl TestServer {
         let task = tokio::spawn(crate::app::serve_app(
             server.clone(),
             router,
-            listener,
+            listener.into(),
             async {
                 let _ = rx.await;
             },
@@ -259,6 +259,42 @@ impl fmt::Debug for TestClient {
 impl TestClient {
     /// Connects to `url` with extra headers.
     pub async fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Self, HandshakeFailed> {
+        Self::connect_via(url, headers, None).await
+    }
+
+    /// Connects to a `wss://` `url` with extra headers, over TLS with `tls` (feature `tls`):
+    /// e.g. a rustls `ClientConfig` whose roots hold the test's own CA.
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls(
+        url: &str,
+        headers: &[(&str, &str)],
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> Result<Self, HandshakeFailed> {
+        let connector = tokio_tungstenite::Connector::Rustls(tls);
+        Self::connect_via(url, headers, Some(connector)).await
+    }
+
+    /// The certificate chain the server presented, leaf first (empty over plain TCP).
+    #[cfg(feature = "tls")]
+    pub fn peer_certificates(&self) -> Vec<Vec<u8>> {
+        match self.ws.get_ref() {
+            MaybeTlsStream::Rustls(tls) => tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.to_vec())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn connect_via(
+        url: &str,
+        headers: &[(&str, &str)],
+        connector: Option<tokio_tungstenite::Connector>,
+    ) -> Result<Self, HandshakeFailed> {
         let mut req = url.into_client_request().map_err(|e| HandshakeFailed {
             status: None,
             body: e.to_string(),
@@ -268,7 +304,13 @@ impl TestClient {
             let value = http::HeaderValue::try_from(*v).expect("header value");
             req.headers_mut().append(name, value);
         }
-        let fut = tokio_tungstenite::connect_async(req);
+        #[cfg(feature = "tls")]
+        let fut = tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector);
+        #[cfg(not(feature = "tls"))]
+        let fut = {
+            let _plain_only = connector;
+            tokio_tungstenite::connect_async(req)
+        };
         let res = tokio::time::timeout(DEFAULT_TIMEOUT, fut)
             .await
             .map_err(|_| HandshakeFailed {

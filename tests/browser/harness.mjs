@@ -5,7 +5,8 @@
 // downloads a browser here. Set CHROMIUM=/path/to/chrome to use another build.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -40,15 +41,17 @@ export function buildExample() {
 }
 
 /**
- * Runs target/debug/examples/chat on `addr` (a free port of 127.0.0.1 by default) and resolves to
- * `{ addr, url, stop(), logs() }` once it prints `listening on ws://ADDR`.
+ * Runs target/debug/examples/chat on `addr` (a free port of 127.0.0.1 by default), with `env` added
+ * to its environment (e.g. SWOFT_WS_TLS_CERT/KEY), and resolves to `{ addr, url, stop(), logs() }`
+ * once it prints `listening on ws://ADDR` (url `http://ADDR/`) or `listening on wss://ADDR` (url
+ * `https://ADDR/`).
  */
-export function startExample(addr = '127.0.0.1:0') {
+export function startExample(addr = '127.0.0.1:0', env = {}) {
   const target = resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target');
   const bin = join(target, 'debug', 'examples', 'chat');
   const child = spawn(bin, [], {
     cwd: ROOT,
-    env: { ...process.env, SWOFT_WS_ADDR: addr, RUST_LOG: process.env.RUST_LOG ?? 'info' },
+    env: { ...process.env, SWOFT_WS_ADDR: addr, RUST_LOG: process.env.RUST_LOG ?? 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -90,13 +93,14 @@ export function startExample(addr = '127.0.0.1:0') {
     const lines = createInterface({ input: child.stdout });
     lines.once('line', (line) => {
       clearTimeout(timer);
-      const m = /^listening on ws:\/\/(\S+)$/.exec(line.trim());
+      const m = /^listening on (wss?):\/\/(\S+)$/.exec(line.trim());
       if (!m) {
         fail(`unexpected first line from the chat example: ${JSON.stringify(line)}`);
         return;
       }
       lines.on('line', keep); // keep draining stdout
-      resolveStart({ addr: m[1], url: `http://${m[1]}/`, stop, logs: () => log, exited });
+      const scheme = m[1] === 'wss' ? 'https' : 'http';
+      resolveStart({ addr: m[2], url: `${scheme}://${m[2]}/`, stop, logs: () => log, exited });
     });
   });
 }
@@ -105,7 +109,7 @@ export function startExample(addr = '127.0.0.1:0') {
  * Headless Chromium with the flags this machine needs (root, closed network). playwright-core's
  * launch gives it a fresh temporary --user-data-dir and deletes it on close.
  */
-export async function launchBrowser(executablePath) {
+export async function launchBrowser(executablePath, extraArgs = []) {
   return chromium.launch({
     executablePath,
     headless: true,
@@ -120,6 +124,28 @@ export async function launchBrowser(executablePath) {
       '--disable-component-update',
       '--disable-sync',
       '--disable-dev-shm-usage',
+      ...extraArgs,
     ],
   });
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1 and localhost, made with the `openssl` command in a
+ * fresh temporary directory: `{ dir, cert, key }` (PEM paths). Throws with openssl's output on
+ * failure.
+ */
+export function selfSignedCert() {
+  const dir = mkdtempSync(join(tmpdir(), 'swoft-ws-browser-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const r = spawnSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout', key, '-out', cert,
+  ], { encoding: 'utf8', timeout: 30_000 });
+  if (r.error || r.status !== 0) {
+    throw new Error(`openssl could not make a certificate: ${r.error?.message ?? r.stderr}`);
+  }
+  return { dir, cert, key };
 }

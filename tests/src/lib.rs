@@ -1,6 +1,8 @@
 //! Shared helpers of the swoft-ws integration tests. The tests themselves are in `tests/`;
 //! they drive real servers over 127.0.0.1 with `swoft_ws::testing`.
 
+pub mod tls;
+
 use std::time::Duration;
 
 pub use swoft_ws::testing::{Received, TestClient, TestServer, wait_until};
@@ -21,9 +23,16 @@ pub struct Example {
     child: std::process::Child,
     /// The address it printed (`127.0.0.1:PORT`).
     pub addr: String,
+    /// The scheme it printed: `ws`, or `wss` when it serves TLS.
+    pub scheme: String,
 }
 
 impl Example {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits (up to `within`) for the process to exit; its exit status, or
     /// `None` if it is still running.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
@@ -52,24 +61,13 @@ impl Drop for Example {
 }
 
 /// Builds (if needed) and starts the example `name` of `swoft-ws-examples` on a free port
-/// (`SWOFT_WS_ADDR=127.0.0.1:0` plus `envs`), and waits for its `listening on ws://ADDR` line.
+/// (`SWOFT_WS_ADDR=127.0.0.1:0` plus `envs`), and waits for its `listening on ws://ADDR` (or
+/// `wss://ADDR`) line.
 pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Example {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "swoft-ws-examples", "--example", name])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building the {name} example failed");
-    // target/debug/deps/TEST-HASH → target/debug/examples/NAME
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let bin = build_example(name);
     let mut child = Command::new(&bin)
         .env("SWOFT_WS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
@@ -81,6 +79,7 @@ pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Example {
     let mut example = Example {
         child,
         addr: String::new(),
+        scheme: String::new(),
     };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -93,11 +92,29 @@ pub fn start_example(name: &str, envs: &[(&str, &str)]) -> Example {
     let line = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the example prints `listening on ws://ADDR` within 30 s");
-    example.addr = line
-        .strip_prefix("listening on ws://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned();
+    let (scheme, addr) = line
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.split_once("://"))
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"));
+    example.scheme = scheme.to_owned();
+    example.addr = addr.to_owned();
     example
+}
+
+/// Builds (if needed) the example `name` of `swoft-ws-examples`; the path of its binary.
+pub fn build_example(name: &str) -> std::path::PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "swoft-ws-examples", "--example", name])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the {name} example failed");
+    // target/debug/deps/TEST-HASH → target/debug/examples/NAME
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// An HTTP response read by [`http_request`].

@@ -11,7 +11,8 @@
 //!
 //! Every handler completes the close handshake (answers the client's close frame), as
 //! swoft-ws does. Same read buffer, message limit and queue size as swoft-ws; served by
-//! `axum::serve` (`TCP_NODELAY`, one thread). `axum_server [--addr 127.0.0.1:0]`.
+//! `axum::serve` (`TCP_NODELAY`, one thread). `axum_server [--addr 127.0.0.1:0] [--cert PEM
+//! --key PEM]` (with both: over TLS, tokio-rustls under `axum::serve`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -170,6 +171,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/room", get(room))
         .route("/hs", get(hs))
         .with_state(Arc::new(Room::default()));
-    current_thread(serve(router, &addr))?;
+    // `--cert/--key`: over TLS (tokio-rustls under axum::serve), for the echo-over-TLS figure.
+    match (args.str("cert"), args.str("key")) {
+        (Some(cert), Some(key)) => {
+            let config = swoft_ws_bench::tls::server_config(cert.as_ref(), key.as_ref())?;
+            current_thread(swoft_ws_bench::serve_tls(router, &addr, config))?;
+        }
+        _ => current_thread(serve(router, &addr))?,
+    }
     Ok(())
 }

@@ -44,6 +44,8 @@ struct Figure {
     args: Vec<String>,
     /// What one unit is ("msg", "delivery", "handshake", "conn").
     unit: &'static str,
+    /// Over TLS: both servers with the run's certificate, the load generator over `wss://`.
+    tls: bool,
 }
 
 fn args(s: &str) -> Vec<String> {
@@ -72,6 +74,11 @@ fn figures(smoke: bool) -> Vec<Figure> {
         path,
         args: args(&format!("{base} {extra}")),
         unit,
+        tls: false,
+    };
+    let tls = |key, extra| Figure {
+        tls: true,
+        ..fig(key, "echo", "/raw", extra, echo, "msg")
     };
     vec![
         fig("raw32", "echo", "/raw", "--size 32", echo, "msg"),
@@ -84,6 +91,8 @@ fn figures(smoke: bool) -> Vec<Figure> {
             "msg",
         ),
         fig("raw4k", "echo", "/raw", "--size 4096", echo, "msg"),
+        tls("tlsecho32", "--size 32"),
+        tls("tlsecho4k", "--size 4096"),
         fig("json32", "echo", "/echo", "--size 32 --json", echo, "msg"),
         fig("json4k", "echo", "/echo", "--size 4096 --json", echo, "msg"),
         fig("idle", "idle", "/raw", "", idle, "conn"),
@@ -118,6 +127,8 @@ impl Drop for Killed {
 
 struct Runner {
     dir: PathBuf,
+    /// The run's CA, server certificate and key (PEM files), for the TLS figures.
+    certs: (PathBuf, PathBuf, PathBuf),
     pin: bool,
     nice: bool,
 }
@@ -138,9 +149,15 @@ impl Runner {
     }
 
     /// Starts a server and waits (≤ 10 s) for the address it prints.
-    fn start(&self, server: Server) -> Result<(Killed, String), String> {
-        let mut child = self
-            .command(1, server.bin())
+    fn start(&self, server: Server, tls: bool) -> Result<(Killed, String), String> {
+        let mut cmd = self.command(1, server.bin());
+        if tls {
+            cmd.arg("--cert")
+                .arg(&self.certs.1)
+                .arg("--key")
+                .arg(&self.certs.2);
+        }
+        let mut child = cmd
             .args(["--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -167,11 +184,15 @@ impl Runner {
 
     /// One measurement: a fresh server, the load generator against it (≤ 120 s).
     fn measure(&self, server: Server, fig: &Figure) -> Result<Outcome, String> {
-        let (guard, addr) = self.start(server)?;
+        let (guard, addr) = self.start(server, fig.tls)?;
         let pid = guard.0.id();
         let mut cmd = self.command(0, "loadgen");
+        if fig.tls {
+            cmd.arg("--ca").arg(&self.certs.0);
+        }
+        let scheme = if fig.tls { "wss" } else { "ws" };
         cmd.arg(fig.mode)
-            .args(["--url", &format!("ws://{addr}{}", fig.path)])
+            .args(["--url", &format!("{scheme}://{addr}{}", fig.path)])
             .args(&fig.args)
             .args(["--server-pid", &pid.to_string()])
             .stdout(Stdio::piped())
@@ -364,8 +385,17 @@ fn main() {
     };
     let cores: usize = sh("nproc", &[]).parse().unwrap_or(1);
     let is_root = sh("id", &["-u"]) == "0";
+    let certs_dir = std::env::temp_dir().join(format!("swoft-ws-bench-{}", std::process::id()));
+    let certs = std::fs::create_dir_all(&certs_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| swoft_ws_bench::tls::write_certs(&certs_dir).map_err(|e| e.to_string()))
+        .unwrap_or_else(|e| {
+            eprintln!("bench: cannot make the TLS certificates: {e}");
+            std::process::exit(1);
+        });
     let runner = Runner {
         dir,
+        certs,
         pin: cores >= 2 && !sh("which", &["taskset"]).is_empty(),
         nice: is_root && !a.flag("no-nice") && !smoke,
     };
@@ -486,6 +516,8 @@ fn main() {
             "raw32" => "`/raw` echo 32 B, 64 conns × 16 in flight".to_owned(),
             "raw32x1" => "`/raw` echo 32 B, 64 conns × 1 in flight (request/response)".to_owned(),
             "raw4k" => "`/raw` echo 4 KiB, 64 × 16".to_owned(),
+            "tlsecho32" => "`/raw` echo 32 B over TLS, 64 × 16 (axum: + tokio-rustls)".to_owned(),
+            "tlsecho4k" => "`/raw` echo 4 KiB over TLS, 64 × 16 (axum: + tokio-rustls)".to_owned(),
             "json32" => "`echo.send` JSON 32 B, 64 × 16 (axum: its JSON `/echo`)".to_owned(),
             "json4k" => "`echo.send` JSON 4 KiB, 64 × 16 (axum: its JSON `/echo`)".to_owned(),
             "idle" => "idle connections held".to_owned(),
@@ -524,6 +556,7 @@ fn main() {
         t.push('\n');
     }
     println!("{t}");
+    let _ = std::fs::remove_dir_all(&certs_dir);
     if let Some(path) = a.str("out")
         && let Err(e) = std::fs::write(path, &t)
     {

@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_tls_with_config};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Error = Box<dyn std::error::Error>;
@@ -38,8 +38,15 @@ fn client_config() -> WebSocketConfig {
         .max_message_size(Some(1 << 20))
 }
 
+/// The TLS client configuration when `--ca PEM` is given (for `wss://` URLs).
+static TLS: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+
 async fn connect(url: &str) -> Result<Ws, Error> {
-    let (ws, _) = connect_async_with_config(url, Some(client_config()), true).await?;
+    let connector = TLS
+        .get()
+        .map(|c| tokio_tungstenite::Connector::Rustls(c.clone()));
+    let (ws, _) =
+        connect_async_tls_with_config(url, Some(client_config()), true, connector).await?;
     Ok(ws)
 }
 
@@ -57,6 +64,17 @@ impl Common {
 fn main() {
     let args = Args::from_env();
     let nofile = procfs::raise_nofile();
+    if let Some(ca) = args.str("ca") {
+        match swoft_ws_bench::tls::client_config(ca.as_ref()) {
+            Ok(config) => {
+                let _ = TLS.set(config);
+            }
+            Err(e) => {
+                eprintln!("loadgen: --ca {ca}: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let common = Common {
         pid: args.get("server-pid", 0),
         wait: Duration::from_secs(args.get("timeout-secs", 20)),

@@ -8,8 +8,8 @@
 //! - `/hs`: a handshake hook that does trivial work (reads a query parameter into session
 //!   data); used by the handshake figure.
 //!
-//! `swoft_server [--addr 127.0.0.1:0]`: prints `listening on ws://ADDR`, serves until killed,
-//! on one thread.
+//! `swoft_server [--addr 127.0.0.1:0] [--cert PEM --key PEM]`: prints `listening on ws://ADDR`
+//! (with `--cert/--key` it serves TLS there), serves until killed, on one thread.
 
 use swoft_ws::prelude::*;
 use swoft_ws_bench::modules::{EchoModule, RawModule};
@@ -71,9 +71,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     // Served as swoft-ws apps are: `App::serve*`, swoft-ws's own HTTP/1 accept loop (with
     // `TCP_NODELAY`), where its connections own their TCP sockets (see ARCHITECTURE.md).
+    let tls = match (args.str("cert"), args.str("key")) {
+        (Some(cert), Some(key)) => Some(swoft_ws::tls::TlsConfig::from_pem_files(cert, key)?),
+        _ => None,
+    };
     current_thread(async move {
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         swoft_ws_bench::announce(listener.local_addr()?)?;
+        // `--cert/--key`: over TLS (`Listener::tls`), for the echo-over-TLS figure.
+        let listener = match tls {
+            Some(tls) => swoft_ws::Listener::tls(listener, tls),
+            None => listener.into(),
+        };
         app.serve_listener(listener).await
     })?;
     Ok(())

@@ -16,7 +16,7 @@ use axum::routing::get;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::app::registry::{BuildError, Instance, Module, ModuleDef};
-use crate::app::serve::ServeOpts;
+use crate::app::serve::{Listener, ServeOpts};
 use crate::config::Config;
 use crate::config::{Backpressure, Limits, ModuleLimits, Origins, RateLimit};
 use crate::handshake::PathParams;
@@ -398,11 +398,40 @@ impl App {
         self.serve_listener(listener).await
     }
 
-    /// Serves the app on a bound listener until SIGINT/SIGTERM or [`Server::shutdown`], then
-    /// shuts down gracefully.
-    pub async fn serve_listener(self, listener: TcpListener) -> std::io::Result<()> {
+    /// Serves the app on a bound listener (a [`TcpListener`], or a [`Listener`], e.g. with
+    /// TLS) until SIGINT/SIGTERM or [`Server::shutdown`], then shuts down gracefully.
+    pub async fn serve_listener(self, listener: impl Into<Listener>) -> std::io::Result<()> {
         self.serve_with_shutdown(listener, std::future::pending())
             .await
+    }
+
+    /// Serves the app over TLS (`https`, `wss`) on `addr`, as [`serve`](Self::serve) does over
+    /// TCP: the same limits, metrics, graceful shutdown (close 1001, every `#[on_close]` run)
+    /// and signals. Each TLS handshake reads `tls` anew, so [`TlsConfig::reload`] (on a clone
+    /// kept for it) changes the certificate of the next connections without a restart. A TLS
+    /// handshake not done within [`Config::handshake_timeout`], or failing (a plain-HTTP
+    /// client, garbage), drops its connection (counted in
+    /// `swoft_ws_tls_handshake_failures_total`).
+    ///
+    /// [`TlsConfig::reload`]: crate::tls::TlsConfig::reload
+    #[cfg(feature = "tls")]
+    pub async fn serve_tls(
+        self,
+        addr: impl ToSocketAddrs,
+        tls: crate::config::tls::TlsConfig,
+    ) -> std::io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve_listener_tls(listener, tls).await
+    }
+
+    /// [`serve_tls`](Self::serve_tls) on a bound listener: `serve_listener(Listener::tls(..))`.
+    #[cfg(feature = "tls")]
+    pub async fn serve_listener_tls(
+        self,
+        listener: TcpListener,
+        tls: crate::config::tls::TlsConfig,
+    ) -> std::io::Result<()> {
+        self.serve_listener(Listener::tls(listener, tls)).await
     }
 
     /// Serves the app on a bound listener until `shutdown` completes (or SIGINT/SIGTERM, or
@@ -411,7 +440,7 @@ impl App {
     /// connection in batches, waits until every `#[on_close]` ran, and returns `Ok(())`.
     pub async fn serve_with_shutdown(
         self,
-        listener: TcpListener,
+        listener: impl Into<Listener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         self.serve_with(listener, |r| r, shutdown).await
@@ -421,14 +450,14 @@ impl App {
     /// `customize` (merge your own routes, add tower layers).
     pub async fn serve_with(
         self,
-        listener: TcpListener,
+        listener: impl Into<Listener>,
         customize: impl FnOnce(Router) -> Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let signals = self.server.config().handle_signals;
         let server = self.server.clone();
         let router = customize(self.into_router());
-        serve_app(server, router, listener, shutdown, signals).await
+        serve_app(server, router, listener.into(), shutdown, signals).await
     }
 }
 
@@ -436,7 +465,7 @@ impl App {
 pub(crate) async fn serve_app(
     server: Server,
     router: Router,
-    listener: TcpListener,
+    listener: Listener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     signals: bool,
 ) -> std::io::Result<()> {
@@ -451,7 +480,7 @@ pub(crate) async fn serve_app(
 }
 
 /// Serves a router — typically [`App::into_router`] merged with your own HTTP routes — on a
-/// bound listener until `shutdown` completes or SIGINT/SIGTERM, with the peer address
+/// bound listener (a [`TcpListener`], or a [`Listener`], e.g. with TLS) until `shutdown` completes or SIGINT/SIGTERM, with the peer address
 /// available to handshake hooks and the app's handshake (request header) timeout. At shutdown
 /// (`shutdown` completes, SIGINT/SIGTERM, or [`Server::shutdown`]) it stops accepting, drains
 /// the WebSocket connections of every app turned into a router in this process and not served
@@ -472,7 +501,7 @@ pub(crate) async fn serve_app(
 /// # Ok(()) }
 /// ```
 pub async fn serve_router(
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -485,5 +514,5 @@ pub async fn serve_router(
         signals: true,
         server: None,
     };
-    crate::app::serve::serve(listener, router, opts, shutdown).await
+    crate::app::serve::serve(listener.into(), router, opts, shutdown).await
 }

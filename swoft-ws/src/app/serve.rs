@@ -1,6 +1,7 @@
 //! The accept loop: hyper's HTTP/1 server with a header read timeout (a TCP connection that
-//! sends no complete request in time is dropped), upgrades, the peer address for handshake
-//! hooks, and graceful shutdown on a future, on [`Server::shutdown`] or on SIGINT/SIGTERM.
+//! sends no complete request in time is dropped), TLS (feature `tls`: the handshake within the
+//! same timeout), upgrades, the peer address for handshake hooks, and graceful shutdown on a
+//! future, on [`Server::shutdown`] or on SIGINT/SIGTERM.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -43,6 +44,59 @@ pub(crate) fn unclaimed() -> Vec<Server> {
         .collect()
 }
 
+/// What [`App::serve_listener`](crate::App::serve_listener), its siblings and
+/// [`serve_router`](crate::serve_router) accept connections on: a bound TCP listener, plain
+/// (`ws://`) or, with feature `tls`, wrapped in TLS (`wss://`, `Listener::tls`). A
+/// [`TcpListener`] converts into a plain one, so those functions take either.
+#[derive(Debug)]
+pub struct Listener {
+    tcp: TcpListener,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::config::tls::TlsConfig>,
+}
+
+impl From<TcpListener> for Listener {
+    fn from(tcp: TcpListener) -> Listener {
+        Listener {
+            tcp,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+impl Listener {
+    /// `tcp`, each accepted connection served over TLS with `tls` (read at each handshake, so
+    /// a [`TlsConfig::reload`](crate::tls::TlsConfig::reload) applies to the next one). The
+    /// TLS handshake must end within the app's
+    /// [`handshake_timeout`](crate::Config::handshake_timeout), else the connection is dropped
+    /// (as is one whose TLS handshake fails); the HTTP request head then has the same time
+    /// again.
+    #[cfg(feature = "tls")]
+    pub fn tls(tcp: TcpListener, tls: crate::config::tls::TlsConfig) -> Listener {
+        Listener {
+            tcp,
+            tls: Some(tls),
+        }
+    }
+
+    /// The address it listens on.
+    ///
+    /// # Errors
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// Whether connections are served over TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+}
+
 /// How [`serve`] runs.
 #[derive(Debug)]
 pub(crate) struct ServeOpts {
@@ -75,13 +129,13 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
 }
 
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     router: Router,
     opts: ServeOpts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "swoft-ws listening");
+    tracing::info!(%addr, tls = listener.is_tls(), "swoft-ws listening");
     // Server::shutdown of the app served (for serve_router: of any app it may drain).
     let requested = CancellationToken::new();
     let watched = match &opts.server {
@@ -115,7 +169,7 @@ pub(crate) async fn serve(
                 tracing::info!(signal = name, "shutting down");
                 break;
             }
-            accepted = listener.accept() => match accepted {
+            accepted = listener.tcp.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // Out of fds (EMFILE/ENFILE) or a connection reset before accept: wait a
@@ -131,29 +185,22 @@ pub(crate) async fn serve(
             router: router.clone(),
             peer,
         };
+        let stop = stop.clone();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &listener.tls {
+            let (config, builder) = (tls.current(), builder.clone());
+            let timeout = opts.handshake_timeout;
+            tracker.spawn(async move {
+                if let Some(tls) = tls_accept(config, tcp, peer, timeout, &stop).await {
+                    serve_http(&builder, TokioIo::new(tls), service, &stop).await;
+                }
+            });
+            continue;
+        }
         let conn = builder
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
-        let stop = stop.clone();
-        tracker.spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                if e.is_timeout() {
-                    metrics::counter!(crate::runtime::metrics::LIMITED, "module" => "", "limit" => "handshake_timeout")
-                        .increment(1);
-                    tracing::debug!(%peer, "handshake timeout: connection dropped");
-                } else {
-                    tracing::debug!(%peer, error = %e, "http connection failed");
-                }
-            }
-        });
+        tracker.spawn(async move { finish_http(conn, peer, &stop).await });
     }
     drop(listener);
     match &opts.server {
@@ -173,6 +220,80 @@ pub(crate) async fn serve(
         tracing::debug!("http connections still open after the grace; leaving them");
     }
     Ok(())
+}
+
+/// Serves one HTTP connection over `io` (a TLS stream) until it ends, upgrades, or `stop`.
+#[cfg(feature = "tls")]
+async fn serve_http<I>(
+    builder: &http1::Builder,
+    io: I,
+    service: ConnService,
+    stop: &CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let peer = service.peer;
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    finish_http(conn, peer, stop).await;
+}
+
+/// Runs one HTTP connection until it ends or upgrades; at `stop`, shuts it down gracefully.
+/// A request head not read in time is counted (`limit="handshake_timeout"`) and logged.
+async fn finish_http<I>(
+    conn: http1::UpgradeableConnection<I, ConnService>,
+    peer: SocketAddr,
+    stop: &CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        if e.is_timeout() {
+            metrics::counter!(crate::runtime::metrics::LIMITED, "module" => "", "limit" => "handshake_timeout")
+                .increment(1);
+            tracing::debug!(%peer, "handshake timeout: connection dropped");
+        } else {
+            tracing::debug!(%peer, error = %e, "http connection failed");
+        }
+    }
+}
+
+/// The TLS handshake of one accepted connection, within `timeout` (the app's handshake
+/// timeout); `None` when it fails, times out (both counted in
+/// `swoft_ws_tls_handshake_failures_total` and logged at debug: a port scan or a plain-HTTP
+/// client must not fill the log) or the server stops meanwhile.
+#[cfg(feature = "tls")]
+async fn tls_accept(
+    config: std::sync::Arc<rustls::ServerConfig>,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+    let reason = tokio::select! {
+        r = tokio::time::timeout(timeout, accept) => match r {
+            Ok(Ok(tls)) => return Some(tls),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed: connection dropped");
+                "error"
+            }
+            Err(_) => {
+                tracing::debug!(%peer, ?timeout, "TLS handshake timeout: connection dropped");
+                "timeout"
+            }
+        },
+        _ = stop.cancelled() => return None,
+    };
+    metrics::counter!(crate::runtime::metrics::TLS_FAILED, "reason" => reason).increment(1);
+    None
 }
 
 /// Resolves on SIGINT or SIGTERM (with `on`; never without), naming the signal. The signal

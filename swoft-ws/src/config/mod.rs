@@ -10,6 +10,8 @@
 //! runtime applies them.
 
 mod limits;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit, Recovery};
 

@@ -218,3 +218,6 @@ impl<E: Display> HookOutput for Result<(), E> {
 
 #[cfg(feature = "__bench")]
 pub mod bench;
+
+#[cfg(feature = "__codec")]
+pub mod codec;

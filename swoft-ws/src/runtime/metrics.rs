@@ -13,6 +13,7 @@
 //! | `swoft_ws_handler_seconds` | histogram | `module`, `command` | time from a frame's arrival to its reply |
 //! | `swoft_ws_outbound_dropped_total` | counter | `module`, `reason` (`queue_full`: dropped under `DropNewest`; `disconnect`: not queued, and the connection closed under `Disconnect`) | frames not queued for slow consumers |
 //! | `swoft_ws_limited_total` | counter | `module`, `limit` (`rate`, `rate_abuse`, `handler_timeout`, `idle`, `handshake_timeout`, `rooms`) | limits crossed: rate-limited messages, connections closed for abuse, handler timeouts, idle closes, joins past `max_rooms_per_connection`; handshake timeouts with `module` = `` |
+//! | `swoft_ws_tls_handshake_failures_total` | counter | `reason` (`error`: not TLS, or a TLS alert or protocol error, e.g. a plain-HTTP client on the TLS port; `timeout`: not done within `handshake_timeout`) | TLS handshakes that failed (feature `tls`); the connection is dropped |
 //! | `swoft_ws_module_info` | gauge | `module`, `name` | 1 per module: its path (`module`, as in every other series) and its name (`#[ws_module(name = "chat")]`, else the type's name) |
 //! | `swoft_ws_rooms` | gauge | | rooms that exist |
 //! | `swoft_ws_requests_total` | counter | `module`, `outcome` (`ok`, `rejected`: the client's error answer, `timeout`, `closed`, `decode`: an answer that did not fit its type, `too_many_pending`, `unsupported`: a text protocol, `queue_full`, `encode`) | requests to clients ([`Connection::request`](crate::Connection::request)), by how they ended |
@@ -50,6 +51,9 @@ pub(crate) const HANDLER_SECONDS: &str = "swoft_ws_handler_seconds";
 pub(crate) const OUTBOUND_DROPPED: &str = "swoft_ws_outbound_dropped_total";
 /// Limits crossed, by module and limit.
 pub(crate) const LIMITED: &str = "swoft_ws_limited_total";
+/// TLS handshakes that failed, by reason.
+#[cfg(feature = "tls")]
+pub(crate) const TLS_FAILED: &str = "swoft_ws_tls_handshake_failures_total";
 /// One series per module: its path and name.
 pub(crate) const MODULE_INFO: &str = "swoft_ws_module_info";
 /// Rooms that exist.

@@ -27,9 +27,36 @@ use crate::ws::codec::{Decoder, Incoming, Violation};
 use crate::ws::outbound::OutboundRx;
 
 /// A socket that is not a plain TCP one (TLS, a test stream, an HTTP server of your own).
-pub(crate) trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncIo for T {}
+pub(crate) trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin {
+    /// Whether reads go straight into the read buffer (reserved before the read, given back
+    /// when nothing came) rather than through the thread's scratch buffer: for a stream that
+    /// copies into what it is given anyway (TLS decrypts into it), so that the bytes are
+    /// copied once.
+    fn reads_in_place(&self) -> bool {
+        false
+    }
+}
 
+/// The upgraded connection of an HTTP server of your own (`axum::serve` of `into_router`).
+impl AsyncIo for TokioIo<Upgraded> {}
+
+/// The unit tests' in-memory stream.
+#[cfg(test)]
+impl AsyncIo for tokio::io::DuplexStream {}
+
+/// The TLS stream of `App::serve_tls`: rustls decrypts into the read buffer.
+#[cfg(feature = "tls")]
+impl AsyncIo for TlsStream {
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(feature = "tls")]
+type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// Two words: TLS is one more kind of `Other` (boxed, as rustls' state is large), so that a
+/// plain TCP connection's task is no larger for the `tls` feature.
 enum Io {
     /// Shared with the connection's queue, which writes to it directly.
     Tcp(Arc<TcpStream>),
@@ -76,6 +103,16 @@ impl Transport {
                 (t, Some(tcp))
             }
             Err(upgraded) => {
+                #[cfg(feature = "tls")]
+                let upgraded = match upgraded.downcast::<TokioIo<TlsStream>>() {
+                    Ok(parts) => {
+                        let buf = BytesMut::from(&parts.read_buf[..]);
+                        let io = Io::Other(Box::new(parts.io.into_inner()));
+                        let t = Transport::with(io, buf, read_size, max_frame, max_message);
+                        return (t, None);
+                    }
+                    Err(upgraded) => upgraded,
+                };
                 let t =
                     Transport::from_io(TokioIo::new(upgraded), read_size, max_frame, max_message);
                 (t, None)
@@ -160,6 +197,11 @@ impl Transport {
                     r => return Poll::Ready(r),
                 }
             },
+            Io::Other(io) if io.reads_in_place() => {
+                // Straight into the buffer (given back by `poll_read` if nothing came).
+                reserve(&mut self.buf, self.read_size);
+                tokio_util::io::poll_read_buf(Pin::new(&mut **io), cx, &mut self.buf)
+            }
             Io::Other(io) => {
                 // Read into the thread's scratch buffer: nothing is held while waiting.
                 SCRATCH.with_borrow_mut(|scratch| {
@@ -286,6 +328,7 @@ fn write(io: &mut Io, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> io::Result<
                 r => return r,
             }
         },
+        // TLS: rustls encrypts the slices into records as it takes them (the one copy TLS needs).
         Io::Other(io) => match Pin::new(&mut **io).poll_write_vectored(cx, bufs) {
             Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
             Poll::Ready(r) => r,
@@ -296,6 +339,12 @@ fn write(io: &mut Io, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_socket_is_two_words_with_or_without_tls() {
+        // Every connection's task holds it: the `tls` feature must not grow plain TCP ones.
+        assert_eq!(size_of::<Io>(), 2 * size_of::<usize>());
+    }
 
     #[tokio::test]
     async fn a_frame_head_announcing_a_large_frame_reserves_only_what_arrived() {
