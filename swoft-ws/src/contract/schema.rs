@@ -59,7 +59,7 @@ fn with_schema<T: ?Sized>(schema: Option<super::SchemaFn>) -> Option<TypeInfo> {
     })
 }
 
-/// A type as the macros recorded it (macro ABI; see [`Shape`] for the described form).
+/// A type as the macros recorded it (macro ABI; see [`Shape`](super::Shape) for the described form).
 #[derive(Debug, Clone, Copy)]
 pub struct TypeInfo {
     /// `std::any::type_name` of the type.
