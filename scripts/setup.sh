@@ -5,6 +5,8 @@
 #   - redis-server (Debian's package): the multi-node tests (tests/tests/cluster/)
 #   - openssl (Debian's package): the self-signed certificate of the browser test over wss
 #   - tests/browser/node_modules: playwright-core, pinned by tests/browser/package-lock.json
+#   - clients/typescript/node_modules: typescript, ws, @asyncapi/parser (dev only), pinned by
+#     clients/typescript/package-lock.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,14 +23,16 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# The browser test's npm dependencies: installed exactly as locked, again when the lock changes.
-browser=tests/browser
-if [ ! -d "$browser/node_modules" ] || [ "$browser/package-lock.json" -nt "$browser/node_modules" ]; then
-  if command -v npm >/dev/null; then
-    echo "setup: npm ci in $browser" >&2
-    (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-    touch "$browser/node_modules"
-  else
-    echo "setup: npm not found; the browser test needs Node and npm" >&2
+# The npm dependencies of the browser test and of the TypeScript client: installed exactly as
+# locked, again when the lock changes.
+for dir in tests/browser clients/typescript; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    if command -v npm >/dev/null; then
+      echo "setup: npm ci in $dir" >&2
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+      touch "$dir/node_modules"
+    else
+      echo "setup: npm not found; $dir needs Node and npm" >&2
+    fi
   fi
-fi
+done

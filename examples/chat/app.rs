@@ -27,7 +27,7 @@ use swoft_ws::redis::RedisAdapter;
 use swoft_ws::tls::TlsConfig;
 use swoft_ws::{App, AppBuilder};
 
-pub use http::{INDEX_HTML, router, with_http};
+pub use http::{CLIENT_JS, INDEX_HTML, router, with_http};
 pub use ws::chat::ChatName;
 pub use ws::chat_module::ChatModule;
 pub use ws::echo_module::EchoModule;
@@ -75,6 +75,30 @@ pub fn tls_from_env() -> Result<Option<TlsConfig>, Box<dyn std::error::Error>> {
         (Some(_), None) => Err("SWOFT_WS_TLS_CERT is set but SWOFT_WS_TLS_KEY is not".into()),
         (None, Some(_)) => Err("SWOFT_WS_TLS_KEY is set but SWOFT_WS_TLS_CERT is not".into()),
     }
+}
+
+/// The one command that regenerates the chat app's contract files (the golden files
+/// `examples/chat/contract/*`, compared by `tests/tests/contract.rs`), from the workspace root.
+pub const REGENERATE: &str = "cargo run -p swoft-ws-examples --example chat -- --asyncapi examples/chat/contract/chat.asyncapi.json --typescript examples/chat/contract/chat.ts";
+
+/// The chat app's AsyncAPI 3.0 document ([`App::describe`]), as pretty JSON ending in a newline.
+pub fn asyncapi(app: &App) -> String {
+    let doc = app
+        .describe()
+        .to_asyncapi("swoft-ws chat example", env!("CARGO_PKG_VERSION"));
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The chat app's TypeScript module: its types and a typed wrapper per JSON module over the
+/// `swoft-ws-client` npm package (`clients/typescript`).
+pub fn typescript(app: &App) -> String {
+    let options = swoft_ws::contract::TypeScriptOptions {
+        regenerate: Some(REGENERATE.to_owned()),
+        ..Default::default()
+    };
+    app.describe().to_typescript(&options)
 }
 
 /// The app's three modules named one by one, plus [`setup`]: what tests build from (a test

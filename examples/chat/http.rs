@@ -14,6 +14,11 @@ use super::ws::chat::{RoomMessage, check_room, check_text, delivered_in_cluster,
 /// The browser page served at `/`.
 pub const INDEX_HTML: &str = include_str!("static/index.html");
 
+/// The `swoft-ws-client` npm package's ESM build (`clients/typescript`, committed: no npm at
+/// run time), served at `/swoft-ws-client.js` for the page. The client's tests check that it
+/// is the fresh build of its source.
+pub const CLIENT_JS: &str = include_str!("static/swoft-ws-client.js");
+
 /// The app's WebSocket routes plus its HTTP routes ([`with_http`]).
 pub fn router(app: App, metrics: Option<PrometheusHandle>) -> Router {
     let server = app.server().clone();
@@ -22,7 +27,8 @@ pub fn router(app: App, metrics: Option<PrometheusHandle>) -> Router {
 
 /// Adds the HTTP routes to `router` (the app's WebSocket routes):
 ///
-/// - `GET /`: the browser page ([`INDEX_HTML`]).
+/// - `GET /`: the browser page ([`INDEX_HTML`]); `GET /swoft-ws-client.js`: the client it loads
+///   ([`CLIENT_JS`]).
 /// - `POST /rooms/{room}/messages` with the text as the body: pushes
 ///   `room.message {"room": R, "from": "server", "text": T}` to every member of the chat room
 ///   `R` and answers `{"delivered": N}` (`application/json`); a room name that is not 1–64
@@ -30,13 +36,24 @@ pub fn router(app: App, metrics: Option<PrometheusHandle>) -> Router {
 /// - `GET /metrics`: the Prometheus text format, when given a handle.
 pub fn with_http(router: Router, server: &Server, metrics: Option<PrometheusHandle>) -> Router {
     let push_server = server.clone();
-    let router = router.route("/", get(|| async { Html(INDEX_HTML) })).route(
-        "/rooms/{room}/messages",
-        post(move |Path(room): Path<String>, text: String| {
-            let server = push_server.clone();
-            async move { push_to_room(&server, &room, &text).await }
-        }),
-    );
+    let router = router
+        .route("/", get(|| async { Html(INDEX_HTML) }))
+        .route(
+            "/swoft-ws-client.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    CLIENT_JS,
+                )
+            }),
+        )
+        .route(
+            "/rooms/{room}/messages",
+            post(move |Path(room): Path<String>, text: String| {
+                let server = push_server.clone();
+                async move { push_to_room(&server, &room, &text).await }
+            }),
+        );
     match metrics {
         Some(handle) => router.route(
             "/metrics",

@@ -10,6 +10,9 @@
 //! With `SWOFT_WS_TLS_CERT` and `SWOFT_WS_TLS_KEY` (paths of PEM files: the certificate chain
 //! and its private key) it serves `https`/`wss` instead and prints `listening on wss://ADDR`;
 //! SIGHUP reads the two files again (new connections get the new certificate, live ones stay).
+//! `-- --asyncapi FILE` and/or `-- --typescript FILE` write the app's AsyncAPI 3.0 document
+//! and TypeScript module (its typed contract, from `App::describe`) and exit without serving;
+//! `chat::REGENERATE` is the command that refreshes the committed ones.
 //!
 //! The app's code is in the `swoft-ws-examples` library (`examples/chat/app.rs` and its
 //! folders), so the tests build the same modules. Its module files follow layout A: a file per
@@ -26,8 +29,42 @@ use swoft_ws_examples::chat;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+/// `--asyncapi FILE`, `--typescript FILE`: writes what is asked and answers `true` (then the
+/// example exits); no such flag → `false`. An unknown argument is an error.
+fn write_contract() -> Result<bool, Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let mut asked: Vec<(String, String)> = Vec::new();
+    while let Some(flag) = args.next() {
+        if flag != "--asyncapi" && flag != "--typescript" {
+            return Err(format!(
+                "unknown argument `{flag}`; expected --asyncapi FILE or --typescript FILE"
+            )
+            .into());
+        }
+        let file = args.next().ok_or_else(|| format!("{flag} needs a FILE"))?;
+        asked.push((flag, file));
+    }
+    if asked.is_empty() {
+        return Ok(false);
+    }
+    let app = chat::setup(App::builder().discover()).build()?;
+    for (flag, file) in asked {
+        let text = if flag == "--asyncapi" {
+            chat::asyncapi(&app)
+        } else {
+            chat::typescript(&app)
+        };
+        std::fs::write(&file, text).map_err(|e| format!("cannot write {file}: {e}"))?;
+        eprintln!("wrote {file}");
+    }
+    Ok(true)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if write_contract()? {
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -8,7 +8,7 @@
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ItemStruct, Path};
-use syn::{ReturnType, Signature, Type};
+use syn::{LitStr, ReturnType, Signature, Type};
 
 use crate::attr::{self, ControllerArgs, MappingArgs, ModuleArgs};
 
@@ -175,6 +175,14 @@ impl Route {
         match &self.command {
             Some(Ok(a)) => a.opcode.as_ref(),
             _ => None,
+        }
+    }
+
+    /// `errors = [..]` of the mapping.
+    pub(crate) fn errors(&self) -> Vec<String> {
+        match &self.command {
+            Some(Ok(a)) => a.errors.iter().flatten().map(LitStr::value).collect(),
+            _ => Vec::new(),
         }
     }
 

@@ -457,6 +457,9 @@ pub(crate) struct MappingArgs {
     pub(crate) root: Option<LitBool>,
     /// `opcode = binary`: the frame kind of its replies (Swoft's mapping `opcode`).
     pub(crate) opcode: Option<syn::Ident>,
+    /// `errors = ["forbidden"]`: the error codes the handler declares it may answer with (the
+    /// typed contract; nothing checks them at run time).
+    pub(crate) errors: Option<Vec<LitStr>>,
 }
 
 impl MappingArgs {
@@ -465,7 +468,7 @@ impl MappingArgs {
     }
 }
 
-const MAPPING_KEYS: &str = "`root`, `opcode`";
+const MAPPING_KEYS: &str = "`root`, `opcode`, `errors`";
 const MAPPING_SHAPE: &str = "expected one string literal: `#[message_mapping(\"join\")]` or `#[message_mapping(\"room.join\")]` (or `#[message_mapping]` alone to map the method's name)";
 
 /// Parses a `#[message_mapping(..)]`; the first error stops it (a method's mapping is small).
@@ -508,6 +511,9 @@ pub(crate) fn mapping_args(attr: &syn::Attribute) -> syn::Result<MappingArgs> {
             } else if meta.path.is_ident("opcode") {
                 let op = opcode(&meta, &["text", "binary", "ping", "pong"])?;
                 set_once(&mut args.opcode, &meta, "opcode", op)
+            } else if meta.path.is_ident("errors") {
+                let list = error_codes(&meta)?;
+                set_once(&mut args.errors, &meta, "errors", list)
             } else {
                 Err(meta.error(unknown_key("message_mapping", &meta.path, MAPPING_KEYS)))
             }
@@ -526,6 +532,32 @@ pub(crate) fn mapping_args(attr: &syn::Attribute) -> syn::Result<MappingArgs> {
         }
     }
     Ok(args)
+}
+
+/// `errors = ["forbidden", "not_found"]`: error codes, each a code (`check::error_code`),
+/// each once; the first error stops it.
+fn error_codes(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<LitStr>> {
+    let value = meta.value()?;
+    if !value.peek(syn::token::Bracket) {
+        return Err(value.error(
+            "`errors` takes a list of codes in square brackets, even for one: write `errors = [\"forbidden\"]`",
+        ));
+    }
+    let content;
+    syn::bracketed!(content in value);
+    let list: Vec<LitStr> = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?
+        .into_iter()
+        .collect();
+    for (i, lit) in list.iter().enumerate() {
+        check::error_code(&lit.value()).map_err(|msg| syn::Error::new_spanned(lit, msg))?;
+        if list[..i].iter().any(|l| l.value() == lit.value()) {
+            return Err(syn::Error::new_spanned(
+                lit,
+                format!("error code `{}` is listed twice", lit.value()),
+            ));
+        }
+    }
+    Ok(list)
 }
 
 /// `#[middleware(A, B)]` on a handler method.

@@ -401,6 +401,23 @@ pub(crate) fn command(c: &str) -> Result<(), String> {
     c.split('.').try_for_each(|s| segment(s, "command", c))
 }
 
+/// An error code: 1–64 characters of `a-z`, `0-9`, `_`, `.` and `-`, starting with a letter
+/// (the codes of `swoft_ws::protocol::codes` and the TypeScript string-literal union).
+pub(crate) fn error_code(c: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&c.len())
+        && c.starts_with(|ch: char| ch.is_ascii_lowercase())
+        && c.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid error code `{c}`: write 1-64 characters of `a-z`, `0-9`, `_`, `.` and `-`, starting with a letter, like `\"not_found\"`"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,12 @@ pub fn ws_listener(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::listener::expand(args.into(), &input.into()).into()
 }
 
+/// See `swoft_ws::push`.
+#[proc_macro_attribute]
+pub fn push(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::push::expand(args.into(), &input.into()).into()
+}
+
 /// See `swoft_ws::message_mapping`.
 #[proc_macro_attribute]
 pub fn message_mapping(args: TokenStream, input: TokenStream) -> TokenStream {

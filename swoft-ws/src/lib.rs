@@ -193,6 +193,7 @@
 //! | `redis` | off | `swoft_ws::redis::RedisAdapter`: several nodes sharing rooms and broadcasts over Redis pub/sub; pulls in `redis` |
 //! | `tls` | off | `App::serve_tls`, `Listener::tls`, `swoft_ws::tls::TlsConfig`: https/wss with rustls (the `ring` provider), certificates from PEM or a rustls `ServerConfig`, reloaded at run time; pulls in `rustls`, `tokio-rustls`, `arc-swap` |
 //! | `__codec` | off | not API: the frame decoder, for the differential test and the fuzz target |
+//! | `schema` | off | JSON Schemas in [`App::describe`] (and so in the AsyncAPI document and the TypeScript types) for payload, reply and push types that implement `schemars::JsonSchema`; re-exports [`schemars`]; pulls in `schemars` |
 //! | `__bench` | off | not API: socket-less connections for the benchmarks in `bench/` |
 
 #![warn(missing_docs)]
@@ -202,6 +203,7 @@
 mod app;
 pub mod cluster;
 pub mod config;
+pub mod contract;
 mod driver;
 pub mod error;
 pub mod extract;
@@ -254,6 +256,8 @@ pub use crate::ws::RawMessage;
 
 pub use axum;
 pub use http;
+#[cfg(feature = "schema")]
+pub use schemars;
 
 /// Declares a module (on a struct) or its lifecycle hooks (on an `impl` block).
 ///
@@ -314,6 +318,11 @@ pub use swoft_ws_macros::ws_controller;
 /// `opcode = binary` (or `text`, `ping`, `pong`) sends the method's replies in that kind of
 /// frame, as Swoft's mapping `opcode`; without it, the module's `opcode` (default `text`)
 /// applies. See [`ws::Opcode`].
+///
+/// `errors = ["forbidden", "not_found"]` declares the error codes the handler may answer with
+/// (besides [`contract::COMMON_ERRORS`]), for the typed contract ([`App::describe`]): 1–64
+/// characters of `a-z`, `0-9`, `_`, `.`, `-`, starting with a letter. Nothing checks them at
+/// run time.
 pub use swoft_ws_macros::message_mapping;
 
 /// Adds middleware to one handler: `#[middleware(A, B)]` on a `#[message_mapping]` method. See
@@ -337,6 +346,15 @@ pub use swoft_ws_macros::on_close;
 /// "open.after")]` on a plain `fn name(ev: &Event)`. See [`events`] for the events.
 pub use swoft_ws_macros::ws_listener;
 
+/// Declares a push for the typed contract ([`App::describe`], [`contract`]): on the struct or
+/// enum a push carries as its data, `#[push("room.message", module = ChatModule)]` lists the
+/// push `room.message` among `ChatModule`'s (several commands may share one type:
+/// `#[push("room.joined", "room.left", module = ChatModule)]`; without `module`, the push is
+/// listed for every JSON module). It declares only: pushing stays `server.room(..).push(cmd,
+/// &data)`. The type may have lifetimes, not type parameters; with the `schema` feature and a
+/// `schemars::JsonSchema` impl its schema is described, else it is "any".
+pub use swoft_ws_macros::push;
+
 /// The macros and the types most handlers use: `use swoft_ws::prelude::*;`.
 pub mod prelude {
     pub use crate::{
@@ -344,8 +362,8 @@ pub mod prelude {
         PathParams, RawMessage, Reject, Reply, Server, Session, State, WsError,
     };
     pub use crate::{
-        message_mapping, middleware, on_close, on_handshake, on_message, on_open, ws_controller,
-        ws_listener, ws_module,
+        message_mapping, middleware, on_close, on_handshake, on_message, on_open, push,
+        ws_controller, ws_listener, ws_module,
     };
 }
 

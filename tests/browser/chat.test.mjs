@@ -1,6 +1,7 @@
 // End-to-end test of the chat example's page (examples/chat/static/index.html): two real headless
 // Chromium pages pick names, join one room, see each other in the members list, chat, whisper,
-// and see each other leave. The test builds and runs the real example binary itself.
+// and see each other leave. The page talks through swoft-ws-client (clients/typescript, served
+// by the example as /swoft-ws-client.js). The test builds and runs the real example binary itself.
 //
 //   node --test tests/browser/          (from the repository root; `bash scripts/test.sh` runs it)
 //
@@ -102,6 +103,13 @@ describe('the chat page in headless Chromium', { skip }, () => {
     await page.locator('[data-testid=chat]').waitFor({ state: 'visible', timeout: WAIT_MS });
     assert.equal(await page.textContent('[data-testid=room-name]'), room);
     assert.equal(await page.textContent('[data-testid=me]'), name);
+    // The page talks through swoft-ws-client (served at /swoft-ws-client.js), not a socket of
+    // its own.
+    const through = await page.evaluate(() => {
+      const chat = window.swoftWsChat;
+      return Boolean(chat && chat.client instanceof chat.Client && chat.client.state === 'open');
+    });
+    assert.ok(through, "the page's connection is an open swoft-ws-client Client");
   }
 
   async function send(page, text) {

@@ -19,6 +19,8 @@ const RULE: &[(&str, &[&str])] = &[
     ("protocol", &["ws"]),
     ("config", &[]),
     ("handshake", &[]),
+    // The typed contract: plain data about commands and their documents.
+    ("contract", &["ws", "protocol"]),
     // 2: the running app's object graph.
     ("runtime", &["ws", "protocol", "config", "handshake"]),
     // 3: built on the runtime, never on each other.
@@ -39,6 +41,7 @@ const RULE: &[(&str, &[&str])] = &[
         "app",
         &[
             "ws",
+            "contract",
             "protocol",
             "config",
             "handshake",

@@ -130,7 +130,7 @@ struct Join {
 
 #[ws_controller(prefix = "room", middleware = [Pass])]
 impl Room {
-    #[message_mapping("join")]
+    #[message_mapping("join", errors = ["taken", "too_many_rooms"])]
     #[middleware(Pass)]
     async fn join(&self, Data(j): Data<Join>, conn: &Connection) -> Result<Join, WsError> {
         let _: Fd = std::future::ready(conn.fd()).await;
@@ -222,8 +222,21 @@ fn opened(ev: &Event<'_>) {
     let _ = ev.connection().map(Connection::fd);
 }
 
+/// Declared pushes (issue 17): with a lifetime and a schema, and without a module or a schema.
+#[push("room.joined", "room.left", module = LintModule)]
+#[derive(Serialize, swoft_ws::schemars::JsonSchema)]
+#[schemars(crate = "swoft_ws::schemars")]
+struct Joined<'a> {
+    room: &'a str,
+}
+
+#[push("room.any")]
+#[derive(Serialize)]
+struct Anything(u8);
+
 #[test]
 fn an_app_of_every_macro_feature_builds() {
+    let _ = (Joined { room: "r" }.room, Anything(1).0);
     let app = App::builder()
         .module::<LintModule>()
         .module::<RawModule>()
@@ -231,4 +244,7 @@ fn an_app_of_every_macro_feature_builds() {
         .module::<RoomsModule>()
         .build();
     assert!(app.is_ok(), "{:?}", app.err());
+    let described = app.map_or_else(|_| Vec::new(), |a| a.describe().modules);
+    let lints = described.iter().find(|m| m.path == "/lints");
+    assert_eq!(lints.map(|m| m.pushes.len()), Some(3));
 }

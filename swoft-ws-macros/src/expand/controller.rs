@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ItemImpl;
 use syn::spanned::Spanned;
 
-use super::{dummy, fallback, shim};
+use super::{contract, dummy, fallback, shim};
 use crate::ast::Controller;
 use crate::attr::{self, ControllerArgs};
 use crate::check;
@@ -41,8 +41,13 @@ fn controller_impl(c: &Controller, sw: &TokenStream) -> TokenStream {
         .mapped()
         .enumerate()
         .map(|(i, r)| shim::needs_fn(&format_ident!("__swoft_needs_{}", i), &r.method, sw));
+    let contract_fns = c
+        .mapped()
+        .enumerate()
+        .map(|(i, r)| contract::route_fns(i, &r.method, sw));
     let route_defs = c.mapped().enumerate().map(|(i, r)| {
         let needs = format_ident!("__swoft_needs_{}", i);
+        let contract = contract::route_contract(i, &r.errors(), sw);
         let i = u16::try_from(i).unwrap_or(u16::MAX);
         let (action, span) = r.action();
         let loc = shim::location(span, sw);
@@ -56,7 +61,8 @@ fn controller_impl(c: &Controller, sw: &TokenStream) -> TokenStream {
             None => quote!(#sw::None),
         };
         quote!(#sw::RouteDef {
-            action: #action, root: #root, opcode: #opcode, index: #i, middleware: #mw, location: #loc, needs: #needs
+            action: #action, root: #root, opcode: #opcode, index: #i, middleware: #mw, location: #loc, needs: #needs,
+            contract: #contract
         })
     });
     let loc = shim::location(self_ty.span(), sw);
@@ -80,6 +86,7 @@ fn controller_impl(c: &Controller, sw: &TokenStream) -> TokenStream {
 
         #dispatch
         #(#needs_fns)*
+        #(#contract_fns)*
 
         #sw::inventory::submit! {
             #sw::ControllerEntry(<#self_ty as #sw::Controller>::DEF)

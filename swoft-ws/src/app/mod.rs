@@ -1,5 +1,6 @@
 //! Building and serving an app.
 
+mod describe;
 pub(crate) mod registry;
 pub(crate) mod serve;
 
@@ -284,6 +285,7 @@ impl AppBuilder {
                 "ws module registered"
             );
         }
+        let defs: Arc<[&'static ModuleDef]> = built.iter().map(|(def, _)| *def).collect();
         let mut problems = Vec::new();
         let modules: Vec<Arc<ModuleRuntime>> = built
             .into_iter()
@@ -329,7 +331,7 @@ impl AppBuilder {
             ),
         });
         server.rooms().attach(&server);
-        Ok(App { server })
+        Ok(App { server, defs })
     }
 }
 
@@ -337,6 +339,8 @@ impl AppBuilder {
 #[derive(Debug, Clone)]
 pub struct App {
     server: Server,
+    /// The modules' records, for [`App::describe`].
+    defs: Arc<[&'static ModuleDef]>,
 }
 
 impl App {
@@ -348,6 +352,18 @@ impl App {
     /// An app of every module registered in this binary, with default settings.
     pub fn discover() -> Result<App, BuildError> {
         Self::builder().discover().build()
+    }
+
+    /// The app's typed contract: every module (path, variables, parser), its commands (payload
+    /// type, reply type, declared error codes) and the pushes declared for it
+    /// (`#[push("room.message", module = ChatModule)]`), built from what the macros registered.
+    /// With the `schema` feature, types that implement `schemars::JsonSchema` come with their
+    /// JSON Schema; without it every type is described by its name only ("any"). See
+    /// [`contract`](crate::contract) for the AsyncAPI document and the TypeScript module made
+    /// from it. Built on each call (nothing is kept for it); cheap enough for start-up or a
+    /// command-line flag, not meant for the message path.
+    pub fn describe(&self) -> crate::contract::Description {
+        describe::describe(&self.defs)
     }
 
     /// The server handle (sessions, pushes); stays valid after the app is turned into a router.

@@ -12,9 +12,15 @@ pub use std::sync::Arc;
 
 pub use crate::app::registry::{
     Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Instance, ListenerDef,
-    ListenerEntry, Location, Module, ModuleDef, ModuleEntry, NeedsFn, RouteDef, no_needs,
+    ListenerEntry, Location, Module, ModuleDef, ModuleEntry, NeedsFn, PushDef, PushEntry, RouteDef,
+    no_needs,
 };
 pub use crate::config::{Backpressure, ModuleLimits, RateLimit, Recovery};
+pub use crate::contract::{
+    PayloadViaAny, PayloadViaNone, PayloadViaSchema, Probe, ReplyViaAny, ReplyViaNone,
+    ReplyViaResultAny, ReplyViaResultSchema, ReplyViaSchema, RouteContract, TypeInfo, TypeViaAny,
+    TypeViaSchema, no_payload,
+};
 pub use crate::extract::FromContext;
 pub use crate::extract::RequiredState;
 pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};
@@ -32,6 +38,20 @@ pub type HandshakeOutcome = Result<Accept, Reject>;
 
 pub fn type_id<T: 'static>() -> TypeId {
     TypeId::of::<T>()
+}
+
+/// The `TypeId` of a module type (`#[push(.., module = M)]`): not a module → a compile error
+/// that says so.
+pub fn module_id<M: Module>() -> TypeId {
+    TypeId::of::<M>()
+}
+
+impl<T> crate::contract::PayloadWrapper for crate::extract::Data<T> {
+    type Payload = T;
+}
+
+impl<T> crate::contract::PayloadWrapper for Option<crate::extract::Data<T>> {
+    type Payload = T;
 }
 
 #[diagnostic::on_unimplemented(

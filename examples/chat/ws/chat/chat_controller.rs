@@ -16,7 +16,7 @@ impl ChatController {
     ///
     /// Names are connection labels (set by `#[on_open]`): this node finds its own in an index,
     /// in O(1), and asks the other nodes for theirs.
-    #[message_mapping("whisper")]
+    #[message_mapping("whisper", errors = ["not_found"])]
     async fn whisper(
         Data(arg): Data<WhisperArg>,
         Session(name): Session<ChatName>,

@@ -13,8 +13,11 @@ mod room_controller;
 
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use swoft_ws::prelude::*;
+
+use super::chat_module::ChatModule;
 
 pub use chat_controller::ChatController;
 pub use room_controller::RoomController;
@@ -67,14 +70,14 @@ pub fn check_text(text: &str) -> Result<(), WsError> {
 }
 
 /// `{"room": R}`: the payload of `room.join`, `room.leave`, `room.members`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RoomArg {
     /// The room (1–64 characters).
     pub room: String,
 }
 
 /// `{"room": R, "text": T}`: the payload of `room.send`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct SendArg {
     /// The room (1–64 characters).
     pub room: String,
@@ -83,7 +86,7 @@ pub struct SendArg {
 }
 
 /// `{"to": NAME, "text": T}`: the payload of `chat.whisper`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct WhisperArg {
     /// The name whose connections get it.
     pub to: String,
@@ -92,7 +95,7 @@ pub struct WhisperArg {
 }
 
 /// `{"room": R, "members": [...]}`: the reply of `room.join` and `room.members`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Members {
     /// The room.
     pub room: String,
@@ -101,14 +104,14 @@ pub struct Members {
 }
 
 /// `{"room": R}`: the reply of `room.leave`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RoomReply {
     /// The room.
     pub room: String,
 }
 
 /// `{"delivered": N}`: the reply of `room.send` and `chat.whisper`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Delivered {
     /// How many connections the message was queued for: on this node, those whose queue took
     /// it; on other nodes, those that were members (or had the name) when asked.
@@ -116,7 +119,8 @@ pub struct Delivered {
 }
 
 /// The pushes `room.joined` and `room.left`: `{"room": R, "name": NAME}`.
-#[derive(Debug, Serialize)]
+#[push("room.joined", "room.left", module = ChatModule)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Presence<'a> {
     /// The room.
     pub room: &'a str,
@@ -125,7 +129,8 @@ pub struct Presence<'a> {
 }
 
 /// The push `room.message` `{"room": R, "from": NAME, "text": T}`.
-#[derive(Debug, Serialize)]
+#[push("room.message", module = ChatModule)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RoomMessage<'a> {
     /// The room.
     pub room: &'a str,
@@ -136,7 +141,8 @@ pub struct RoomMessage<'a> {
 }
 
 /// The push `chat.whisper` `{"from": NAME, "text": T}`.
-#[derive(Debug, Serialize)]
+#[push("chat.whisper", module = ChatModule)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Whisper<'a> {
     /// The sender's name.
     pub from: &'a str,

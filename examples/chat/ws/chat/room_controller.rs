@@ -16,7 +16,7 @@ impl RoomController {
     /// `room.join {"room": R}` → `{"room": R, "members": [...]}` (sorted, with the caller, from
     /// every node); the other members get `room.joined {"room": R, "name": NAME}`. Joining
     /// again changes nothing and notifies nobody.
-    #[message_mapping("join")]
+    #[message_mapping("join", errors = ["too_many_rooms"])]
     async fn join(
         Data(arg): Data<RoomArg>,
         Session(name): Session<ChatName>,
@@ -46,7 +46,7 @@ impl RoomController {
     /// node, get `room.message {"room": R, "from": NAME, "text": T}`. Not a member →
     /// `forbidden`. N counts this node's members whose queue took it plus the members on other
     /// nodes (see [`delivered_in_cluster`]).
-    #[message_mapping("send")]
+    #[message_mapping("send", errors = ["forbidden"])]
     async fn send(
         Data(arg): Data<SendArg>,
         Session(name): Session<ChatName>,

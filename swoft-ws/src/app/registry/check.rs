@@ -235,6 +235,7 @@ mod tests {
             middleware: &[],
             location: at(line),
             needs: crate::app::registry::no_needs,
+            contract: crate::contract::RouteContract::NONE,
         }
     }
 

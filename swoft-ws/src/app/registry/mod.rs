@@ -23,9 +23,12 @@ mod tables;
 pub use self::error::{BuildError, Problem};
 pub use self::records::{
     Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, ListenerDef,
-    ListenerEntry, Location, Module, ModuleDef, ModuleEntry, NeedsFn, RouteDef, no_needs,
+    ListenerEntry, Location, Module, ModuleDef, ModuleEntry, NeedsFn, PushDef, PushEntry, RouteDef,
+    no_needs,
 };
-pub(crate) use self::records::{registered_listeners, registered_modules};
+pub(crate) use self::records::{
+    full_command, registered_listeners, registered_modules, registered_pushes,
+};
 pub use crate::runtime::handler::Instance;
 
 use std::any::TypeId;

@@ -45,6 +45,8 @@ pub struct RouteDef {
     /// Reports the state its arguments need ([`FromContext::required_state`](crate::FromContext::required_state)
     /// of each), checked by `build`.
     pub needs: NeedsFn,
+    /// Its payload and reply types and declared error codes, for [`App::describe`](crate::App::describe).
+    pub contract: crate::contract::RouteContract,
 }
 
 /// Calls `need` with the state a handler's arguments need.
@@ -177,6 +179,35 @@ pub struct ListenerDef {
 pub struct ListenerEntry(pub &'static ListenerDef);
 
 inventory::collect!(ListenerEntry);
+
+/// A `#[push("room.message", module = ChatModule)]` type: a push the contract declares.
+#[derive(Debug)]
+pub struct PushDef {
+    /// The commands it is pushed as.
+    pub commands: &'static [&'static str],
+    /// The module it belongs to; `None`: every JSON module.
+    pub module: Option<fn() -> TypeId>,
+    /// The pushed type.
+    pub payload: crate::contract::TypeFn,
+    /// Where the type is.
+    pub location: Location,
+}
+
+/// A declared push (inventory record).
+#[derive(Debug)]
+pub struct PushEntry(pub &'static PushDef);
+
+inventory::collect!(PushEntry);
+
+/// Every push declared in this binary, in source order (file, line).
+pub(crate) fn registered_pushes() -> Vec<&'static PushDef> {
+    let mut v: Vec<&PushDef> = inventory::iter::<PushEntry>
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    v.sort_by_key(|p| p.location);
+    v
+}
 
 /// Every listener registered in this binary, in source order (file, line).
 pub(crate) fn registered_listeners() -> Vec<(

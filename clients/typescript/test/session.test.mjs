@@ -1,0 +1,163 @@
+// Resumable sessions and server→client requests (issue 16's wire) through the client.
+//
+// Until issue 16 lands these run against a SIMULATED server (./sim-server.mjs) that speaks the
+// issue's wire. Set SWOFT_WS_SESSION_SERVER=chat to run them against the real chat example
+// instead (what they will do once issue 16 is merged: `/chat` opts in to recovery); the tests
+// that need the server to ask the client skip there until the chat example has such a command.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocket } from 'ws';
+import { Client, RequestError, TimeoutError } from '../dist/index.js';
+import { startSimServer } from './sim-server.mjs';
+import { collect, nextEvent, within } from './util.mjs';
+
+const KIND = process.env.SWOFT_WS_SESSION_SERVER ?? 'simulated';
+
+/** The real chat example as a session server: pushes through its HTTP route. */
+async function startChatServer() {
+  const { buildExample, startExample } = await import('../../../tests/browser/example.mjs');
+  buildExample();
+  const ex = await startExample();
+  return {
+    kind: 'chat',
+    url: (name) => `ws://${ex.addr}/chat?name=${name}`,
+    async push(room, text) {
+      const res = await fetch(`http://${ex.addr}/rooms/${room}/messages`, { method: 'POST', body: text });
+      assert.equal(res.status, 200, await res.text());
+    },
+    drop(client) {
+      client.socket.terminate();
+    },
+    ask: undefined,
+    stop: () => ex.stop(),
+  };
+}
+
+const fast = { initialDelay: 20, maxDelay: 200, factor: 2, jitter: 0.5 };
+
+describe(`resumable sessions and server requests (issue-16 wire, ${KIND} server)`, () => {
+  let server;
+  const clients = [];
+  const client = (name, options = {}) => {
+    const c = new Client(server.url(name), { WebSocket, reconnect: fast, ...options });
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    server = KIND === 'chat' ? await startChatServer() : await startSimServer();
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await server?.stop();
+  });
+
+  test('a dropped connection resumes with nothing lost: every push missed, in order, once, then live ones', async () => {
+    const alice = client('alice');
+    const first = nextEvent(alice, 'open');
+    await within(alice.request('room.join', { room: 'r1' }), 'room.join');
+    await first;
+    const messages = collect(alice, 'room.message');
+    await server.push('r1', 'before');
+    await messages.next(1);
+    assert.ok(alice.session.token, 'the token of the first $session frame is kept');
+    assert.ok(alice.session.offset, 'the last push offset is kept');
+
+    const closed = nextEvent(alice, 'close');
+    server.drop(alice);
+    assert.equal((await closed).willReconnect, true);
+    for (let i = 0; i < 50; i++) await server.push('r1', `missed ${i}`);
+    const resumed = await nextEvent(alice, 'resumed');
+    assert.deepEqual(resumed, { resumed: true, replayed: 50 });
+    await server.push('r1', 'live');
+    const got = await messages.next(52);
+    assert.deepEqual(
+      got.map((m) => m.text),
+      ['before', ...Array.from({ length: 50 }, (_, i) => `missed ${i}`), 'live'],
+    );
+  });
+
+  test('a resume the server cannot honour is reported with its reason, and the client goes on fresh', async (t) => {
+    if (!server.expireAll) return t.skip('needs a server whose sessions a test can expire');
+    const bob = client('bob');
+    await within(bob.request('room.join', { room: 'r2' }), 'room.join');
+    const oldToken = bob.session.token;
+    server.expireAll();
+    server.drop(bob);
+    assert.deepEqual(await nextEvent(bob, 'resumed'), { resumed: false, reason: 'expired' });
+    assert.notEqual(bob.session.token, oldToken, 'the fresh session has a new token');
+    assert.equal(bob.session.offset, undefined, 'offsets of the old session are forgotten');
+    // The app refetches: it can talk again at once.
+    assert.deepEqual(await within(bob.request('room.join', { room: 'r2' }), 'room.join'), { room: 'r2', members: ['bob'] });
+  });
+
+  test('history too short to cover what was missed: resumed:false, reason evicted (never a partial replay)', async (t) => {
+    if (!server.keepHistory) return t.skip('needs a server whose history a test can shorten');
+    const carol = client('carol');
+    await within(carol.request('room.join', { room: 'r3' }), 'room.join');
+    const messages = collect(carol, 'room.message');
+    await server.push('r3', 'seen');
+    await messages.next(1);
+    server.keepHistory(2);
+    const closed = nextEvent(carol, 'close');
+    server.drop(carol);
+    await closed;
+    for (let i = 0; i < 5; i++) await server.push('r3', `gone ${i}`);
+    assert.deepEqual(await nextEvent(carol, 'resumed'), { resumed: false, reason: 'evicted' });
+    assert.equal(messages.got.length, 1, 'nothing replayed');
+    server.keepHistory(Infinity);
+  });
+
+  test('server requests are answered: sync, async, and an exception as an error answer', async (t) => {
+    if (!server.ask) return t.skip('the chat example has no command that asks its client yet (issue 16)');
+    const dave = client('dave');
+    await dave.opened();
+    await within(dave.request('room.join', { room: 'r4' }), 'room.join');
+    dave.handle('client.sum', ({ a, b }) => a + b);
+    dave.handle('client.later', async (d) => {
+      await new Promise((r) => setTimeout(r, 20));
+      return { echoed: d };
+    });
+    dave.handle('client.fail', () => {
+      const e = new Error('no camera');
+      e.code = 'unavailable';
+      throw e;
+    });
+    assert.deepEqual(await within(server.ask('dave', 'client.sum', { a: 2, b: 3 }), 'an $ack'), { cmd: '$ack', ack: 1, data: 5 });
+    const later = await within(server.ask('dave', 'client.later', 'x'), 'an $ack');
+    assert.deepEqual(later.data, { echoed: 'x' });
+    const failed = await within(server.ask('dave', 'client.fail', null), 'an $ack');
+    assert.deepEqual(failed.error, { code: 'unavailable', message: 'no camera' });
+    const unknown = await within(server.ask('dave', 'client.nothing', null), 'an $ack');
+    assert.equal(unknown.error.code, 'unknown_command');
+  });
+
+  test('close() sends 1000, which ends the server session; nothing reconnects', async (t) => {
+    if (!server.sessionCount) return t.skip('needs a server that shows its sessions');
+    const erin = client('erin');
+    await erin.opened();
+    const before = server.sessionCount();
+    const closed = nextEvent(erin, 'close');
+    erin.close();
+    assert.deepEqual(await closed, { code: 1000, reason: '', willReconnect: false });
+    await within(
+      (async () => {
+        while (server.sessionCount() !== before - 1) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      'the session to end',
+    );
+    assert.equal(erin.state, 'closed');
+    await assert.rejects(erin.request('room.join', { room: 'x' }), /closed/);
+  });
+
+  test('a request the server never answers times out with a TimeoutError; a late id is ignored', async (t) => {
+    if (server.kind !== 'simulated') return t.skip('needs a command that never answers');
+    const fay = client('fay');
+    const err = await within(fay.request('never.answers', {}, { timeout: 50 }).catch((e) => e), 'the timeout');
+    assert.ok(err instanceof TimeoutError, String(err));
+    const unknown = await within(fay.request('no.such', {}).catch((e) => e), 'the error reply');
+    assert.ok(unknown instanceof RequestError);
+    assert.equal(unknown.code, 'unknown_command');
+  });
+});

@@ -1,0 +1,99 @@
+//! The typed contract (`App::describe`, issue 17): what the macros record about commands,
+//! payloads, replies, errors and pushes, and the chat example's generated AsyncAPI document and
+//! TypeScript module, compared with the committed golden files in `examples/chat/contract/`.
+//!
+//! A changed payload type without regenerated files fails here, naming the command that
+//! regenerates them (`swoft_ws_examples::chat::REGENERATE`). The node side
+//! (`clients/typescript`) then checks that the document passes `@asyncapi/parser` and that a
+//! usage file calling every command compiles against the TypeScript module.
+
+use std::path::Path;
+
+use serde_json::json;
+use swoft_ws_examples::chat;
+
+fn golden(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/chat/contract")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn assert_same(name: &str, generated: &str) {
+    let committed = golden(name);
+    if committed != generated {
+        let line = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(
+                || "at the end".to_owned(),
+                |i| format!("first at line {}", i + 1),
+            );
+        panic!(
+            "examples/chat/contract/{name} is not what the chat app generates ({line}); regenerate it from the workspace root with:\n  {}",
+            chat::REGENERATE
+        );
+    }
+}
+
+#[test]
+fn the_chat_examples_asyncapi_document_and_typescript_module_match_the_committed_ones() {
+    let app = chat::builder().build().unwrap();
+    assert_same("chat.asyncapi.json", &chat::asyncapi(&app));
+    assert_same("chat.ts", &chat::typescript(&app));
+}
+
+#[test]
+fn describe_lists_modules_commands_payloads_replies_errors_and_pushes() {
+    let app = chat::builder().build().unwrap();
+    let d = app.describe();
+    let paths: Vec<&str> = d.modules.iter().map(|m| m.path.as_str()).collect();
+    assert_eq!(paths, ["/chat", "/echo", "/raw"]);
+
+    let chat = &d.modules[0];
+    assert_eq!(
+        (chat.name.as_str(), chat.parser.as_str()),
+        ("ChatModule", "json")
+    );
+    let send = chat
+        .commands
+        .iter()
+        .find(|c| c.command == "room.send")
+        .unwrap();
+    assert_eq!(send.payload.as_ref().unwrap().name, "SendArg");
+    assert_eq!(
+        send.payload.as_ref().unwrap().schema,
+        Some(json!({"$ref": "#/components/schemas/SendArg"}))
+    );
+    assert_eq!(send.reply.as_ref().unwrap().name, "Delivered");
+    assert_eq!(send.errors, ["forbidden"]);
+    let pushes: Vec<(&str, &str)> = chat
+        .pushes
+        .iter()
+        .map(|p| (p.command.as_str(), p.payload.name.as_str()))
+        .collect();
+    assert_eq!(
+        pushes,
+        [
+            ("chat.whisper", "Whisper"),
+            ("room.joined", "Presence"),
+            ("room.left", "Presence"),
+            ("room.message", "RoomMessage"),
+        ]
+    );
+    assert_eq!(
+        d.schemas["SendArg"]["required"],
+        json!(["room", "text"]),
+        "{:#}",
+        d.schemas["SendArg"]
+    );
+
+    // `Data<&RawValue>` → `&RawValue`: no JsonSchema impl, so "any" (named, no schema).
+    let echo = &d.modules[1].commands[0];
+    assert_eq!(echo.command, "echo.send");
+    assert_eq!(echo.payload.as_ref().unwrap().schema, None);
+    assert_eq!(echo.reply.as_ref().unwrap().schema, None);
+    // The raw module serves no commands.
+    assert!(d.modules[2].commands.is_empty());
+}

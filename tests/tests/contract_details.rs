@@ -1,0 +1,79 @@
+//! `App::describe` on what the chat app does not have (issue 17): path variables, handlers
+//! without a payload or a reply, `Result<(), E>`, an `Option<Data<T>>` payload, declared error
+//! codes, a push declared without a module (listed for every JSON module). A test binary of its
+//! own: its push would otherwise join the chat app's contract in `contract.rs`.
+
+use serde_json::json;
+use swoft_ws::prelude::*;
+
+#[ws_module(path = "/rooms/{id}", params(id = r"\d+"), controllers = [Probe])]
+pub struct RoomsModule;
+
+#[derive(Default)]
+pub struct Probe;
+
+#[derive(serde::Deserialize, serde::Serialize, swoft_ws::schemars::JsonSchema)]
+#[schemars(crate = "swoft_ws::schemars")]
+pub struct Note {
+    text: String,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[push("note.added")]
+#[derive(serde::Serialize, swoft_ws::schemars::JsonSchema)]
+#[schemars(crate = "swoft_ws::schemars")]
+pub struct Added {
+    n: u32,
+}
+
+#[ws_controller(prefix = "note")]
+impl Probe {
+    #[message_mapping]
+    fn ping() {}
+
+    #[message_mapping("add", errors = ["full", "not_found"])]
+    fn add(Data(note): Data<Note>) -> Result<(), WsError> {
+        let _ = note;
+        Ok(())
+    }
+
+    #[message_mapping("maybe")]
+    fn maybe(note: Option<Data<Note>>) -> Option<Note> {
+        note.map(|Data(n)| n)
+    }
+}
+
+#[test]
+fn describe_covers_path_variables_missing_payloads_and_replies_and_pushes_for_every_module() {
+    let app = App::builder().module::<RoomsModule>().build().unwrap();
+    let d = app.describe();
+    let m = &d.modules[0];
+    assert_eq!(m.path, "/rooms/{id}");
+    assert_eq!(m.variables[0].name, "id");
+    assert_eq!(m.variables[0].pattern.as_deref(), Some(r"\d+"));
+    let by = |c: &str| m.commands.iter().find(|x| x.command == c).unwrap();
+    assert!(by("note.ping").payload.is_none() && by("note.ping").reply.is_none());
+    assert!(
+        by("note.add").reply.is_none(),
+        "Result<(), E> answers nothing"
+    );
+    assert_eq!(by("note.add").errors, ["full", "not_found"]);
+    assert_eq!(by("note.maybe").payload.as_ref().unwrap().name, "Note");
+    assert_eq!(
+        by("note.maybe").reply.as_ref().unwrap().name,
+        "Option<Note>"
+    );
+    assert_eq!(m.pushes[0].command, "note.added");
+    assert_eq!(d.schemas["Note"]["required"], json!(["text"]));
+
+    let doc = d.to_asyncapi("t", "1");
+    assert_eq!(doc["channels"]["RoomsModule"]["address"], "/rooms/{id}");
+    assert!(doc["channels"]["RoomsModule"]["parameters"]["id"].is_object());
+    let ts = d.to_typescript(&Default::default());
+    assert!(
+        ts.contains("ping: (): void => client.send(\"note.ping\", undefined),"),
+        "{ts}"
+    );
+    assert!(ts.contains("tags?: string[];"), "{ts}");
+}
