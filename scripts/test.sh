@@ -15,6 +15,10 @@ bash scripts/autobahn.sh
 # then its tests (node --test): against the chat example, the issue-16 wire, the AsyncAPI
 # document, and the committed build the example serves (examples/chat/static/swoft-ws-client.js).
 (cd clients/typescript && npm run -s build && npm run -s check:contract && node --test test/*.test.mjs)
+# The client's resume against the real chat example (/chat opts in to recovery): a dropped
+# connection resumes and gets every push it missed, in order, once.
+(cd clients/typescript && SWOFT_WS_SESSION_SERVER=chat node --test \
+  --test-name-pattern='resumes with nothing lost' test/session.test.mjs)
 # The browser test builds and runs the chat example itself. Without Chromium it fails when
 # CI=true and is skipped, loudly, elsewhere.
 node --test tests/browser/*.test.mjs
