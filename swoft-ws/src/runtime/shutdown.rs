@@ -55,6 +55,10 @@ pub(crate) async fn drain(server: &Server) {
     st.abort.cancel();
     server.sessions().for_each(|c| c.abort().cancel());
 
+    // Resumable sessions: their records in the cluster's store before their clients are
+    // told to reconnect (elsewhere).
+    crate::runtime::recovery::shared::save_all(server).await;
+
     // 2. Close frames (1001), in batches.
     let mut conns = server.sessions().connections();
     conns.sort_unstable_by_key(crate::runtime::connection::Connection::fd);
