@@ -63,7 +63,7 @@ fn closes(server: &Server) -> Vec<(u16, String)> {
     server.state::<Closes>().unwrap().0.lock().unwrap().clone()
 }
 
-const REASON: &str = "server shutting down";
+const REASON: &str = "server shutting down: reconnect";
 
 #[tokio::test]
 async fn shutdown_lets_handlers_finish_closes_every_client_1001_in_batches_and_runs_every_on_close()

@@ -172,7 +172,7 @@ async fn shutdown_over_tls_closes_every_client_1001_and_runs_on_close() {
     for c in &mut clients {
         assert_eq!(
             c.expect_close().await,
-            (1001, "server shutting down".to_owned())
+            (1001, "server shutting down: reconnect".to_owned())
         );
     }
     drop(clients);

@@ -49,6 +49,14 @@ pub trait ClusterAdapter: Send + Sync + 'static {
     fn peers_changed(&self, live: usize) {
         let _ = live;
     }
+
+    /// Where pushes to resumable sessions and the records of dropped sessions are shared
+    /// between the nodes, so that a session resumes on any node (`RedisAdapter`: a Redis
+    /// stream and keys). `None` (the default): sessions resume only on their own node.
+    #[doc(hidden)]
+    fn shared_log(&self) -> Option<crate::cluster::history::SharedLog> {
+        None
+    }
 }
 
 /// Where an adapter hands what it receives: the node's side of the transport.

@@ -17,7 +17,7 @@ use crate::cluster::requests::{A_ACKS, read_acks};
 use crate::cluster::sign::Rejected;
 use crate::runtime::broadcast::Payload;
 use crate::runtime::fd::Fd;
-use crate::runtime::remote::NodeId;
+use crate::runtime::remote::{LogPush, NodeId};
 
 /// At most one `warn` line about rejected messages per this long (the others are counted, and
 /// the next line says how many).
@@ -292,5 +292,82 @@ impl ClusterNode {
             }
         }
         Some(())
+    }
+}
+
+impl ClusterNode {
+    /// Encodes and appends a push to the log.
+    pub(super) fn log_push(&self, log: &super::history::SharedLog, p: &LogPush<'_>) {
+        let mut b = self.header(
+            super::history::K_LOGGED,
+            p.command.len() + p.data.len() + 64,
+        );
+        super::node::put_target(&mut b, p.target);
+        b.put_u32(p.except.len() as u32);
+        for a in p.except {
+            put_str(&mut b, a.node.as_str().as_bytes());
+            b.put_u32(a.fd.get());
+        }
+        put_str(&mut b, p.to.map_or("", |n| n.as_str()).as_bytes());
+        put_str(&mut b, p.module.unwrap_or("").as_bytes());
+        b.put_u64(p.session);
+        put_str(&mut b, p.command.as_bytes());
+        put_str(&mut b, p.data.as_bytes());
+        put_str(&mut b, p.ext.unwrap_or("").as_bytes());
+        self.signer.sign(&mut b);
+        log.0.append(b.freeze());
+    }
+
+    /// An entry of the log, at offset `off`: delivered to this node's receivers, and kept in
+    /// the history. A malformed or badly signed entry is dropped and counted, as on the
+    /// channels.
+    fn on_logged_(&self, off: u64, msg: &[u8]) {
+        if self.read_logged(off, msg).is_none() {
+            self.reject(Rejected::Malformed, None, msg.len());
+        }
+    }
+
+    fn read_logged(&self, off: u64, msg: &[u8]) -> Option<()> {
+        let head = Head::read(msg)?;
+        if head.kind != super::history::K_LOGGED {
+            return None;
+        }
+        let body = match self.signer.verify(msg, head.flags) {
+            Ok(body) => body,
+            Err(why) => {
+                self.reject(why, Some(head.origin), msg.len());
+                return Some(());
+            }
+        };
+        let mut r = Reader(&body[head.len..]);
+        let target = self.read_target(&mut r)?;
+        let to = r.str()?;
+        let module = r.str()?;
+        let session = r.u64()?;
+        let (command, data, ext) = (r.str()?, r.str()?, r.str()?);
+        let server = self.server()?;
+        let here = to.is_empty() || to == self.id.as_str();
+        let module = (!module.is_empty()).then_some(module);
+        let ext = (!ext.is_empty()).then_some(ext);
+        target
+            .local(&server)
+            .deliver_logged(off, here, module, session, command, data, ext);
+        Some(())
+    }
+
+    /// This node's copy of the log starts after offset `off`.
+    fn log_starts_at_(&self, off: u64) {
+        if let Some(server) = self.server() {
+            crate::runtime::recovery::shared::log_starts_at(&server, off);
+        }
+    }
+}
+
+impl super::history::LogReader for ClusterNode {
+    fn on_logged(&self, off: u64, entry: &[u8]) {
+        self.on_logged_(off, entry);
+    }
+    fn log_starts_at(&self, off: u64) {
+        self.log_starts_at_(off);
     }
 }

@@ -61,13 +61,16 @@
 //!   off the channels (see `ARCHITECTURE.md`, "Several nodes").
 
 mod adapter;
+pub(crate) mod history;
 mod inbound;
 mod node;
 mod packet;
 #[cfg(feature = "redis")]
 pub mod redis;
-mod sign;
+#[cfg(feature = "redis")]
+mod redis_log;
 mod requests;
+mod sign;
 
 use std::time::Duration;
 
@@ -103,6 +106,8 @@ pub struct ClusterSettings {
     /// The shared secret that signs every message between nodes (`secret(..)`, feature
     /// `redis`; always `None` without it).
     pub(crate) secret: Option<sign::Secret>,
+    /// Whether resumable sessions resume on any node (`shared_recovery`). Default off.
+    pub shared_recovery: bool,
 }
 
 impl Default for ClusterSettings {
@@ -116,6 +121,7 @@ impl Default for ClusterSettings {
             publish_queue: 65_536,
             channel_prefix: "swoft-ws".to_owned(),
             secret: None,
+            shared_recovery: false,
         }
     }
 }
@@ -145,6 +151,15 @@ impl ClusterSettings {
     /// Sets the channel prefix.
     pub fn channel_prefix(mut self, prefix: &str) -> Self {
         prefix.clone_into(&mut self.channel_prefix);
+        self
+    }
+
+    /// Makes resumable sessions resume on any node (with `RedisAdapter`): pushes to rooms,
+    /// modules, all and to connections of recovery modules go through a shared Redis stream
+    /// (every node delivers them from it, at its offsets), and dropped sessions' records are
+    /// kept in Redis for their window. Costs one Redis round trip before a push is delivered.
+    pub fn shared_recovery(mut self, on: bool) -> Self {
+        self.shared_recovery = on;
         self
     }
 

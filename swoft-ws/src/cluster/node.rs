@@ -18,7 +18,9 @@ use crate::runtime::broadcast::Payload;
 use crate::runtime::fd::Fd;
 use crate::runtime::metrics::{ClusterMetrics, cluster_rejected};
 use crate::runtime::middleware::BoxFuture;
-use crate::runtime::remote::{ClusterStats, ConnAddr, Member, NodeId, Remote, WireTarget};
+use crate::runtime::remote::{
+    ClusterStats, ConnAddr, LogPush, Member, NodeId, Remote, Taken, WireTarget,
+};
 use crate::runtime::server::{Server, WeakServer};
 
 /// A membership question.
@@ -123,6 +125,8 @@ pub(crate) struct ClusterNode {
     next_query: AtomicU64,
     pub(super) metrics: ClusterMetrics,
     pub(super) rejections: Rejections,
+    /// The shared log of pushes to resumable sessions, if the adapter has one.
+    log: Option<super::history::SharedLog>,
 }
 
 /// A random tag for this process's node: different in every process (and every app).
@@ -160,6 +164,7 @@ impl ClusterNode {
             id: adapter.node_id().clone(),
             instance: instance_tag(),
             signer: Signer::new(adapter.settings().secret.clone()),
+            log: adapter.shared_log(),
             adapter,
             server: OnceLock::new(),
             peers: Mutex::new(HashMap::new()),
@@ -191,6 +196,17 @@ impl ClusterNode {
         }
         let receiver: Weak<dyn Receiver> = Arc::downgrade(self) as Weak<ClusterNode>;
         self.adapter.start(Inbox::new(receiver));
+        let maxlen = server
+            .modules()
+            .iter()
+            .filter_map(|m| m.limits.recovery)
+            .map(|r| r.max_messages)
+            .max();
+        if let (Some(log), Some(maxlen)) = (&self.log, maxlen) {
+            let reader: Weak<dyn super::history::LogReader> =
+                Arc::downgrade(self) as Weak<ClusterNode>;
+            log.0.start(reader, maxlen);
+        }
         let weak = Arc::downgrade(self);
         let every = self.adapter.settings().heartbeat;
         let handle = tokio::runtime::Handle::try_current()
@@ -484,6 +500,35 @@ impl ClusterNode {
 }
 
 impl Remote for ClusterNode {
+    fn shared_log(&self) -> bool {
+        self.log.is_some() && self.server().is_some_and(|s| s.recovery().is_some())
+    }
+
+    fn log_push(&self, push: &LogPush<'_>) {
+        if let Some(log) = &self.log {
+            ClusterNode::log_push(self, log, push);
+        }
+    }
+
+    fn save_session(
+        &self,
+        token: &str,
+        record: String,
+        window: Duration,
+    ) -> BoxFuture<'static, bool> {
+        match &self.log {
+            Some(log) => log.0.save(token, record, window),
+            None => Box::pin(async { false }),
+        }
+    }
+
+    fn take_session(&self, token: &str) -> BoxFuture<'static, Taken> {
+        match &self.log {
+            Some(log) => log.0.take(token),
+            None => Box::pin(async { Taken::Unknown }),
+        }
+    }
+
     fn id(&self) -> &NodeId {
         ClusterNode::id(self)
     }

@@ -318,6 +318,20 @@ impl ClusterAdapter for RedisAdapter {
         &self.shared.id
     }
 
+    fn shared_log(&self) -> Option<crate::cluster::history::SharedLog> {
+        let s = &self.shared;
+        if !s.settings.shared_recovery {
+            return None;
+        }
+        let log = super::redis_log::RedisLog::new(
+            s.client.clone(),
+            &s.settings.channel_prefix,
+            s.settings.publish_queue,
+            s.stop.clone(),
+        );
+        Some(crate::cluster::history::SharedLog(Arc::new(log)))
+    }
+
     fn settings(&self) -> &ClusterSettings {
         &self.shared.settings
     }

@@ -64,6 +64,8 @@ pub(crate) async fn upgrade(
     if listeners.wants(WsEvent::HandshakeAfter) {
         listeners.emit(&Event::new(WsEvent::HandshakeAfter, &request));
     }
+    // A resume of a session another node kept: its record, fetched from the cluster's store.
+    crate::runtime::recovery::shared::prefetch(&server, &module, &request).await;
     let fd = match server.fds_arc().allocate_guarded() {
         Ok(fd) => fd,
         Err(e) => {

@@ -129,6 +129,7 @@ impl std::fmt::Debug for Broadcast<'_> {
 struct Frames<'d, 'g> {
     command: &'d str,
     data: &'d str,
+    ext: Option<&'d str>,
     by_parser: Vec<(*const (), &'static str, Message)>,
     preset: Option<&'d (&'d str, Message)>,
     recovery: Option<&'d mut Pushing<'g>>,
@@ -137,7 +138,7 @@ struct Frames<'d, 'g> {
 impl Frames<'_, '_> {
     fn for_conn(&mut self, conn: &Connection) -> Message {
         if let Some(p) = self.recovery.as_deref_mut() {
-            if let Some(m) = p.frame(conn, self.command, self.data, None) {
+            if let Some(m) = p.frame(conn, self.command, self.data, self.ext) {
                 return m;
             }
         }
@@ -242,6 +243,13 @@ impl<'a> Broadcast<'a> {
 
     /// Delivers to this node's receivers, then publishes for the others (unless local).
     pub(crate) fn deliver(self, payload: &Payload<'_>) -> Delivery {
+        if let Payload::Push { command, data, .. } = payload {
+            if let Some(cluster) = crate::runtime::recovery::shared::shared(self.server) {
+                if !self.local {
+                    return self.log(cluster, payload, command, data);
+                }
+            }
+        }
         let (d, frame) = match payload {
             Payload::Push {
                 command,
@@ -257,6 +265,7 @@ impl<'a> Broadcast<'a> {
                 let mut frames = Frames {
                     command,
                     data,
+                    ext: None,
                     by_parser: Vec::with_capacity(1),
                     preset: frame.as_ref(),
                     recovery: recovery.as_mut(),
@@ -331,6 +340,89 @@ impl<'a> Broadcast<'a> {
             }
         };
         cluster.broadcast(None, target, &self.except_remote, payload);
+    }
+
+    /// With the cluster's shared log: appends the push to it (every node delivers it from
+    /// there, with the log's offset); a push to connections goes to the log once per
+    /// connection of a recovery module, as [`Connection::push`] does.
+    fn log(
+        &self,
+        cluster: &Arc<dyn crate::runtime::remote::Remote>,
+        payload: &Payload<'_>,
+        command: &str,
+        data: &str,
+    ) -> Delivery {
+        let target = match self.target {
+            Target::Room(r) => WireTarget::Room(r),
+            Target::Module(p) => WireTarget::Module(p),
+            Target::All => WireTarget::All,
+            Target::Fds(_) | Target::Addrs(_) => {
+                let d = self.each(|c| c.push_encoded(command, data));
+                self.publish(payload, None);
+                return d;
+            }
+        };
+        let me = cluster.id();
+        let mut except = self.except_remote.clone();
+        except.extend(self.except.iter().map(|fd| ConnAddr {
+            node: me.clone(),
+            fd: *fd,
+        }));
+        cluster.log_push(&crate::runtime::remote::LogPush {
+            to: None,
+            target,
+            except: &except,
+            module: None,
+            session: 0,
+            command,
+            data,
+            ext: None,
+        });
+        self.each(|_| Ok(()))
+    }
+
+    /// An entry of the cluster's shared log at offset `off`: delivered to this node's
+    /// receivers (when `here`) and kept in the recovery modules' history.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn deliver_logged(
+        self,
+        off: u64,
+        here: bool,
+        module: Option<&str>,
+        session: u64,
+        command: &str,
+        data: &str,
+        ext: Option<&str>,
+    ) {
+        let Some(store) = self.server.recovery() else {
+            return;
+        };
+        let (target, module) = match self.target {
+            Target::Fds(_) => (Some(RecTarget::Session(session)), module),
+            _ => {
+                let (t, m) = self.recorded_target();
+                (t, m.or(module))
+            }
+        };
+        let mut p = Pushing::at(store, target, module, off);
+        if here {
+            let mut frames = Frames {
+                command,
+                data,
+                ext,
+                by_parser: Vec::with_capacity(1),
+                preset: None,
+                recovery: Some(&mut p),
+            };
+            self.each(|c| {
+                let sent = c.send_ws(frames.for_conn(c));
+                if sent.is_ok() {
+                    c.module().metrics.pushes_out.increment(1);
+                }
+                sent
+            });
+        }
+        p.finish(command, data);
     }
 
     /// What a recovery module's history records of this broadcast, and the module it is

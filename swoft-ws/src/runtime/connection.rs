@@ -334,9 +334,34 @@ impl Connection {
         ext: Option<&str>,
     ) -> Option<Result<(), SendError>> {
         let store = self.server().recovery()?;
+        if let Some(cluster) = crate::runtime::recovery::shared::shared(self.server()) {
+            self.module().limits.recovery?;
+            let fds = [self.fd().get()];
+            cluster.log_push(&crate::runtime::remote::LogPush {
+                to: Some(cluster.id()),
+                target: crate::runtime::remote::WireTarget::Fds(&fds),
+                except: &[],
+                module: Some(self.module_path()),
+                session: crate::runtime::recovery::shared::session_of(self.server(), self),
+                command,
+                data,
+                ext,
+            });
+            return Some(Ok(()));
+        }
         let mut p = crate::runtime::recovery::Pushing::new(store, None, None);
         let frame = p.frame(self, command, data, ext)?;
         Some(self.send_ws(frame))
+    }
+
+    /// [`push`](Self::push) of data already serialized (a broadcast to connections).
+    pub(crate) fn push_encoded(&self, command: &str, data: &str) -> Result<(), SendError> {
+        match self.push_recorded(command, data, None) {
+            Some(r) => r?,
+            None => self.send(self.inner.module.parser.encode_push(command, data))?,
+        }
+        self.inner.module.metrics.pushes_out.increment(1);
+        Ok(())
     }
 
     /// [`push`](Self::push) with Swoft's `ext` beside the data (`{"cmd", "data", "ext"}` with

@@ -19,6 +19,7 @@ use crate::protocol::push_json_str;
 use crate::runtime::connection::{Connection, ConnectionId};
 use crate::runtime::module::ModuleRuntime;
 use crate::ws::{Message, close_code};
+use shared::Ask;
 
 /// The close reason of a connection whose session a resume took over (code 4000).
 pub(crate) const REPLACED: &str = "session resumed by a new connection";
@@ -116,12 +117,13 @@ struct Session {
     rooms: Vec<Arc<str>>,
     label: Option<Arc<str>>,
     dropped_at: Option<Instant>,
+    /// Its record is in the cluster's store already (a drain saved it).
+    saved: bool,
 }
 
 #[derive(Default)]
 pub(crate) struct State {
     next_off: u64,
-    next_session: u64,
     logs: HashMap<&'static str, Log>,
     sessions: HashMap<String, Session>,
     /// Live connection → its session's token.
@@ -202,14 +204,17 @@ impl State {
         target: &Target,
         module: Option<&str>,
         done: &[&'static str],
+        all: bool,
     ) -> Vec<(&'static str, Arc<dyn Parser>)> {
         self.logs
             .iter()
             .filter(|(path, _)| !done.contains(path) && module.is_none_or(|m| m == **path))
-            .filter(|(_, log)| match target {
-                Target::Room(r) => log.detached_rooms.contains_key(r),
-                Target::Everyone => !log.detached_rooms.is_empty() || self.any_dropped(),
-                Target::Session(_) => false,
+            .filter(|(_, log)| {
+                all || match target {
+                    Target::Room(r) => log.detached_rooms.contains_key(r),
+                    Target::Everyone => !log.detached_rooms.is_empty() || self.any_dropped(),
+                    Target::Session(_) => false,
+                }
             })
             .map(|(path, log)| (*path, log.parser.clone()))
             .collect()
@@ -261,42 +266,13 @@ fn unindex(log: &mut Log, rooms: &[Arc<str>]) {
 }
 
 /// 128 random bits as 32 hex digits.
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     let mut b = [0u8; 16];
     if let Err(e) = getrandom::fill(&mut b) {
         // The OS's random source failing is not something a connection can work around.
         panic!("no random bytes for a session token: {e}");
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// What a resume asked for, read off the handshake's query.
-enum Ask {
-    Fresh,
-    Resume { token: String, off: Option<u64> },
-    Malformed(&'static str),
-}
-
-fn ask(conn: &Connection) -> Ask {
-    let req = conn.handshake();
-    let Some(token) = req.query_param("resume") else {
-        return Ask::Fresh;
-    };
-    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ask::Malformed("resume token is not 32 hex digits");
-    }
-    let off = match req.query_param("off") {
-        None => None,
-        Some(o) if o.is_empty() => None,
-        Some(o) => match o.parse::<u64>() {
-            Ok(n) => Some(n),
-            Err(_) => return Ask::Malformed("off is not an offset this server issued"),
-        },
-    };
-    Ask::Resume {
-        token: token.to_ascii_lowercase(),
-        off,
-    }
 }
 
 /// The `$session` frame: a fresh session (`None`), a resume (`Ok(replayed)`), or a resume
@@ -327,6 +303,8 @@ pub(crate) struct Pushing<'g> {
     /// A push to one module's connections.
     module: Option<&'g str>,
     frames: Vec<(&'static str, Message)>,
+    /// Delivered from the cluster's shared log: every recovery module records it.
+    shared: bool,
 }
 
 impl<'g> Pushing<'g> {
@@ -341,7 +319,22 @@ impl<'g> Pushing<'g> {
             target,
             module,
             frames: Vec::new(),
+            shared: false,
         }
+    }
+
+    /// A push from the cluster's shared log, at the offset the log gave it.
+    pub(crate) fn at(
+        store: &'g RecoveryStore,
+        target: Option<Target>,
+        module: Option<&'g str>,
+        off: u64,
+    ) -> Self {
+        let mut p = Pushing::new(store, target, module);
+        p.st.next_off = p.st.next_off.max(off);
+        p.off = Some((off, off.to_string()));
+        p.shared = true;
+        p
     }
 
     fn off(&mut self) -> &str {
@@ -401,7 +394,7 @@ impl<'g> Pushing<'g> {
             return;
         };
         let done: Vec<&'static str> = self.frames.iter().map(|(p, _)| *p).collect();
-        for (path, parser) in self.st.unreached(&target, self.module, &done) {
+        for (path, parser) in self.st.unreached(&target, self.module, &done, self.shared) {
             let off = self.off().to_owned();
             let frame = parser.encode_push_at(command, data, None, &off).into_ws();
             let n = self.off.as_ref().map_or(0, |(n, _)| *n);
@@ -425,7 +418,7 @@ pub(crate) fn open(conn: &Connection) {
     let now = Instant::now();
     st.prune(now);
     let mut resumed = None;
-    let outcome = match ask(conn) {
+    let outcome = match shared::ask(conn.handshake()) {
         Ask::Fresh => None,
         Ask::Malformed(why) => {
             tracing::debug!(fd = %conn.fd(), why, "resume refused: answering `unknown`");
@@ -450,15 +443,15 @@ pub(crate) fn open(conn: &Connection) {
     }
     let token = new_token();
     let (session, replay) = resumed.unwrap_or_else(|| {
-        st.next_session += 1;
         let session = Session {
-            id: st.next_session,
+            id: shared::session_id(),
             module: conn.module().path,
             start_off: st.next_off,
             live: Some(conn.clone()),
             rooms: Vec::new(),
             label: None,
             dropped_at: None,
+            saved: false,
         };
         (session, Vec::new())
     });
@@ -567,6 +560,9 @@ pub(crate) fn closed(conn: &Connection, code: Option<u16>) {
         s.dropped_at = Some(now);
         s.rooms = conn.rooms();
         s.label = conn.label();
+        if !std::mem::replace(&mut s.saved, true) {
+            shared::save(conn, &token, s);
+        }
         let rooms = s.rooms.clone();
         if let Some(log) = st.logs.get_mut(conn.module().path) {
             for r in rooms {
@@ -577,5 +573,6 @@ pub(crate) fn closed(conn: &Connection, code: Option<u16>) {
     st.prune(now);
 }
 
+pub(crate) mod shared;
 #[cfg(test)]
 mod tests;

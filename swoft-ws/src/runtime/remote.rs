@@ -194,6 +194,58 @@ pub(crate) trait Remote: Send + Sync + fmt::Debug {
         data: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Vec<(ConnAddr, Result<String, AckError>)>>;
+    /// Whether pushes to resumable sessions go through the cluster's shared log (a Redis
+    /// stream): then every node delivers them in the log's order, with its ids as offsets.
+    fn shared_log(&self) -> bool {
+        false
+    }
+    /// Appends a push to the shared log (never waits); every node, this one too, delivers it
+    /// from the log.
+    fn log_push(&self, push: &LogPush<'_>) {
+        let _ = push;
+    }
+    /// Keeps a dropped session's record in the shared store for `window`.
+    fn save_session(
+        &self,
+        token: &str,
+        record: String,
+        window: Duration,
+    ) -> BoxFuture<'static, bool> {
+        let _ = (token, record, window);
+        Box::pin(async { false })
+    }
+    /// Takes a session's record out of the shared store.
+    fn take_session(&self, token: &str) -> BoxFuture<'static, Taken> {
+        let _ = token;
+        Box::pin(async { Taken::Unknown })
+    }
+}
+
+/// A push for the shared log.
+#[derive(Debug)]
+pub(crate) struct LogPush<'a> {
+    /// For a push to connections: the node they are on.
+    pub(crate) to: Option<&'a NodeId>,
+    pub(crate) target: WireTarget<'a>,
+    pub(crate) except: &'a [ConnAddr],
+    /// The module a push to connections or to a module is for.
+    pub(crate) module: Option<&'a str>,
+    /// The session a push to one connection is for (0: none).
+    pub(crate) session: u64,
+    pub(crate) command: &'a str,
+    pub(crate) data: &'a str,
+    pub(crate) ext: Option<&'a str>,
+}
+
+/// What the shared store holds of a session token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// Its record (taken out: a token resumes once).
+    Found(String),
+    /// It was dropped longer than its window ago.
+    Expired,
+    /// Nothing (never stored, or the store could not be reached).
+    Unknown,
 }
 
 impl Connection {

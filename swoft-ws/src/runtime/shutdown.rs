@@ -24,8 +24,9 @@ pub(crate) struct ShutdownState {
     pub(crate) done: CancellationToken,
 }
 
-/// The reason sent with the shutdown close frames.
-pub(crate) const REASON: &str = "server shutting down";
+/// The reason sent with the shutdown close frames: the node is going away, not the service, so
+/// the client should reconnect (to another node; with a resumable session, resume it there).
+pub(crate) const REASON: &str = "server shutting down: reconnect";
 
 /// Drains `server` (see the module docs). A second call waits for the first to finish.
 pub(crate) async fn drain(server: &Server) {
@@ -53,6 +54,10 @@ pub(crate) async fn drain(server: &Server) {
     }
     st.abort.cancel();
     server.sessions().for_each(|c| c.abort().cancel());
+
+    // Resumable sessions: their records in the cluster's store before their clients are
+    // told to reconnect (elsewhere).
+    crate::runtime::recovery::shared::save_all(server).await;
 
     // 2. Close frames (1001), in batches.
     let mut conns = server.sessions().connections();
@@ -110,7 +115,7 @@ impl Server {
 
     /// Drains the WebSocket connections now, and returns once they all ended: new handshakes
     /// get 503; in-flight handlers finish (up to `shutdown_grace`, then are cancelled); every
-    /// connection gets close 1001 `server shutting down`, in batches; every `#[on_close]` runs.
+    /// connection gets close 1001 `server shutting down: reconnect`, in batches; every `#[on_close]` runs.
     /// For apps served by your own HTTP server (`into_router`); `serve*` call it for you.
     pub async fn drain(&self) {
         drain(self).await;

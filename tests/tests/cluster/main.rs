@@ -22,6 +22,7 @@ use swoft_ws_tests::{
 };
 
 mod binaries;
+mod resume;
 mod trust;
 
 /// The process's Prometheus recorder (installed once, for the tests that read metrics).

@@ -1,0 +1,246 @@
+//! Resumable sessions across nodes (issue 16, part 3): a session dropped on one node resumes on
+//! another with exactly what it missed, in order; a drain sends clients to another node
+//! without loss.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use swoft_ws::cluster::NodeId;
+use swoft_ws::prelude::*;
+use swoft_ws::redis::RedisAdapter;
+use swoft_ws::testing::Received;
+use swoft_ws::{App, Server};
+use swoft_ws_tests::{QUIET, RedisServer, TestClient, TestServer, init_tracing, wait_until};
+
+#[ws_module(path = "/r", controllers = [RoomCtl], recovery)]
+pub struct Resumable;
+
+#[derive(Default)]
+pub struct RoomCtl;
+
+#[ws_controller(prefix = "room")]
+impl RoomCtl {
+    #[message_mapping("join")]
+    fn join(&self, conn: &Connection, Data(room): Data<String>) -> Result<bool, WsError> {
+        Ok(conn.join(&room)?)
+    }
+}
+
+async fn node(redis: &RedisServer, id: &str) -> TestServer {
+    let adapter = RedisAdapter::connect(
+        &redis.url(),
+        NodeId::new(id),
+        super::settings().shared_recovery(true),
+    )
+    .await
+    .expect("connect to the test redis");
+    let app = App::builder()
+        .module::<Resumable>()
+        .cluster(adapter)
+        .build()
+        .unwrap();
+    let ts = TestServer::start(app).await;
+    // The node reads the shared log from its end: give it time to start.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ts
+}
+
+async fn text(c: &mut TestClient) -> String {
+    match c.recv().await {
+        Received::Text(t) => t,
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+fn off(t: &str) -> String {
+    serde_json::from_str::<Value>(t).unwrap()["off"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A fresh member of `room` on `ts`: the client and its token.
+async fn member(ts: &TestServer, room: &str) -> (TestClient, String) {
+    let mut c = ts.connect("/r").await.unwrap();
+    let s = c.expect_session().await;
+    assert_eq!(s["resumed"], false, "{s}");
+    let reply = c.request("room.join", json!(room)).await;
+    assert!(reply.get("error").is_none(), "{reply}");
+    (c, s["token"].as_str().unwrap().to_owned())
+}
+
+fn push_n(server: &Server, room: &str, from: u32, n: u32) {
+    for i in from..from + n {
+        let _ = server.room(room).push("tick", &json!({"n": i})).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_session_dropped_on_one_node_resumes_on_another_with_exactly_what_it_missed() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "ra").await, node(&redis, "rb").await);
+    let (mut ann, token) = member(&a, "lobby").await;
+    let (mut watcher, _) = member(&b, "lobby").await;
+    push_n(a.server(), "lobby", 0, 3);
+    let mut last = String::new();
+    for _ in 0..3 {
+        let t = text(&mut ann).await;
+        assert_eq!(t, text(&mut watcher).await, "the same bytes on both nodes");
+        last = off(&t);
+    }
+    ann.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || a
+            .server()
+            .stats()
+            .dropped_sessions
+            == 1)
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await; // the record reaches the store
+    push_n(a.server(), "lobby", 3, 25);
+    push_n(b.server(), "lobby", 28, 25);
+    let mut missed = Vec::new();
+    for _ in 0..50 {
+        missed.push(text(&mut watcher).await);
+    }
+    let mut again = b
+        .connect(&format!("/r?resume={token}&off={last}"))
+        .await
+        .unwrap();
+    let s = again.expect_session().await;
+    assert_eq!(
+        (&s["resumed"], &s["replayed"]),
+        (&json!(true), &json!(50)),
+        "{s}"
+    );
+    for want in &missed {
+        assert_eq!(&text(&mut again).await, want);
+    }
+    push_n(a.server(), "lobby", 53, 1);
+    let live: Value = serde_json::from_str(&text(&mut again).await).unwrap();
+    assert_eq!(live["data"], json!({"n": 53}));
+    again.expect_silence(QUIET).await;
+
+    // The same token again: taken already → unknown; a made-up one → unknown.
+    for t in [token.clone(), "0".repeat(32)] {
+        let mut c = a
+            .connect(&format!("/r?resume={t}&off={last}"))
+            .await
+            .unwrap();
+        let s = c.expect_session().await;
+        assert_eq!(
+            (&s["resumed"], &s["reason"]),
+            (&json!(false), &json!("unknown")),
+            "{s}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_resume_from_before_a_node_started_reading_the_log_is_evicted() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis, "ea").await;
+    let (mut ann, token) = member(&a, "lobby").await;
+    push_n(a.server(), "lobby", 0, 1);
+    let first = off(&text(&mut ann).await);
+    push_n(a.server(), "lobby", 1, 1);
+    let _ = text(&mut ann).await;
+    ann.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || a
+            .server()
+            .stats()
+            .dropped_sessions
+            == 1)
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // B starts after both pushes: it cannot replay the second one.
+    let b = node(&redis, "eb").await;
+    let mut c = b
+        .connect(&format!("/r?resume={token}&off={first}"))
+        .await
+        .unwrap();
+    let s = c.expect_session().await;
+    assert_eq!(
+        (&s["resumed"], &s["reason"]),
+        (&json!(false), &json!("evicted")),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn a_rolling_restart_loses_nothing_clients_resume_on_the_other_node() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    const N: usize = 50;
+    let (a, b) = (node(&redis, "ka").await, node(&redis, "kb").await);
+    let mut clients = Vec::new();
+    for _ in 0..N {
+        clients.push(member(&a, "feed").await);
+    }
+    let pusher = {
+        let server = b.server().clone();
+        tokio::spawn(async move {
+            for i in 0..200u32 {
+                let _ = server.room("feed").push("tick", &json!({"n": i})).unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let drain = {
+        let s = a.server().clone();
+        tokio::spawn(async move { s.drain().await })
+    };
+    let mut tasks = Vec::new();
+    for (mut c, token) in clients {
+        let b_url = format!("ws://{}", b.addr());
+        tasks.push(tokio::spawn(async move {
+            let mut seen: Vec<u64> = Vec::new();
+            let mut last = String::new();
+            loop {
+                match c.recv().await {
+                    Received::Text(t) => {
+                        let v: Value = serde_json::from_str(&t).unwrap();
+                        seen.push(v["data"]["n"].as_u64().unwrap());
+                        last = v["off"].as_str().unwrap().to_owned();
+                    }
+                    Received::Close(code, reason) => {
+                        assert_eq!(code, 1001);
+                        assert!(reason.contains("reconnect"), "{reason}");
+                        break;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            let mut c = TestClient::connect(&format!("{b_url}/r?resume={token}&off={last}"), &[])
+                .await
+                .unwrap();
+            let s = c.expect_session().await;
+            assert_eq!(s["resumed"], true, "{s}");
+            while seen.last() != Some(&199) {
+                let v: Value = serde_json::from_str(&text(&mut c).await).unwrap();
+                seen.push(v["data"]["n"].as_u64().unwrap());
+            }
+            seen
+        }));
+    }
+    pusher.await.unwrap();
+    drain.await.unwrap();
+    for t in tasks {
+        let seen = t.await.unwrap();
+        let first = seen[0];
+        let want: Vec<u64> = (first..200).collect();
+        assert_eq!(seen, want, "every push once, in order");
+    }
+}
