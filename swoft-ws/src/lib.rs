@@ -174,7 +174,7 @@
 //! | [`protocol`] | parsers ([`Parser`](protocol::Parser), [`JsonParser`](protocol::JsonParser), [`RawParser`](protocol::RawParser)), what a parser finds, the error reply codes |
 //! | [`events`] | app-wide event listeners ([`ws_listener`], [`Event`](events::Event), [`WsEvent`](events::WsEvent)) |
 //! | [`middleware`](mod@middleware) | message middleware ([`Middleware`](middleware::Middleware), [`Next`](middleware::Next)) |
-//! | [`config`] | the per-module settings ([`ModuleLimits`](config::ModuleLimits), [`RateLimit`](config::RateLimit), [`Origins`](config::Origins), [`Backpressure`](config::Backpressure)) |
+//! | [`config`] | the per-module settings ([`ModuleLimits`](config::ModuleLimits), [`RateLimit`](config::RateLimit), [`Origins`](config::Origins), [`Backpressure`](config::Backpressure), [`Compression`](config::Compression): permessage-deflate, RFC 7692) |
 //! | [`ws`] | RFC 6455 words: `RawMessage` (also at the root), [`close_code`](ws::close_code), [`Utf8Bytes`](ws::Utf8Bytes) |
 //! | [`cluster`] | several nodes: [`ClusterAdapter`](cluster::ClusterAdapter), addresses, settings |
 //! | [`metrics`] | a table of every metric series: names, kinds, labels |
@@ -185,6 +185,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `deflate` | **on** | permessage-deflate (RFC 7692): [`Compression`](config::Compression) settings negotiated at the handshake, messages compressed and inflated by flate2 over zlib-rs (pure Rust, no C toolchain). Off: the settings still compile, and every offer is declined |
 //! | `testing` | off | `swoft_ws::testing`: start an app on a loopback port and drive it with real clients (`TestServer`, `TestClient`); pulls in `tokio-tungstenite` |
 //! | `redis` | off | `swoft_ws::redis::RedisAdapter`: several nodes sharing rooms and broadcasts over Redis pub/sub; pulls in `redis` |
 //! | `__bench` | off | not API: socket-less connections for the benchmarks in `bench/` |

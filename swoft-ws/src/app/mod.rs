@@ -23,6 +23,7 @@ use crate::handshake::PathParams;
 use crate::runtime::context::ContextManager;
 use crate::runtime::fd::FdAllocator;
 use crate::runtime::middleware::Middleware;
+use crate::runtime::module::deflate_params;
 use crate::runtime::remote::Remote;
 use crate::runtime::rooms::Rooms;
 use crate::runtime::server::{Server, ServerInner};
@@ -191,6 +192,13 @@ impl AppBuilder {
         self
     }
 
+    /// permessage-deflate (RFC 7692) with clients that offer it (default off; see
+    /// [`Compression`](crate::config::Compression) and README's "Compression").
+    pub fn compression(mut self, compression: crate::config::Compression) -> Self {
+        self.config.compression = compression;
+        self
+    }
+
     /// Each connection's inbound message rate (default: unlimited).
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.config.rate_limit = Some(limit).filter(RateLimit::is_on);
@@ -279,6 +287,7 @@ impl AppBuilder {
                     limits = limits.overridden_by(*over);
                 }
                 m.limits = Limits::resolve(&self.config, limits);
+                m.deflate = deflate_params(m.path, &m.limits.compression);
                 Arc::new(m)
             })
             .collect();

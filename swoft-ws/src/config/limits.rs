@@ -170,6 +170,9 @@ pub struct ModuleLimits {
     /// The largest handshake request head (builder only:
     /// `ModuleLimits::NONE.max_handshake_head(bytes)`).
     pub max_handshake_head: Option<usize>,
+    /// permessage-deflate (`compression = deflate`, `compression = deflate(level = 6, ...)`,
+    /// `compression = off`).
+    pub compression: Option<crate::config::compression::Compression>,
 }
 
 impl ModuleLimits {
@@ -183,6 +186,7 @@ impl ModuleLimits {
         backpressure: None,
         max_rooms_per_connection: None,
         max_handshake_head: None,
+        compression: None,
     };
 
     /// At most `n` live connections of this module.
@@ -242,6 +246,15 @@ impl ModuleLimits {
         self
     }
 
+    /// permessage-deflate for this module (overrides [`Config::compression`](crate::Config::compression)).
+    pub const fn compression(
+        mut self,
+        compression: crate::config::compression::Compression,
+    ) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
     /// `self`, with the fields `other` sets replaced.
     pub(crate) fn overridden_by(self, other: ModuleLimits) -> Self {
         ModuleLimits {
@@ -255,6 +268,7 @@ impl ModuleLimits {
                 .max_rooms_per_connection
                 .or(self.max_rooms_per_connection),
             max_handshake_head: other.max_handshake_head.or(self.max_handshake_head),
+            compression: other.compression.or(self.compression),
         }
     }
 }

@@ -9,8 +9,10 @@
 //! This folder is the settings as data and how they resolve per module at build time; the
 //! runtime applies them.
 
+mod compression;
 mod limits;
 
+pub use crate::config::compression::Compression;
 pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit};
 
 use std::time::Duration;
@@ -99,6 +101,9 @@ pub struct Config {
     /// Whether [`App::serve`](crate::App::serve) and friends shut down gracefully on SIGINT and SIGTERM (default
     /// true).
     pub handle_signals: bool,
+    /// permessage-deflate (RFC 7692) with clients that offer it (default
+    /// [`Compression::OFF`]: every offer declined). *Per module.*
+    pub compression: Compression,
 }
 
 impl Default for Config {
@@ -125,6 +130,7 @@ impl Default for Config {
             shutdown_batch: 500,
             shutdown_batch_pause: Duration::from_millis(50),
             handle_signals: true,
+            compression: Compression::OFF,
         }
     }
 }
@@ -141,6 +147,7 @@ pub(crate) struct Limits {
     pub(crate) backpressure: Backpressure,
     pub(crate) max_rooms_per_connection: usize,
     pub(crate) max_handshake_head: usize,
+    pub(crate) compression: Compression,
 }
 
 impl Limits {
@@ -160,6 +167,7 @@ impl Limits {
                 .max_rooms_per_connection
                 .unwrap_or(config.max_rooms_per_connection),
             max_handshake_head: m.max_handshake_head.unwrap_or(config.max_handshake_head),
+            compression: m.compression.unwrap_or(config.compression).clamped(),
         }
     }
 }

@@ -14,7 +14,7 @@ pub use crate::app::registry::{
     Controller, ControllerDef, ControllerEntry, Hook, HooksDef, HooksEntry, Instance, ListenerDef,
     ListenerEntry, Location, Module, ModuleDef, ModuleEntry, NeedsFn, RouteDef, no_needs,
 };
-pub use crate::config::{Backpressure, ModuleLimits, RateLimit};
+pub use crate::config::{Backpressure, Compression, ModuleLimits, RateLimit};
 pub use crate::extract::FromContext;
 pub use crate::extract::RequiredState;
 pub use crate::handshake::{Accept, HandshakeRequest, IntoHandshake, Reject};

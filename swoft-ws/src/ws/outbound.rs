@@ -36,6 +36,7 @@ use tokio::net::TcpStream;
 const MAX_PONGS: usize = 16;
 
 use crate::ws::codec::{self, Head};
+use crate::ws::deflate::{self, Once, Params, RSV1};
 
 /// The most frames one vectored write takes (two slices each: head and payload).
 const WRITE_BATCH: usize = 32;
@@ -59,6 +60,9 @@ enum Entry {
     Frame(Message),
     /// A frame of the connection's own with its payload encoded (a close frame).
     Raw(u8, Bytes),
+    /// A data frame compressed by permessage-deflate: its opcode and compressed payload, sent
+    /// with RSV1 (RFC 7692 §6).
+    Deflated(u8, Bytes),
     /// A pong; its payload is the next of [`State::pongs`] (in queue order). At most
     /// [`MAX_PONGS`] wait, and they do not count against the queue's capacity.
     Pong,
@@ -83,6 +87,7 @@ impl Entry {
             Entry::Frame(Message::Pong(b)) => (codec::OP_PONG, b),
             Entry::Frame(Message::Close(_)) => (codec::OP_CLOSE, &[]),
             Entry::Raw(op, b) => (*op, b),
+            Entry::Deflated(op, b) => (*op | RSV1, b),
             Entry::Pong => (codec::OP_PONG, pong),
         }
     }
@@ -110,9 +115,21 @@ impl Entry {
     fn counted(&self) -> usize {
         match self {
             Entry::Frame(m) => payload_len(m),
+            Entry::Deflated(_, b) => b.len(),
             _ => 0,
         }
     }
+}
+
+/// The opcode and payload of a data frame that permessage-deflate compresses under `p`
+/// (text or binary, at least `min_size` bytes); `None` for the others.
+fn compressible<'m>(m: &'m Message, p: &Params) -> Option<(u8, &'m [u8])> {
+    let (op, payload) = match m {
+        Message::Text(t) => (codec::OP_TEXT, t.as_bytes()),
+        Message::Binary(b) => (codec::OP_BINARY, &b[..]),
+        _ => return None,
+    };
+    p.compresses(payload.len()).then_some((op, payload))
 }
 
 /// The head and payload of `(opcode, payload)`, less the first `skip` bytes (already written).
@@ -156,8 +173,13 @@ pub(crate) fn write_tcp(tcp: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usi
     }
 }
 
-/// A connection's outbound queue; `capacity` is in frames.
-pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx, OutboundRx) {
+/// A connection's outbound queue; `capacity` is in frames; `deflate`: the permessage-deflate
+/// terms agreed, if any (data frames are then compressed as they are queued).
+pub(crate) fn queue(
+    capacity: usize,
+    tcp: Option<Arc<TcpStream>>,
+    deflate: Option<Params>,
+) -> (OutboundTx, OutboundRx) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             entries: VecDeque::new(),
@@ -167,7 +189,9 @@ pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx
             direct: false,
             tcp,
             fresh: 0,
+            ctx: None,
         }),
+        deflate,
         waker: AtomicWaker::new(),
         capacity: capacity.max(1),
         queued: AtomicUsize::new(0),
@@ -177,6 +201,8 @@ pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx
 
 struct Shared {
     state: Mutex<State>,
+    /// permessage-deflate's terms, if agreed.
+    deflate: Option<Params>,
     /// The connection task, when it found the queue empty or the socket full.
     waker: AtomicWaker,
     capacity: usize,
@@ -199,6 +225,9 @@ struct State {
     /// still be slices of a read buffer ([`Entry::unshare`]). (A `u32` in the bools' padding:
     /// the state is no larger for it.)
     fresh: u32,
+    /// permessage-deflate with context takeover: the connection's compressor, made at its
+    /// first compressed message; here, so that frames and its window keep one order.
+    ctx: Option<Box<deflate::Context>>,
 }
 
 impl State {
@@ -227,6 +256,26 @@ impl State {
         self.fresh = 0;
     }
 
+    /// A data frame compressed by the connection's own compressor (context takeover), made
+    /// now if this is its first; the frame as it is if zlib failed (the compressor is then
+    /// dropped: the next starts a new stream, which the client's window reads as well).
+    fn compress(&mut self, p: &Params, e: Entry) -> Entry {
+        let Entry::Frame(m) = e else {
+            return e;
+        };
+        let Some((op, payload)) = compressible(&m, p) else {
+            return Entry::Frame(m);
+        };
+        let ctx = self.ctx.get_or_insert_with(|| deflate::Context::new(p));
+        match ctx.compress(payload) {
+            Some(c) => Entry::Deflated(op, c),
+            None => {
+                self.ctx = None;
+                Entry::Frame(m)
+            }
+        }
+    }
+
     /// The payload of the front entry if it is a pong.
     fn front_pong(&self) -> &[u8] {
         self.pongs.front().map_or(&[], |p| &p[..])
@@ -252,9 +301,35 @@ impl OutboundTx {
     /// Writes `m` to the socket at once if the connection task waits with nothing queued,
     /// else queues it, unless the queue is closed or full (in frames, or `byte_limit` payload
     /// bytes; a single frame larger than that is taken into an empty queue); never waits.
-    pub(crate) fn try_send(&self, m: Message, byte_limit: usize) -> Result<(), QueueError> {
-        let entry = Entry::frame(m);
-        let len = entry.counted();
+    ///
+    /// With permessage-deflate agreed, a data frame from `min_size` on goes out compressed:
+    /// without context takeover compressed here, before the lock (by `once` for a broadcast,
+    /// which shares the bytes among its members), with it under the lock, by the
+    /// connection's own compressor, once the frame is sure to be queued.
+    pub(crate) fn try_send(
+        &self,
+        m: Message,
+        byte_limit: usize,
+        once: Option<&mut Once>,
+    ) -> Result<(), QueueError> {
+        let mut in_context = None;
+        let entry = match &self.0.deflate {
+            Some(p) => match compressible(&m, p) {
+                Some((op, payload)) if p.server_no_context_takeover => {
+                    let c = match once {
+                        Some(once) => once.get(p, payload),
+                        None => deflate::compress_alone(p, payload),
+                    };
+                    c.map_or_else(|| Entry::frame(m), |c| Entry::Deflated(op, c))
+                }
+                Some(_) => {
+                    in_context = Some(p);
+                    Entry::frame(m)
+                }
+                None => Entry::frame(m),
+            },
+            None => Entry::frame(m),
+        };
         let mut st = self.0.lock();
         if st.closed {
             return Err(QueueError::Closed);
@@ -263,9 +338,14 @@ impl OutboundTx {
             return Err(QueueError::Full);
         }
         let queued = self.0.queued.load(Ordering::Relaxed);
-        if queued != 0 && queued + len > byte_limit {
+        if queued != 0 && queued + entry.counted() > byte_limit {
             return Err(QueueError::Full);
         }
+        let entry = match in_context {
+            Some(p) => st.compress(p, entry),
+            None => entry,
+        };
+        let len = entry.counted();
         let mut written = 0;
         if let (true, Some(tcp)) = (st.direct, &st.tcp) {
             let (op, payload) = entry.parts(&[]);
@@ -490,6 +570,7 @@ impl OutboundRx {
         match e {
             Entry::Frame(m) => Some(Some(m)),
             Entry::Pong => Some(Some(Message::Pong(pong.unwrap_or_default()))),
+            Entry::Deflated(_, b) => Some(Some(Message::Binary(b))),
             _ => Some(None),
         }
     }

@@ -58,13 +58,12 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    /// The transport over an upgraded HTTP connection, and the TCP socket its queue may write
-    /// to directly (`None` when it is not a plain TCP socket).
+    /// The transport over an upgraded HTTP connection, decoding with `decoder`, and the TCP
+    /// socket its queue may write to directly (`None` when it is not a plain TCP socket).
     pub(crate) fn new(
         upgraded: Upgraded,
         read_size: usize,
-        max_frame: usize,
-        max_message: usize,
+        decoder: Decoder,
     ) -> (Transport, Option<Arc<TcpStream>>) {
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
@@ -72,12 +71,11 @@ impl Transport {
                 // Bytes the client sent right after its handshake, already read by hyper.
                 let buf = BytesMut::from(&parts.read_buf[..]);
                 let io = Io::Tcp(tcp.clone());
-                let t = Transport::with(io, buf, read_size, max_frame, max_message);
+                let t = Transport::with(io, buf, read_size, decoder);
                 (t, Some(tcp))
             }
             Err(upgraded) => {
-                let t =
-                    Transport::from_io(TokioIo::new(upgraded), read_size, max_frame, max_message);
+                let t = Transport::from_io(TokioIo::new(upgraded), read_size, decoder);
                 (t, None)
             }
         }
@@ -89,24 +87,17 @@ impl Transport {
     pub(crate) fn from_io(
         io: impl AsyncIo + 'static,
         read_size: usize,
-        max_frame: usize,
-        max_message: usize,
+        decoder: Decoder,
     ) -> Transport {
         let io = Io::Other(Box::new(io));
-        Transport::with(io, BytesMut::new(), read_size, max_frame, max_message)
+        Transport::with(io, BytesMut::new(), read_size, decoder)
     }
 
-    fn with(
-        io: Io,
-        buf: BytesMut,
-        read_size: usize,
-        max_frame: usize,
-        max_message: usize,
-    ) -> Transport {
+    fn with(io: Io, buf: BytesMut, read_size: usize, decoder: Decoder) -> Transport {
         Transport {
             io,
             buf,
-            decoder: Decoder::new(max_frame, max_message),
+            decoder,
             read_size: read_size.max(256),
             eof: false,
             broken: false,
@@ -301,7 +292,7 @@ mod tests {
     async fn a_frame_head_announcing_a_large_frame_reserves_only_what_arrived() {
         use tokio::io::AsyncWriteExt;
         let (mut client, server) = tokio::io::duplex(1 << 16);
-        let mut t = Transport::from_io(server, 4096, 16 << 20, 16 << 20);
+        let mut t = Transport::from_io(server, 4096, Decoder::new(16 << 20, 16 << 20, None));
         // A masked binary frame announcing 16 MiB, and the first 1,000 bytes of it.
         let mut bytes = vec![0x82, 0x80 | 127];
         bytes.extend_from_slice(&(16u64 << 20).to_be_bytes());
