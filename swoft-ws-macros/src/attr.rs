@@ -68,7 +68,7 @@ pub(crate) struct ModuleArgs {
 /// The limit options of `#[ws_module]`: `max_connections = N`, `origins = ["https://a"]`,
 /// `rate_limit = N` (per second; 0: off), `rate_burst = N`, `handler_timeout_ms = N` (0: none),
 /// `max_message_size = N`, `backpressure = disconnect | drop_newest`,
-/// `max_rooms_per_connection = N`.
+/// `max_rooms_per_connection = N`, `compression = off | deflate | deflate(..)`.
 #[derive(Default)]
 pub(crate) struct LimitArgs {
     pub(crate) max_connections: Option<u64>,
@@ -79,6 +79,7 @@ pub(crate) struct LimitArgs {
     pub(crate) max_message_size: Option<u64>,
     pub(crate) backpressure: Option<syn::Ident>,
     pub(crate) max_rooms_per_connection: Option<u64>,
+    pub(crate) compression: Option<crate::compression::Compression>,
 }
 
 impl LimitArgs {
@@ -107,6 +108,8 @@ impl LimitArgs {
             "max_rooms_per_connection" => {
                 int(meta).and_then(|n| set_once(&mut self.max_rooms_per_connection, meta, &key, n))
             }
+            "compression" => crate::compression::parse(meta)
+                .and_then(|c| set_once(&mut self.compression, meta, &key, c)),
             "origins" => (|| {
                 let value = meta.value()?;
                 let content;
@@ -129,7 +132,7 @@ impl LimitArgs {
     }
 }
 
-const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `opcode`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `crate`";
+const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `opcode`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `compression`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
 fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {
