@@ -12,7 +12,14 @@ use super::chat::{ChatController, ChatName, Presence, RoomController, public_roo
 ///
 /// The handshake needs `?name=NAME`, 1–32 characters of `[A-Za-z0-9_-]` (names need not be
 /// unique); anything else is refused with HTTP 400 and no upgrade.
-#[ws_module(path = "/chat", controllers = [RoomController, ChatController])]
+///
+/// permessage-deflate (RFC 7692) with the defaults: a browser's offer is accepted, messages
+/// from 256 bytes go compressed, and a room's broadcast is compressed once for all members.
+#[ws_module(
+    path = "/chat",
+    controllers = [RoomController, ChatController],
+    compression = deflate
+)]
 #[derive(Debug)]
 pub struct ChatModule;
 
