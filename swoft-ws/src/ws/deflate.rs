@@ -94,11 +94,8 @@ impl std::fmt::Debug for Context {
 
 impl Context {
     /// A compressor for these terms.
-    pub(crate) fn new(p: &Params) -> Box<Context> {
-        Box::new(Context(zlib::Deflater::new(
-            p.level,
-            p.server_max_window_bits,
-        )))
+    pub(crate) fn new(p: &Params) -> Context {
+        Context(zlib::Deflater::new(p.level, p.server_max_window_bits))
     }
 
     /// `payload` compressed, its window kept for the next message.

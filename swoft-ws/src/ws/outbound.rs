@@ -173,6 +173,30 @@ pub(crate) fn write_tcp(tcp: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usi
     }
 }
 
+impl Deflating {
+    /// A data frame compressed by the connection's own compressor (context takeover), made
+    /// now if this is its first; the frame as it is if zlib failed (the compressor is then
+    /// dropped: the next starts a new stream, which the client's window reads as well). Called
+    /// under the state's lock.
+    fn compress(&self, e: Entry) -> Entry {
+        let Entry::Frame(m) = e else {
+            return e;
+        };
+        let Some((op, payload)) = compressible(&m, &self.params) else {
+            return Entry::Frame(m);
+        };
+        let mut ctx = self.ctx.lock().unwrap_or_else(PoisonError::into_inner);
+        let z = ctx.get_or_insert_with(|| deflate::Context::new(&self.params));
+        match z.compress(payload) {
+            Some(c) => Entry::Deflated(op, c),
+            None => {
+                *ctx = None;
+                Entry::Frame(m)
+            }
+        }
+    }
+}
+
 /// A connection's outbound queue; `capacity` is in frames; `deflate`: the permessage-deflate
 /// terms agreed, if any (data frames are then compressed as they are queued).
 pub(crate) fn queue(
@@ -189,9 +213,13 @@ pub(crate) fn queue(
             direct: false,
             tcp,
             fresh: 0,
-            ctx: None,
         }),
-        deflate,
+        deflate: deflate.map(|params| {
+            Box::new(Deflating {
+                params,
+                ctx: Mutex::new(None),
+            })
+        }),
         waker: AtomicWaker::new(),
         capacity: capacity.max(1),
         queued: AtomicUsize::new(0),
@@ -201,8 +229,8 @@ pub(crate) fn queue(
 
 struct Shared {
     state: Mutex<State>,
-    /// permessage-deflate's terms, if agreed.
-    deflate: Option<Params>,
+    /// permessage-deflate, if agreed.
+    deflate: Option<Box<Deflating>>,
     /// The connection task, when it found the queue empty or the socket full.
     waker: AtomicWaker,
     capacity: usize,
@@ -225,9 +253,16 @@ struct State {
     /// still be slices of a read buffer ([`Entry::unshare`]). (A `u32` in the bools' padding:
     /// the state is no larger for it.)
     fresh: u32,
-    /// permessage-deflate with context takeover: the connection's compressor, made at its
-    /// first compressed message; here, so that frames and its window keep one order.
-    ctx: Option<Box<deflate::Context>>,
+}
+
+/// permessage-deflate on a connection's queue: boxed, so a plain connection's queue is one
+/// pointer larger, no more.
+struct Deflating {
+    /// The terms agreed.
+    params: Params,
+    /// With context takeover: the connection's compressor, made at its first compressed
+    /// message. Locked only under the state's lock, so frames and its window keep one order.
+    ctx: Mutex<Option<deflate::Context>>,
 }
 
 impl State {
@@ -254,26 +289,6 @@ impl State {
         let from = self.entries.len() - fresh;
         self.entries.range_mut(from..).for_each(Entry::unshare);
         self.fresh = 0;
-    }
-
-    /// A data frame compressed by the connection's own compressor (context takeover), made
-    /// now if this is its first; the frame as it is if zlib failed (the compressor is then
-    /// dropped: the next starts a new stream, which the client's window reads as well).
-    fn compress(&mut self, p: &Params, e: Entry) -> Entry {
-        let Entry::Frame(m) = e else {
-            return e;
-        };
-        let Some((op, payload)) = compressible(&m, p) else {
-            return Entry::Frame(m);
-        };
-        let ctx = self.ctx.get_or_insert_with(|| deflate::Context::new(p));
-        match ctx.compress(payload) {
-            Some(c) => Entry::Deflated(op, c),
-            None => {
-                self.ctx = None;
-                Entry::Frame(m)
-            }
-        }
     }
 
     /// The payload of the front entry if it is a pong.
@@ -313,17 +328,17 @@ impl OutboundTx {
         once: Option<&mut Once>,
     ) -> Result<(), QueueError> {
         let mut in_context = None;
-        let entry = match &self.0.deflate {
-            Some(p) => match compressible(&m, p) {
-                Some((op, payload)) if p.server_no_context_takeover => {
+        let entry = match self.0.deflate.as_deref() {
+            Some(d) => match compressible(&m, &d.params) {
+                Some((op, payload)) if d.params.server_no_context_takeover => {
                     let c = match once {
-                        Some(once) => once.get(p, payload),
-                        None => deflate::compress_alone(p, payload),
+                        Some(once) => once.get(&d.params, payload),
+                        None => deflate::compress_alone(&d.params, payload),
                     };
                     c.map_or_else(|| Entry::frame(m), |c| Entry::Deflated(op, c))
                 }
                 Some(_) => {
-                    in_context = Some(p);
+                    in_context = Some(d);
                     Entry::frame(m)
                 }
                 None => Entry::frame(m),
@@ -342,7 +357,7 @@ impl OutboundTx {
             return Err(QueueError::Full);
         }
         let entry = match in_context {
-            Some(p) => st.compress(p, entry),
+            Some(d) => d.compress(entry),
             None => entry,
         };
         let len = entry.counted();

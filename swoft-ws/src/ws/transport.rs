@@ -51,7 +51,9 @@ pub(crate) struct Transport {
     io: Io,
     buf: BytesMut,
     decoder: Decoder,
-    read_size: usize,
+    /// At most `u32::MAX`: with the two flags it takes one word, so permessage-deflate's
+    /// pointer in the decoder did not make the connection task larger.
+    read_size: u32,
     eof: bool,
     /// The decoder returned a violation: what follows is not decoded any more.
     broken: bool,
@@ -98,7 +100,7 @@ impl Transport {
             io,
             buf,
             decoder,
-            read_size: read_size.max(256),
+            read_size: u32::try_from(read_size.max(256)).unwrap_or(u32::MAX),
             eof: false,
             broken: false,
         }
@@ -145,7 +147,7 @@ impl Transport {
         match &mut self.io {
             Io::Tcp(tcp) => loop {
                 ready!(tcp.poll_read_ready(cx))?;
-                reserve(&mut self.buf, self.read_size);
+                reserve(&mut self.buf, self.read_size as usize);
                 match tcp.try_read_buf(&mut self.buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     r => return Poll::Ready(r),
@@ -153,11 +155,12 @@ impl Transport {
             },
             Io::Other(io) => {
                 // Read into the thread's scratch buffer: nothing is held while waiting.
+                let read_size = self.read_size as usize;
                 SCRATCH.with_borrow_mut(|scratch| {
-                    if scratch.len() < self.read_size {
-                        scratch.resize(self.read_size, 0);
+                    if scratch.len() < read_size {
+                        scratch.resize(read_size, 0);
                     }
-                    let mut rb = ReadBuf::new(&mut scratch[..self.read_size]);
+                    let mut rb = ReadBuf::new(&mut scratch[..read_size]);
                     ready!(Pin::new(&mut **io).poll_read(cx, &mut rb))?;
                     let n = rb.filled().len();
                     if n > 0 {
@@ -287,6 +290,14 @@ fn write(io: &mut Io, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The transport is part of every connection's task: permessage-deflate's inflater pointer
+    /// (in the decoder) took the room `read_size` gave up, so a plain connection is no larger
+    /// (88 bytes before and after).
+    #[test]
+    fn the_transport_did_not_grow_with_permessage_deflate() {
+        assert_eq!(std::mem::size_of::<Transport>(), 88);
+    }
 
     #[tokio::test]
     async fn a_frame_head_announcing_a_large_frame_reserves_only_what_arrived() {
