@@ -44,6 +44,9 @@ struct Figure {
     args: Vec<String>,
     /// What one unit is ("msg", "delivery", "handshake", "conn").
     unit: &'static str,
+    /// Measured on swoft-ws only (permessage-deflate: the axum baseline has none; its twin
+    /// without compression is the comparison).
+    swoft_only: bool,
 }
 
 fn args(s: &str) -> Vec<String> {
@@ -72,8 +75,13 @@ fn figures(smoke: bool) -> Vec<Figure> {
         path,
         args: args(&format!("{base} {extra}")),
         unit,
+        swoft_only: false,
     };
-    vec![
+    let solo = |key, mode, path, extra: &str, base: &str, unit| Figure {
+        swoft_only: true,
+        ..fig(key, mode, path, extra, base, unit)
+    };
+    let mut all = vec![
         fig("raw32", "echo", "/raw", "--size 32", echo, "msg"),
         fig(
             "raw32x1",
@@ -103,7 +111,19 @@ fn figures(smoke: bool) -> Vec<Figure> {
             hs,
             "handshake",
         ),
-    ]
+    ];
+    // permessage-deflate (swoft-ws only): each compressed figure beside its plain twin, both
+    // with the raw-socket client (`--wire`), which counts the bytes on the wire.
+    let wire = "--wire --size 4096";
+    let z = "--wire --size 4096 --deflate";
+    all.extend([
+        solo("bcast4k", "broadcast", "/room", wire, bcast, "delivery"),
+        solo("bcast4kz", "broadcast", "/room", z, bcast, "delivery"),
+        solo("idlez", "idle", "/raw", "--wire --deflate", idle, "conn"),
+        solo("json4kw", "echo", "/echo", wire, echo, "msg"),
+        solo("json4kz", "echo", "/echo", z, echo, "msg"),
+    ]);
+    all
 }
 
 /// Kills its child when dropped, whatever way the measurement ends.
@@ -272,6 +292,7 @@ struct Cell {
     p50: Vec<f64>,
     p99: Vec<f64>,
     rss: Vec<f64>,
+    wire: Vec<f64>,
     conns: Vec<f64>,
     notes: Vec<String>,
 }
@@ -283,6 +304,7 @@ impl Cell {
         self.p50.push(o.p50_us);
         self.p99.push(o.p99_us);
         self.rss.push(o.rss_kib_per_conn);
+        self.wire.push(o.wire_bytes_per_unit);
         self.conns.push(o.conns as f64);
         if !o.note.is_empty() {
             self.notes.push(o.note.clone());
@@ -317,6 +339,8 @@ struct Target {
     text: &'static str,
     ratio_of: (&'static str, &'static str),
     max_ratio: f64,
+    /// The base is the second figure's swoft-ws column (else its axum column).
+    base_swoft: bool,
 }
 
 fn target(key: &str) -> Option<Target> {
@@ -325,6 +349,7 @@ fn target(key: &str) -> Option<Target> {
             text,
             ratio_of: of,
             max_ratio,
+            base_swoft: false,
         })
     };
     match key {
@@ -341,6 +366,18 @@ fn target(key: &str) -> Option<Target> {
             ("handshake", "handshake"),
             1.15,
         ),
+        "bcast4kz" => Some(Target {
+            text: "CPU/delivery ≤ 1.3 × uncompressed; ≥ 3× fewer bytes on the wire",
+            ratio_of: ("bcast4kz", "bcast4k"),
+            max_ratio: 1.3,
+            base_swoft: true,
+        }),
+        "json4kz" => Some(Target {
+            text: "(no target: ÷ the uncompressed echo)",
+            ratio_of: ("json4kz", "json4kw"),
+            max_ratio: f64::INFINITY,
+            base_swoft: true,
+        }),
         _ => None,
     }
 }
@@ -393,6 +430,9 @@ fn main() {
                 [Server::Axum, Server::Swoft]
             };
             for server in order {
+                if fig.swoft_only && server == Server::Axum {
+                    continue;
+                }
                 match runner.measure(server, fig) {
                     Ok(o) => {
                         eprintln!(
@@ -443,12 +483,16 @@ fn main() {
         if let Some(tg) = target(fig.key) {
             ttext = tg.text.to_owned();
             let base = key_cell(tg.ratio_of.1)
-                .map(|c| median(&c.1.cpu))
+                .map(|c| median(if tg.base_swoft { &c.0.cpu } else { &c.1.cpu }))
                 .unwrap_or(f64::NAN);
             ratio = sc / base;
             let mut ok = ratio <= tg.max_ratio;
             if fig.key == "broadcast" {
                 ok &= median(&s.p50) <= 100_000.0;
+            }
+            if fig.key == "bcast4kz" {
+                let plain = key_cell("bcast4k").map_or(f64::NAN, |c| median(&c.0.wire));
+                ok &= median(&s.wire) * 3.0 <= plain;
             }
             verdict = if !ratio.is_finite() {
                 "?".to_owned()
@@ -458,7 +502,7 @@ fn main() {
                 "no".to_owned()
             };
         }
-        let (cpu_s, cpu_b) = if fig.key == "idle" {
+        let (cpu_s, cpu_b) = if fig.key.starts_with("idle") {
             (
                 format!("{} KiB RSS/conn", fmt(median(&s.rss), 2)),
                 format!("{} KiB RSS/conn", fmt(median(&b.rss), 2)),
@@ -469,13 +513,14 @@ fn main() {
                 format!("{} µs/{}", fmt(bc, 2), fig.unit),
             )
         };
-        if fig.key == "idle" {
+        if fig.key.starts_with("idle") {
+            let limit = if fig.key == "idlez" { 8.0 } else { 5.0 };
             ratio = median(&s.rss) / median(&b.rss);
-            ttext = format!("≤ 5 KiB/conn at {} conns", fmt(median(&s.conns), 0));
+            ttext = format!("≤ {limit} KiB/conn at {} conns", fmt(median(&s.conns), 0));
             let m = median(&s.rss);
             verdict = if !m.is_finite() {
                 "?"
-            } else if m <= 5.0 {
+            } else if m <= limit {
                 "yes"
             } else {
                 "no"
@@ -491,6 +536,28 @@ fn main() {
             "idle" => "idle connections held".to_owned(),
             "broadcast" => format!("broadcast to a {}-member room", fmt(median(&s.conns), 0)),
             "handshake" => "handshake + close, 16 loops (hook, fd, session)".to_owned(),
+            "bcast4k" | "bcast4kz" => format!(
+                "broadcast of a 4 KiB JSON document to {} members, {} ({} B/delivery on the wire)",
+                fmt(median(&s.conns), 0),
+                if fig.key == "bcast4k" {
+                    "uncompressed"
+                } else {
+                    "permessage-deflate"
+                },
+                fmt(median(&s.wire), 0)
+            ),
+            "idlez" => {
+                "idle connections held, permessage-deflate agreed (no context takeover)".to_owned()
+            }
+            "json4kw" | "json4kz" => format!(
+                "`echo.send` JSON 4 KiB, 64 × 16, raw client, {} ({} B/reply on the wire)",
+                if fig.key == "json4kw" {
+                    "uncompressed"
+                } else {
+                    "permessage-deflate"
+                },
+                fmt(median(&s.wire), 0)
+            ),
             k => k.to_owned(),
         };
         t.push_str(&format!(
