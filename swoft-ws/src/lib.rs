@@ -147,6 +147,15 @@
 //! reply). Panics in hooks and handlers are caught. Each crossing is counted in [`metrics`] and
 //! logged. [`Server::stats`] shows what the server holds (all zero when idle).
 //!
+//! ## Compression
+//!
+//! permessage-deflate (RFC 7692) is negotiated with clients that offer it when a module has it
+//! on (`#[ws_module(compression = deflate)]`, or [`Config::compression`] for every module; off
+//! by default): see [`Compression`](config::Compression) for the settings, their defaults and
+//! the trade-off of context takeover. A broadcast is compressed once for every member that
+//! agreed to the same terms; inflating counts against the message size limit as it grows
+//! (close 1009); malformed offers are declined, never refused.
+//!
 //! ## Serving
 //!
 //! [`App::serve`] listens on an address; [`App::into_router`] gives an axum [`Router`](axum::Router)
