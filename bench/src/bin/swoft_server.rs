@@ -18,8 +18,10 @@ use swoft_ws::prelude::*;
 use swoft_ws_bench::modules::{EchoModule, RawModule};
 use swoft_ws_bench::{Args, MAX_MESSAGE, OUTBOUND_QUEUE, READ_BUFFER, current_thread};
 
-/// `/room`: members join in `#[on_open]`; any frame is broadcast to the room.
-#[ws_module(path = "/room", parser = raw)]
+/// `/room`: members join in `#[on_open]`; any frame is broadcast to the room. Compression at
+/// level 6 for members that offer it: a broadcast is compressed once, so the level's cost is
+/// paid once per broadcast, not per member.
+#[ws_module(path = "/room", parser = raw, compression = deflate(level = 6))]
 struct RoomModule;
 
 #[ws_module]
