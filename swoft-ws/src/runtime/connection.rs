@@ -358,6 +358,7 @@ impl Connection {
         self.send_with(msg, Some(once))
     }
 
+    #[inline]
     fn send_with(&self, msg: Message, once: Option<&mut Once>) -> Result<(), SendError> {
         let inner = &*self.inner;
         if self.is_closing() {

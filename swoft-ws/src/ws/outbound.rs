@@ -329,6 +329,7 @@ impl OutboundTx {
     ) -> Result<(), QueueError> {
         let mut in_context = None;
         let entry = match self.0.deflate.as_deref() {
+            None => Entry::frame(m),
             Some(d) => match compressible(&m, &d.params) {
                 Some((op, payload)) if d.params.server_no_context_takeover => {
                     let c = match once {
@@ -343,7 +344,6 @@ impl OutboundTx {
                 }
                 None => Entry::frame(m),
             },
-            None => Entry::frame(m),
         };
         let mut st = self.0.lock();
         if st.closed {
@@ -352,15 +352,19 @@ impl OutboundTx {
         if st.entries.len() - st.pongs.len() >= self.0.capacity {
             return Err(QueueError::Full);
         }
+        let mut len = entry.counted();
         let queued = self.0.queued.load(Ordering::Relaxed);
-        if queued != 0 && queued + entry.counted() > byte_limit {
+        if queued != 0 && queued + len > byte_limit {
             return Err(QueueError::Full);
         }
         let entry = match in_context {
-            Some(d) => d.compress(entry),
+            Some(d) => {
+                let e = d.compress(entry);
+                len = e.counted();
+                e
+            }
             None => entry,
         };
-        let len = entry.counted();
         let mut written = 0;
         if let (true, Some(tcp)) = (st.direct, &st.tcp) {
             let (op, payload) = entry.parts(&[]);
