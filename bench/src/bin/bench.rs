@@ -112,8 +112,7 @@ fn figures(smoke: bool) -> Vec<Figure> {
             "handshake",
         ),
     ];
-    // permessage-deflate (swoft-ws only): each compressed figure beside its plain twin, both
-    // with the raw-socket client (`--wire`), which counts the bytes on the wire.
+    // permessage-deflate (swoft-ws only), beside plain twins; `--wire` counts the bytes.
     let wire = "--wire --size 4096";
     let z = "--wire --size 4096 --deflate";
     all.extend([
@@ -309,6 +308,14 @@ impl Cell {
         if !o.note.is_empty() {
             self.notes.push(o.note.clone());
         }
+    }
+}
+
+fn deflate_or_not(key: &str) -> &'static str {
+    if key.ends_with('z') {
+        "permessage-deflate"
+    } else {
+        "uncompressed"
     }
 }
 
@@ -539,23 +546,13 @@ fn main() {
             "bcast4k" | "bcast4kz" => format!(
                 "broadcast of a 4 KiB JSON document to {} members, {} ({} B/delivery on the wire)",
                 fmt(median(&s.conns), 0),
-                if fig.key == "bcast4k" {
-                    "uncompressed"
-                } else {
-                    "permessage-deflate"
-                },
+                deflate_or_not(fig.key),
                 fmt(median(&s.wire), 0)
             ),
-            "idlez" => {
-                "idle connections held, permessage-deflate agreed (no context takeover)".to_owned()
-            }
+            "idlez" => "idle connections held, permessage-deflate agreed".to_owned(),
             "json4kw" | "json4kz" => format!(
                 "`echo.send` JSON 4 KiB, 64 × 16, raw client, {} ({} B/reply on the wire)",
-                if fig.key == "json4kw" {
-                    "uncompressed"
-                } else {
-                    "permessage-deflate"
-                },
+                deflate_or_not(fig.key),
                 fmt(median(&s.wire), 0)
             ),
             k => k.to_owned(),

@@ -27,9 +27,14 @@
 
 use bytes::Bytes;
 
+use crate::ws::Message;
 use crate::ws::fragment::Assembly;
 use crate::ws::frame::Violation;
 
+/// The opcodes of text and binary frames (RFC 6455 §5.2; `codec` imports this file, so they
+/// are not taken from it).
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
 /// RSV1: the first frame of a compressed message (RFC 7692 §6).
 pub(crate) const RSV1: u8 = 0x40;
 /// What a sync flush ends with, removed before sending and put back before inflating (RFC
@@ -101,6 +106,56 @@ impl Context {
     /// `payload` compressed, its window kept for the next message.
     pub(crate) fn compress(&mut self, payload: &[u8]) -> Option<Bytes> {
         deflate(&mut self.0, payload)
+    }
+}
+
+/// permessage-deflate on a connection's outbound queue: the terms agreed, and with context
+/// takeover the connection's own compressor, made at its first compressed message. The
+/// queue locks it only under its own lock, so frames and the compressor's window keep one
+/// order.
+pub(crate) struct Sending {
+    /// The terms agreed.
+    pub(crate) params: Params,
+    ctx: std::sync::Mutex<Option<Context>>,
+}
+
+impl Sending {
+    /// The sending half for these terms.
+    pub(crate) fn new(params: Params) -> Box<Sending> {
+        Box::new(Sending {
+            params,
+            ctx: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// The opcode and payload of a data frame compressed under these terms (text or binary,
+    /// at least `min_size` bytes); `None` for the others.
+    pub(crate) fn compressible<'m>(&self, m: &'m Message) -> Option<(u8, &'m [u8])> {
+        let (op, payload) = match m {
+            Message::Text(t) => (OP_TEXT, t.as_bytes()),
+            Message::Binary(b) => (OP_BINARY, &b[..]),
+            _ => return None,
+        };
+        self.params
+            .compresses(payload.len())
+            .then_some((op, payload))
+    }
+
+    /// `payload` compressed by the connection's own compressor (context takeover); `None` if
+    /// zlib failed: the compressor is then dropped, and the next message starts a new stream,
+    /// which the client's window reads as well (the frame goes out plain).
+    pub(crate) fn compress(&self, payload: &[u8]) -> Option<Bytes> {
+        let mut ctx = self
+            .ctx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let c = ctx
+            .get_or_insert_with(|| Context::new(&self.params))
+            .compress(payload);
+        if c.is_none() {
+            *ctx = None;
+        }
+        c
     }
 }
 

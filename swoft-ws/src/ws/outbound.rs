@@ -121,17 +121,6 @@ impl Entry {
     }
 }
 
-/// The opcode and payload of a data frame that permessage-deflate compresses under `p`
-/// (text or binary, at least `min_size` bytes); `None` for the others.
-fn compressible<'m>(m: &'m Message, p: &Params) -> Option<(u8, &'m [u8])> {
-    let (op, payload) = match m {
-        Message::Text(t) => (codec::OP_TEXT, t.as_bytes()),
-        Message::Binary(b) => (codec::OP_BINARY, &b[..]),
-        _ => return None,
-    };
-    p.compresses(payload.len()).then_some((op, payload))
-}
-
 /// The head and payload of `(opcode, payload)`, less the first `skip` bytes (already written).
 fn slices<'a>(head: &'a Head, payload: &'a [u8], skip: usize) -> [&'a [u8]; 2] {
     let h = head.as_slice();
@@ -173,30 +162,6 @@ pub(crate) fn write_tcp(tcp: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usi
     }
 }
 
-impl Deflating {
-    /// A data frame compressed by the connection's own compressor (context takeover), made
-    /// now if this is its first; the frame as it is if zlib failed (the compressor is then
-    /// dropped: the next starts a new stream, which the client's window reads as well). Called
-    /// under the state's lock.
-    fn compress(&self, e: Entry) -> Entry {
-        let Entry::Frame(m) = e else {
-            return e;
-        };
-        let Some((op, payload)) = compressible(&m, &self.params) else {
-            return Entry::Frame(m);
-        };
-        let mut ctx = self.ctx.lock().unwrap_or_else(PoisonError::into_inner);
-        let z = ctx.get_or_insert_with(|| deflate::Context::new(&self.params));
-        match z.compress(payload) {
-            Some(c) => Entry::Deflated(op, c),
-            None => {
-                *ctx = None;
-                Entry::Frame(m)
-            }
-        }
-    }
-}
-
 /// A connection's outbound queue; `capacity` is in frames; `deflate`: the permessage-deflate
 /// terms agreed, if any (data frames are then compressed as they are queued).
 pub(crate) fn queue(
@@ -214,12 +179,7 @@ pub(crate) fn queue(
             tcp,
             fresh: 0,
         }),
-        deflate: deflate.map(|params| {
-            Box::new(Deflating {
-                params,
-                ctx: Mutex::new(None),
-            })
-        }),
+        deflate: deflate.map(deflate::Sending::new),
         waker: AtomicWaker::new(),
         capacity: capacity.max(1),
         queued: AtomicUsize::new(0),
@@ -229,8 +189,9 @@ pub(crate) fn queue(
 
 struct Shared {
     state: Mutex<State>,
-    /// permessage-deflate, if agreed.
-    deflate: Option<Box<Deflating>>,
+    /// permessage-deflate, if agreed (boxed: a plain connection's queue is one pointer
+    /// larger, no more).
+    deflate: Option<Box<deflate::Sending>>,
     /// The connection task, when it found the queue empty or the socket full.
     waker: AtomicWaker,
     capacity: usize,
@@ -253,16 +214,6 @@ struct State {
     /// still be slices of a read buffer ([`Entry::unshare`]). (A `u32` in the bools' padding:
     /// the state is no larger for it.)
     fresh: u32,
-}
-
-/// permessage-deflate on a connection's queue: boxed, so a plain connection's queue is one
-/// pointer larger, no more.
-struct Deflating {
-    /// The terms agreed.
-    params: Params,
-    /// With context takeover: the connection's compressor, made at its first compressed
-    /// message. Locked only under the state's lock, so frames and its window keep one order.
-    ctx: Mutex<Option<deflate::Context>>,
 }
 
 impl State {
@@ -330,7 +281,7 @@ impl OutboundTx {
         let mut in_context = None;
         let entry = match self.0.deflate.as_deref() {
             None => Entry::frame(m),
-            Some(d) => match compressible(&m, &d.params) {
+            Some(d) => match d.compressible(&m) {
                 Some((op, payload)) if d.params.server_no_context_takeover => {
                     let c = match once {
                         Some(once) => once.get(&d.params, payload),
@@ -357,13 +308,16 @@ impl OutboundTx {
         if queued != 0 && queued + len > byte_limit {
             return Err(QueueError::Full);
         }
-        let entry = match in_context {
-            Some(d) => {
-                let e = d.compress(entry);
+        let entry = match (in_context, entry) {
+            (Some(d), Entry::Frame(m)) => {
+                let c = d
+                    .compressible(&m)
+                    .and_then(|(op, p)| Some((op, d.compress(p)?)));
+                let e = c.map_or(Entry::Frame(m), |(op, c)| Entry::Deflated(op, c));
                 len = e.counted();
                 e
             }
-            None => entry,
+            (_, e) => e,
         };
         let mut written = 0;
         if let (true, Some(tcp)) = (st.direct, &st.tcp) {

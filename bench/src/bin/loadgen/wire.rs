@@ -206,6 +206,40 @@ async fn echo_conn(
     )
 }
 
+/// What the members of a broadcast share: counts, the clock, and one inflater (this process is
+/// one thread, and each message is inflated from an empty window).
+#[derive(Clone)]
+struct Member {
+    received: Rc<Cell<u64>>,
+    wire: Rc<Cell<u64>>,
+    counting: Rc<Cell<bool>>,
+    lat: Rc<RefCell<Vec<f64>>>,
+    inflater: Rc<RefCell<Inflater>>,
+    base: Instant,
+}
+
+/// One member: reads (and inflates) every broadcast, counting deliveries, their fan-out
+/// latency and their bytes on the wire while `counting`.
+async fn member(mut client: Client, m: Member) {
+    loop {
+        let before = client.wire_in;
+        let Ok(Some((b0, payload))) = client.recv().await else {
+            break;
+        };
+        let Ok(doc) = message(&m.inflater, b0, payload) else {
+            break;
+        };
+        if m.counting.get() {
+            if let Some(ns) = rawws::read_ts(&doc) {
+                let now = m.base.elapsed().as_nanos() as u64;
+                m.lat.borrow_mut().push(now.saturating_sub(ns) as f64 / 1e3);
+            }
+            m.wire.set(m.wire.get() + client.wire_in - before);
+        }
+        m.received.set(m.received.get() + 1);
+    }
+}
+
 /// `--members` in the room and one sender broadcasting a `json_doc` of `--size` bytes, round
 /// by round (as `broadcast`); members inflate what they get with `--deflate`. Also the bytes
 /// each delivery took on the wire.
@@ -227,38 +261,18 @@ pub(super) async fn broadcast(args: &Args, c: &Common) -> Result<Outcome, Error>
     let wire = Rc::new(Cell::new(0u64));
     let counting = Rc::new(Cell::new(false));
     let lat = Rc::new(RefCell::new(Vec::<f64>::new()));
-    // One inflater for every member: this process is one thread, and each message is
-    // inflated from an empty window.
-    let inflater = Rc::new(RefCell::new(Inflater::default()));
-    let mut tasks = Vec::with_capacity(socks.len());
-    for mut client in socks {
-        let (received, wire, counting, lat, inflater) = (
-            received.clone(),
-            wire.clone(),
-            counting.clone(),
-            lat.clone(),
-            inflater.clone(),
-        );
-        tasks.push(tokio::task::spawn_local(async move {
-            loop {
-                let before = client.wire_in;
-                let Ok(Some((b0, payload))) = client.recv().await else {
-                    break;
-                };
-                let Ok(doc) = message(&inflater, b0, payload) else {
-                    break;
-                };
-                if counting.get() {
-                    if let Some(ns) = rawws::read_ts(&doc) {
-                        let now = base.elapsed().as_nanos() as u64;
-                        lat.borrow_mut().push(now.saturating_sub(ns) as f64 / 1e3);
-                    }
-                    wire.set(wire.get() + client.wire_in - before);
-                }
-                received.set(received.get() + 1);
-            }
-        }));
-    }
+    let shared = Member {
+        received: received.clone(),
+        wire: wire.clone(),
+        counting: counting.clone(),
+        lat: lat.clone(),
+        inflater: Rc::new(RefCell::new(Inflater::default())),
+        base,
+    };
+    let tasks: Vec<_> = socks
+        .into_iter()
+        .map(|client| tokio::task::spawn_local(member(client, shared.clone())))
+        .collect();
     let wait_for = |target: u64| {
         let received = received.clone();
         async move {
