@@ -121,6 +121,18 @@ impl Entry {
     }
 }
 
+/// A data frame compressed by the connection's own compressor (context takeover), or as it
+/// is if it is not one to compress or zlib failed. Called under the queue's lock.
+fn compress_in_context(d: &deflate::Sending, e: Entry) -> Entry {
+    let Entry::Frame(m) = e else {
+        return e;
+    };
+    let c = d
+        .compressible(&m)
+        .and_then(|(op, p)| Some((op, d.compress(p)?)));
+    c.map_or(Entry::Frame(m), |(op, c)| Entry::Deflated(op, c))
+}
+
 /// The head and payload of `(opcode, payload)`, less the first `skip` bytes (already written).
 fn slices<'a>(head: &'a Head, payload: &'a [u8], skip: usize) -> [&'a [u8]; 2] {
     let h = head.as_slice();
@@ -308,16 +320,13 @@ impl OutboundTx {
         if queued != 0 && queued + len > byte_limit {
             return Err(QueueError::Full);
         }
-        let entry = match (in_context, entry) {
-            (Some(d), Entry::Frame(m)) => {
-                let c = d
-                    .compressible(&m)
-                    .and_then(|(op, p)| Some((op, d.compress(p)?)));
-                let e = c.map_or(Entry::Frame(m), |(op, c)| Entry::Deflated(op, c));
+        let entry = match in_context {
+            None => entry,
+            Some(d) => {
+                let e = compress_in_context(d, entry);
                 len = e.counted();
                 e
             }
-            (_, e) => e,
         };
         let mut written = 0;
         if let (true, Some(tcp)) = (st.direct, &st.tcp) {
