@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p swoft-ws-bench --bins
 if [ "$#" -eq 0 ]; then set -- all; fi
-exec target/release/bench "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/bench" "$@"

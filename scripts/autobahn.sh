@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Protocol conformance: Autobahn|Testsuite's fuzzingclient against the chat example's raw echo
-# module (/raw), every case but compression (12.*, 13.*). Exits non-zero on any FAILED case.
+# module (/raw, permessage-deflate on), in two runs: every case but compression (1.*-11.*,
+# tests/autobahn/fuzzingclient.json; Autobahn offers no extension there, so these frames are
+# uncompressed), then the compression cases 12.* and 13.* (fuzzingclient-deflate.json), each
+# with its own report. Exits non-zero on any FAILED case.
+# AUTOBAHN_RUNS="plain" or "deflate" runs one of them (default: "plain deflate").
 #
 # Autobahn runs only on Python 2.7. The venv (target/autobahn-venv) is made once from pyenv's
 # CPython 2.7 (or $PYTHON2) with the pinned set in tests/autobahn/requirements.txt. Without a
@@ -57,12 +61,13 @@ fi
 
 # --- the server under test
 cargo build -q -p swoft-ws-examples --example chat
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
 mkdir -p "$reports"
 log="$reports/server.log"
 out="$reports/server.out"
 : > "$out"
 SWOFT_WS_ADDR=127.0.0.1:0 RUST_LOG="${RUST_LOG:-warn}" \
-  "$root/target/debug/examples/chat" > "$out" 2> "$log" &
+  "$target_dir/debug/examples/chat" > "$out" 2> "$log" &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
 
@@ -78,21 +83,12 @@ for _ in $(seq 1 300); do
 done
 [ -n "$addr" ] || { echo "autobahn: the chat example printed no address within 30 s" >&2; exit 1; }
 
-# --- the run
-spec="$reports/fuzzingclient.json"
-sed -e "s#ws://ADDR/#ws://$addr/#" -e "s#\"OUTDIR\"#\"$reports/servers\"#" \
-  "$root/tests/autobahn/fuzzingclient.json" > "$spec"
-rm -rf "$reports/servers"
-echo "autobahn: fuzzingclient against ws://$addr/raw"
-started=$(date +%s)
-(cd "$reports" && timeout 600 "$venv/bin/wstest" -m fuzzingclient -s "$spec") > "$reports/wstest.log" 2>&1 \
-  || { tail -n 30 "$reports/wstest.log" >&2; echo "autobahn: wstest failed (log: $reports/wstest.log)" >&2; exit 1; }
-kill -0 "$server_pid" 2>/dev/null || { echo "autobahn: the server died during the run (log: $log)" >&2; exit 1; }
-
 # --- the verdict: counts by behaviour; any FAILED fails the run
-"$venv/bin/python" - "$reports/servers/index.json" "$(( $(date +%s) - started ))" <<'EOF'
+verdict() { # index.json, seconds, run name
+"$venv/bin/python" - "$@" <<'EOF'
 import json, sys
 index = json.load(open(sys.argv[1]))
+name = sys.argv[3]
 counts, failed = {}, []
 for agent, cases in sorted(index.items()):
     for case, r in sorted(cases.items()):
@@ -101,11 +97,34 @@ for agent, cases in sorted(index.items()):
         if b == "FAILED" or r.get("behaviorClose") == "FAILED":
             failed.append("%s %s (behavior %s, close %s)" % (agent, case, b, r.get("behaviorClose")))
         elif b not in ("OK",):
-            print("autobahn: %s %s: %s (close %s)" % (agent, case, b, r.get("behaviorClose")))
+            print("autobahn (%s): %s %s: %s (close %s)" % (name, agent, case, b, r.get("behaviorClose")))
 for f in failed:
-    print("autobahn: FAILED %s" % f)
-print("autobahn: by behaviour: %s; %s s" % (", ".join("%s %d" % kv for kv in sorted(counts.items())), sys.argv[2]))
+    print("autobahn (%s): FAILED %s" % (name, f))
+print("autobahn (%s): by behaviour: %s; %s s" % (name, ", ".join("%s %d" % kv for kv in sorted(counts.items())), sys.argv[2]))
 total = sum(counts.values())
 print("autobahn: %d passed, %d failed" % (total - len(failed), len(failed)))
 sys.exit(1 if failed or total == 0 else 0)
 EOF
+}
+
+# --- the runs
+run() { # name, spec template, report folder, timeout in s
+  local name=$1 template=$2 outdir=$3 limit=$4
+  local spec="$reports/$name.json" started
+  sed -e "s#ws://ADDR/#ws://$addr/#" -e "s#\"OUTDIR\"#\"$outdir\"#" "$template" > "$spec"
+  rm -rf "$outdir"
+  echo "autobahn: fuzzingclient ($name) against ws://$addr/raw"
+  started=$(date +%s)
+  (cd "$reports" && timeout "$limit" "$venv/bin/wstest" -m fuzzingclient -s "$spec") > "$reports/wstest-$name.log" 2>&1 \
+    || { tail -n 30 "$reports/wstest-$name.log" >&2; echo "autobahn: wstest failed (log: $reports/wstest-$name.log)" >&2; exit 1; }
+  kill -0 "$server_pid" 2>/dev/null || { echo "autobahn: the server died during the run (log: $log)" >&2; exit 1; }
+  verdict "$outdir/index.json" "$(( $(date +%s) - started ))" "$name"
+}
+
+for r in ${AUTOBAHN_RUNS:-plain deflate}; do
+  case "$r" in
+    plain) run plain "$root/tests/autobahn/fuzzingclient.json" "$reports/servers" 600 ;;
+    deflate) run deflate "$root/tests/autobahn/fuzzingclient-deflate.json" "$reports/servers-deflate" 1500 ;;
+    *) echo "autobahn: unknown run $r (expected plain or deflate)" >&2; exit 1 ;;
+  esac
+done

@@ -8,6 +8,8 @@
 //! - [`Args`]: a tiny `--key value` parser (no clap: build time).
 //! - [`serve`]: how both servers serve a router (one thread, `TCP_NODELAY`, connect info).
 //! - [`modules`]: the swoft-ws echo modules that the bench server and the micro-benchmarks share.
+//! - [`rawws`]: a raw-socket client that offers permessage-deflate and inflates (flate2), for
+//!   the compressed figures.
 //!
 //! See `BENCHMARKS.md` at the repository root for how to run it and what it found.
 
@@ -23,6 +25,7 @@ pub const MAX_MESSAGE: usize = 64 << 10;
 /// The outbound queue of each connection in both servers (swoft-ws's default).
 pub const OUTBOUND_QUEUE: usize = 1024;
 
+pub mod rawws;
 pub mod tls;
 
 /// The swoft-ws echo modules measured by the bench server (`swoft_server`), the criterion
@@ -177,10 +180,17 @@ pub struct Outcome {
     /// Server resident memory added per connection, in KiB (idle mode).
     #[serde(deserialize_with = "nan_if_null")]
     pub rss_kib_per_conn: f64,
+    /// Bytes the clients read off their sockets per unit (the compressed figures; else `NaN`).
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub wire_bytes_per_unit: f64,
     /// Connections used.
     pub conns: u64,
     /// Anything worth knowing about the run (errors, timeouts, fewer connections than asked).
     pub note: String,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// `NaN` is written as `null` in JSON: read it back as `NaN`.

@@ -69,8 +69,8 @@ pub(crate) struct ModuleArgs {
 /// The limit options of `#[ws_module]`: `max_connections = N`, `origins = ["https://a"]`,
 /// `rate_limit = N` (per second; 0: off), `rate_burst = N`, `handler_timeout_ms = N` (0: none),
 /// `max_message_size = N`, `backpressure = disconnect | drop_newest`,
-/// `max_rooms_per_connection = N`, `recovery` or `recovery(window_secs = N, max_messages = N,
-/// max_bytes = N)`.
+/// `max_rooms_per_connection = N`, `compression = off | deflate | deflate(..)`, `recovery` or
+/// `recovery(window_secs = N, max_messages = N, max_bytes = N)`.
 #[derive(Default)]
 pub(crate) struct LimitArgs {
     pub(crate) max_connections: Option<u64>,
@@ -82,6 +82,7 @@ pub(crate) struct LimitArgs {
     pub(crate) backpressure: Option<syn::Ident>,
     pub(crate) max_rooms_per_connection: Option<u64>,
     pub(crate) recovery: Option<RecoveryArgs>,
+    pub(crate) compression: Option<crate::compression::Compression>,
 }
 
 /// `recovery` alone, or `recovery(window_secs = N, ...)` with each at least 1.
@@ -142,6 +143,8 @@ impl LimitArgs {
             "max_rooms_per_connection" => {
                 int(meta).and_then(|n| set_once(&mut self.max_rooms_per_connection, meta, &key, n))
             }
+            "compression" => crate::compression::parse(meta)
+                .and_then(|c| set_once(&mut self.compression, meta, &key, c)),
             "origins" => (|| {
                 let value = meta.value()?;
                 let content;
@@ -165,7 +168,7 @@ impl LimitArgs {
     }
 }
 
-const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `opcode`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `recovery`, `crate`";
+const MODULE_KEYS: &str = "`path`, `name`, `params`, `protocols`, `opcode`, `controllers`, `parser`, `default_command`, `default_prefix`, `middleware`, `concurrency`, `max_connections`, `origins`, `rate_limit`, `rate_burst`, `handler_timeout_ms`, `max_message_size`, `backpressure`, `max_rooms_per_connection`, `recovery`, `compression`, `crate`";
 
 /// `[A, B]`: a bracketed list of type paths (`key = [Example]` is what the error suggests).
 fn path_list(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Result<Vec<Path>> {

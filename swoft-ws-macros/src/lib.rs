@@ -13,6 +13,7 @@ use proc_macro::TokenStream;
 mod ast;
 mod attr;
 mod check;
+mod compression;
 mod ctxt;
 mod expand;
 

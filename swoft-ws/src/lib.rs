@@ -147,6 +147,15 @@
 //! reply). Panics in hooks and handlers are caught. Each crossing is counted in [`metrics`] and
 //! logged. [`Server::stats`] shows what the server holds (all zero when idle).
 //!
+//! ## Compression
+//!
+//! permessage-deflate (RFC 7692) is negotiated with clients that offer it when a module has it
+//! on (`#[ws_module(compression = deflate)]`, or [`Config::compression`] for every module; off
+//! by default): see [`Compression`](config::Compression) for the settings, their defaults and
+//! the trade-off of context takeover. A broadcast is compressed once for every member that
+//! agreed to the same terms; inflating counts against the message size limit as it grows
+//! (close 1009); malformed offers are declined, never refused.
+//!
 //! ## Serving
 //!
 //! [`App::serve`] listens on an address; [`App::into_router`] gives an axum [`Router`](axum::Router)
@@ -178,7 +187,7 @@
 //! | [`protocol`] | parsers ([`Parser`](protocol::Parser), [`JsonParser`](protocol::JsonParser), [`RawParser`](protocol::RawParser)), what a parser finds, the error reply codes |
 //! | [`events`] | app-wide event listeners ([`ws_listener`], [`Event`](events::Event), [`WsEvent`](events::WsEvent)) |
 //! | [`middleware`](mod@middleware) | message middleware ([`Middleware`](middleware::Middleware), [`Next`](middleware::Next)) |
-//! | [`config`] | the per-module settings ([`ModuleLimits`](config::ModuleLimits), [`RateLimit`](config::RateLimit), [`Origins`](config::Origins), [`Backpressure`](config::Backpressure)) |
+//! | [`config`] | the per-module settings ([`ModuleLimits`](config::ModuleLimits), [`RateLimit`](config::RateLimit), [`Origins`](config::Origins), [`Backpressure`](config::Backpressure), [`Compression`](config::Compression): permessage-deflate, RFC 7692) |
 //! | [`ws`] | RFC 6455 words: `RawMessage` (also at the root), [`close_code`](ws::close_code), [`Utf8Bytes`](ws::Utf8Bytes) |
 //! | [`cluster`] | several nodes: [`ClusterAdapter`](cluster::ClusterAdapter), addresses, settings |
 //! | [`metrics`] | a table of every metric series: names, kinds, labels |
@@ -189,6 +198,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `deflate` | **on** | permessage-deflate (RFC 7692): [`Compression`](config::Compression) settings negotiated at the handshake, messages compressed and inflated by flate2 over zlib-rs (pure Rust, no C toolchain). Off: the settings still compile, and every offer is declined |
 //! | `testing` | off | `swoft_ws::testing`: start an app on a loopback port and drive it with real clients (`TestServer`, `TestClient`); pulls in `tokio-tungstenite` |
 //! | `redis` | off | `swoft_ws::redis::RedisAdapter`: several nodes sharing rooms and broadcasts over Redis pub/sub; pulls in `redis` |
 //! | `tls` | off | `App::serve_tls`, `Listener::tls`, `swoft_ws::tls::TlsConfig`: https/wss with rustls (the `ring` provider), certificates from PEM or a rustls `ServerConfig`, reloaded at run time; pulls in `rustls`, `tokio-rustls`, `arc-swap` |

@@ -36,6 +36,7 @@ use swoft_ws::prelude::*;
     handler_timeout_ms = 500,
     max_message_size = 65536,
     backpressure = drop_newest,
+    compression = deflate(level = 6, min_size = 512, server_no_context_takeover = true, client_no_context_takeover = false, server_max_window_bits = 12, client_max_window_bits = 10),
 )]
 struct LintModule;
 
@@ -77,7 +78,7 @@ impl LintModule {
 }
 
 /// A module made through `Default` (not a unit struct), with the raw parser and no hooks.
-#[ws_module(path = "/lints/raw", parser = raw, handler_timeout_ms = 0, backpressure = disconnect)]
+#[ws_module(path = "/lints/raw", parser = raw, handler_timeout_ms = 0, backpressure = disconnect, compression = off)]
 #[derive(Default)]
 struct RawModule {
     _state: u8,

@@ -46,6 +46,9 @@ struct Figure {
     unit: &'static str,
     /// Over TLS: both servers with the run's certificate, the load generator over `wss://`.
     tls: bool,
+    /// Measured on swoft-ws only (permessage-deflate: the axum baseline has none; its twin
+    /// without compression is the comparison).
+    swoft_only: bool,
 }
 
 fn args(s: &str) -> Vec<String> {
@@ -75,12 +78,17 @@ fn figures(smoke: bool) -> Vec<Figure> {
         args: args(&format!("{base} {extra}")),
         unit,
         tls: false,
+        swoft_only: false,
     };
     let tls = |key, extra| Figure {
         tls: true,
         ..fig(key, "echo", "/raw", extra, echo, "msg")
     };
-    vec![
+    let solo = |key, mode, path, extra: &str, base: &str, unit| Figure {
+        swoft_only: true,
+        ..fig(key, mode, path, extra, base, unit)
+    };
+    let mut all = vec![
         fig("raw32", "echo", "/raw", "--size 32", echo, "msg"),
         fig(
             "raw32x1",
@@ -112,7 +120,18 @@ fn figures(smoke: bool) -> Vec<Figure> {
             hs,
             "handshake",
         ),
-    ]
+    ];
+    // permessage-deflate (swoft-ws only), beside plain twins; `--wire` counts the bytes.
+    let wire = "--wire --size 4096";
+    let z = "--wire --size 4096 --deflate";
+    all.extend([
+        solo("bcast4k", "broadcast", "/room", wire, bcast, "delivery"),
+        solo("bcast4kz", "broadcast", "/room", z, bcast, "delivery"),
+        solo("idlez", "idle", "/raw", "--wire --deflate", idle, "conn"),
+        solo("json4kw", "echo", "/echo", wire, echo, "msg"),
+        solo("json4kz", "echo", "/echo", z, echo, "msg"),
+    ]);
+    all
 }
 
 /// Kills its child when dropped, whatever way the measurement ends.
@@ -293,6 +312,7 @@ struct Cell {
     p50: Vec<f64>,
     p99: Vec<f64>,
     rss: Vec<f64>,
+    wire: Vec<f64>,
     conns: Vec<f64>,
     notes: Vec<String>,
 }
@@ -304,10 +324,19 @@ impl Cell {
         self.p50.push(o.p50_us);
         self.p99.push(o.p99_us);
         self.rss.push(o.rss_kib_per_conn);
+        self.wire.push(o.wire_bytes_per_unit);
         self.conns.push(o.conns as f64);
         if !o.note.is_empty() {
             self.notes.push(o.note.clone());
         }
+    }
+}
+
+fn deflate_or_not(key: &str) -> &'static str {
+    if key.ends_with('z') {
+        "permessage-deflate"
+    } else {
+        "uncompressed"
     }
 }
 
@@ -338,6 +367,8 @@ struct Target {
     text: &'static str,
     ratio_of: (&'static str, &'static str),
     max_ratio: f64,
+    /// The base is the second figure's swoft-ws column (else its axum column).
+    base_swoft: bool,
 }
 
 fn target(key: &str) -> Option<Target> {
@@ -346,6 +377,7 @@ fn target(key: &str) -> Option<Target> {
             text,
             ratio_of: of,
             max_ratio,
+            base_swoft: false,
         })
     };
     match key {
@@ -362,6 +394,18 @@ fn target(key: &str) -> Option<Target> {
             ("handshake", "handshake"),
             1.15,
         ),
+        "bcast4kz" => Some(Target {
+            text: "CPU/delivery ≤ 1.3 × uncompressed; ≥ 3× fewer bytes on the wire",
+            ratio_of: ("bcast4kz", "bcast4k"),
+            max_ratio: 1.3,
+            base_swoft: true,
+        }),
+        "json4kz" => Some(Target {
+            text: "(no target: ÷ the uncompressed echo)",
+            ratio_of: ("json4kz", "json4kw"),
+            max_ratio: f64::INFINITY,
+            base_swoft: true,
+        }),
         _ => None,
     }
 }
@@ -423,6 +467,9 @@ fn main() {
                 [Server::Axum, Server::Swoft]
             };
             for server in order {
+                if fig.swoft_only && server == Server::Axum {
+                    continue;
+                }
                 match runner.measure(server, fig) {
                     Ok(o) => {
                         eprintln!(
@@ -473,12 +520,16 @@ fn main() {
         if let Some(tg) = target(fig.key) {
             ttext = tg.text.to_owned();
             let base = key_cell(tg.ratio_of.1)
-                .map(|c| median(&c.1.cpu))
+                .map(|c| median(if tg.base_swoft { &c.0.cpu } else { &c.1.cpu }))
                 .unwrap_or(f64::NAN);
             ratio = sc / base;
             let mut ok = ratio <= tg.max_ratio;
             if fig.key == "broadcast" {
                 ok &= median(&s.p50) <= 100_000.0;
+            }
+            if fig.key == "bcast4kz" {
+                let plain = key_cell("bcast4k").map_or(f64::NAN, |c| median(&c.0.wire));
+                ok &= median(&s.wire) * 3.0 <= plain;
             }
             verdict = if !ratio.is_finite() {
                 "?".to_owned()
@@ -488,7 +539,7 @@ fn main() {
                 "no".to_owned()
             };
         }
-        let (cpu_s, cpu_b) = if fig.key == "idle" {
+        let (cpu_s, cpu_b) = if fig.key.starts_with("idle") {
             (
                 format!("{} KiB RSS/conn", fmt(median(&s.rss), 2)),
                 format!("{} KiB RSS/conn", fmt(median(&b.rss), 2)),
@@ -499,13 +550,14 @@ fn main() {
                 format!("{} µs/{}", fmt(bc, 2), fig.unit),
             )
         };
-        if fig.key == "idle" {
+        if fig.key.starts_with("idle") {
+            let limit = if fig.key == "idlez" { 8.0 } else { 5.0 };
             ratio = median(&s.rss) / median(&b.rss);
-            ttext = format!("≤ 5 KiB/conn at {} conns", fmt(median(&s.conns), 0));
+            ttext = format!("≤ {limit} KiB/conn at {} conns", fmt(median(&s.conns), 0));
             let m = median(&s.rss);
             verdict = if !m.is_finite() {
                 "?"
-            } else if m <= 5.0 {
+            } else if m <= limit {
                 "yes"
             } else {
                 "no"
@@ -523,6 +575,18 @@ fn main() {
             "idle" => "idle connections held".to_owned(),
             "broadcast" => format!("broadcast to a {}-member room", fmt(median(&s.conns), 0)),
             "handshake" => "handshake + close, 16 loops (hook, fd, session)".to_owned(),
+            "bcast4k" | "bcast4kz" => format!(
+                "broadcast of a 4 KiB JSON document to {} members, {} ({} B/delivery on the wire)",
+                fmt(median(&s.conns), 0),
+                deflate_or_not(fig.key),
+                fmt(median(&s.wire), 0)
+            ),
+            "idlez" => "idle connections held, permessage-deflate agreed".to_owned(),
+            "json4kw" | "json4kz" => format!(
+                "`echo.send` JSON 4 KiB, 64 × 16, raw client, {} ({} B/reply on the wire)",
+                deflate_or_not(fig.key),
+                fmt(median(&s.wire), 0)
+            ),
             k => k.to_owned(),
         };
         t.push_str(&format!(

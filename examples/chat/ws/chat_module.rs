@@ -16,7 +16,15 @@ use super::chat::{ChatController, ChatName, Presence, RoomController, public_roo
 /// Sessions are resumable (`recovery`: a dropped client reconnects with
 /// `?name=NAME&resume=TOKEN&off=OFFSET` within 2 minutes and gets the pushes it missed; README,
 /// "Reconnects and missed messages").
-#[ws_module(path = "/chat", controllers = [RoomController, ChatController], recovery)]
+///
+/// permessage-deflate (RFC 7692) with the defaults: a browser's offer is accepted, messages
+/// from 256 bytes go compressed, and a room's broadcast is compressed once for all members.
+#[ws_module(
+    path = "/chat",
+    controllers = [RoomController, ChatController],
+    recovery,
+    compression = deflate
+)]
 #[derive(Debug)]
 pub struct ChatModule;
 

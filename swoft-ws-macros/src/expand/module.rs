@@ -195,5 +195,9 @@ fn limits(l: &LimitArgs, sw: &TokenStream) -> TokenStream {
         };
         t = quote!(#t.backpressure(#sw::Backpressure::#v));
     }
+    if let Some(c) = &l.compression {
+        let c = crate::compression::tokens(c, sw);
+        t = quote!(#t.compression(#c));
+    }
     t
 }

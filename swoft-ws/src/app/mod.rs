@@ -25,6 +25,7 @@ use crate::runtime::context::ContextManager;
 use crate::runtime::fd::FdAllocator;
 use crate::runtime::middleware::Middleware;
 use crate::runtime::module::ModuleRuntime;
+use crate::runtime::module::deflate_params;
 use crate::runtime::remote::Remote;
 use crate::runtime::rooms::Rooms;
 use crate::runtime::server::{Server, ServerInner};
@@ -193,6 +194,13 @@ impl AppBuilder {
         self
     }
 
+    /// permessage-deflate (RFC 7692) with clients that offer it (default off; see
+    /// [`Compression`](crate::config::Compression) and README's "Compression").
+    pub fn compression(mut self, compression: crate::config::Compression) -> Self {
+        self.config.compression = compression;
+        self
+    }
+
     /// Each connection's inbound message rate (default: unlimited).
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.config.rate_limit = Some(limit).filter(RateLimit::is_on);
@@ -302,6 +310,7 @@ impl AppBuilder {
                         at: def.location,
                     });
                 }
+                m.deflate = deflate_params(m.path, &m.limits.compression);
                 Arc::new(m)
             })
             .collect();

@@ -173,6 +173,9 @@ pub struct ModuleLimits {
     /// Resumable sessions (`#[ws_module(recovery)]` or `recovery(window_secs = 120,
     /// max_messages = 500, max_bytes = 524288)`): see [`Recovery`].
     pub recovery: Option<Recovery>,
+    /// permessage-deflate (`compression = deflate`, `compression = deflate(level = 6, ...)`,
+    /// `compression = off`).
+    pub compression: Option<crate::config::compression::Compression>,
 }
 
 /// A module's resumable sessions (`#[ws_module(recovery(...))]`): a client that drops (any end
@@ -239,6 +242,7 @@ impl ModuleLimits {
         max_rooms_per_connection: None,
         max_handshake_head: None,
         recovery: None,
+        compression: None,
     };
 
     /// Resumable sessions with these settings.
@@ -304,6 +308,15 @@ impl ModuleLimits {
         self
     }
 
+    /// permessage-deflate for this module (overrides [`Config::compression`](crate::Config::compression)).
+    pub const fn compression(
+        mut self,
+        compression: crate::config::compression::Compression,
+    ) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
     /// `self`, with the fields `other` sets replaced.
     pub(crate) fn overridden_by(self, other: ModuleLimits) -> Self {
         ModuleLimits {
@@ -318,6 +331,7 @@ impl ModuleLimits {
                 .or(self.max_rooms_per_connection),
             max_handshake_head: other.max_handshake_head.or(self.max_handshake_head),
             recovery: other.recovery.or(self.recovery),
+            compression: other.compression.or(self.compression),
         }
     }
 }

@@ -9,10 +9,12 @@
 //! This folder is the settings as data and how they resolve per module at build time; the
 //! runtime applies them.
 
+mod compression;
 mod limits;
 #[cfg(feature = "tls")]
 pub mod tls;
 
+pub use crate::config::compression::Compression;
 pub use crate::config::limits::{Backpressure, ModuleLimits, Origins, RateLimit, Recovery};
 
 use std::time::Duration;
@@ -111,6 +113,9 @@ pub struct Config {
     /// Each waiting request costs the server about 100 bytes until it is answered, times out,
     /// or its connection closes.
     pub max_pending_acks: usize,
+    /// permessage-deflate (RFC 7692) with clients that offer it (default
+    /// [`Compression::OFF`]: every offer declined). *Per module.*
+    pub compression: Compression,
 }
 
 impl Default for Config {
@@ -139,6 +144,7 @@ impl Default for Config {
             handle_signals: true,
             ack_timeout: Duration::from_secs(5),
             max_pending_acks: 64,
+            compression: Compression::OFF,
         }
     }
 }
@@ -157,6 +163,7 @@ pub(crate) struct Limits {
     pub(crate) max_handshake_head: usize,
     /// Resumable sessions, bounded to fit a replay in the outbound queue.
     pub(crate) recovery: Option<Recovery>,
+    pub(crate) compression: Compression,
 }
 
 impl Limits {
@@ -183,6 +190,7 @@ impl Limits {
                     .clamp(1, config.outbound_queue.saturating_sub(8).max(1)),
                 max_bytes: r.max_bytes.clamp(1, (config.outbound_bytes / 2).max(1)),
             }),
+            compression: m.compression.unwrap_or(config.compression).clamped(),
         }
     }
 }

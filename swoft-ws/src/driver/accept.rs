@@ -21,7 +21,7 @@ use crate::runtime::connection::ConnParts;
 use crate::runtime::events::{Event, Listeners, WsEvent};
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
-use crate::ws::upgrade;
+use crate::ws::{extensions, upgrade};
 
 /// The axum handler of a module's path: the handshake, then the connection's task.
 pub(crate) async fn upgrade(
@@ -40,6 +40,11 @@ pub(crate) async fn upgrade(
         Ok(u) => u,
         Err(refused) => return *refused,
     };
+    let deflate = negotiate(&module, &parts.headers);
+    if let Some(agreed) = &deflate {
+        // The connection's task reads the terms from its request (no field of its own).
+        parts.extensions.insert(agreed.params);
+    }
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -89,7 +94,7 @@ pub(crate) async fn upgrade(
             .map(|p| (*p).to_owned())
     });
     module.metrics.accepted.increment(1);
-    let mut response = upgrade.response(protocol.as_deref());
+    let mut response = upgrade.response(protocol.as_deref(), deflate.map(|a| a.header));
     tokio::spawn(run(
         upgrade.on_upgrade,
         ConnParts {
@@ -139,6 +144,24 @@ fn checked(
         );
         Box::new(refused.response())
     })
+}
+
+/// permessage-deflate (RFC 7692 §5): the first offer the module's settings allow, if it
+/// negotiates compression; each offer declined (malformed, or not allowed) is logged at debug
+/// and counted, and never fails the handshake.
+fn negotiate(module: &ModuleRuntime, headers: &http::HeaderMap) -> Option<extensions::Agreement> {
+    let settings = module.deflate.as_ref()?;
+    let agreed = extensions::negotiate(headers, settings, |offer, reason| {
+        module.metrics.deflate_declined.increment(1);
+        tracing::debug!(
+            module = module.label, path = module.path, offer = %String::from_utf8_lossy(offer), reason,
+            "permessage-deflate offer declined"
+        );
+    });
+    if agreed.is_some() {
+        module.metrics.deflate_accepted.increment(1);
+    }
+    agreed
 }
 
 /// The size of the request head as sent, near enough: the request target and each header

@@ -366,6 +366,7 @@ fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option
         Event::Violation(v) => {
             // The client broke the protocol: close with the code that says how.
             tracing::info!(fd = %conn.fd(), code = v.code, "closing: {}", v.reason);
+            conn.module().metrics.violation(v.code);
             conn.force_close(v.code, v.reason);
             Err((
                 CloseInfo {

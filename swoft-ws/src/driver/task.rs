@@ -20,6 +20,8 @@ use crate::runtime::connection::{CloseInfo, ClosedBy, ConnParts, Connection};
 use crate::runtime::events::{WsEvent, emit};
 use crate::runtime::fd::FdGuard;
 use crate::ws::close_code;
+use crate::ws::codec::Decoder;
+use crate::ws::deflate::{Inflate, Params};
 use crate::ws::outbound::OutboundRx;
 use crate::ws::transport::Transport;
 
@@ -79,21 +81,31 @@ pub(super) trait Socket {
 impl Socket for hyper::Result<Upgraded> {
     fn into_transport(self, parts: &ConnParts) -> Option<(Transport, Option<Arc<TcpStream>>)> {
         match self {
-            Ok(upgraded) => {
-                let limits = &parts.module.limits;
-                Some(Transport::new(
-                    upgraded,
-                    parts.server.config().read_buffer_size,
-                    limits.max_frame_size,
-                    limits.max_message_size,
-                ))
-            }
+            Ok(upgraded) => Some(Transport::new(
+                upgraded,
+                parts.server.config().read_buffer_size,
+                decoder(parts),
+            )),
             Err(e) => {
                 tracing::debug!(error = %e, "the upgrade failed");
                 None
             }
         }
     }
+}
+
+/// The frame decoder of a connection: its module's limits, and permessage-deflate's inflater
+/// if the handshake agreed it.
+pub(super) fn decoder(parts: &ConnParts) -> Decoder {
+    let limits = &parts.module.limits;
+    let inflate = agreed(parts).map(|p| Inflate::new(&p));
+    Decoder::new(limits.max_frame_size, limits.max_message_size, inflate)
+}
+
+/// permessage-deflate's terms, if the handshake agreed them (`driver::accept` puts them in the
+/// request's extensions).
+fn agreed(parts: &ConnParts) -> Option<Params> {
+    parts.request.extension::<Params>().copied()
 }
 
 /// The connection, from the upgrade to the close: it waits for `socket` (in production the
@@ -113,7 +125,8 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
     let Some((mut transport, tcp)) = socket.await.into_transport(&parts) else {
         return;
     };
-    let (tx, rx) = crate::ws::outbound::queue(parts.server.config().outbound_queue, tcp);
+    let (tx, rx) =
+        crate::ws::outbound::queue(parts.server.config().outbound_queue, tcp, agreed(&parts));
     let (conn, cleanup) = go_live(parts, tx, fd, admission);
     let module = conn.module().clone();
     tracing::debug!(fd = %conn.fd(), id = %conn.id(), module = module.label, path = module.path, "connection open");

@@ -41,7 +41,7 @@ impl BenchConn {
         let module = server.modules().iter().find(|m| m.path == path)?.clone();
         let fd = server.fds_arc().allocate_guarded().ok()?;
         let request = HandshakeRequest::new(path.parse().ok()?, http::HeaderMap::new(), None);
-        let (tx, rx) = crate::ws::outbound::queue(queue, None);
+        let (tx, rx) = crate::ws::outbound::queue(queue, None, None);
         let conn = Connection::new(
             ConnParts {
                 fd: fd.fd(),

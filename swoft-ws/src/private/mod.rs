@@ -15,7 +15,7 @@ pub use crate::app::registry::{
     ListenerEntry, Location, Module, ModuleDef, ModuleEntry, NeedsFn, PushDef, PushEntry, RouteDef,
     no_needs,
 };
-pub use crate::config::{Backpressure, ModuleLimits, RateLimit, Recovery};
+pub use crate::config::{Backpressure, Compression, ModuleLimits, RateLimit, Recovery};
 pub use crate::contract::{
     PayloadViaAny, PayloadViaNone, PayloadViaSchema, Probe, ReplyViaAny, ReplyViaNone,
     ReplyViaResultAny, ReplyViaResultSchema, ReplyViaSchema, RouteContract, TypeInfo, TypeViaAny,

@@ -1,6 +1,9 @@
 //! Pushes to many connections: to a room (except some fds), to some fds, to a module's
 //! connections, to all. A broadcast encodes its frame once per parser (in practice once) and
-//! shares the bytes among its receivers; every broadcast reports what happened.
+//! shares the bytes among its receivers; every broadcast reports what happened. With
+//! permessage-deflate (RFC 7692), the receivers that agreed to it without server context
+//! takeover share one compressed copy per set of terms (level, window), compressed at the
+//! first of them; those with context takeover each compress it with their own compressor.
 //!
 //! With a cluster adapter ([`crate::cluster`]), a broadcast to a room, a module or all also
 //! reaches the other nodes: after queuing the frame on this node's receivers it hands one
@@ -20,6 +23,7 @@ use crate::runtime::recovery::{Pushing, Target as RecTarget};
 use crate::runtime::remote::{ConnAddr, NodeId, WireTarget};
 use crate::runtime::server::Server;
 use crate::ws::RawMessage;
+use crate::ws::deflate::Once;
 
 /// What a broadcast did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -270,8 +274,9 @@ impl<'a> Broadcast<'a> {
                     preset: frame.as_ref(),
                     recovery: recovery.as_mut(),
                 };
+                let mut once = Once::default();
                 let d = self.each(|c| {
-                    let sent = c.send_ws(frames.for_conn(c));
+                    let sent = c.send_shared(frames.for_conn(c), &mut once);
                     if sent.is_ok() {
                         // Counted like `Connection::push`: `messages_out{command="<push>"}`.
                         c.module().metrics.pushes_out.increment(1);
@@ -284,7 +289,10 @@ impl<'a> Broadcast<'a> {
                 }
                 (d, first)
             }
-            Payload::Raw(m) => (self.each(|c| c.send_ws(m.clone())), None),
+            Payload::Raw(m) => {
+                let mut once = Once::default();
+                (self.each(|c| c.send_shared(m.clone(), &mut once)), None)
+            }
         };
         if !self.local {
             self.publish(payload, frame);

@@ -23,6 +23,7 @@ use crate::runtime::fd::Fd;
 use crate::runtime::module::ModuleRuntime;
 use crate::runtime::server::Server;
 pub(crate) use crate::runtime::signal::Signal;
+use crate::ws::deflate::Once;
 use crate::ws::outbound::{OutboundTx, QueueError};
 use crate::ws::{Message, RawMessage, close_code};
 
@@ -398,12 +399,24 @@ impl Connection {
     /// does not fit is dropped and the module's [`Backpressure`](crate::config::Backpressure)
     /// policy applies.
     pub(crate) fn send_ws(&self, msg: Message) -> Result<(), SendError> {
+        self.send_with(msg, None)
+    }
+
+    /// [`send_ws`](Self::send_ws) for one receiver of a broadcast: with permessage-deflate
+    /// agreed without context takeover, the frame is compressed once per broadcast (`once`)
+    /// and the bytes shared by its receivers (RFC 7692 §7.1.1.1).
+    pub(crate) fn send_shared(&self, msg: Message, once: &mut Once) -> Result<(), SendError> {
+        self.send_with(msg, Some(once))
+    }
+
+    #[inline]
+    fn send_with(&self, msg: Message, once: Option<&mut Once>) -> Result<(), SendError> {
         let inner = &*self.inner;
         if self.is_closing() {
             return Err(SendError::Closed);
         }
         let limit = inner.server.config().outbound_bytes;
-        inner.tx.try_send(msg, limit).map_err(|e| match e {
+        inner.tx.try_send(msg, limit, once).map_err(|e| match e {
             QueueError::Full => self.queue_full(),
             QueueError::Closed => SendError::Closed,
         })

@@ -14,6 +14,8 @@
 //! | `swoft_ws_outbound_dropped_total` | counter | `module`, `reason` (`queue_full`: dropped under `DropNewest`; `disconnect`: not queued, and the connection closed under `Disconnect`) | frames not queued for slow consumers |
 //! | `swoft_ws_limited_total` | counter | `module`, `limit` (`rate`, `rate_abuse`, `handler_timeout`, `idle`, `handshake_timeout`, `rooms`) | limits crossed: rate-limited messages, connections closed for abuse, handler timeouts, idle closes, joins past `max_rooms_per_connection`; handshake timeouts with `module` = `` |
 //! | `swoft_ws_tls_handshake_failures_total` | counter | `reason` (`error`: not TLS, or a TLS alert or protocol error, e.g. a plain-HTTP client on the TLS port; `timeout`: not done within `handshake_timeout`) | TLS handshakes that failed (feature `tls`); the connection is dropped |
+//! | `swoft_ws_deflate_offers_total` | counter | `module`, `outcome` (`accepted`: permessage-deflate agreed; `declined`: an offer declined as malformed or not allowed, RFC 7692 §5) | permessage-deflate offers, on modules with compression on |
+//! | `swoft_ws_protocol_violations_total` | counter | `module`, `code` (`1002`, `1007`, `1009`) | connections closed for breaking RFC 6455 or RFC 7692 (a bad frame, invalid UTF-8 or compressed data, a message too big) |
 //! | `swoft_ws_module_info` | gauge | `module`, `name` | 1 per module: its path (`module`, as in every other series) and its name (`#[ws_module(name = "chat")]`, else the type's name) |
 //! | `swoft_ws_rooms` | gauge | | rooms that exist |
 //! | `swoft_ws_requests_total` | counter | `module`, `outcome` (`ok`, `rejected`: the client's error answer, `timeout`, `closed`, `decode`: an answer that did not fit its type, `too_many_pending`, `unsupported`: a text protocol, `queue_full`, `encode`) | requests to clients ([`Connection::request`](crate::Connection::request)), by how they ended |
@@ -54,6 +56,10 @@ pub(crate) const LIMITED: &str = "swoft_ws_limited_total";
 /// TLS handshakes that failed, by reason.
 #[cfg(feature = "tls")]
 pub(crate) const TLS_FAILED: &str = "swoft_ws_tls_handshake_failures_total";
+/// permessage-deflate offers by outcome.
+pub(crate) const DEFLATE_OFFERS: &str = "swoft_ws_deflate_offers_total";
+/// Connections closed for a protocol violation, by close code.
+pub(crate) const VIOLATIONS: &str = "swoft_ws_protocol_violations_total";
 /// One series per module: its path and name.
 pub(crate) const MODULE_INFO: &str = "swoft_ws_module_info";
 /// Rooms that exist.
@@ -106,6 +112,10 @@ pub(crate) struct ModuleMetrics {
     pub(crate) refused_origin: Counter,
     pub(crate) refused_busy: Counter,
     pub(crate) bad_request: Counter,
+    pub(crate) deflate_accepted: Counter,
+    pub(crate) deflate_declined: Counter,
+    /// By close code: 1002, 1007, 1009.
+    violations: [Counter; 3],
     pub(crate) unmapped: CommandMetrics,
 }
 
@@ -140,7 +150,23 @@ impl ModuleMetrics {
             refused_origin: hs("forbidden_origin"),
             refused_busy: hs("busy"),
             bad_request: hs("bad_request"),
+            deflate_accepted: counter!(DEFLATE_OFFERS, "module" => path, "outcome" => "accepted"),
+            deflate_declined: counter!(DEFLATE_OFFERS, "module" => path, "outcome" => "declined"),
+            violations: ["1002", "1007", "1009"]
+                .map(|code| counter!(VIOLATIONS, "module" => path, "code" => code)),
             unmapped: CommandMetrics::new(path, UNMAPPED),
+        }
+    }
+
+    /// Counts a connection closed for a protocol violation with this close code.
+    pub(crate) fn violation(&self, code: u16) {
+        let i = match code {
+            1007 => 1,
+            1009 => 2,
+            _ => 0,
+        };
+        if let Some(c) = self.violations.get(i) {
+            c.increment(1);
         }
     }
 

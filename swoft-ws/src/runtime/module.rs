@@ -82,4 +82,32 @@ pub(crate) struct ModuleRuntime {
     pub(crate) metrics: ModuleMetrics,
     /// Resolved by `AppBuilder::build` from the config and the module's overrides.
     pub(crate) limits: Limits,
+    /// permessage-deflate's terms, if the module negotiates it (resolved with the limits).
+    pub(crate) deflate: Option<crate::ws::deflate::Params>,
+}
+
+/// The terms a module offers permessage-deflate on, from its settings; `None` when off (also
+/// without the `deflate` feature, with a warning at build).
+pub(crate) fn deflate_params(
+    path: &str,
+    c: &crate::config::Compression,
+) -> Option<crate::ws::deflate::Params> {
+    if !c.enabled {
+        return None;
+    }
+    if !cfg!(feature = "deflate") {
+        tracing::warn!(
+            path,
+            "compression is on but swoft-ws was built without its `deflate` feature: offers are declined"
+        );
+        return None;
+    }
+    Some(crate::ws::deflate::Params {
+        level: c.level,
+        min_size: c.min_size,
+        server_no_context_takeover: c.server_no_context_takeover,
+        client_no_context_takeover: c.client_no_context_takeover,
+        server_max_window_bits: c.server_max_window_bits,
+        client_max_window_bits: c.client_max_window_bits,
+    })
 }

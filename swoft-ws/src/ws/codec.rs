@@ -23,6 +23,11 @@
 //! - Control frames (close, ping, pong) are returned at once, even between the fragments of a
 //!   message, which they leave alone.
 //!
+//! - With permessage-deflate agreed (RFC 7692), a data frame may carry RSV1: its message is
+//!   compressed, and is inflated into the same reassembly as fragments, bounded by the message
+//!   limit as it grows ([`crate::ws::deflate`]). RSV1 on a control frame or a continuation
+//!   frame (§6.1), or without the extension (RFC 6455 §5.2), is a protocol error (1002).
+//!
 //! A client that breaks the protocol gets a [`Violation`]: the close code to answer with (1002
 //! protocol error, 1007 invalid data, 1009 too big) and a short reason.
 //!
@@ -36,6 +41,7 @@ use crate::ws::WireText;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::ws::close_code;
+use crate::ws::deflate::{Inflate, RSV1};
 use crate::ws::fragment::Assembly;
 use crate::ws::frame::INVALID_UTF8;
 pub(crate) use crate::ws::frame::{Incoming, Violation};
@@ -64,6 +70,8 @@ const fn protocol(reason: &'static str) -> Violation {
 }
 
 const RESERVED_BITS: Violation = protocol("reserved bits set");
+const RSV1_ON_CONTROL: Violation = protocol("RSV1 on a control frame");
+const RSV1_ON_CONTINUATION: Violation = protocol("RSV1 on a continuation frame");
 const RESERVED_OPCODE: Violation = protocol("reserved opcode");
 const UNMASKED: Violation = protocol("unmasked client frame");
 const FRAGMENTED_CONTROL: Violation = protocol("fragmented control frame");
@@ -84,15 +92,17 @@ const MESSAGE_TOO_BIG: Violation = Violation {
 
 /// Takes client frames off a read buffer and turns them into messages and control frames.
 ///
-/// Small (three words) while no fragmented message is in progress.
+/// Small (three words and a pointer) while no fragmented message is in progress.
 #[derive(Debug)]
 pub(crate) struct Decoder {
     /// The largest payload accepted in one frame.
     max_frame_size: usize,
-    /// The largest message accepted, all its fragments together.
+    /// The largest message accepted, all its fragments together (inflated, when compressed).
     max_message_size: usize,
-    /// The fragmented message in progress, if any.
+    /// The fragmented (or compressed) message in progress, if any.
     fragmented: Option<Box<Assembly>>,
+    /// permessage-deflate, if agreed: RSV1 is allowed on a message's first frame.
+    inflate: Option<Box<Inflate>>,
 }
 
 /// The header of a frame: where its payload starts and how long it is.
@@ -112,6 +122,8 @@ struct FrameHeader {
 struct Frame {
     /// The FIN bit.
     fin: bool,
+    /// RSV1 on a message's first frame: the message is compressed (RFC 7692 §6).
+    compressed: bool,
     /// The opcode.
     opcode: u8,
     /// The payload length; the unmasked payload is at the front of the buffer.
@@ -120,12 +132,17 @@ struct Frame {
 
 impl Decoder {
     /// A decoder that refuses frames over `max_frame_size` and messages over `max_message_size`
-    /// payload bytes.
-    pub(crate) fn new(max_frame_size: usize, max_message_size: usize) -> Self {
+    /// payload bytes; with `inflate`, it inflates messages sent compressed.
+    pub(crate) fn new(
+        max_frame_size: usize,
+        max_message_size: usize,
+        inflate: Option<Box<Inflate>>,
+    ) -> Self {
         Decoder {
             max_frame_size,
             max_message_size,
             fragmented: None,
+            inflate,
         }
     }
 
@@ -134,7 +151,13 @@ impl Decoder {
     /// Err: the client broke the protocol; the connection will be closed with `code` (the decoder need not be usable afterwards).
     pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, Violation> {
         loop {
-            let Some(Frame { fin, opcode, len }) = self.next_frame(buf)? else {
+            let Some(Frame {
+                fin,
+                compressed,
+                opcode,
+                len,
+            }) = self.next_frame(buf)?
+            else {
                 return Ok(None);
             };
             // `next_frame` checked that the payload (`len` bytes) is at the front of `buf`.
@@ -142,16 +165,19 @@ impl Decoder {
                 OP_CLOSE => return close(buf.split_to(len).freeze()).map(Some),
                 OP_PING => return Ok(Some(Incoming::Ping(buf.split_to(len).freeze()))),
                 OP_PONG => return Ok(Some(Incoming::Pong(buf.split_to(len).freeze()))),
-                OP_TEXT if fin => {
+                OP_TEXT if fin && !compressed => {
                     let text = WireText::try_from(buf.split_to(len).freeze());
                     return text
                         .map(|text| Some(Incoming::Text(text)))
                         .map_err(|_| INVALID_UTF8);
                 }
-                OP_BINARY if fin => return Ok(Some(Incoming::Binary(buf.split_to(len).freeze()))),
+                OP_BINARY if fin && !compressed => {
+                    return Ok(Some(Incoming::Binary(buf.split_to(len).freeze())));
+                }
                 _ => {}
             }
-            // A fragment: its payload is copied into the decoder and dropped from `buf`.
+            // A fragment, or a compressed message: its payload is copied (inflated) into the
+            // decoder and dropped from `buf`.
             let assembly = match (opcode, &mut self.fragmented) {
                 (OP_CONT, Some(assembly)) => assembly,
                 (OP_TEXT, slot @ None) => slot.insert(Box::new(Assembly::text(len))),
@@ -164,7 +190,19 @@ impl Decoder {
             let Some(payload) = buf.get(..len) else {
                 return Err(BAD_LENGTH);
             };
-            assembly.push(payload)?;
+            let limit = self.max_message_size;
+            match self.inflate.as_deref_mut() {
+                Some(inflate) if compressed || inflate.active() => {
+                    if compressed {
+                        inflate.begin();
+                    }
+                    inflate.push(payload, assembly, limit)?;
+                    if fin {
+                        inflate.finish(assembly, limit)?;
+                    }
+                }
+                _ => assembly.push(payload)?,
+            }
             buf.advance(len);
             if fin {
                 if let Some(assembly) = self.fragmented.take() {
@@ -187,13 +225,17 @@ impl Decoder {
         let Some(&[b0, b1]) = buf.get(..2) else {
             return Ok(None);
         };
-        if b0 & 0x70 != 0 {
+        let compressed = b0 & RSV1 != 0;
+        if b0 & 0x30 != 0 || (compressed && self.inflate.is_none()) {
             return Err(RESERVED_BITS);
         }
         let fin = b0 & 0x80 != 0;
         let opcode = b0 & 0x0F;
         let data = match opcode {
             OP_CLOSE | OP_PING | OP_PONG => {
+                if compressed {
+                    return Err(RSV1_ON_CONTROL);
+                }
                 if !fin {
                     return Err(FRAGMENTED_CONTROL);
                 }
@@ -203,6 +245,7 @@ impl Decoder {
                 false
             }
             OP_CONT if self.fragmented.is_none() => return Err(CONTINUATION_WITHOUT_START),
+            OP_CONT if compressed => return Err(RSV1_ON_CONTINUATION),
             OP_TEXT | OP_BINARY if self.fragmented.is_some() => return Err(DATA_DURING_FRAGMENTED),
             OP_CONT | OP_TEXT | OP_BINARY => true,
             _ => return Err(RESERVED_OPCODE),
@@ -236,7 +279,12 @@ impl Decoder {
         };
         unmask(payload, mask);
         buf.advance(header.header_len);
-        Ok(Some(Frame { fin, opcode, len }))
+        Ok(Some(Frame {
+            fin,
+            compressed,
+            opcode,
+            len,
+        }))
     }
 }
 
@@ -312,9 +360,10 @@ pub(crate) struct Head {
 
 impl Head {
     /// The head of a final, unmasked frame with `opcode` and a payload of `payload_len` bytes.
+    /// `opcode` may carry [`RSV1`] (a compressed message, RFC 7692 §6).
     pub(crate) fn new(opcode: u8, payload_len: usize) -> Head {
         let mut bytes = [0; 10];
-        bytes[0] = 0x80 | (opcode & 0x0F);
+        bytes[0] = 0x80 | (opcode & (RSV1 | 0x0F));
         let len = match u16::try_from(payload_len) {
             Ok(short @ 0..=125) => {
                 bytes[1] = short as u8;

@@ -1,10 +1,13 @@
-//! RFC 6455: frames, the upgrade, the socket and the outbound queue. Knows no modules,
+//! RFC 6455: frames, the upgrade, the socket and the outbound queue; RFC 7692's
+//! permessage-deflate (its negotiation and the compression of frames). Knows no modules,
 //! commands or connections' sessions: what is above it gives it bytes and takes bytes back.
 //!
 //! Public here: [`RawMessage`] (a data frame as the app sees it), [`Utf8Bytes`] (its text),
 //! [`Opcode`] (the frame kind of replies) and [`close_code`] (the close codes swoft-ws uses).
 
 pub(crate) mod codec;
+pub(crate) mod deflate;
+pub(crate) mod extensions;
 mod fragment;
 mod frame;
 pub(crate) mod outbound;

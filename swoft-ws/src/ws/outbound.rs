@@ -36,6 +36,7 @@ use tokio::net::TcpStream;
 const MAX_PONGS: usize = 16;
 
 use crate::ws::codec::{self, Head};
+use crate::ws::deflate::{self, Once, Params, RSV1};
 
 /// The most frames one vectored write takes (two slices each: head and payload).
 const WRITE_BATCH: usize = 32;
@@ -59,6 +60,9 @@ enum Entry {
     Frame(Message),
     /// A frame of the connection's own with its payload encoded (a close frame).
     Raw(u8, Bytes),
+    /// A data frame compressed by permessage-deflate: its opcode and compressed payload, sent
+    /// with RSV1 (RFC 7692 §6).
+    Deflated(u8, Bytes),
     /// A pong; its payload is the next of [`State::pongs`] (in queue order). At most
     /// [`MAX_PONGS`] wait, and they do not count against the queue's capacity.
     Pong,
@@ -83,6 +87,7 @@ impl Entry {
             Entry::Frame(Message::Pong(b)) => (codec::OP_PONG, b),
             Entry::Frame(Message::Close(_)) => (codec::OP_CLOSE, &[]),
             Entry::Raw(op, b) => (*op, b),
+            Entry::Deflated(op, b) => (*op | RSV1, b),
             Entry::Pong => (codec::OP_PONG, pong),
         }
     }
@@ -110,9 +115,22 @@ impl Entry {
     fn counted(&self) -> usize {
         match self {
             Entry::Frame(m) => payload_len(m),
+            Entry::Deflated(_, b) => b.len(),
             _ => 0,
         }
     }
+}
+
+/// A data frame compressed by the connection's own compressor (context takeover), or as it
+/// is if it is not one to compress or zlib failed. Called under the queue's lock.
+fn compress_in_context(d: &deflate::Sending, e: Entry) -> Entry {
+    let Entry::Frame(m) = e else {
+        return e;
+    };
+    let c = d
+        .compressible(&m)
+        .and_then(|(op, p)| Some((op, d.compress(p)?)));
+    c.map_or(Entry::Frame(m), |(op, c)| Entry::Deflated(op, c))
 }
 
 /// The head and payload of `(opcode, payload)`, less the first `skip` bytes (already written).
@@ -156,8 +174,13 @@ pub(crate) fn write_tcp(tcp: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usi
     }
 }
 
-/// A connection's outbound queue; `capacity` is in frames.
-pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx, OutboundRx) {
+/// A connection's outbound queue; `capacity` is in frames; `deflate`: the permessage-deflate
+/// terms agreed, if any (data frames are then compressed as they are queued).
+pub(crate) fn queue(
+    capacity: usize,
+    tcp: Option<Arc<TcpStream>>,
+    deflate: Option<Params>,
+) -> (OutboundTx, OutboundRx) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             entries: VecDeque::new(),
@@ -168,6 +191,7 @@ pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx
             tcp,
             fresh: 0,
         }),
+        deflate: deflate.map(deflate::Sending::new),
         waker: AtomicWaker::new(),
         capacity: capacity.max(1),
         queued: AtomicUsize::new(0),
@@ -177,6 +201,9 @@ pub(crate) fn queue(capacity: usize, tcp: Option<Arc<TcpStream>>) -> (OutboundTx
 
 struct Shared {
     state: Mutex<State>,
+    /// permessage-deflate, if agreed (boxed: a plain connection's queue is one pointer
+    /// larger, no more).
+    deflate: Option<Box<deflate::Sending>>,
     /// The connection task, when it found the queue empty or the socket full.
     waker: AtomicWaker,
     capacity: usize,
@@ -252,9 +279,35 @@ impl OutboundTx {
     /// Writes `m` to the socket at once if the connection task waits with nothing queued,
     /// else queues it, unless the queue is closed or full (in frames, or `byte_limit` payload
     /// bytes; a single frame larger than that is taken into an empty queue); never waits.
-    pub(crate) fn try_send(&self, m: Message, byte_limit: usize) -> Result<(), QueueError> {
-        let entry = Entry::frame(m);
-        let len = entry.counted();
+    ///
+    /// With permessage-deflate agreed, a data frame from `min_size` on goes out compressed:
+    /// without context takeover compressed here, before the lock (by `once` for a broadcast,
+    /// which shares the bytes among its members), with it under the lock, by the
+    /// connection's own compressor, once the frame is sure to be queued.
+    pub(crate) fn try_send(
+        &self,
+        m: Message,
+        byte_limit: usize,
+        once: Option<&mut Once>,
+    ) -> Result<(), QueueError> {
+        let mut in_context = None;
+        let entry = match self.0.deflate.as_deref() {
+            None => Entry::frame(m),
+            Some(d) => match d.compressible(&m) {
+                Some((op, payload)) if d.params.server_no_context_takeover => {
+                    let c = match once {
+                        Some(once) => once.get(&d.params, payload),
+                        None => deflate::compress_alone(&d.params, payload),
+                    };
+                    c.map_or_else(|| Entry::frame(m), |c| Entry::Deflated(op, c))
+                }
+                Some(_) => {
+                    in_context = Some(d);
+                    Entry::frame(m)
+                }
+                None => Entry::frame(m),
+            },
+        };
         let mut st = self.0.lock();
         if st.closed {
             return Err(QueueError::Closed);
@@ -262,10 +315,19 @@ impl OutboundTx {
         if st.entries.len() - st.pongs.len() >= self.0.capacity {
             return Err(QueueError::Full);
         }
+        let mut len = entry.counted();
         let queued = self.0.queued.load(Ordering::Relaxed);
         if queued != 0 && queued + len > byte_limit {
             return Err(QueueError::Full);
         }
+        let entry = match in_context {
+            None => entry,
+            Some(d) => {
+                let e = compress_in_context(d, entry);
+                len = e.counted();
+                e
+            }
+        };
         let mut written = 0;
         if let (true, Some(tcp)) = (st.direct, &st.tcp) {
             let (op, payload) = entry.parts(&[]);
@@ -490,6 +552,7 @@ impl OutboundRx {
         match e {
             Entry::Frame(m) => Some(Some(m)),
             Entry::Pong => Some(Some(Message::Pong(pong.unwrap_or_default()))),
+            Entry::Deflated(_, b) => Some(Some(Message::Binary(b))),
             _ => Some(None),
         }
     }

@@ -78,20 +78,21 @@ pub(crate) struct Transport {
     io: Io,
     buf: BytesMut,
     decoder: Decoder,
-    read_size: usize,
+    /// At most `u32::MAX`: with the two flags it takes one word, so permessage-deflate's
+    /// pointer in the decoder did not make the connection task larger.
+    read_size: u32,
     eof: bool,
     /// The decoder returned a violation: what follows is not decoded any more.
     broken: bool,
 }
 
 impl Transport {
-    /// The transport over an upgraded HTTP connection, and the TCP socket its queue may write
-    /// to directly (`None` when it is not a plain TCP socket).
+    /// The transport over an upgraded HTTP connection, decoding with `decoder`, and the TCP
+    /// socket its queue may write to directly (`None` when it is not a plain TCP socket).
     pub(crate) fn new(
         upgraded: Upgraded,
         read_size: usize,
-        max_frame: usize,
-        max_message: usize,
+        decoder: Decoder,
     ) -> (Transport, Option<Arc<TcpStream>>) {
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
@@ -99,7 +100,7 @@ impl Transport {
                 // Bytes the client sent right after its handshake, already read by hyper.
                 let buf = BytesMut::from(&parts.read_buf[..]);
                 let io = Io::Tcp(tcp.clone());
-                let t = Transport::with(io, buf, read_size, max_frame, max_message);
+                let t = Transport::with(io, buf, read_size, decoder);
                 (t, Some(tcp))
             }
             Err(upgraded) => {
@@ -108,13 +109,12 @@ impl Transport {
                     Ok(parts) => {
                         let buf = BytesMut::from(&parts.read_buf[..]);
                         let io = Io::Other(Box::new(parts.io.into_inner()));
-                        let t = Transport::with(io, buf, read_size, max_frame, max_message);
+                        let t = Transport::with(io, buf, read_size, decoder);
                         return (t, None);
                     }
                     Err(upgraded) => upgraded,
                 };
-                let t =
-                    Transport::from_io(TokioIo::new(upgraded), read_size, max_frame, max_message);
+                let t = Transport::from_io(TokioIo::new(upgraded), read_size, decoder);
                 (t, None)
             }
         }
@@ -126,25 +126,18 @@ impl Transport {
     pub(crate) fn from_io(
         io: impl AsyncIo + 'static,
         read_size: usize,
-        max_frame: usize,
-        max_message: usize,
+        decoder: Decoder,
     ) -> Transport {
         let io = Io::Other(Box::new(io));
-        Transport::with(io, BytesMut::new(), read_size, max_frame, max_message)
+        Transport::with(io, BytesMut::new(), read_size, decoder)
     }
 
-    fn with(
-        io: Io,
-        buf: BytesMut,
-        read_size: usize,
-        max_frame: usize,
-        max_message: usize,
-    ) -> Transport {
+    fn with(io: Io, buf: BytesMut, read_size: usize, decoder: Decoder) -> Transport {
         Transport {
             io,
             buf,
-            decoder: Decoder::new(max_frame, max_message),
-            read_size: read_size.max(256),
+            decoder,
+            read_size: u32::try_from(read_size.max(256)).unwrap_or(u32::MAX),
             eof: false,
             broken: false,
         }
@@ -191,7 +184,7 @@ impl Transport {
         match &mut self.io {
             Io::Tcp(tcp) => loop {
                 ready!(tcp.poll_read_ready(cx))?;
-                reserve(&mut self.buf, self.read_size);
+                reserve(&mut self.buf, self.read_size as usize);
                 match tcp.try_read_buf(&mut self.buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     r => return Poll::Ready(r),
@@ -204,11 +197,12 @@ impl Transport {
             }
             Io::Other(io) => {
                 // Read into the thread's scratch buffer: nothing is held while waiting.
+                let read_size = self.read_size as usize;
                 SCRATCH.with_borrow_mut(|scratch| {
-                    if scratch.len() < self.read_size {
-                        scratch.resize(self.read_size, 0);
+                    if scratch.len() < read_size {
+                        scratch.resize(read_size, 0);
                     }
-                    let mut rb = ReadBuf::new(&mut scratch[..self.read_size]);
+                    let mut rb = ReadBuf::new(&mut scratch[..read_size]);
                     ready!(Pin::new(&mut **io).poll_read(cx, &mut rb))?;
                     let n = rb.filled().len();
                     if n > 0 {
@@ -346,11 +340,19 @@ mod tests {
         assert_eq!(size_of::<Io>(), 2 * size_of::<usize>());
     }
 
+    /// The transport is part of every connection's task: permessage-deflate's inflater pointer
+    /// (in the decoder) took the room `read_size` gave up, so a plain connection is no larger
+    /// (88 bytes before and after).
+    #[test]
+    fn the_transport_did_not_grow_with_permessage_deflate() {
+        assert_eq!(std::mem::size_of::<Transport>(), 88);
+    }
+
     #[tokio::test]
     async fn a_frame_head_announcing_a_large_frame_reserves_only_what_arrived() {
         use tokio::io::AsyncWriteExt;
         let (mut client, server) = tokio::io::duplex(1 << 16);
-        let mut t = Transport::from_io(server, 4096, 16 << 20, 16 << 20);
+        let mut t = Transport::from_io(server, 4096, Decoder::new(16 << 20, 16 << 20, None));
         // A masked binary frame announcing 16 MiB, and the first 1,000 bytes of it.
         let mut bytes = vec![0x82, 0x80 | 127];
         bytes.extend_from_slice(&(16u64 << 20).to_be_bytes());

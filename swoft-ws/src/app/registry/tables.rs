@@ -87,6 +87,7 @@ impl<'a> Tables<'a> {
             chain,
             metrics: ModuleMetrics::new(path, m.label.unwrap_or(m.name)),
             limits: Limits::default(),
+            deflate: None,
         }
     }
 

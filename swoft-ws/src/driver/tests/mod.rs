@@ -129,13 +129,7 @@ impl Client {
         let fd = server.fds_arc().allocate_guarded().expect("a free fd");
         let request = HandshakeRequest::new(path.parse().unwrap(), http::HeaderMap::new(), None);
         let (client, socket) = tokio::io::duplex(64 << 10);
-        let cfg = server.config();
-        let transport = Transport::from_io(
-            socket,
-            cfg.read_buffer_size,
-            module.limits.max_frame_size,
-            module.limits.max_message_size,
-        );
+        let read_size = server.config().read_buffer_size;
         let client_fd = fd.fd();
         let parts = ConnParts {
             fd: fd.fd(),
@@ -145,6 +139,7 @@ impl Client {
             protocol: None,
             session: crate::handshake::SessionData::default(),
         };
+        let transport = Transport::from_io(socket, read_size, crate::driver::task::decoder(&parts));
         let task = tokio::spawn(drive(std::future::ready(transport), parts, fd, admission));
         Client {
             io: client,

@@ -3,6 +3,9 @@
 
 use super::*;
 
+#[cfg(feature = "deflate")]
+mod deflate;
+
 /// The masking key of the test frames.
 const KEY: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
 /// Limits big enough for every test that is not about limits.
@@ -49,7 +52,7 @@ fn header_only(b0: u8, len: u64) -> Vec<u8> {
 
 /// Decodes `bytes` with a fresh decoder with big limits.
 fn decode_one(bytes: &[u8]) -> Result<Option<Incoming>, Violation> {
-    Decoder::new(BIG, BIG).decode(&mut BytesMut::from(bytes))
+    Decoder::new(BIG, BIG, None).decode(&mut BytesMut::from(bytes))
 }
 
 /// Decodes everything in `bytes`, in one buffer, until more bytes would be needed.
@@ -100,7 +103,7 @@ fn unfragmented_text_and_binary() {
 #[test]
 fn unfragmented_message_leaves_the_buffer_empty() {
     let mut buf = BytesMut::from(&frame(true, OP_BINARY, b"abc")[..]);
-    let message = Decoder::new(BIG, BIG).decode(&mut buf);
+    let message = Decoder::new(BIG, BIG, None).decode(&mut buf);
     assert_eq!(message, Ok(Some(binary(b"abc"))));
     assert!(buf.is_empty());
 }
@@ -138,7 +141,7 @@ fn frame_fed_byte_by_byte() {
     for len in [0, 5, 200, 70_000] {
         let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let encoded = frame(true, OP_BINARY, &payload);
-        let mut decoder = Decoder::new(BIG, BIG);
+        let mut decoder = Decoder::new(BIG, BIG, None);
         let mut buf = BytesMut::new();
         let (last, init) = encoded.split_last().unwrap();
         for (i, &byte) in init.iter().enumerate() {
@@ -168,7 +171,7 @@ fn two_frames_in_one_buffer() {
     bytes.extend(frame(true, OP_BINARY, b"two"));
     bytes.extend(&frame(true, OP_PING, b"three")[..4]);
     let mut buf = BytesMut::from(&bytes[..]);
-    let mut decoder = Decoder::new(BIG, BIG);
+    let mut decoder = Decoder::new(BIG, BIG, None);
     assert_eq!(decoder.decode(&mut buf), Ok(Some(text("one"))));
     assert_eq!(decoder.decode(&mut buf), Ok(Some(binary(b"two"))));
     assert_eq!(decoder.decode(&mut buf), Ok(None));
@@ -182,7 +185,7 @@ fn fragmented_text_with_a_ping_in_the_middle() {
     bytes.extend(frame(false, OP_CONT, b"lo, "));
     bytes.extend(frame(true, OP_PONG, b""));
     bytes.extend(frame(true, OP_CONT, b"world"));
-    let out = decode_all(&mut Decoder::new(BIG, BIG), &bytes);
+    let out = decode_all(&mut Decoder::new(BIG, BIG, None), &bytes);
     assert_eq!(
         out,
         vec![
@@ -198,7 +201,7 @@ fn fragmented_binary_with_a_close_in_the_middle() {
     let mut bytes = frame(false, OP_BINARY, &[1, 2]);
     bytes.extend(frame(true, OP_CLOSE, &close_payload(1000, "bye")));
     bytes.extend(frame(true, OP_CONT, &[3]));
-    let out = decode_all(&mut Decoder::new(BIG, BIG), &bytes);
+    let out = decode_all(&mut Decoder::new(BIG, BIG, None), &bytes);
     assert_eq!(
         out,
         vec![
@@ -215,7 +218,7 @@ fn complete_fragments_leave_the_buffer_and_an_incomplete_one_stays() {
     let mut bytes = first.clone();
     bytes.extend(&second[..second.len() - 1]);
     let mut buf = BytesMut::from(&bytes[..]);
-    let mut decoder = Decoder::new(BIG, BIG);
+    let mut decoder = Decoder::new(BIG, BIG, None);
     assert_eq!(decoder.decode(&mut buf), Ok(None));
     assert_eq!(&buf[..], &second[..second.len() - 1]);
     buf.extend_from_slice(&second[second.len() - 1..]);
@@ -240,13 +243,13 @@ fn empty_frames_and_messages() {
     bytes.extend(frame(false, OP_BINARY, b""));
     bytes.extend(frame(false, OP_CONT, b"x"));
     bytes.extend(frame(true, OP_CONT, b""));
-    let out = decode_all(&mut Decoder::new(BIG, BIG), &bytes);
+    let out = decode_all(&mut Decoder::new(BIG, BIG, None), &bytes);
     assert_eq!(out, vec![Ok(text("")), Ok(binary(b"x"))]);
 }
 
 #[test]
 fn decoder_is_reusable_after_a_fragmented_message() {
-    let mut decoder = Decoder::new(BIG, BIG);
+    let mut decoder = Decoder::new(BIG, BIG, None);
     let mut bytes = frame(false, OP_TEXT, b"a");
     bytes.extend(frame(true, OP_CONT, b"b"));
     bytes.extend(frame(false, OP_BINARY, b"c"));
@@ -271,7 +274,7 @@ fn multibyte_chars_split_across_fragments_are_accepted() {
             encoded.extend(frame(true, OP_PING, b""));
             encoded.extend(frame(false, OP_CONT, &bytes[i..j]));
             encoded.extend(frame(true, OP_CONT, &bytes[j..]));
-            let out = decode_all(&mut Decoder::new(BIG, BIG), &encoded);
+            let out = decode_all(&mut Decoder::new(BIG, BIG, None), &encoded);
             assert_eq!(out.last(), Some(&Ok(text(message))), "cut at {i} and {j}");
         }
     }
@@ -282,14 +285,14 @@ fn multibyte_chars_split_across_fragments_are_accepted() {
         encoded.extend(frame(i + 1 == bytes.len(), opcode, &[*byte]));
     }
     assert_eq!(
-        decode_all(&mut Decoder::new(BIG, BIG), &encoded),
+        decode_all(&mut Decoder::new(BIG, BIG, None), &encoded),
         vec![Ok(text(message))]
     );
 }
 
 #[test]
 fn invalid_utf8_in_the_first_fragment_fails_fast() {
-    let mut decoder = Decoder::new(BIG, BIG);
+    let mut decoder = Decoder::new(BIG, BIG, None);
     let mut buf = BytesMut::from(&frame(false, OP_TEXT, b"ok \xFF")[..]);
     assert_eq!(decoder.decode(&mut buf), Err(INVALID_UTF8));
     assert_eq!(INVALID_UTF8.code, 1007);
@@ -302,7 +305,10 @@ fn invalid_utf8_in_the_first_fragment_fails_fast() {
         b"\xC0",
         b"\x80",
     ] {
-        let out = decode_all(&mut Decoder::new(BIG, BIG), &frame(false, OP_TEXT, bad));
+        let out = decode_all(
+            &mut Decoder::new(BIG, BIG, None),
+            &frame(false, OP_TEXT, bad),
+        );
         assert_eq!(out, vec![Err(INVALID_UTF8)], "{bad:?}");
     }
 }
@@ -313,7 +319,7 @@ fn invalid_utf8_in_a_later_fragment_fails_at_that_fragment() {
     let mut bytes = frame(false, OP_TEXT, b"x\xE2\x82");
     bytes.extend(frame(false, OP_CONT, b"A"));
     assert_eq!(
-        decode_all(&mut Decoder::new(BIG, BIG), &bytes),
+        decode_all(&mut Decoder::new(BIG, BIG, None), &bytes),
         vec![Err(INVALID_UTF8)]
     );
     // A valid first fragment, an invalid second one, no FIN yet.
@@ -324,7 +330,7 @@ fn invalid_utf8_in_a_later_fragment_fails_at_that_fragment() {
         b"\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xED\xA0\x80",
     ));
     assert_eq!(
-        decode_all(&mut Decoder::new(BIG, BIG), &bytes),
+        decode_all(&mut Decoder::new(BIG, BIG, None), &bytes),
         vec![Err(INVALID_UTF8)]
     );
     // A 4-byte character completed wrongly in the third fragment.
@@ -332,7 +338,7 @@ fn invalid_utf8_in_a_later_fragment_fails_at_that_fragment() {
     bytes.extend(frame(false, OP_CONT, b"\x90"));
     bytes.extend(frame(false, OP_CONT, b"\x80\x41"));
     assert_eq!(
-        decode_all(&mut Decoder::new(BIG, BIG), &bytes),
+        decode_all(&mut Decoder::new(BIG, BIG, None), &bytes),
         vec![Err(INVALID_UTF8)]
     );
 }
@@ -342,7 +348,7 @@ fn incomplete_char_at_fin_is_rejected() {
     let mut bytes = frame(false, OP_TEXT, b"abc");
     bytes.extend(frame(true, OP_CONT, b"\xE2\x82"));
     assert_eq!(
-        decode_all(&mut Decoder::new(BIG, BIG), &bytes),
+        decode_all(&mut Decoder::new(BIG, BIG, None), &bytes),
         vec![Err(INVALID_UTF8)]
     );
     assert_eq!(
@@ -433,7 +439,7 @@ fn continuation_without_a_message_is_a_protocol_error() {
     let mut bytes = frame(false, OP_TEXT, b"a");
     bytes.extend(frame(true, OP_CONT, b"b"));
     bytes.extend(frame(true, OP_CONT, b"c"));
-    let out = decode_all(&mut Decoder::new(BIG, BIG), &bytes);
+    let out = decode_all(&mut Decoder::new(BIG, BIG, None), &bytes);
     assert_eq!(out, vec![Ok(text("ab")), Err(CONTINUATION_WITHOUT_START)]);
 }
 
@@ -447,7 +453,7 @@ fn new_data_frame_during_a_fragmented_message_is_a_protocol_error() {
         for fin in [false, true] {
             let mut bytes = frame(false, first, b"a");
             bytes.extend(frame(fin, second, b"b"));
-            let out = decode_all(&mut Decoder::new(BIG, BIG), &bytes);
+            let out = decode_all(&mut Decoder::new(BIG, BIG, None), &bytes);
             assert_eq!(out, vec![Err(DATA_DURING_FRAGMENTED)]);
         }
     }
@@ -455,20 +461,20 @@ fn new_data_frame_during_a_fragmented_message_is_a_protocol_error() {
 
 #[test]
 fn frame_too_big_is_known_from_the_header() {
-    let mut decoder = Decoder::new(1000, 1 << 30);
+    let mut decoder = Decoder::new(1000, 1 << 30, None);
     let mut buf = BytesMut::from(&header_only(0x80 | OP_BINARY, 1001)[..]);
     assert_eq!(decoder.decode(&mut buf), Err(FRAME_TOO_BIG));
     assert_eq!(FRAME_TOO_BIG.code, 1009);
     // The 16-bit form too, with only the header read.
     let encoded = frame(true, OP_TEXT, &[b'a'; 1001]);
     assert_eq!(
-        Decoder::new(1000, BIG).decode(&mut BytesMut::from(&encoded[..8])),
+        Decoder::new(1000, BIG, None).decode(&mut BytesMut::from(&encoded[..8])),
         Err(FRAME_TOO_BIG)
     );
     // Exactly the limit is fine.
     let encoded = frame(true, OP_TEXT, &[b'a'; 1000]);
     assert!(
-        Decoder::new(1000, 1000)
+        Decoder::new(1000, 1000, None)
             .decode(&mut BytesMut::from(&encoded[..]))
             .is_ok()
     );
@@ -478,16 +484,19 @@ fn frame_too_big_is_known_from_the_header() {
 fn top_bit_of_the_64_bit_length_is_a_protocol_error() {
     let mut buf = BytesMut::from(&header_only(0x80 | OP_BINARY, 1 << 63)[..]);
     assert_eq!(
-        Decoder::new(usize::MAX, usize::MAX).decode(&mut buf),
+        Decoder::new(usize::MAX, usize::MAX, None).decode(&mut buf),
         Err(BAD_LENGTH)
     );
     let mut buf = BytesMut::from(&header_only(0x80 | OP_BINARY, u64::MAX)[..]);
-    assert_eq!(Decoder::new(BIG, BIG).decode(&mut buf), Err(BAD_LENGTH));
+    assert_eq!(
+        Decoder::new(BIG, BIG, None).decode(&mut buf),
+        Err(BAD_LENGTH)
+    );
 }
 
 #[test]
 fn message_too_big_across_fragments() {
-    let mut decoder = Decoder::new(100, 150);
+    let mut decoder = Decoder::new(100, 150, None);
     let mut bytes = frame(false, OP_TEXT, &[b'a'; 80]);
     bytes.extend(frame(false, OP_CONT, &[b'b'; 70]));
     // Only the header of a third fragment: one more byte is too much.
@@ -498,19 +507,19 @@ fn message_too_big_across_fragments() {
     let mut bytes = frame(false, OP_BINARY, &[0; 100]);
     bytes.extend(&frame(true, OP_CONT, &[0; 51])[..6]);
     assert_eq!(
-        decode_all(&mut Decoder::new(100, 150), &bytes),
+        decode_all(&mut Decoder::new(100, 150, None), &bytes),
         vec![Err(MESSAGE_TOO_BIG)]
     );
     let encoded = frame(true, OP_BINARY, &[0; 151]);
     assert_eq!(
-        Decoder::new(1000, 150).decode(&mut BytesMut::from(&encoded[..8])),
+        Decoder::new(1000, 150, None).decode(&mut BytesMut::from(&encoded[..8])),
         Err(MESSAGE_TOO_BIG)
     );
     // Exactly the limit, with control frames in between (not counted).
     let mut bytes = frame(false, OP_TEXT, &[b'a'; 100]);
     bytes.extend(frame(true, OP_PING, &[0; 90]));
     bytes.extend(frame(true, OP_CONT, &[b'b'; 50]));
-    let out = decode_all(&mut Decoder::new(100, 150), &bytes);
+    let out = decode_all(&mut Decoder::new(100, 150, None), &bytes);
     assert_eq!(out.len(), 2);
     assert!(matches!(&out[1], Ok(Incoming::Text(t)) if t.len() == 150));
 }
@@ -697,7 +706,7 @@ fn large_fragmented_message_in_small_chunks() {
         let opcode = if i == 0 { OP_TEXT } else { OP_CONT };
         encoded.extend(frame(i + 1 == chunks.len(), opcode, chunk));
     }
-    let mut decoder = Decoder::new(BIG, 2 * BIG);
+    let mut decoder = Decoder::new(BIG, 2 * BIG, None);
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
     for piece in encoded.chunks(1000) {
@@ -730,7 +739,7 @@ fn no_panic_on_arbitrary_input() {
             *second |= 0x80;
         }
         let _ = Decoder::needed(&bytes);
-        let mut decoder = Decoder::new(32, 48);
+        let mut decoder = Decoder::new(32, 48, None);
         let mut buf = BytesMut::from(&bytes[..]);
         while let Ok(Some(_)) = decoder.decode(&mut buf) {}
     }

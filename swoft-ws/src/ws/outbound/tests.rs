@@ -39,9 +39,9 @@ fn flush(rx: &OutboundRx, chunk: usize) -> (Poll<io::Result<()>>, Vec<u8>, usize
 
 #[test]
 fn queued_frames_go_out_in_order_in_one_vectored_write() {
-    let (tx, rx) = queue(16, None);
+    let (tx, rx) = queue(16, None, None);
     for s in ["a", "bb", "ccc"] {
-        assert!(tx.try_send(text(s), usize::MAX).is_ok());
+        assert!(tx.try_send(text(s), usize::MAX, None).is_ok());
     }
     assert_eq!(tx.queued_bytes(), 6);
     let (r, out, calls) = flush(&rx, usize::MAX);
@@ -56,10 +56,10 @@ fn queued_frames_go_out_in_order_in_one_vectored_write() {
 
 #[test]
 fn a_partial_write_resumes_at_the_byte_where_it_stopped() {
-    let (tx, rx) = queue(16, None);
+    let (tx, rx) = queue(16, None, None);
     let long = "x".repeat(300);
     for s in ["hello", long.as_str(), "", "end"] {
-        assert!(tx.try_send(text(s), usize::MAX).is_ok());
+        assert!(tx.try_send(text(s), usize::MAX, None).is_ok());
     }
     let (r, out, calls) = flush(&rx, 3);
     assert!(matches!(r, Poll::Ready(Ok(()))));
@@ -77,20 +77,23 @@ fn a_partial_write_resumes_at_the_byte_where_it_stopped() {
 
 #[test]
 fn the_queue_is_bounded_in_frames_and_in_bytes_but_takes_one_large_frame_when_empty() {
-    let (tx, rx) = queue(2, None);
+    let (tx, rx) = queue(2, None, None);
     assert!(
-        tx.try_send(text(&"x".repeat(100)), 10).is_ok(),
+        tx.try_send(text(&"x".repeat(100)), 10, None).is_ok(),
         "an empty queue takes it"
     );
-    assert!(matches!(tx.try_send(text("y"), 10), Err(QueueError::Full)));
-    assert!(tx.try_send(text("y"), 1000).is_ok());
+    assert!(matches!(
+        tx.try_send(text("y"), 10, None),
+        Err(QueueError::Full)
+    ));
+    assert!(tx.try_send(text("y"), 1000, None).is_ok());
     assert!(
-        matches!(tx.try_send(text("z"), 1000), Err(QueueError::Full)),
+        matches!(tx.try_send(text("z"), 1000, None), Err(QueueError::Full)),
         "2 frames"
     );
     drop(rx);
     assert!(matches!(
-        tx.try_send(text("z"), 1000),
+        tx.try_send(text("z"), 1000, None),
         Err(QueueError::Closed)
     ));
     assert_eq!(tx.queued_bytes(), 0, "dropped with the receiver");
@@ -98,9 +101,9 @@ fn the_queue_is_bounded_in_frames_and_in_bytes_but_takes_one_large_frame_when_em
 
 #[test]
 fn clearing_keeps_a_frame_written_in_part_so_the_close_frame_never_follows_half_a_frame() {
-    let (tx, rx) = queue(16, None);
-    assert!(tx.try_send(text("abcdef"), usize::MAX).is_ok());
-    assert!(tx.try_send(text("dropped"), usize::MAX).is_ok());
+    let (tx, rx) = queue(16, None, None);
+    assert!(tx.try_send(text("abcdef"), usize::MAX, None).is_ok());
+    assert!(tx.try_send(text("dropped"), usize::MAX, None).is_ok());
     let mut cx = Context::from_waker(Waker::noop());
     let mut first = true;
     let r = rx.poll_write(&mut cx, false, |_, _| {
@@ -127,14 +130,14 @@ async fn senders_write_to_the_socket_directly_only_while_the_task_waits_with_not
         .unwrap();
     let (server, _) = listener.accept().await.unwrap();
     server.writable().await.unwrap();
-    let (tx, rx) = queue(16, Some(Arc::new(server)));
+    let (tx, rx) = queue(16, Some(Arc::new(server)), None);
     let mut cx = Context::from_waker(Waker::noop());
     let write_nothing = |_: &mut Context<'_>, _: &[IoSlice<'_>]| -> io::Result<usize> {
         unreachable!("nothing is queued")
     };
 
     // Not open yet: queued.
-    assert!(tx.try_send(text("queued"), usize::MAX).is_ok());
+    assert!(tx.try_send(text("queued"), usize::MAX, None).is_ok());
     assert_eq!(tx.queued_bytes(), 6);
     let (r, out, _) = flush(&rx, usize::MAX);
     assert!(matches!(r, Poll::Ready(Ok(()))));
@@ -145,7 +148,7 @@ async fn senders_write_to_the_socket_directly_only_while_the_task_waits_with_not
         rx.poll_write(&mut cx, true, write_nothing),
         Poll::Ready(Ok(()))
     ));
-    assert!(tx.try_send(text("direct"), usize::MAX).is_ok());
+    assert!(tx.try_send(text("direct"), usize::MAX, None).is_ok());
     assert_eq!(tx.queued_bytes(), 0);
     let mut got = vec![0; wire_text("direct").len()];
     tokio::time::timeout(
@@ -159,7 +162,7 @@ async fn senders_write_to_the_socket_directly_only_while_the_task_waits_with_not
 
     // Busy again: queued.
     rx.shut_direct();
-    assert!(tx.try_send(text("later"), usize::MAX).is_ok());
+    assert!(tx.try_send(text("later"), usize::MAX, None).is_ok());
     assert_eq!(tx.queued_bytes(), 5);
 }
 
@@ -175,15 +178,15 @@ fn pong_of(i: u32) -> Bytes {
 
 #[test]
 fn every_ping_gets_its_pong_and_a_flood_keeps_a_bounded_number_with_the_latest_last() {
-    let (tx, rx) = queue(4, None);
-    assert!(tx.try_send(text("a"), usize::MAX).is_ok());
+    let (tx, rx) = queue(4, None, None);
+    assert!(tx.try_send(text("a"), usize::MAX, None).is_ok());
     for i in 0..10_000u32 {
         rx.push_pong(&pong_of(i));
     }
     assert_eq!(rx.0.lock().entries.len(), 1 + MAX_PONGS);
     // The queue still takes the app's replies: pongs do not count against its capacity.
     for s in ["b", "c", "d"] {
-        assert!(tx.try_send(text(s), usize::MAX).is_ok());
+        assert!(tx.try_send(text(s), usize::MAX, None).is_ok());
     }
     let (r, out, _) = flush(&rx, usize::MAX);
     assert!(matches!(r, Poll::Ready(Ok(()))));
@@ -207,7 +210,7 @@ fn every_ping_gets_its_pong_and_a_flood_keeps_a_bounded_number_with_the_latest_l
 
 #[test]
 fn a_pong_written_in_part_is_finished_and_never_replaced() {
-    let (_tx, rx) = queue(4, None);
+    let (_tx, rx) = queue(4, None, None);
     rx.push_pong(b"first");
     // The socket takes 3 bytes, then nothing.
     let mut cx = Context::from_waker(Waker::noop());
@@ -256,10 +259,10 @@ impl Drop for ReadBuffer {
 fn small_payloads_that_stay_queued_on_a_full_socket_no_longer_pin_their_read_buffer() {
     let freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let buffer = Bytes::from_owner(ReadBuffer(vec![b'x'; 4096], freed.clone()));
-    let (tx, rx) = queue(1024, None);
+    let (tx, rx) = queue(1024, None, None);
     for i in 0..100 {
         let echo = buffer.slice(i * 4..i * 4 + 4);
-        assert!(tx.try_send(Message::Binary(echo), usize::MAX).is_ok());
+        assert!(tx.try_send(Message::Binary(echo), usize::MAX, None).is_ok());
     }
     rx.push_pong(&buffer.slice(..8));
     drop(buffer);

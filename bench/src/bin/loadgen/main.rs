@@ -8,6 +8,10 @@
 //! loadgen handshake --url ws://H:P/hs?name=bench --conns 16 --secs 2 --server-pid PID
 //! ```
 //!
+//! With `--wire` (`echo`, `idle`, `broadcast`), the clients are raw sockets ([`wire`]) that
+//! send and receive `json_doc`s and count the bytes on the wire; with `--deflate` as well they
+//! offer permessage-deflate (as Chrome does) and inflate what they get.
+//!
 //! It runs on one thread (the driver pins it to core 0). To stay out of the way it pipelines
 //! (P frames in flight per connection, one flush per batch of replies), counts replies without
 //! parsing them, and reuses one frame (shared bytes) for every send. Every loop is bounded in
@@ -26,6 +30,8 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_tls_with_config};
+
+mod wire;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Error = Box<dyn std::error::Error>;
@@ -87,6 +93,9 @@ fn main() {
     let mode = args.mode.clone().unwrap_or_default();
     let result = local.block_on(&rt, async {
         match mode.as_str() {
+            "echo" if args.flag("wire") => wire::echo(&args, &common).await,
+            "idle" if args.flag("wire") => wire::idle(&args, &common, nofile).await,
+            "broadcast" if args.flag("wire") => wire::broadcast(&args, &common).await,
             "echo" => echo(&args, &common).await,
             "idle" => idle(&args, &common, nofile).await,
             "broadcast" => broadcast(&args, &common).await,
@@ -220,6 +229,7 @@ async fn echo(args: &Args, c: &Common) -> Result<Outcome, Error> {
         p50_us: percentile(&mut lat, 50.0),
         p99_us: percentile(&mut lat, 99.0),
         rss_kib_per_conn: f64::NAN,
+        wire_bytes_per_unit: f64::NAN,
         conns: n as u64,
         note: [note, total.error.unwrap_or_default()]
             .into_iter()
@@ -311,6 +321,7 @@ async fn idle(args: &Args, c: &Common, nofile: u64) -> Result<Outcome, Error> {
         p50_us: f64::NAN,
         p99_us: f64::NAN,
         rss_kib_per_conn: (after as f64 - before as f64) / held.max(1) as f64,
+        wire_bytes_per_unit: f64::NAN,
         conns: held as u64,
         note,
     })
@@ -431,6 +442,7 @@ async fn broadcast(args: &Args, c: &Common) -> Result<Outcome, Error> {
         p50_us: percentile(&mut lat, 50.0),
         p99_us: percentile(&mut lat, 99.0),
         rss_kib_per_conn: f64::NAN,
+        wire_bytes_per_unit: f64::NAN,
         conns: m,
         note,
     })
@@ -500,6 +512,7 @@ async fn handshake(args: &Args, c: &Common) -> Result<Outcome, Error> {
         p50_us: percentile(&mut lat, 50.0),
         p99_us: percentile(&mut lat, 99.0),
         rss_kib_per_conn: f64::NAN,
+        wire_bytes_per_unit: f64::NAN,
         conns: loops as u64,
         note,
     })
