@@ -44,7 +44,32 @@ impl FrameDecoder {
     /// `max_message_size` payload bytes (close 1009).
     pub fn new(max_frame_size: usize, max_message_size: usize) -> FrameDecoder {
         FrameDecoder {
-            inner: Decoder::new(max_frame_size, max_message_size),
+            inner: Decoder::new(max_frame_size, max_message_size, None),
+        }
+    }
+
+    /// The same decoder on a connection that agreed permessage-deflate (RFC 7692): messages
+    /// whose first frame has RSV1 are inflated, the inflated size counted against
+    /// `max_message_size`. `client_no_context_takeover`: the client starts each message with
+    /// an empty window; `client_max_window_bits`: 8–15, the window the client compresses with.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(
+        max_frame_size: usize,
+        max_message_size: usize,
+        client_no_context_takeover: bool,
+        client_max_window_bits: u8,
+    ) -> FrameDecoder {
+        let params = crate::ws::deflate::Params {
+            level: 1,
+            min_size: 0,
+            server_no_context_takeover: true,
+            client_no_context_takeover,
+            server_max_window_bits: 15,
+            client_max_window_bits,
+        };
+        let inflate = crate::ws::deflate::Inflate::new(&params);
+        FrameDecoder {
+            inner: Decoder::new(max_frame_size, max_message_size, Some(inflate)),
         }
     }
 

@@ -192,7 +192,7 @@ impl Transport {
             },
             Io::Other(io) if io.reads_in_place() => {
                 // Straight into the buffer (given back by `poll_read` if nothing came).
-                reserve(&mut self.buf, self.read_size);
+                reserve(&mut self.buf, self.read_size as usize);
                 tokio_util::io::poll_read_buf(Pin::new(&mut **io), cx, &mut self.buf)
             }
             Io::Other(io) => {
