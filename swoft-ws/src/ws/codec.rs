@@ -262,7 +262,16 @@ impl Decoder {
         if header.payload_len > self.max_frame_size as u64 {
             return Err(FRAME_TOO_BIG);
         }
-        if data {
+        let inflating = compressed || self.inflate.as_deref().is_some_and(Inflate::active);
+        if data && inflating {
+            // A compressed frame is inflated as it comes and its inflated bytes are counted
+            // against the message limit; its own length may be the deflate of a message just
+            // under the limit, which is a few bytes longer than the message (random data goes
+            // in stored blocks). Past that bound no legitimate frame goes: refused from its head.
+            if header.payload_len > deflate_bound(self.max_message_size) {
+                return Err(MESSAGE_TOO_BIG);
+            }
+        } else if data {
             let so_far = self.fragmented.as_deref().map_or(0, Assembly::len) as u64;
             if so_far.saturating_add(header.payload_len) > self.max_message_size as u64 {
                 return Err(MESSAGE_TOO_BIG);
@@ -286,6 +295,13 @@ impl Decoder {
             len,
         }))
     }
+}
+
+/// The longest deflate of `n` bytes (zlib's `deflateBound` for raw deflate, plus room for an
+/// empty stored block): what a compressed message within the limit may take on the wire.
+fn deflate_bound(n: usize) -> u64 {
+    let n = n as u64;
+    n + (n >> 12) + (n >> 14) + (n >> 25) + 16
 }
 
 /// Parses the header at the front of `buf` (None: incomplete). Checks nothing but lengths.

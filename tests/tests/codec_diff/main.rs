@@ -44,12 +44,15 @@
 //!    not the message's end. No difference; the cases that split characters across
 //!    fragments are here to keep it so.
 //!
+//! Compressed messages (permessage-deflate, RFC 7692) are the other half: see [`deflate`].
+//!
 //! Cases: 2,000 by default (a few seconds); `SWOFT_WS_DIFF_CASES=100000` for more.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
 mod cases;
+mod deflate;
 
 use bytes::BytesMut;
 use proptest::prelude::*;
@@ -76,7 +79,15 @@ struct Outcome {
 
 /// swoft-ws's decoder, fed one read at a time.
 fn ours(bytes: &[u8], reads: &[usize]) -> (Outcome, Option<Violation>) {
-    let mut decoder = FrameDecoder::new(MAX_FRAME, MAX_MESSAGE);
+    ours_with(FrameDecoder::new(MAX_FRAME, MAX_MESSAGE), bytes, reads)
+}
+
+/// `decoder`, fed one read at a time.
+fn ours_with(
+    mut decoder: FrameDecoder,
+    bytes: &[u8],
+    reads: &[usize],
+) -> (Outcome, Option<Violation>) {
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     for chunk in Chunks::new(bytes, reads) {
@@ -120,12 +131,22 @@ fn ours(bytes: &[u8], reads: &[usize]) -> (Outcome, Option<Violation>) {
 
 /// tungstenite's server side over an in-memory stream that returns the same reads.
 fn theirs(bytes: &[u8], reads: &[usize]) -> (Outcome, Option<TError>) {
+    theirs_with(MAX_FRAME, MAX_MESSAGE, bytes, reads)
+}
+
+/// tungstenite's server side with these limits.
+fn theirs_with(
+    max_frame: usize,
+    max_message: usize,
+    bytes: &[u8],
+    reads: &[usize],
+) -> (Outcome, Option<TError>) {
     let stream = Stream {
         reads: Chunks::new(bytes, reads).map(<[u8]>::to_vec).collect(),
     };
     let config = WebSocketConfig::default()
-        .max_frame_size(Some(MAX_FRAME))
-        .max_message_size(Some(MAX_MESSAGE));
+        .max_frame_size(Some(max_frame))
+        .max_message_size(Some(max_message));
     let mut ws = WebSocket::from_raw_socket(stream, Role::Server, Some(config));
     let mut frames = Vec::new();
     loop {
