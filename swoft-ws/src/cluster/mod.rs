@@ -66,8 +66,8 @@ mod node;
 mod packet;
 #[cfg(feature = "redis")]
 pub mod redis;
-mod sign;
 mod requests;
+mod sign;
 
 use std::time::Duration;
 
