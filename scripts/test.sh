@@ -20,6 +20,9 @@ bash scripts/autobahn.sh
 # connection resumes and gets every push it missed, in order, once.
 (cd clients/typescript && SWOFT_WS_SESSION_SERVER=chat node --test \
   --test-name-pattern='resumes with nothing lost' test/session.test.mjs)
+# The README's "Getting started", followed word for word in a fresh `cargo new` app: it builds,
+# passes its test on the kit, and answers the TypeScript client from Node.
+bash scripts/newcomer.sh
 # The browser test builds and runs the chat example itself. Without Chromium it fails when
 # CI=true and is skipped, loudly, elsewhere.
 node --test tests/browser/*.test.mjs

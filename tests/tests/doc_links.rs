@@ -48,7 +48,8 @@ fn md_refs(text: &str) -> Vec<&str> {
             .map_or(i, |(j, _)| j);
         let name = &text[start..end];
         let relative = name.starts_with("../") || !name.starts_with(['/', '.']);
-        if name.len() > 3 && relative {
+        let variable = text[..start].ends_with('$'); // `$repo/README.md` in a script
+        if name.len() > 3 && relative && !variable {
             refs.push(name);
         }
     }
@@ -84,7 +85,7 @@ fn every_markdown_file_the_repository_names_exists() {
 #[test]
 fn md_refs_finds_names_and_relative_paths() {
     assert_eq!(
-        md_refs("see `ARCHITECTURE.md`, [x](../../README.md) and /tmp/t.md, a.mdx"),
+        md_refs("see `ARCHITECTURE.md`, [x](../../README.md), /tmp/t.md, $dir/A.md, a.mdx"),
         ["ARCHITECTURE.md", "../../README.md"]
     );
 }
