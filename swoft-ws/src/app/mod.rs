@@ -383,6 +383,13 @@ impl App {
     /// An axum router with one WebSocket route per module path. Merge it with your own routes;
     /// serve it with connect info (`into_make_service_with_connect_info::<SocketAddr>()`) so
     /// handshake hooks see the peer address. Other paths get 404.
+    ///
+    /// [`serve_router`](crate::serve_router) and [`serve_with`](Self::serve_with) serve it with
+    /// the peer address, the handshake timeout and the drain at shutdown. With `axum::serve`,
+    /// keep a clone of [`server`](Self::server) and await [`Server::drain`] in its graceful
+    /// shutdown future: axum's own shutdown does not wait for upgraded WebSocket connections.
+    /// A tower CORS layer does not open these routes to other sites: the handshake's `Origin`
+    /// is checked by the [`origins`](AppBuilder::origins) setting.
     pub fn into_router(self) -> Router {
         let mut router = Router::new();
         for module in self.server.modules() {
