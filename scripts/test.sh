@@ -16,10 +16,6 @@ bash scripts/autobahn.sh
 # document, the committed build the example serves (examples/chat/static/swoft-ws-client.js), and
 # examples/node_client.mjs run as a user runs it.
 (cd clients/typescript && npm run -s build && npm run -s check:contract && node --test test/*.test.mjs)
-# The client's resume against the real chat example (/chat opts in to recovery): a dropped
-# connection resumes and gets every push it missed, in order, once.
-(cd clients/typescript && SWOFT_WS_SESSION_SERVER=chat node --test \
-  --test-name-pattern='resumes with nothing lost' test/session.test.mjs)
 # The README's "Getting started", followed word for word in a fresh `cargo new` app: it builds,
 # passes its test on the kit, and answers the TypeScript client from Node.
 bash scripts/newcomer.sh
