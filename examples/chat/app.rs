@@ -42,8 +42,8 @@ pub fn setup(builder: AppBuilder) -> AppBuilder {
 /// The Redis adapter the environment asks for: `SWOFT_WS_REDIS_URL` (e.g.
 /// `redis://127.0.0.1:6379`) makes this node one of a cluster, as node `SWOFT_WS_NODE_ID`
 /// (default: a random id), signing what it sends the other nodes with
-/// `SWOFT_WS_CLUSTER_SECRET` if set (every node needs the same one, at least 16 bytes).
-/// Without the URL, `Ok(None)`: one node, in memory. An unreachable Redis, a node id in use or
+/// `SWOFT_WS_CLUSTER_SECRET` if set (every node needs the same one, at least 16 bytes), with
+/// sessions resumable on any node ([`ClusterSettings::shared_recovery`]). Without the URL, `Ok(None)`: one node, in memory. An unreachable Redis, a node id in use or
 /// a secret too short is an error naming the URL.
 pub async fn cluster_from_env() -> Result<Option<RedisAdapter>, swoft_ws::redis::ConnectError> {
     let Some(url) = std::env::var("SWOFT_WS_REDIS_URL")
@@ -56,7 +56,8 @@ pub async fn cluster_from_env() -> Result<Option<RedisAdapter>, swoft_ws::redis:
         .ok()
         .filter(|n| !n.is_empty())
         .map_or_else(NodeId::random, |n| NodeId::new(&n));
-    let mut settings = ClusterSettings::default();
+    // `/chat` keeps sessions resumable: across the nodes, a client resumes on any of them.
+    let mut settings = ClusterSettings::default().shared_recovery(true);
     if let Some(secret) = std::env::var_os("SWOFT_WS_CLUSTER_SECRET").filter(|s| !s.is_empty()) {
         settings = settings.secret(secret.as_encoded_bytes());
     }

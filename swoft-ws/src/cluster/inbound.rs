@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use bytes::BufMut;
 
-use crate::cluster::node::{Answer, ClusterNode, Question, Twin};
+use crate::cluster::node::{A_SESSION, Answer, ClusterNode, Question, Twin};
 use crate::cluster::packet::*;
 use crate::cluster::requests::{A_ACKS, read_acks};
 use crate::cluster::sign::Rejected;
 use crate::runtime::broadcast::Payload;
 use crate::runtime::fd::Fd;
-use crate::runtime::remote::{LogPush, NodeId};
+use crate::runtime::remote::{LogPush, NodeId, Taken};
 
 /// At most one `warn` line about rejected messages per this long (the others are counted, and
 /// the next line says how many).
@@ -229,6 +229,24 @@ impl ClusterNode {
         if q == Question::Request as u8 {
             return self.on_request(origin, id, r);
         }
+        if q == Question::Session as u8 {
+            let (path, token) = (r.str()?, r.str()?);
+            let server = self.server()?;
+            let taken = crate::runtime::recovery::shared::hand_over(&server, path, token);
+            let mut b = self.header(K_ANSWER, 64);
+            b.put_u64(id);
+            b.put_u8(A_SESSION);
+            match taken {
+                Taken::Unknown => b.put_u8(0),
+                Taken::Found(rec) => {
+                    b.put_u8(1);
+                    put_str(&mut b, rec.as_bytes());
+                }
+                Taken::Expired => b.put_u8(2),
+            }
+            self.publish(Some(origin), b);
+            return Some(());
+        }
         let arg = r.str()?;
         let server = self.server()?;
         let rooms = server.rooms();
@@ -278,6 +296,12 @@ impl ClusterNode {
             }
             1 => Answer::Size(r.u32()? as usize),
             A_ACKS => read_acks(&mut r)?,
+            A_SESSION => Answer::Session(match r.u8()? {
+                0 => Taken::Unknown,
+                1 => Taken::Found(r.str()?.to_owned()),
+                2 => Taken::Expired,
+                _ => return None,
+            }),
             _ => return None,
         };
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);

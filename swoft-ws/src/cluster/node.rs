@@ -31,7 +31,12 @@ pub(super) enum Question {
     Label = 2,
     /// Ask your receivers of a target and answer with their answers (`cluster/requests.rs`).
     Request = 3,
+    /// Hand over a resumable session the store does not hold (`recovery::shared::hand_over`).
+    Session = 4,
 }
+
+/// The tag of an [`Answer::Session`] (0 members and 1 size come before it, 2 is `A_ACKS`).
+pub(super) const A_SESSION: u8 = 3;
 
 /// One node's answer.
 #[derive(Debug)]
@@ -40,6 +45,8 @@ pub(super) enum Answer {
     Size(usize),
     /// The answers of a node's receivers to a request.
     Acks(Vec<(Fd, Result<String, crate::runtime::ack::AckError>)>),
+    /// What a node holds of a resumable session.
+    Session(Taken),
 }
 
 /// Writes a broadcast's target: a tag, then the room, the path or the fds.
@@ -461,6 +468,7 @@ impl ClusterNode {
                 Answer::Size(n) => n,
                 Answer::Members(m) => m.len(),
                 Answer::Acks(a) => a.len(),
+                Answer::Session(_) => 0,
             })
             .sum()
     }
@@ -527,6 +535,28 @@ impl Remote for ClusterNode {
             Some(log) => log.0.take(token),
             None => Box::pin(async { Taken::Unknown }),
         }
+    }
+
+    fn hand_over_session<'a>(&'a self, module: &'a str, token: &'a str) -> BoxFuture<'a, Taken> {
+        Box::pin(async move {
+            let timeout = self.adapter.settings().query_timeout;
+            let answers = self
+                .ask_with(None, timeout, |b| {
+                    b.put_u8(Question::Session as u8);
+                    put_str(b, module.as_bytes());
+                    put_str(b, token.as_bytes());
+                })
+                .await;
+            let mut out = Taken::Unknown;
+            for (_, a) in answers {
+                match a {
+                    Answer::Session(t @ Taken::Found(_)) => return t,
+                    Answer::Session(Taken::Expired) => out = Taken::Expired,
+                    _ => {}
+                }
+            }
+            out
+        })
     }
 
     fn id(&self) -> &NodeId {

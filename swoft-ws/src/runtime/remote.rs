@@ -219,6 +219,13 @@ pub(crate) trait Remote: Send + Sync + fmt::Debug {
         let _ = token;
         Box::pin(async { Taken::Unknown })
     }
+    /// Asks the other nodes for session `token` of module `module`, which the store does not
+    /// hold: the node that has it (live on a half-open connection, which it closes with
+    /// 4000, or dropped and not saved) hands its record over.
+    fn hand_over_session<'a>(&'a self, module: &'a str, token: &'a str) -> BoxFuture<'a, Taken> {
+        let _ = (module, token);
+        Box::pin(async { Taken::Unknown })
+    }
 }
 
 /// A push for the shared log.

@@ -30,6 +30,10 @@ async fn two_chat_example_binaries_sharing_one_redis() {
     let mut bob = TestClient::connect(&ws(&n2.addr, "bob"), &[])
         .await
         .unwrap();
+    let bob_token = bob.expect_session().await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     ok(&mut alice, "room.join", json!({"room": "lobby"})).await;
     // The nodes find each other at once (a newcomer's first heartbeat is answered): retry
     // briefly in case bob's join races node two's start.
@@ -53,8 +57,9 @@ async fn two_chat_example_binaries_sharing_one_redis() {
     )
     .await;
     assert_eq!(r["delivered"], 1);
+    let (message, bob_off) = push_and_offset(&mut bob, "room.message").await;
     assert_eq!(
-        bob.expect_push("room.message").await,
+        message,
         json!({"room": "lobby", "from": "alice", "text": "hello bob"})
     );
     let r = ok(
@@ -91,7 +96,39 @@ async fn two_chat_example_binaries_sharing_one_redis() {
         "node one still waited for node two: {:?}",
         asked.elapsed()
     );
+
+    // Bob was told to reconnect; he resumes on node one and gets what was said meanwhile.
+    ok(
+        &mut alice,
+        "room.send",
+        json!({"room": "lobby", "text": "still there?"}),
+    )
+    .await;
+    let mut bob = TestClient::connect(
+        &format!("{}&resume={bob_token}&off={bob_off}", ws(&n1.addr, "bob")),
+        &[],
+    )
+    .await
+    .unwrap();
+    let s = bob.expect_session().await;
+    assert_eq!(s["resumed"], true, "{s}");
+    assert_eq!(
+        bob.expect_push("room.message").await,
+        json!({"room": "lobby", "from": "alice", "text": "still there?"})
+    );
+    let r = ok(&mut alice, "room.members", json!({"room": "lobby"})).await;
+    assert_eq!(r["members"], json!(["alice", "bob"]), "his rooms came back");
     drop(n1);
+}
+
+/// The next push `command` on `c`: its data and its offset.
+async fn push_and_offset(c: &mut TestClient, command: &str) -> (Value, String) {
+    loop {
+        let v = c.recv_json().await;
+        if v["cmd"] == command && v.get("id").is_none() {
+            return (v["data"].clone(), v["off"].as_str().unwrap().to_owned());
+        }
+    }
 }
 
 #[test]

@@ -15,6 +15,10 @@ use swoft_ws_tests::{QUIET, RedisServer, TestClient, TestServer, init_tracing, w
 #[ws_module(path = "/r", controllers = [RoomCtl], recovery)]
 pub struct Resumable;
 
+/// The same, with a window of one second (the `expired` case).
+#[ws_module(path = "/short", controllers = [RoomCtl], recovery(window_secs = 1))]
+pub struct ShortWindow;
+
 #[derive(Default)]
 pub struct RoomCtl;
 
@@ -36,6 +40,7 @@ async fn node(redis: &RedisServer, id: &str) -> TestServer {
     .expect("connect to the test redis");
     let app = App::builder()
         .module::<Resumable>()
+        .module::<ShortWindow>()
         .cluster(adapter)
         .build()
         .unwrap();
@@ -61,7 +66,12 @@ fn off(t: &str) -> String {
 
 /// A fresh member of `room` on `ts`: the client and its token.
 async fn member(ts: &TestServer, room: &str) -> (TestClient, String) {
-    let mut c = ts.connect("/r").await.unwrap();
+    member_of(ts, "/r", room).await
+}
+
+/// A fresh member of `room` in the module at `path` on `ts`.
+async fn member_of(ts: &TestServer, path: &str, room: &str) -> (TestClient, String) {
+    let mut c = ts.connect(path).await.unwrap();
     let s = c.expect_session().await;
     assert_eq!(s["resumed"], false, "{s}");
     let reply = c.request("room.join", json!(room)).await;
@@ -182,7 +192,7 @@ async fn a_rolling_restart_loses_nothing_clients_resume_on_the_other_node() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    const N: usize = 50;
+    const N: usize = 200;
     let (a, b) = (node(&redis, "ka").await, node(&redis, "kb").await);
     let mut clients = Vec::new();
     for _ in 0..N {
@@ -243,4 +253,97 @@ async fn a_rolling_restart_loses_nothing_clients_resume_on_the_other_node() {
         let want: Vec<u64> = (first..200).collect();
         assert_eq!(seen, want, "every push once, in order");
     }
+}
+
+#[tokio::test]
+async fn a_resume_on_another_node_while_the_old_connection_looks_open_closes_it_with_4000() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "ha").await, node(&redis, "hb").await);
+    let (mut old, token) = member(&a, "lobby").await;
+    push_n(a.server(), "lobby", 0, 2);
+    let _ = text(&mut old).await;
+    let last = off(&text(&mut old).await);
+    // Half-open: these reach the old socket, but the client never reads them.
+    push_n(b.server(), "lobby", 2, 5);
+    let mut missed = Vec::new();
+    for _ in 0..5 {
+        missed.push(text(&mut old).await);
+    }
+    assert_eq!(
+        a.server().stats().dropped_sessions,
+        0,
+        "the old one is live"
+    );
+    let mut new = b
+        .connect(&format!("/r?resume={token}&off={last}"))
+        .await
+        .unwrap();
+    let s = new.expect_session().await;
+    assert_eq!(
+        (&s["resumed"], &s["replayed"]),
+        (&json!(true), &json!(5)),
+        "{s}"
+    );
+    for want in &missed {
+        assert_eq!(&text(&mut new).await, want, "the replay, byte for byte");
+    }
+    let (code, reason) = old.expect_close().await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (4000, "session resumed by a new connection")
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || a.server().stats().connections
+            == 0)
+        .await,
+        "the old connection is gone from node A"
+    );
+    assert_eq!(
+        a.server().stats().dropped_sessions,
+        0,
+        "and its session too"
+    );
+    push_n(a.server(), "lobby", 7, 1);
+    let live: Value = serde_json::from_str(&text(&mut new).await).unwrap();
+    assert_eq!(
+        live["data"],
+        json!({"n": 7}),
+        "live pushes reach the new one"
+    );
+    new.expect_silence(QUIET).await;
+}
+
+#[tokio::test]
+async fn a_resume_on_another_node_after_the_window_is_expired() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "xa").await, node(&redis, "xb").await);
+    let (ann, token) = member_of(&a, "/short", "lobby").await;
+    ann.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || a
+            .server()
+            .stats()
+            .dropped_sessions
+            == 1)
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the 1 s window, and then some
+    let mut c = b.connect(&format!("/short?resume={token}")).await.unwrap();
+    let s = c.expect_session().await;
+    assert_eq!(
+        (&s["resumed"], &s["reason"]),
+        (&json!(false), &json!("expired")),
+        "{s}"
+    );
+    assert_ne!(
+        s["token"],
+        json!(token),
+        "a fresh session, with a new token"
+    );
 }

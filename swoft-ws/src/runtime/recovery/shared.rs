@@ -170,9 +170,16 @@ pub(crate) async fn prefetch(server: &Server, module: &ModuleRuntime, req: &Hand
     if here == Some(false) {
         return;
     }
-    let taken = tokio::time::timeout(STORE_WAIT, cluster.take_session(&token))
+    let mut taken = tokio::time::timeout(STORE_WAIT, cluster.take_session(&token))
         .await
         .unwrap_or(Taken::Unknown);
+    if here.is_none() && taken == Taken::Unknown {
+        // Not in the store: live on another node (half-open), or dropped there and not
+        // saved (the store was down). That node hands it over.
+        taken = tokio::time::timeout(STORE_WAIT, cluster.hand_over_session(module.path, &token))
+            .await
+            .unwrap_or(Taken::Unknown);
+    }
     if here == Some(true) {
         if !matches!(taken, Taken::Found(_)) {
             let mut st = store.lock();
@@ -203,6 +210,44 @@ pub(crate) async fn prefetch(server: &Server, module: &ModuleRuntime, req: &Hand
             }
         },
     }
+}
+
+/// Another node's resume asks for session `token` of module `path` (it was not in the
+/// store): if this node holds it, it hands it over and forgets it. A session still live here
+/// (the client's old connection looks open: half-open) is over, and that connection is
+/// closed with 4000, as on one node. Answers its record, or that it expired, or nothing.
+pub(crate) fn hand_over(server: &Server, path: &str, token: &str) -> Taken {
+    let Some(store) = server.recovery() else {
+        return Taken::Unknown;
+    };
+    let mut st = store.lock();
+    let now = Instant::now();
+    st.prune(now);
+    if st.expired.contains_key(token) {
+        return Taken::Expired;
+    }
+    if st.sessions.get(token).is_none_or(|s| s.module != path) {
+        return Taken::Unknown;
+    }
+    let Some(mut s) = st.sessions.remove(token) else {
+        return Taken::Unknown;
+    };
+    let (rooms, label) = match s.live.take() {
+        Some(old) => {
+            st.by_conn.remove(&old.id());
+            let taken = (old.rooms(), old.label());
+            tracing::info!(fd = %old.fd(), "closing: {} (4000), on another node", super::REPLACED);
+            old.force_close(crate::ws::close_code::SESSION_RESUMED, super::REPLACED);
+            taken
+        }
+        None => {
+            if let Some(log) = st.logs.get_mut(s.module) {
+                unindex(log, &s.rooms);
+            }
+            (std::mem::take(&mut s.rooms), s.label.take())
+        }
+    };
+    Taken::Found(record(&s, &rooms, label.as_deref()))
 }
 
 /// Keeps a session from the store as dropped here.
