@@ -1,6 +1,7 @@
 //! Shared helpers of the swoft-ws integration tests. The tests themselves are in `tests/`;
 //! they drive real servers over 127.0.0.1 with `swoft_ws::testing`.
 
+pub mod resume;
 pub mod tls;
 
 use std::time::Duration;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use swoft_ws::prelude::*;
-use swoft_ws::testing::Received;
 use swoft_ws::{App, Server};
+use swoft_ws_tests::resume::{fresh_member, next_text};
 use swoft_ws_tests::{QUIET, TestClient, TestServer, init_tracing, wait_until};
 
 #[ws_module(path = "/r", controllers = [RoomCtl], recovery)]
@@ -70,14 +70,6 @@ async fn start() -> TestServer {
     TestServer::start(app).await
 }
 
-/// The next text frame, as it came.
-async fn text(c: &mut TestClient) -> String {
-    match c.recv().await {
-        Received::Text(t) => t,
-        other => panic!("expected a text frame, got {other:?}"),
-    }
-}
-
 /// The `$session` frame's data (the test kit checks that it came first).
 async fn session(c: &mut TestClient) -> Value {
     c.expect_session().await
@@ -86,20 +78,13 @@ async fn session(c: &mut TestClient) -> Value {
 /// Connects to `path` (a fresh session), skips the greeting, joins `room`; the token and the
 /// offset of the last push seen.
 async fn member(ts: &TestServer, path: &str, room: &str) -> (TestClient, String, String) {
-    let mut c = ts.connect(path).await.unwrap();
-    let s = session(&mut c).await;
-    assert_eq!(s["resumed"], false);
-    assert!(s.get("reason").is_none(), "{s}");
-    let token = s["token"].as_str().unwrap().to_owned();
-    assert_eq!(token.len(), 32, "128 bits as hex: {token}");
+    let (mut c, token) = fresh_member(ts, path, room).await;
     let mut last = String::new();
     if path.starts_with("/r") {
-        let hello: Value = serde_json::from_str(&text(&mut c).await).unwrap();
+        let hello: Value = serde_json::from_str(&next_text(&mut c).await).unwrap();
         assert_eq!(hello["cmd"], "hello");
         last = hello["off"].as_str().unwrap().to_owned();
     }
-    let reply = c.request("room.join", json!(room)).await;
-    assert!(reply.get("error").is_none(), "{reply}");
     (c, token, last)
 }
 
@@ -118,8 +103,12 @@ async fn fifty_missed_pushes_are_replayed_byte_for_byte_in_order_once_then_live_
     push_n(ts.server(), "lobby", 0, 3);
     let mut last = String::new();
     for _ in 0..3 {
-        let t = text(&mut a).await;
-        assert_eq!(t, text(&mut watcher).await, "one frame for every receiver");
+        let t = next_text(&mut a).await;
+        assert_eq!(
+            t,
+            next_text(&mut watcher).await,
+            "one frame for every receiver"
+        );
         last = serde_json::from_str::<Value>(&t).unwrap()["off"]
             .as_str()
             .unwrap()
@@ -137,7 +126,7 @@ async fn fifty_missed_pushes_are_replayed_byte_for_byte_in_order_once_then_live_
     push_n(ts.server(), "lobby", 3, 50);
     let mut missed = Vec::new();
     for _ in 0..50 {
-        missed.push(text(&mut watcher).await);
+        missed.push(next_text(&mut watcher).await);
     }
     let mut b = ts
         .connect(&format!("/r?name=ann&resume={token}&off={last}"))
@@ -151,7 +140,7 @@ async fn fifty_missed_pushes_are_replayed_byte_for_byte_in_order_once_then_live_
     );
     assert_ne!(s["token"], json!(token), "a new token");
     for want in &missed {
-        assert_eq!(&text(&mut b).await, want);
+        assert_eq!(&next_text(&mut b).await, want);
     }
     // Its room and label came back before the replay: live pushes reach it, once.
     let ann = ts.server().rooms().find_label("ann").await;
@@ -159,7 +148,7 @@ async fn fifty_missed_pushes_are_replayed_byte_for_byte_in_order_once_then_live_
     let conn = ts.server().connection(ann[0].fd).unwrap();
     assert_eq!(conn.rooms(), [std::sync::Arc::from("lobby")]);
     push_n(ts.server(), "lobby", 53, 1);
-    let live: Value = serde_json::from_str(&text(&mut b).await).unwrap();
+    let live: Value = serde_json::from_str(&next_text(&mut b).await).unwrap();
     assert_eq!(live["data"], json!({"n": 53}));
     b.expect_silence(QUIET).await;
     assert_eq!(ts.server().stats().dropped_sessions, 0);
@@ -181,7 +170,7 @@ async fn a_resume_while_the_old_connection_looks_open_closes_it_with_4000() {
         (4000, "session resumed by a new connection")
     );
     push_n(ts.server(), "room", 0, 1);
-    let v: Value = serde_json::from_str(&text(&mut new).await).unwrap();
+    let v: Value = serde_json::from_str(&next_text(&mut new).await).unwrap();
     assert_eq!(v["data"], json!({"n": 0}));
 }
 
@@ -318,7 +307,7 @@ async fn a_module_without_recovery_sends_no_session_and_no_offsets() {
     c.request("room.join", json!("p")).await;
     push_n(ts.server(), "p", 0, 1);
     assert_eq!(
-        text(&mut c).await,
+        next_text(&mut c).await,
         r#"{"cmd":"tick","data":{"n":0}}"#,
         "the wire is unchanged"
     );

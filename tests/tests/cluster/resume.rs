@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use swoft_ws::App;
 use swoft_ws::cluster::NodeId;
 use swoft_ws::prelude::*;
 use swoft_ws::redis::RedisAdapter;
 use swoft_ws::testing::Received;
-use swoft_ws::{App, Server};
+use swoft_ws_tests::resume::{fresh_member, next_text, offset_of, push_ticks};
 use swoft_ws_tests::{QUIET, RedisServer, TestClient, TestServer, init_tracing, wait_until};
 
 #[ws_module(path = "/r", controllers = [RoomCtl], recovery)]
@@ -50,41 +51,6 @@ async fn node(redis: &RedisServer, id: &str) -> TestServer {
     ts
 }
 
-async fn text(c: &mut TestClient) -> String {
-    match c.recv().await {
-        Received::Text(t) => t,
-        other => panic!("expected a text frame, got {other:?}"),
-    }
-}
-
-fn off(t: &str) -> String {
-    serde_json::from_str::<Value>(t).unwrap()["off"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// A fresh member of `room` on `ts`: the client and its token.
-async fn member(ts: &TestServer, room: &str) -> (TestClient, String) {
-    member_of(ts, "/r", room).await
-}
-
-/// A fresh member of `room` in the module at `path` on `ts`.
-async fn member_of(ts: &TestServer, path: &str, room: &str) -> (TestClient, String) {
-    let mut c = ts.connect(path).await.unwrap();
-    let s = c.expect_session().await;
-    assert_eq!(s["resumed"], false, "{s}");
-    let reply = c.request("room.join", json!(room)).await;
-    assert!(reply.get("error").is_none(), "{reply}");
-    (c, s["token"].as_str().unwrap().to_owned())
-}
-
-fn push_n(server: &Server, room: &str, from: u32, n: u32) {
-    for i in from..from + n {
-        let _ = server.room(room).push("tick", &json!({"n": i})).unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_session_dropped_on_one_node_resumes_on_another_with_exactly_what_it_missed() {
     init_tracing();
@@ -92,14 +58,18 @@ async fn a_session_dropped_on_one_node_resumes_on_another_with_exactly_what_it_m
         return;
     };
     let (a, b) = (node(&redis, "ra").await, node(&redis, "rb").await);
-    let (mut ann, token) = member(&a, "lobby").await;
-    let (mut watcher, _) = member(&b, "lobby").await;
-    push_n(a.server(), "lobby", 0, 3);
+    let (mut ann, token) = fresh_member(&a, "/r", "lobby").await;
+    let (mut watcher, _) = fresh_member(&b, "/r", "lobby").await;
+    push_ticks(a.server(), "lobby", 0, 3);
     let mut last = String::new();
     for _ in 0..3 {
-        let t = text(&mut ann).await;
-        assert_eq!(t, text(&mut watcher).await, "the same bytes on both nodes");
-        last = off(&t);
+        let t = next_text(&mut ann).await;
+        assert_eq!(
+            t,
+            next_text(&mut watcher).await,
+            "the same bytes on both nodes"
+        );
+        last = offset_of(&t);
     }
     ann.drop_abruptly();
     assert!(
@@ -111,11 +81,11 @@ async fn a_session_dropped_on_one_node_resumes_on_another_with_exactly_what_it_m
         .await
     );
     tokio::time::sleep(Duration::from_millis(200)).await; // the record reaches the store
-    push_n(a.server(), "lobby", 3, 25);
-    push_n(b.server(), "lobby", 28, 25);
+    push_ticks(a.server(), "lobby", 3, 25);
+    push_ticks(b.server(), "lobby", 28, 25);
     let mut missed = Vec::new();
     for _ in 0..50 {
-        missed.push(text(&mut watcher).await);
+        missed.push(next_text(&mut watcher).await);
     }
     let mut again = b
         .connect(&format!("/r?resume={token}&off={last}"))
@@ -128,10 +98,10 @@ async fn a_session_dropped_on_one_node_resumes_on_another_with_exactly_what_it_m
         "{s}"
     );
     for want in &missed {
-        assert_eq!(&text(&mut again).await, want);
+        assert_eq!(&next_text(&mut again).await, want);
     }
-    push_n(a.server(), "lobby", 53, 1);
-    let live: Value = serde_json::from_str(&text(&mut again).await).unwrap();
+    push_ticks(a.server(), "lobby", 53, 1);
+    let live: Value = serde_json::from_str(&next_text(&mut again).await).unwrap();
     assert_eq!(live["data"], json!({"n": 53}));
     again.expect_silence(QUIET).await;
 
@@ -157,11 +127,11 @@ async fn a_resume_from_before_a_node_started_reading_the_log_is_evicted() {
         return;
     };
     let a = node(&redis, "ea").await;
-    let (mut ann, token) = member(&a, "lobby").await;
-    push_n(a.server(), "lobby", 0, 1);
-    let first = off(&text(&mut ann).await);
-    push_n(a.server(), "lobby", 1, 1);
-    let _ = text(&mut ann).await;
+    let (mut ann, token) = fresh_member(&a, "/r", "lobby").await;
+    push_ticks(a.server(), "lobby", 0, 1);
+    let first = offset_of(&next_text(&mut ann).await);
+    push_ticks(a.server(), "lobby", 1, 1);
+    let _ = next_text(&mut ann).await;
     ann.drop_abruptly();
     assert!(
         wait_until(Duration::from_secs(5), || a
@@ -196,7 +166,7 @@ async fn a_rolling_restart_loses_nothing_clients_resume_on_the_other_node() {
     let (a, b) = (node(&redis, "ka").await, node(&redis, "kb").await);
     let mut clients = Vec::new();
     for _ in 0..N {
-        clients.push(member(&a, "feed").await);
+        clients.push(fresh_member(&a, "/r", "feed").await);
     }
     let pusher = {
         let server = b.server().clone();
@@ -239,7 +209,7 @@ async fn a_rolling_restart_loses_nothing_clients_resume_on_the_other_node() {
             let s = c.expect_session().await;
             assert_eq!(s["resumed"], true, "{s}");
             while seen.last() != Some(&199) {
-                let v: Value = serde_json::from_str(&text(&mut c).await).unwrap();
+                let v: Value = serde_json::from_str(&next_text(&mut c).await).unwrap();
                 seen.push(v["data"]["n"].as_u64().unwrap());
             }
             seen
@@ -262,15 +232,15 @@ async fn a_resume_on_another_node_while_the_old_connection_looks_open_closes_it_
         return;
     };
     let (a, b) = (node(&redis, "ha").await, node(&redis, "hb").await);
-    let (mut old, token) = member(&a, "lobby").await;
-    push_n(a.server(), "lobby", 0, 2);
-    let _ = text(&mut old).await;
-    let last = off(&text(&mut old).await);
+    let (mut old, token) = fresh_member(&a, "/r", "lobby").await;
+    push_ticks(a.server(), "lobby", 0, 2);
+    let _ = next_text(&mut old).await;
+    let last = offset_of(&next_text(&mut old).await);
     // Half-open: these reach the old socket, but the client never reads them.
-    push_n(b.server(), "lobby", 2, 5);
+    push_ticks(b.server(), "lobby", 2, 5);
     let mut missed = Vec::new();
     for _ in 0..5 {
-        missed.push(text(&mut old).await);
+        missed.push(next_text(&mut old).await);
     }
     assert_eq!(
         a.server().stats().dropped_sessions,
@@ -288,7 +258,11 @@ async fn a_resume_on_another_node_while_the_old_connection_looks_open_closes_it_
         "{s}"
     );
     for want in &missed {
-        assert_eq!(&text(&mut new).await, want, "the replay, byte for byte");
+        assert_eq!(
+            &next_text(&mut new).await,
+            want,
+            "the replay, byte for byte"
+        );
     }
     let (code, reason) = old.expect_close().await;
     assert_eq!(
@@ -306,8 +280,8 @@ async fn a_resume_on_another_node_while_the_old_connection_looks_open_closes_it_
         0,
         "and its session too"
     );
-    push_n(a.server(), "lobby", 7, 1);
-    let live: Value = serde_json::from_str(&text(&mut new).await).unwrap();
+    push_ticks(a.server(), "lobby", 7, 1);
+    let live: Value = serde_json::from_str(&next_text(&mut new).await).unwrap();
     assert_eq!(
         live["data"],
         json!({"n": 7}),
@@ -323,7 +297,7 @@ async fn a_resume_on_another_node_after_the_window_is_expired() {
         return;
     };
     let (a, b) = (node(&redis, "xa").await, node(&redis, "xb").await);
-    let (ann, token) = member_of(&a, "/short", "lobby").await;
+    let (ann, token) = fresh_member(&a, "/short", "lobby").await;
     ann.drop_abruptly();
     assert!(
         wait_until(Duration::from_secs(5), || a
