@@ -42,6 +42,7 @@ pub(crate) trait LogStore: Send + Sync {
 }
 
 /// What reads the log: the cluster's node.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the Redis shared log calls it
 pub(crate) trait LogReader: Send + Sync {
     /// An entry at offset `off`.
     fn on_logged(&self, off: u64, entry: &[u8]);
@@ -61,6 +62,7 @@ impl std::fmt::Debug for SharedLog {
 }
 
 /// A stream id `MS-SEQ` as an offset (`None` if it is not one, or SEQ ≥ 2^20).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the Redis shared log calls it
 pub(crate) fn offset(id: &str) -> Option<u64> {
     let (ms, seq) = id.split_once('-')?;
     let (ms, seq) = (ms.parse::<u64>().ok()?, seq.parse::<u64>().ok()?);

@@ -345,12 +345,14 @@ impl ClusterNode {
     /// An entry of the log, at offset `off`: delivered to this node's receivers, and kept in
     /// the history. A malformed or badly signed entry is dropped and counted, as on the
     /// channels.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the Redis shared log calls it
     fn on_logged_(&self, off: u64, msg: &[u8]) {
         if self.read_logged(off, msg).is_none() {
             self.reject(Rejected::Malformed, None, msg.len());
         }
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the Redis shared log calls it
     fn read_logged(&self, off: u64, msg: &[u8]) -> Option<()> {
         let head = Head::read(msg)?;
         if head.kind != super::history::K_LOGGED {
@@ -380,6 +382,7 @@ impl ClusterNode {
     }
 
     /// This node's copy of the log starts after offset `off`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the Redis shared log calls it
     fn log_starts_at_(&self, off: u64) {
         if let Some(server) = self.server() {
             crate::runtime::recovery::shared::log_starts_at(&server, off);

@@ -392,6 +392,7 @@ impl<'a> Broadcast<'a> {
     /// An entry of the cluster's shared log at offset `off`: delivered to this node's
     /// receivers (when `here`) and kept in the recovery modules' history.
     #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the Redis shared log calls it
     pub(crate) fn deliver_logged(
         self,
         off: u64,

@@ -324,6 +324,7 @@ impl<'g> Pushing<'g> {
     }
 
     /// A push from the cluster's shared log, at the offset the log gave it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the Redis shared log calls it
     pub(crate) fn at(
         store: &'g RecoveryStore,
         target: Option<Target>,

@@ -230,7 +230,7 @@ impl Once {
     }
 
     /// How many compressions it made (for the tests).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "deflate"))]
     pub(crate) fn made(&self) -> usize {
         self.done.len()
     }

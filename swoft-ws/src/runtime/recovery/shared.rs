@@ -288,6 +288,7 @@ pub(crate) fn session_of(server: &Server, conn: &Connection) -> u64 {
 
 /// This node's copy of the shared log starts at offset `off`: what came before it is not
 /// here (a resume from before it answers `evicted`).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the Redis shared log calls it
 pub(crate) fn log_starts_at(server: &Server, off: u64) {
     let Some(store) = server.recovery() else {
         return;
