@@ -15,7 +15,8 @@
 //! The `rec_` figures (issue 16) measure swoft-ws against itself: `rec_bcast` and `rec_idle`
 //! run the JSON room module with resumable sessions (`/bcast_json_rec`) in the swoft-ws column
 //! and its twin without (`/bcast_json`) in the second one, alternately like the others;
-//! `rec_resume` is 10,000 clients resuming at once (swoft-ws only).
+//! `rec_resume` is 10,000 clients resuming at once (swoft-ws only), `rec_resume_paced` the same
+//! with 1,000 connecting at a time.
 //!
 //! Each measurement starts a fresh server (`taskset -c 1`, one thread) and the load generator
 //! (`taskset -c 0`), both at a raised priority (`nice -n -10`, when root, unless `--no-nice`)
@@ -163,6 +164,16 @@ fn figures(smoke: bool) -> Vec<Figure> {
         ),
         twin("rec_idle", "idle", "", idle, "conn"),
         solo("rec_resume", "resume", rec, "", resume, "resume"),
+        // The same, 1,000 reconnecting at a time: under the listen backlog (tokio's 1,024),
+        // so no SYN is dropped and retried a second later.
+        solo(
+            "rec_resume_paced",
+            "resume",
+            rec,
+            "--at-once 1000",
+            resume,
+            "resume",
+        ),
     ]);
     all
 }
@@ -656,6 +667,11 @@ fn main() {
             }
             "rec_resume" => format!(
                 "{} clients resume at once, 1 missed push each: all done in {} s (latency: when each was done)",
+                fmt(median(&s.conns), 0),
+                fmt(median(&s.secs), 2)
+            ),
+            "rec_resume_paced" => format!(
+                "{} clients resume, 1,000 connecting at a time, 1 missed push each: all done in {} s",
                 fmt(median(&s.conns), 0),
                 fmt(median(&s.secs), 2)
             ),
