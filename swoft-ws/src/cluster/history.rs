@@ -14,7 +14,11 @@
 //! - **Sessions** (`P#session#TOKEN`, JSON: module, id, first offset, label, rooms), written
 //!   when a connection drops (or by a drain, before it closes the connections), with the
 //!   module's window as expiry; `P#expired#TOKEN` (twice the window) tells `expired` from
-//!   `unknown`. A resume takes the record out (`GETDEL`).
+//!   `unknown`. The node that holds a session (live, or dropped) decides its resumes: a resume on
+//!   another node asks it first, and it hands the session over; a record is taken out of the
+//!   store (`GETDEL`, in one transaction with the marker's check) only when no node holds it
+//!   (its node is gone). A node that lets go of a session deletes its record, so a token
+//!   resumes once.
 //!
 //! Entries are signed like every other message between the nodes (`ClusterSettings::secret`).
 
@@ -39,6 +43,8 @@ pub(crate) trait LogStore: Send + Sync {
     fn start(&self, node: Weak<dyn LogReader>, maxlen: usize);
     fn save(&self, token: &str, record: String, window: Duration) -> BoxFuture<'static, bool>;
     fn take(&self, token: &str) -> BoxFuture<'static, Taken>;
+    /// Deletes a session's record and its expiry marker (its node let go of it).
+    fn delete(&self, token: &str) -> BoxFuture<'static, ()>;
 }
 
 /// What reads the log: the cluster's node.

@@ -230,21 +230,27 @@ impl ClusterNode {
             return self.on_request(origin, id, r);
         }
         if q == Question::Session as u8 {
-            let (path, token) = (r.str()?, r.str()?);
+            let (path, token) = (r.str()?.to_owned(), r.str()?.to_owned());
             let server = self.server()?;
-            let taken = crate::runtime::recovery::shared::hand_over(&server, path, token);
-            let mut b = self.header(K_ANSWER, 64);
-            b.put_u64(id);
-            b.put_u8(A_SESSION);
-            match taken {
-                Taken::Unknown => b.put_u8(0),
-                Taken::Found(rec) => {
-                    b.put_u8(1);
-                    put_str(&mut b, rec.as_bytes());
+            let node = self.me.upgrade()?;
+            let origin = origin.clone();
+            // In a task: handing over a saved session waits for its record's deletion.
+            tokio::spawn(async move {
+                let taken = crate::runtime::recovery::shared::hand_over(server, path, token).await;
+                let mut b = node.header(K_ANSWER, 64);
+                b.put_u64(id);
+                b.put_u8(A_SESSION);
+                match taken {
+                    Taken::Unknown => b.put_u8(0),
+                    Taken::Found(rec) => {
+                        b.put_u8(1);
+                        put_str(&mut b, rec.as_bytes());
+                    }
+                    Taken::Expired => b.put_u8(2),
+                    Taken::Gone => b.put_u8(3),
                 }
-                Taken::Expired => b.put_u8(2),
-            }
-            self.publish(Some(origin), b);
+                node.publish(Some(&origin), b);
+            });
             return Some(());
         }
         let arg = r.str()?;
@@ -300,6 +306,7 @@ impl ClusterNode {
                 0 => Taken::Unknown,
                 1 => Taken::Found(r.str()?.to_owned()),
                 2 => Taken::Expired,
+                3 => Taken::Gone,
                 _ => return None,
             }),
             _ => return None,

@@ -537,6 +537,13 @@ impl Remote for ClusterNode {
         }
     }
 
+    fn delete_session(&self, token: &str) -> BoxFuture<'static, ()> {
+        match &self.log {
+            Some(log) => log.0.delete(token),
+            None => Box::pin(async {}),
+        }
+    }
+
     fn hand_over_session<'a>(&'a self, module: &'a str, token: &'a str) -> BoxFuture<'a, Taken> {
         Box::pin(async move {
             let timeout = self.adapter.settings().query_timeout;
@@ -551,7 +558,10 @@ impl Remote for ClusterNode {
             for (_, a) in answers {
                 match a {
                     Answer::Session(t @ Taken::Found(_)) => return t,
-                    Answer::Session(Taken::Expired) => out = Taken::Expired,
+                    Answer::Session(Taken::Gone) => out = Taken::Gone,
+                    Answer::Session(Taken::Expired) if out == Taken::Unknown => {
+                        out = Taken::Expired;
+                    }
                     _ => {}
                 }
             }

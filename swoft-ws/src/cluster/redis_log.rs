@@ -307,13 +307,20 @@ impl LogStore for RedisLog {
         Box::pin(async move {
             let got = async {
                 let mut c = inner.conn().await?;
-                let rec: Option<String> =
-                    redis::cmd("GETDEL").arg(&key).query_async(&mut c).await?;
+                // One transaction: a save landing between the two reads would otherwise
+                // make a session dropped a moment ago look expired.
+                let (rec, expired): (Option<String>, bool) = redis::pipe()
+                    .atomic()
+                    .cmd("GETDEL")
+                    .arg(&key)
+                    .cmd("EXISTS")
+                    .arg(&tomb)
+                    .query_async(&mut c)
+                    .await?;
                 if let Some(rec) = rec {
                     let _: () = redis::cmd("DEL").arg(&tomb).query_async(&mut c).await?;
                     return Ok(Taken::Found(rec));
                 }
-                let expired: bool = redis::cmd("EXISTS").arg(&tomb).query_async(&mut c).await?;
                 Ok::<_, redis::RedisError>(if expired {
                     Taken::Expired
                 } else {
@@ -327,6 +334,28 @@ impl LogStore for RedisLog {
                     tracing::warn!(error = %e, "cluster: the session store is unreachable; the resume answers `unknown`");
                     Taken::Unknown
                 }
+            }
+        })
+    }
+    /// Deletes a session's record and its expiry marker (its node let go of it: a token
+    /// resumes once). A failure is logged: the record then lives out its window.
+    fn delete(&self, token: &str) -> BoxFuture<'static, ()> {
+        let inner = self.inner.clone();
+        let (key, tomb) = keys(&inner.prefix, token);
+        Box::pin(async move {
+            let done = match inner.conn().await {
+                Ok(mut c) => {
+                    redis::cmd("DEL")
+                        .arg(&key)
+                        .arg(&tomb)
+                        .query_async::<()>(&mut c)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                inner.lost();
+                tracing::warn!(error = %e, "cluster: a session record was not deleted (it lives out its window)");
             }
         })
     }

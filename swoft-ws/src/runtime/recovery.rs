@@ -123,8 +123,11 @@ struct Session {
     rooms: Vec<Arc<str>>,
     label: Option<Arc<str>>,
     dropped_at: Option<Instant>,
-    /// Its record is in the cluster's store already (a drain saved it).
+    /// Its record was put in the cluster's store (when it dropped, or by a drain): when this
+    /// node lets go of it (resumed here, handed over, ended), the record is deleted.
     saved: bool,
+    /// The save of its record, while it may still be under way.
+    saving: Option<tokio::task::JoinHandle<bool>>,
 }
 
 #[derive(Default)]
@@ -132,6 +135,10 @@ pub(crate) struct State {
     next_off: u64,
     logs: HashMap<&'static str, Log>,
     sessions: HashMap<String, Session>,
+    /// Tokens of sessions this node let go of whose records are being deleted from the
+    /// cluster's store: another node's resume of one is refused (`unknown`) meanwhile, so a
+    /// token resumes once.
+    handing: std::collections::HashSet<String>,
     /// Live connection → its session's token.
     by_conn: HashMap<ConnectionId, String>,
     /// Tokens of sessions that expired, and when (kept one more window to answer `expired`).
@@ -475,7 +482,8 @@ pub(crate) fn open(conn: &Connection) {
             Some(Err(NotResumed::Unknown))
         }
         Ask::Resume { token, off } => match st.resume(conn, &token, off, now) {
-            Ok((session, frames)) => {
+            Ok((mut session, frames)) => {
+                shared::unsave(conn.server(), &mut st, &token, &mut session);
                 let k = frames.len();
                 resumed = Some((session, frames));
                 Some(Ok(k))
@@ -501,6 +509,7 @@ pub(crate) fn open(conn: &Connection) {
             label: None,
             dropped_at: None,
             saved: false,
+            saving: None,
         };
         (session, Vec::new())
     });
@@ -603,13 +612,15 @@ pub(crate) fn closed(conn: &Connection, code: Option<u16>) {
     };
     let now = Instant::now();
     if code == Some(close_code::NORMAL) {
-        st.sessions.remove(&token);
+        if let Some(mut s) = st.sessions.remove(&token) {
+            shared::unsave(conn.server(), &mut st, &token, &mut s);
+        }
     } else if let Some(s) = st.sessions.get_mut(&token) {
         s.live = None;
         s.dropped_at = Some(now);
         s.rooms = conn.rooms();
         s.label = conn.label();
-        if !std::mem::replace(&mut s.saved, true) {
+        if !s.saved {
             shared::save(conn, &token, s);
         }
         let rooms = s.rooms.clone();

@@ -219,9 +219,14 @@ pub(crate) trait Remote: Send + Sync + fmt::Debug {
         let _ = token;
         Box::pin(async { Taken::Unknown })
     }
-    /// Asks the other nodes for session `token` of module `module`, which the store does not
-    /// hold: the node that has it (live on a half-open connection, which it closes with
-    /// 4000, or dropped and not saved) hands its record over.
+    /// Deletes a session's record from the shared store (its node let go of it).
+    fn delete_session(&self, token: &str) -> BoxFuture<'static, ()> {
+        let _ = token;
+        Box::pin(async {})
+    }
+    /// Asks the other nodes for session `token` of module `module`: the node that holds it
+    /// (live on a half-open connection, which it closes with 4000, or dropped) hands its
+    /// record over and forgets it.
     fn hand_over_session<'a>(&'a self, module: &'a str, token: &'a str) -> BoxFuture<'a, Taken> {
         let _ = (module, token);
         Box::pin(async { Taken::Unknown })
@@ -253,6 +258,8 @@ pub(crate) enum Taken {
     Expired,
     /// Nothing (never stored, or the store could not be reached).
     Unknown,
+    /// A node handed it over to a resume moments ago: another resume of the token is refused.
+    Gone,
 }
 
 impl Connection {

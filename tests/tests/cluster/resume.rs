@@ -321,3 +321,89 @@ async fn a_resume_on_another_node_after_the_window_is_expired() {
         "a fresh session, with a new token"
     );
 }
+
+/// Drops `c` abruptly and waits until `ts` holds its session as dropped (`n` in all).
+async fn drop_on(ts: &TestServer, c: TestClient, n: usize) {
+    c.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || ts
+            .server()
+            .stats()
+            .dropped_sessions
+            == n)
+        .await,
+        "the session is kept as dropped"
+    );
+}
+
+/// Resumes `token` on `ts` and checks the outcome: `Ok(new token)` if resumed, else the reason.
+async fn resume_on(ts: &TestServer, token: &str) -> (TestClient, Result<String, String>) {
+    let mut c = ts.connect(&format!("/r?resume={token}")).await.unwrap();
+    let s = c.expect_session().await;
+    let new = s["token"].as_str().unwrap().to_owned();
+    let outcome = if s["resumed"] == true {
+        Ok(new)
+    } else {
+        Err(s["reason"].as_str().unwrap().to_owned())
+    };
+    (c, outcome)
+}
+
+#[tokio::test]
+async fn a_session_resumes_again_and_again_on_the_node_that_holds_it() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "ga").await, node(&redis, "gb").await);
+    let (c, mut token) = fresh_member(&a, "/r", "lobby").await;
+    drop_on(&a, c, 1).await;
+    // Twice on the node that dropped it, then over to B and twice more there.
+    for (ts, n) in [(&a, 1), (&a, 1), (&b, 1), (&b, 1)] {
+        let (c, outcome) = resume_on(ts, &token).await;
+        token = outcome.expect("resumed");
+        drop_on(ts, c, n).await;
+    }
+    assert_eq!(a.server().stats().dropped_sessions, 0, "A let go of it");
+}
+
+#[tokio::test]
+async fn a_used_token_does_not_resume_again_on_any_node() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "ua").await, node(&redis, "ub").await);
+    let (c, token) = fresh_member(&a, "/r", "lobby").await;
+    drop_on(&a, c, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the record is in the store
+    let (mut live, outcome) = resume_on(&b, &token).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    for ts in [&b, &a, &b] {
+        let (_c, again) = resume_on(ts, &token).await;
+        assert_eq!(again, Err("unknown".to_owned()), "the old token, once used");
+    }
+    push_ticks(b.server(), "lobby", 0, 1);
+    let v: Value = serde_json::from_str(&next_text(&mut live).await).unwrap();
+    assert_eq!(
+        v["data"],
+        json!({"n": 0}),
+        "the resumed client is still live"
+    );
+}
+
+#[tokio::test]
+async fn a_resume_on_another_node_right_after_the_drop_resumes() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "qa").await, node(&redis, "qb").await);
+    for round in 0..20 {
+        let (c, token) = fresh_member(&a, "/r", "lobby").await;
+        c.drop_abruptly(); // no wait: the save races the resume
+        let (again, outcome) = resume_on(&b, &token).await;
+        assert!(outcome.is_ok(), "round {round}: {outcome:?}");
+        again.close(1000, "done").await;
+    }
+}

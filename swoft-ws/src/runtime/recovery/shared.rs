@@ -78,8 +78,8 @@ pub(crate) fn shared(server: &Server) -> Option<&Arc<dyn Remote>> {
 }
 
 /// Keeps a dropped session's record in the cluster's store (in the background), so that
-/// another node can resume it.
-pub(super) fn save(conn: &Connection, token: &str, s: &Session) {
+/// another node can resume it once this one is gone (a drain, a restart).
+pub(super) fn save(conn: &Connection, token: &str, s: &mut Session) {
     let Some(cluster) = shared(conn.server()) else {
         return;
     };
@@ -87,7 +87,33 @@ pub(super) fn save(conn: &Connection, token: &str, s: &Session) {
         return;
     };
     let record = record(s, &s.rooms, s.label.as_deref());
-    tokio::spawn(cluster.save_session(token, record, window));
+    s.saved = true;
+    s.saving = Some(tokio::spawn(cluster.save_session(token, record, window)));
+}
+
+/// This node lets go of session `token` (resumed here under a new token, handed over to
+/// another node, or ended): if its record was put in the cluster's store, it is deleted there
+/// once its save is done, and until then another node's resume of the token is refused (the
+/// record must not resume a second session).
+pub(super) fn unsave(server: &Server, st: &mut State, token: &str, s: &mut Session) {
+    if !std::mem::take(&mut s.saved) {
+        return;
+    }
+    let saving = s.saving.take();
+    let Some(cluster) = shared(server).cloned() else {
+        return;
+    };
+    st.handing.insert(token.to_owned());
+    let (server, token) = (server.clone(), token.to_owned());
+    tokio::spawn(async move {
+        if let Some(save) = saving {
+            let _ = save.await;
+        }
+        let _ = tokio::time::timeout(STORE_WAIT, cluster.delete_session(&token)).await;
+        if let Some(store) = server.recovery() {
+            store.lock().handing.remove(&token);
+        }
+    });
 }
 
 fn record(s: &Session, rooms: &[Arc<str>], label: Option<&str>) -> String {
@@ -145,11 +171,14 @@ pub(crate) async fn save_all(server: &Server) {
     }
 }
 
-/// During the handshake of a resume: if this node does not know the session, takes its
-/// record out of the cluster's store and keeps it here as a dropped session (or remembers
-/// it as expired), so that the resume goes on as on one node. Waits too (at most 2 s) until
-/// this node's copy of the shared log holds the offset the client saw. A store that cannot
-/// be reached leaves the session unknown: the resume answers `unknown`.
+/// During the handshake of a resume of a session this node does not hold: asks the other
+/// nodes for it (the node that holds it, live on a half-open connection or dropped, hands it
+/// over and forgets it), else takes its record out of the cluster's store (saved there by a
+/// node that is gone), and keeps it here as a dropped session (or remembers it as expired),
+/// so that the resume goes on as on one node. Waits too (at most 2 s) until this node's copy
+/// of the shared log holds the offset the client saw. A session held here is resumed here:
+/// this node decides. A store or nodes that cannot be reached leave the session unknown: the
+/// resume answers `unknown`.
 pub(crate) async fn prefetch(server: &Server, module: &ModuleRuntime, req: &HandshakeRequest) {
     let Some(cluster) = shared(server) else {
         return;
@@ -160,44 +189,34 @@ pub(crate) async fn prefetch(server: &Server, module: &ModuleRuntime, req: &Hand
     let Ask::Resume { token, off } = ask(req) else {
         return;
     };
-    // Known here: live on this node (half-open), or dropped here; the store says whether
-    // another node resumed it since (then it is gone from the store, and over here too).
-    let here = store
-        .lock()
-        .sessions
-        .get(&token)
-        .map(|s| s.live.is_none() && s.saved);
-    if here == Some(false) {
-        return;
+    {
+        let st = store.lock();
+        if st.sessions.contains_key(&token) || st.handing.contains(&token) {
+            return;
+        }
     }
-    let mut taken = tokio::time::timeout(STORE_WAIT, cluster.take_session(&token))
+    let held = tokio::time::timeout(STORE_WAIT, cluster.hand_over_session(module.path, &token))
         .await
         .unwrap_or(Taken::Unknown);
-    if here.is_none() && taken == Taken::Unknown {
-        // Not in the store: live on another node (half-open), or dropped there and not
-        // saved (the store was down). That node hands it over.
-        taken = tokio::time::timeout(STORE_WAIT, cluster.hand_over_session(module.path, &token))
-            .await
-            .unwrap_or(Taken::Unknown);
-    }
-    if here == Some(true) {
-        if !matches!(taken, Taken::Found(_)) {
-            let mut st = store.lock();
-            if let Some(old) = st.sessions.remove(&token) {
-                if let Some(log) = st.logs.get_mut(old.module) {
-                    unindex(log, &old.rooms);
-                }
+    let taken = match held {
+        Taken::Found(_) | Taken::Gone => held,
+        Taken::Expired | Taken::Unknown => {
+            let stored = tokio::time::timeout(STORE_WAIT, cluster.take_session(&token))
+                .await
+                .unwrap_or(Taken::Unknown);
+            match stored {
+                Taken::Unknown => held,
+                _ => stored,
             }
         }
-        return;
-    }
+    };
     let deadline = tokio::time::Instant::now() + STORE_WAIT;
     while off.is_some_and(|o| store.lock().next_off < o) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut st = store.lock();
     match taken {
-        Taken::Unknown => {}
+        Taken::Unknown | Taken::Gone => {}
         Taken::Expired => st.expire(token, Instant::now()),
         Taken::Found(json) => match serde_json::from_str::<Record>(&json) {
             Ok(r) if r.m == module.path => adopt(&mut st, module.path, token, r),
@@ -210,42 +229,65 @@ pub(crate) async fn prefetch(server: &Server, module: &ModuleRuntime, req: &Hand
     }
 }
 
-/// Another node's resume asks for session `token` of module `path` (it was not in the
-/// store): if this node holds it, it hands it over and forgets it. A session still live here
-/// (the client's old connection looks open: half-open) is over, and that connection is
-/// closed with 4000, as on one node. Answers its record, or that it expired, or nothing.
-pub(crate) fn hand_over(server: &Server, path: &str, token: &str) -> Taken {
-    let Some(store) = server.recovery() else {
-        return Taken::Unknown;
-    };
-    let mut st = store.lock();
-    let now = Instant::now();
-    st.prune(now);
-    if st.expired.contains_key(token) {
-        return Taken::Expired;
-    }
-    if st.sessions.get(token).is_none_or(|s| s.module != path) {
-        return Taken::Unknown;
-    }
-    let Some(mut s) = st.sessions.remove(token) else {
-        return Taken::Unknown;
-    };
-    let (rooms, label) = match s.live.take() {
-        Some(old) => {
-            st.by_conn.remove(&old.id());
-            let taken = (old.rooms(), old.label());
-            tracing::info!(fd = %old.fd(), "closing: {} (4000), on another node", super::REPLACED);
-            old.force_close(crate::ws::close_code::SESSION_RESUMED, super::REPLACED);
-            taken
+/// Another node's resume asks for session `token` of module `path`: if this node holds it,
+/// it hands it over and forgets it. A session still live here (the client's old connection
+/// looks open: half-open) is over, and that connection is closed with 4000, as on one node.
+/// Its record, once it is no longer in the store (a record saved there is deleted first, so
+/// that it cannot resume a second time); or that it expired; or that it was handed over
+/// moments ago (`Gone`: a second resume of the token is refused); or nothing.
+pub(crate) async fn hand_over(server: Server, path: String, token: String) -> Taken {
+    let (record, saved, saving) = {
+        let Some(store) = server.recovery() else {
+            return Taken::Unknown;
+        };
+        let mut st = store.lock();
+        let now = Instant::now();
+        st.prune(now);
+        if st.handing.contains(&token) {
+            return Taken::Gone;
         }
-        None => {
-            if let Some(log) = st.logs.get_mut(s.module) {
-                unindex(log, &s.rooms);
+        if st.expired.contains_key(&token) {
+            return Taken::Expired;
+        }
+        if st.sessions.get(&token).is_none_or(|s| s.module != path) {
+            return Taken::Unknown;
+        }
+        let Some(mut s) = st.sessions.remove(&token) else {
+            return Taken::Unknown;
+        };
+        let (rooms, label) = match s.live.take() {
+            Some(old) => {
+                st.by_conn.remove(&old.id());
+                let taken = (old.rooms(), old.label());
+                tracing::info!(fd = %old.fd(), "closing: {} (4000), on another node", super::REPLACED);
+                old.force_close(crate::ws::close_code::SESSION_RESUMED, super::REPLACED);
+                taken
             }
-            (std::mem::take(&mut s.rooms), s.label.take())
+            None => {
+                if let Some(log) = st.logs.get_mut(s.module) {
+                    unindex(log, &s.rooms);
+                }
+                (std::mem::take(&mut s.rooms), s.label.take())
+            }
+        };
+        let saved = s.saved;
+        if saved {
+            st.handing.insert(token.clone());
         }
+        (record(&s, &rooms, label.as_deref()), saved, s.saving.take())
     };
-    Taken::Found(record(&s, &rooms, label.as_deref()))
+    if saved {
+        if let Some(save) = saving {
+            let _ = save.await;
+        }
+        if let Some(cluster) = shared(&server) {
+            let _ = tokio::time::timeout(STORE_WAIT, cluster.delete_session(&token)).await;
+        }
+        if let Some(store) = server.recovery() {
+            store.lock().handing.remove(&token);
+        }
+    }
+    Taken::Found(record)
 }
 
 /// Keeps a session from the store as dropped here.
@@ -266,7 +308,8 @@ fn adopt(st: &mut State, path: &'static str, token: String, r: Record) {
         rooms,
         label: r.l.map(|l| Arc::from(l.as_str())),
         dropped_at: Some(now),
-        saved: true,
+        saved: false,
+        saving: None,
     };
     if let Some(old) = st.sessions.insert(token, session) {
         if let Some(log) = st.logs.get_mut(path) {
