@@ -94,10 +94,14 @@ export interface ChatPushes {
   "room.message": RoomMessage;
 }
 
+/** The server's requests to clients of `/chat`, by command: their data and the answer. */
+export interface ChatRequests {
+}
+
 /**
  * `/chat` (ChatModule) over a connected `Client`: a typed call per command, resolving to the
- * reply's data (rejected with a `RequestError` whose `code` is a `ChatErrorCode`), and
- * `on` for its pushes.
+ * reply's data (rejected with a `RequestError` whose `code` is a `ChatErrorCode`), `on`
+ * for its pushes and `handle` to answer the server's requests.
  */
 export function chat(client: Client) {
   return {
@@ -124,6 +128,14 @@ export function chat(client: Client) {
     on<K extends keyof ChatPushes>(cmd: K, handler: (data: ChatPushes[K]) => void): () => void {
       return client.on(cmd, handler as (data: unknown) => void);
     },
+    /** Answers the server's requests of `cmd` with what `handler` returns (or resolves to);
+     * a throw refuses (`code` of the error, else `error`). Returns the removal. */
+    handle<K extends keyof ChatRequests>(
+      cmd: K,
+      handler: (data: ChatRequests[K]["data"]) => ChatRequests[K]["reply"] | Promise<ChatRequests[K]["reply"]>,
+    ): () => void {
+      return client.handle(cmd, handler as (data: unknown) => unknown);
+    },
     client,
   };
 }
@@ -140,10 +152,14 @@ export interface EchoErrors {
 export interface EchoPushes {
 }
 
+/** The server's requests to clients of `/echo`, by command: their data and the answer. */
+export interface EchoRequests {
+}
+
 /**
  * `/echo` (EchoModule) over a connected `Client`: a typed call per command, resolving to the
- * reply's data (rejected with a `RequestError` whose `code` is a `EchoErrorCode`), and
- * `on` for its pushes.
+ * reply's data (rejected with a `RequestError` whose `code` is a `EchoErrorCode`), `on`
+ * for its pushes and `handle` to answer the server's requests.
  */
 export function echo(client: Client) {
   return {
@@ -155,6 +171,14 @@ export function echo(client: Client) {
     /** Subscribes to a push; returns the unsubscribe. */
     on<K extends keyof EchoPushes>(cmd: K, handler: (data: EchoPushes[K]) => void): () => void {
       return client.on(cmd, handler as (data: unknown) => void);
+    },
+    /** Answers the server's requests of `cmd` with what `handler` returns (or resolves to);
+     * a throw refuses (`code` of the error, else `error`). Returns the removal. */
+    handle<K extends keyof EchoRequests>(
+      cmd: K,
+      handler: (data: EchoRequests[K]["data"]) => EchoRequests[K]["reply"] | Promise<EchoRequests[K]["reply"]>,
+    ): () => void {
+      return client.handle(cmd, handler as (data: unknown) => unknown);
     },
     client,
   };
