@@ -20,6 +20,55 @@ export interface Members {
   room: string;
 }
 
+/** `{"choice": I}`: a member's answer to `poll.ask`, the index of its choice in `options`. */
+export interface PollAnswer {
+  /** The index of the chosen option (from 0). */
+  choice: number;
+}
+
+/** `{"room": R, "question": Q, "options": [O, ...], "timeout_ms": N}`: the payload of
+ * `room.poll`. */
+export interface PollArg {
+  /** The choices (2–10, each 1–64 characters). */
+  options: string[];
+  /** The question (1–4096 characters). */
+  question: string;
+  /** The room (1–64 characters); the caller must be a member. */
+  room: string;
+  /** How long the members have to answer, in milliseconds (1–60000; default 10000). */
+  timeout_ms?: number | null;
+}
+
+/** The request `poll.ask` `{"room": R, "from": NAME, "question": Q, "options": [...]}` the
+ * server asks every member of the room with; the client answers with a `PollAnswer`. */
+export interface PollAsk {
+  /** Who asks. */
+  from: string;
+  /** The choices. */
+  options: string[];
+  /** The question. */
+  question: string;
+  /** The room. */
+  room: string;
+}
+
+/** `{"room": R, "question": Q, "tallies": [...], "refused": N, "unanswered": N}`: the reply of
+ * `room.poll`. */
+export interface PollResult {
+  /** The question. */
+  question: string;
+  /** Members that refused: their client answered with an error (`unknown_command` when it
+   * does not handle `poll.ask`) or with no valid choice. */
+  refused: number;
+  /** The room. */
+  room: string;
+  /** Every option, in the order asked, with its votes. */
+  tallies: Tally[];
+  /** Members that did not answer in time, whose connection closed first, or that could not
+   * be asked (their queue full). */
+  unanswered: number;
+}
+
 /** The pushes `room.joined` and `room.left`: `{"room": R, "name": NAME}`. */
 export interface Presence {
   /** Who joined or left. */
@@ -58,6 +107,14 @@ export interface SendArg {
   text: string;
 }
 
+/** One option of a poll and its votes. */
+export interface Tally {
+  /** The option. */
+  option: string;
+  /** How many members chose it. */
+  votes: number;
+}
+
 /** The push `chat.whisper` `{"from": NAME, "text": T}`. */
 export interface Whisper {
   /** The sender's name. */
@@ -83,6 +140,7 @@ export interface ChatErrors {
   "room.join": CommonErrorCode | "too_many_rooms";
   "room.leave": CommonErrorCode;
   "room.members": CommonErrorCode;
+  "room.poll": CommonErrorCode | "forbidden";
   "room.send": CommonErrorCode | "forbidden";
 }
 
@@ -96,6 +154,7 @@ export interface ChatPushes {
 
 /** The server's requests to clients of `/chat`, by command: their data and the answer. */
 export interface ChatRequests {
+  "poll.ask": { data: PollAsk; reply: PollAnswer };
 }
 
 /**
@@ -120,6 +179,9 @@ export function chat(client: Client) {
       /** `room.members`: resolves to the reply's data. */
       members: (data: RoomArg, options?: RequestOptions): Promise<Members> =>
         client.request("room.members", data, options) as Promise<Members>,
+      /** `room.poll`: resolves to the reply's data. */
+      poll: (data: PollArg, options?: RequestOptions): Promise<PollResult> =>
+        client.request("room.poll", data, options) as Promise<PollResult>,
       /** `room.send`: resolves to the reply's data. */
       send: (data: SendArg, options?: RequestOptions): Promise<Delivered> =>
         client.request("room.send", data, options) as Promise<Delivered>,
