@@ -69,25 +69,13 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
             }
             let keys = Punctuated::<Key, Token![,]>::parse_terminated(input)?;
             for key in keys {
-                let given_twice = || syn::Error::new_spanned(&key.name, "given twice");
-                match key.value {
-                    KeyValue::Path(slot_is_module, path) => {
-                        let slot = if slot_is_module {
-                            &mut out.module
-                        } else {
-                            &mut out.krate
-                        };
-                        if slot.is_some() {
-                            return Err(given_twice());
-                        }
-                        *slot = Some(path);
-                    }
-                    KeyValue::Type(ty) => {
-                        if out.reply.is_some() {
-                            return Err(given_twice());
-                        }
-                        out.reply = Some(ty);
-                    }
+                let taken = match key.value {
+                    KeyValue::Module(p) => out.module.replace(p).is_some(),
+                    KeyValue::Crate(p) => out.krate.replace(p).is_some(),
+                    KeyValue::Reply(t) => out.reply.replace(t).is_some(),
+                };
+                if taken {
+                    return Err(syn::Error::new_spanned(&key.name, "given twice"));
                 }
             }
             Ok(())
@@ -104,10 +92,12 @@ struct Key {
 }
 
 enum KeyValue {
-    /// `module = Type` (true) or `crate = path` (false).
-    Path(bool, Path),
+    /// `module = Type`.
+    Module(Path),
+    /// `crate = path`.
+    Crate(Path),
     /// `reply = Type`.
-    Type(Type),
+    Reply(Type),
 }
 
 impl syn::parse::Parse for Key {
@@ -122,7 +112,7 @@ impl syn::parse::Parse for Key {
         }
         input.parse::<Token![=]>()?;
         let value = if key == "reply" {
-            KeyValue::Type(input.parse().map_err(|e| {
+            KeyValue::Reply(input.parse().map_err(|e| {
                 syn::Error::new(
                     e.span(),
                     "expected the type clients answer with: `reply = PollAnswer`",
@@ -131,7 +121,8 @@ impl syn::parse::Parse for Key {
         } else {
             let expr: syn::Expr = input.parse()?;
             match expr {
-                syn::Expr::Path(p) => KeyValue::Path(key == "module", p.path),
+                syn::Expr::Path(p) if key == "module" => KeyValue::Module(p.path),
+                syn::Expr::Path(p) => KeyValue::Crate(p.path),
                 other => return Err(syn::Error::new_spanned(other, "expected a path")),
             }
         };
