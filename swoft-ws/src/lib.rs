@@ -363,6 +363,13 @@ pub use swoft_ws_macros::ws_listener;
 /// listed for every JSON module). It declares only: pushing stays `server.room(..).push(cmd,
 /// &data)`. The type may have lifetimes, not type parameters; with the `schema` feature and a
 /// `schemars::JsonSchema` impl its schema is described, else it is "any".
+///
+/// A request the server asks clients with ([`Connection::request`], a room's
+/// [`request`](Broadcast::request)) is declared the same way, with the type of the client's
+/// answer: `#[push("poll.ask", module = ChatModule, reply = PollAnswer)]`. The contract lists
+/// it as a request (an AsyncAPI `send` operation with a reply; `handle("poll.ask", (q: PollAsk)
+/// => PollAnswer)` in the TypeScript wrapper), not as a push. The reply type must implement
+/// `serde::Deserialize` and own its data (no lifetimes).
 pub use swoft_ws_macros::push;
 
 /// The macros and the types most handlers use: `use swoft_ws::prelude::*;`.

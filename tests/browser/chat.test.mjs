@@ -1,7 +1,8 @@
 // End-to-end test of the chat example's page (examples/chat/static/index.html): two real headless
 // Chromium pages pick names, join one room, see each other in the members list, chat, whisper,
-// and see each other leave. The page talks through swoft-ws-client (clients/typescript, served
-// by the example as /swoft-ws-client.js). The test builds and runs the real example binary itself.
+// poll the room, and see each other leave. The page talks through swoft-ws-client
+// (clients/typescript, served by the example as /swoft-ws-client.js). The test builds and runs
+// the real example binary itself.
 //
 //   node --test tests/browser/          (from the repository root; `bash scripts/test.sh` runs it)
 //
@@ -188,6 +189,31 @@ describe('the chat page in headless Chromium', { skip }, () => {
     assert.equal(await entry(alice, 'system', 'bob left').count(), 2);
 
     await alice.context().close();
+  });
+
+  test('a /poll asks everyone in the room on their page, and the asker sees the tallies', async () => {
+    const carol = await openPage('carol');
+    const dan = await openPage('dan');
+    await join(carol, 'carol', 'polls');
+    await join(dan, 'dan', 'polls');
+    await expectMembers(carol, ['carol', 'dan']);
+
+    // room.poll: the server asks both pages `poll.ask` (the asker's too); dan votes, carol skips.
+    await send(carol, '/poll Lunch? | pizza | sushi');
+    await expectEntry(carol, 'system', 'You asked the room: Lunch?');
+    const asked = await expectEntry(dan, 'poll', 'Lunch?');
+    assert.match(await asked.textContent(), /carol asks/);
+    await asked.locator('[data-testid=poll-option]').filter({ hasText: 'sushi' }).click();
+    await expectEntry(dan, 'poll', 'you chose sushi');
+    const own = await expectEntry(carol, 'poll', 'Lunch?');
+    await own.locator('[data-testid=poll-skip]').click();
+    await expectEntry(carol, 'poll-result', 'Poll “Lunch?”: pizza: 0 · sushi: 1 · 1 refused · 0 unanswered');
+
+    // A poll needs two options: said on the page, nothing sent.
+    await send(carol, '/poll Just one? | yes');
+    await expectEntry(carol, 'error', 'To poll the room');
+    await carol.context().close();
+    await dan.context().close();
   });
 
   test('when the server goes away the page says so, and reconnects when it is back', async (t) => {

@@ -1,6 +1,8 @@
 //! The chat example's `/chat` protocol, case by case, against the example's own modules
 //! (`swoft_ws_examples::chat`) served in-process on 127.0.0.1, with its HTTP routes.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use swoft_ws_examples::chat;
 use swoft_ws_tests::{QUIET, TestClient, TestServer, http_request, init_tracing, wait_until};
@@ -338,6 +340,109 @@ async fn room_names_of_0_or_65_characters_and_texts_over_4096_are_invalid_data()
     assert_eq!(b.expect_push("room.message").await["text"], t4096);
     let d = ok(&mut a, "chat.whisper", json!({"to": "b", "text": t4096})).await;
     assert_eq!(d, json!({"delivered": 1}));
+}
+
+/// Reads `c`'s frames up to the next server request `poll.ask` (skipping pushes) and returns
+/// its `data` and `ack`.
+async fn expect_poll_ask(c: &mut TestClient) -> (Value, Value) {
+    loop {
+        let v = c.recv_json().await;
+        if v["cmd"] == "poll.ask" {
+            assert!(v.get("id").is_none() && v["ack"].is_u64(), "{v}");
+            return (v["data"].clone(), v["ack"].clone());
+        }
+        assert!(v.get("ack").is_none(), "another request: {v}");
+    }
+}
+
+#[tokio::test]
+async fn poll_asks_every_member_and_tallies_answers_refusals_and_silence() {
+    let server = start().await;
+    let mut alice = connect(&server, "alice").await;
+    let mut bob = connect(&server, "bob").await;
+    let mut carol = connect(&server, "carol").await;
+    let mut dan = connect(&server, "dan").await;
+    let mut erin = connect(&server, "erin").await;
+    let mut outsider = connect(&server, "zed").await;
+    for c in [&mut alice, &mut bob, &mut carol, &mut dan, &mut erin] {
+        ok(c, "room.join", json!({"room": "lobby"})).await;
+    }
+    let poll = json!({
+        "room": "lobby",
+        "question": "Lunch?",
+        "options": ["pizza", "sushi"],
+        "timeout_ms": 500,
+    });
+    // Only members may ask; a bad poll is invalid_data, and asks nobody.
+    assert_eq!(
+        error_code(&mut outsider, "room.poll", poll.clone()).await,
+        "forbidden"
+    );
+    for bad in [
+        json!({"room": "lobby", "question": "", "options": ["a", "b"]}),
+        json!({"room": "lobby", "question": "q", "options": ["only one"]}),
+        json!({"room": "lobby", "question": "q", "options": ["a", ""]}),
+        json!({"room": "lobby", "question": "q", "options": ["a", "b"], "timeout_ms": 0}),
+        json!({"room": "lobby", "question": "q", "options": ["a", "b"], "timeout_ms": 60_001}),
+    ] {
+        assert_eq!(
+            error_code(&mut alice, "room.poll", bad.clone()).await,
+            "invalid_data",
+            "{bad}"
+        );
+    }
+
+    // Alice asks; every member, alice too, is asked `poll.ask` while her request waits.
+    alice
+        .send_json(&json!({"cmd": "room.poll", "data": poll, "id": 99}))
+        .await;
+    let mut asked = Vec::new();
+    for c in [&mut alice, &mut bob, &mut carol, &mut dan, &mut erin] {
+        asked.push(expect_poll_ask(c).await);
+    }
+    for (data, _) in &asked {
+        assert_eq!(
+            data,
+            &json!({"room": "lobby", "from": "alice", "question": "Lunch?", "options": ["pizza", "sushi"]})
+        );
+    }
+    let ack = |i: usize| asked[i].1.clone();
+    // Alice and bob vote, carol refuses, dan answers with no valid choice, erin stays silent.
+    alice
+        .send_json(&json!({"cmd": "$ack", "ack": ack(0), "data": {"choice": 1}}))
+        .await;
+    bob.send_json(&json!({"cmd": "$ack", "ack": ack(1), "data": {"choice": 1}}))
+        .await;
+    carol
+        .send_json(
+            &json!({"cmd": "$ack", "ack": ack(2), "error": {"code": "busy", "message": "later"}}),
+        )
+        .await;
+    dan.send_json(&json!({"cmd": "$ack", "ack": ack(3), "data": {"choice": 2}}))
+        .await;
+    let reply = alice.reply_to(&json!(99)).await;
+    assert_eq!(
+        reply,
+        json!({"cmd": "room.poll", "id": 99, "data": {
+            "room": "lobby",
+            "question": "Lunch?",
+            "tallies": [{"option": "pizza", "votes": 0}, {"option": "sushi", "votes": 2}],
+            "refused": 2,
+            "unanswered": 1,
+        }})
+    );
+    // Erin's late answer is ignored, and nothing waits any more.
+    erin.send_json(&json!({"cmd": "$ack", "ack": ack(4), "data": {"choice": 0}}))
+        .await;
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            server.server().stats().acks_ignored == 1
+        })
+        .await,
+        "the late answer is counted as ignored"
+    );
+    assert_eq!(server.server().stats().pending_acks, 0);
+    outsider.expect_silence(QUIET).await;
 }
 
 #[tokio::test]

@@ -68,20 +68,31 @@ fn describe_lists_modules_commands_payloads_replies_errors_and_pushes() {
     );
     assert_eq!(send.reply.as_ref().unwrap().name, "Delivered");
     assert_eq!(send.errors, ["forbidden"]);
-    let pushes: Vec<(&str, &str)> = chat
+    let pushes: Vec<(&str, &str, Option<&str>)> = chat
         .pushes
         .iter()
-        .map(|p| (p.command.as_str(), p.payload.name.as_str()))
+        .map(|p| {
+            let reply = p.reply.as_ref().map(|r| r.name.as_str());
+            (p.command.as_str(), p.payload.name.as_str(), reply)
+        })
         .collect();
     assert_eq!(
         pushes,
         [
-            ("chat.whisper", "Whisper"),
-            ("room.joined", "Presence"),
-            ("room.left", "Presence"),
-            ("room.message", "RoomMessage"),
+            ("chat.whisper", "Whisper", None),
+            // `reply = PollAnswer`: a request the server asks clients with.
+            ("poll.ask", "PollAsk", Some("PollAnswer")),
+            ("room.joined", "Presence", None),
+            ("room.left", "Presence", None),
+            ("room.message", "RoomMessage", None),
         ]
     );
+    let poll = chat
+        .commands
+        .iter()
+        .find(|c| c.command == "room.poll")
+        .unwrap();
+    assert_eq!(poll.reply.as_ref().unwrap().name, "PollResult");
     assert_eq!(
         d.schemas["SendArg"]["required"],
         json!(["room", "text"]),

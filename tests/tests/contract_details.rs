@@ -1,7 +1,8 @@
 //! `App::describe` on what the chat app does not have (issue 17): path variables, handlers
 //! without a payload or a reply, `Result<(), E>`, an `Option<Data<T>>` payload, declared error
-//! codes, a push declared without a module (listed for every JSON module). A test binary of its
-//! own: its push would otherwise join the chat app's contract in `contract.rs`.
+//! codes, a push declared without a module (listed for every JSON module), a server request
+//! whose answer has no schema. A test binary of its own: its pushes would otherwise join the
+//! chat app's contract in `contract.rs`.
 
 use serde_json::json;
 use swoft_ws::prelude::*;
@@ -26,6 +27,19 @@ pub struct Note {
 pub struct Added {
     n: u32,
 }
+
+/// A request to clients (under two commands) whose answer has no schema: a `Vec` of a type
+/// without a `JsonSchema` impl.
+#[push("note.confirm", "note.review", reply = Vec<Opaque>)]
+#[derive(serde::Serialize, swoft_ws::schemars::JsonSchema)]
+#[schemars(crate = "swoft_ws::schemars")]
+pub struct Confirm<'a> {
+    text: &'a str,
+}
+
+/// No `JsonSchema`: "any".
+#[derive(serde::Deserialize)]
+pub struct Opaque;
 
 #[ws_controller(prefix = "note")]
 impl Probe {
@@ -65,15 +79,44 @@ fn describe_covers_path_variables_missing_payloads_and_replies_and_pushes_for_ev
         "Option<Note>"
     );
     assert_eq!(m.pushes[0].command, "note.added");
+    assert!(m.pushes[0].reply.is_none());
+    let confirm = &m.pushes[1];
+    assert_eq!(confirm.command, "note.confirm");
+    assert_eq!(confirm.payload.name, "Confirm");
+    let reply = confirm.reply.as_ref().unwrap();
+    assert_eq!(reply.name, "Vec<Opaque>");
+    assert_eq!(reply.schema, None, "Opaque has no schema");
+    assert_eq!(m.pushes[2].command, "note.review");
     assert_eq!(d.schemas["Note"]["required"], json!(["text"]));
 
     let doc = d.to_asyncapi("t", "1");
     assert_eq!(doc["channels"]["RoomsModule"]["address"], "/rooms/{id}");
     assert!(doc["channels"]["RoomsModule"]["parameters"]["id"].is_object());
+    let ask = &doc["operations"]["RoomsModule.note.confirm.ask"];
+    assert_eq!(ask["action"], "send");
+    assert_eq!(
+        ask["reply"]["messages"],
+        json!([
+            {"$ref": "#/channels/RoomsModule/messages/note.confirm.answer"},
+            {"$ref": "#/channels/RoomsModule/messages/note.confirm.refusal"},
+        ])
+    );
+    assert!(doc["operations"]["RoomsModule.note.confirm.push"].is_null());
+    let answer = &doc["channels"]["RoomsModule"]["messages"]["note.confirm.answer"]["payload"];
+    assert_eq!(answer["required"], json!(["cmd", "data", "ack"]));
+    assert_eq!(answer["properties"]["cmd"]["const"], "$ack");
     let ts = d.to_typescript(&Default::default());
     assert!(
         ts.contains("ping: (): void => client.send(\"note.ping\", undefined),"),
         "{ts}"
     );
     assert!(ts.contains("tags?: string[];"), "{ts}");
+    assert!(
+        ts.contains("  \"note.confirm\": { data: Confirm; reply: any };"),
+        "{ts}"
+    );
+    assert!(
+        ts.contains("handle<K extends keyof RoomsRequests>("),
+        "{ts}"
+    );
 }

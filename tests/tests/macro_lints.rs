@@ -235,9 +235,24 @@ struct Joined<'a> {
 #[derive(Serialize)]
 struct Anything(u8);
 
+/// A declared server request, with the type of the client's answer.
+#[push("room.vote", module = LintModule, reply = Vote)]
+#[derive(Serialize, swoft_ws::schemars::JsonSchema)]
+#[schemars(crate = "swoft_ws::schemars")]
+struct Ballot<'a> {
+    options: &'a [String],
+}
+
+#[derive(Deserialize, swoft_ws::schemars::JsonSchema)]
+#[schemars(crate = "swoft_ws::schemars")]
+struct Vote {
+    choice: usize,
+}
+
 #[test]
 fn an_app_of_every_macro_feature_builds() {
     let _ = (Joined { room: "r" }.room, Anything(1).0);
+    let _ = (Ballot { options: &[] }.options, Vote { choice: 0 }.choice);
     let app = App::builder()
         .module::<LintModule>()
         .module::<RawModule>()
@@ -247,5 +262,5 @@ fn an_app_of_every_macro_feature_builds() {
     assert!(app.is_ok(), "{:?}", app.err());
     let described = app.map_or_else(|_| Vec::new(), |a| a.describe().modules);
     let lints = described.iter().find(|m| m.path == "/lints");
-    assert_eq!(lints.map(|m| m.pushes.len()), Some(3));
+    assert_eq!(lints.map(|m| m.pushes.len()), Some(4));
 }

@@ -1,8 +1,9 @@
 // The generated contract and the committed build, from the node side:
 // - the chat example's AsyncAPI document (examples/chat/contract/chat.asyncapi.json, compared
 //   with what the app generates by tests/tests/contract.rs) passes the official parser;
-// - test/typed/chat-usage.ts calls every command of that document (tsc --noEmit compiles it
-//   against the generated TypeScript module: `npm run check:contract`);
+// - test/typed/chat-usage.ts calls every command of that document and handles every request
+//   the server asks clients with (tsc --noEmit compiles it against the generated TypeScript
+//   module: `npm run check:contract`);
 // - the client the chat example serves (examples/chat/static/swoft-ws-client.js) is this
 //   package's fresh build (`npm run build` then copy dist/index.js there).
 
@@ -32,6 +33,9 @@ test("the chat example's AsyncAPI document passes @asyncapi/parser without error
   assert.equal(join.action(), 'receive');
   assert.equal(join.reply().messages().length, 2, 'the reply and the error reply');
   assert.equal(document.operations().get('ChatModule.room.message.push').action(), 'send');
+  const ask = document.operations().get('ChatModule.poll.ask.ask');
+  assert.equal(ask.action(), 'send', "the server's request to its clients");
+  assert.equal(ask.reply().messages().length, 2, "the client's answer and refusal");
 });
 
 test('the typed usage file calls every command of the AsyncAPI document', () => {
@@ -43,6 +47,13 @@ test('the typed usage file calls every command of the AsyncAPI document', () => 
   assert.ok(commands.length >= 6, commands.join(', '));
   const missing = commands.filter((c) => !usage.includes(`.${c}(`));
   assert.deepEqual(missing, [], 'commands the usage file does not call');
+  // ... and answers every request the server asks clients with.
+  const requests = Object.values(parsed.operations)
+    .filter((op) => op.action === 'send' && op.reply)
+    .map((op) => op.summary.match(/`([^`]+)`/)[1]);
+  assert.ok(requests.length >= 1, 'the chat example asks its clients (poll.ask)');
+  const unhandled = requests.filter((r) => !usage.includes(`.handle("${r}"`));
+  assert.deepEqual(unhandled, [], 'server requests the usage file does not handle');
 });
 
 test('the client the chat example serves is the fresh build of src/index.ts', () => {

@@ -1,8 +1,9 @@
 // Resumable sessions and server→client requests (issue 16's wire) through the client.
 //
 // They run against a simulated server (./sim-server.mjs) that speaks the issue's wire and lets
-// a test expire sessions, shorten history and ask the client, and against the real chat
-// example (`/chat` opts in to recovery), where the dropped-connection resume runs.
+// a test expire sessions and shorten history, and against the real chat example (`/chat` opts
+// in to recovery), where the dropped-connection resume and the server's requests (its
+// `room.poll` asks every member `poll.ask`) run.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import { collect, nextEvent, within } from './util.mjs';
 
 // Which servers the suite runs against: both by default; SWOFT_WS_SESSION_SERVER=chat or
 // =simulated for one. Against the chat example only the tests its server can drive are
-// registered (it cannot expire sessions, shorten history or ask its client on demand).
+// registered (it cannot expire sessions, shorten history, count sessions or leave a request
+// unanswered).
 const KINDS = process.env.SWOFT_WS_SESSION_SERVER
   ? [process.env.SWOFT_WS_SESSION_SERVER]
   : ['simulated', 'chat'];
@@ -33,7 +35,6 @@ async function startChatServer() {
     drop(client) {
       client.socket.terminate();
     },
-    ask: undefined,
     stop: () => ex.stop(),
   };
 }
@@ -118,27 +119,60 @@ for (const KIND of KINDS) describe(`resumable sessions and server requests (issu
     server.keepHistory(Infinity);
   });
 
-  only('server requests are answered: sync, async, and an exception as an error answer', async () => {
+  test('server requests are answered through handle(): a room poll counts an async answer, a throw and no handler', async () => {
+    // `room.poll` (the chat example's; the simulated server mirrors it) asks every member of the
+    // room `poll.ask` {room, from, question, options} and tallies their `$ack` answers: dave
+    // (the asker) answers after a delay, erin's handler throws, gus handles nothing.
     const dave = client('dave');
-    await dave.opened();
-    await within(dave.request('room.join', { room: 'r4' }), 'room.join');
-    dave.handle('client.sum', ({ a, b }) => a + b);
-    dave.handle('client.later', async (d) => {
+    const erin = client('erin');
+    const gus = client('gus');
+    for (const c of [dave, erin, gus]) {
+      await c.opened();
+      await within(c.request('room.join', { room: 'r4' }), 'room.join');
+    }
+    // What each client sends, to check the `$ack` frames themselves.
+    const sent = (c) => {
+      const frames = [];
+      const send = c.socket.send.bind(c.socket);
+      c.socket.send = (text) => {
+        frames.push(JSON.parse(text));
+        send(text);
+      };
+      return frames;
+    };
+    const [daveSent, erinSent, gusSent] = [sent(dave), sent(erin), sent(gus)];
+    const asked = [];
+    dave.handle('poll.ask', async (q) => {
+      asked.push(q);
       await new Promise((r) => setTimeout(r, 20));
-      return { echoed: d };
+      return { choice: q.options.indexOf('tea') };
     });
-    dave.handle('client.fail', () => {
-      const e = new Error('no camera');
-      e.code = 'unavailable';
+    erin.handle('poll.ask', () => {
+      const e = new Error('no opinion');
+      e.code = 'abstain';
       throw e;
     });
-    assert.deepEqual(await within(server.ask('dave', 'client.sum', { a: 2, b: 3 }), 'an $ack'), { cmd: '$ack', ack: 1, data: 5 });
-    const later = await within(server.ask('dave', 'client.later', 'x'), 'an $ack');
-    assert.deepEqual(later.data, { echoed: 'x' });
-    const failed = await within(server.ask('dave', 'client.fail', null), 'an $ack');
-    assert.deepEqual(failed.error, { code: 'unavailable', message: 'no camera' });
-    const unknown = await within(server.ask('dave', 'client.nothing', null), 'an $ack');
-    assert.equal(unknown.error.code, 'unknown_command');
+
+    const question = { room: 'r4', question: 'Tea or coffee?', options: ['coffee', 'tea'], timeout_ms: 5000 };
+    const result = await within(dave.request('room.poll', question), 'the poll');
+    assert.deepEqual(result, {
+      room: 'r4',
+      question: 'Tea or coffee?',
+      tallies: [{ option: 'coffee', votes: 0 }, { option: 'tea', votes: 1 }],
+      refused: 2,
+      unanswered: 0,
+    });
+    assert.deepEqual(asked, [{ room: 'r4', from: 'dave', question: 'Tea or coffee?', options: ['coffee', 'tea'] }]);
+    const acks = (frames) => frames.filter((f) => f.cmd === '$ack');
+    const [answer] = acks(daveSent);
+    assert.deepEqual(answer, { cmd: '$ack', ack: answer.ack, data: { choice: 1 } });
+    assert.ok(Number.isInteger(answer.ack), JSON.stringify(answer));
+    assert.deepEqual(acks(erinSent).map((f) => f.error), [{ code: 'abstain', message: 'no opinion' }]);
+    assert.deepEqual(acks(gusSent).map((f) => f.error.code), ['unknown_command']);
+    // Only members may ask the room.
+    const notMember = await within(client('hal').request('room.poll', question).catch((e) => e), 'the refusal');
+    assert.ok(notMember instanceof RequestError, String(notMember));
+    assert.equal(notMember.code, 'forbidden');
   });
 
   only('close() sends 1000, which ends the server session; nothing reconnects', async () => {

@@ -1,6 +1,6 @@
 // A small in-test server speaking issue 16's wire (resumable sessions, server→client requests)
-// over the chat example's `room.join`, until swoft-ws serves it itself (issue 16, branch
-// `issue-16`). It follows the wire of the issue, not swoft-ws's implementation:
+// over the chat example's `room.join` and `room.poll`, until swoft-ws serves it itself (issue
+// 16, branch `issue-16`). It follows the wire of the issue, not swoft-ws's implementation:
 //
 //   first frame   {"cmd":"$session","data":{"token":T,"resumed":false}}
 //   every push    {"cmd":C,"data":D,"off":O}            (O: ordered, one per broadcast)
@@ -8,6 +8,7 @@
 //                 then the K pushes missed, then live ones; or resumed:false with a reason
 //                 (unknown, expired, evicted)
 //   ask           {"cmd":C,"data":D,"ack":N} ← {"cmd":"$ack","ack":N,"data":R} or {.., "error":{..}}
+//   room.poll     as the chat example's: asks every member `poll.ask` and tallies the answers
 //   close 1000    ends the session
 
 import { createServer } from 'node:http';
@@ -27,6 +28,37 @@ export async function startSimServer() {
 
   const offString = (n) => String(n).padStart(12, '0');
   const newToken = () => randomBytes(16).toString('hex');
+
+  /** Sends `{"cmd","data","ack"}` on `socket`; resolves to the `$ack` frame, or undefined after
+   * `timeout` ms. */
+  const askSocket = (socket, cmd, data, timeout) => {
+    const ack = nextAck++;
+    const answered = new Promise((r) => acks.set(ack, r));
+    socket.send(JSON.stringify({ cmd, data, ack }));
+    const late = new Promise((r) => setTimeout(r, timeout).unref());
+    return Promise.race([answered, late]).finally(() => acks.delete(ack));
+  };
+
+  /** The chat example's `room.poll`: every member is asked `poll.ask`; `{"choice": I}` votes,
+   * an error answer or an invalid choice refuses, silence is unanswered. */
+  const poll = async (session, msg) => {
+    const { room, question, options, timeout_ms: timeout = 10000 } = msg.data;
+    if (!session.rooms.has(room)) return { error: { code: 'forbidden', message: 'join the room first' } };
+    const members = [...sessions.values()].filter((s) => s.rooms.has(room) && s.socket?.readyState === 1);
+    const data = { room, from: session.name, question, options };
+    const answers = await Promise.all(members.map((s) => askSocket(s.socket, 'poll.ask', data, timeout)));
+    const votes = options.map(() => 0);
+    let refused = 0;
+    let unanswered = 0;
+    for (const a of answers) {
+      const choice = a?.data?.choice;
+      if (a === undefined) unanswered++;
+      else if (Number.isInteger(choice) && choice >= 0 && choice < votes.length) votes[choice]++;
+      else refused++;
+    }
+    const tallies = options.map((option, i) => ({ option, votes: votes[i] }));
+    return { data: { room, question, tallies, refused, unanswered } };
+  };
 
   wss.on('connection', (socket, req) => {
     const q = new URL(req.url, 'http://x').searchParams;
@@ -69,6 +101,10 @@ export async function startSimServer() {
         socket.send(JSON.stringify({ cmd: msg.cmd, data: { room: msg.data.room, members }, id: msg.id }));
         return;
       }
+      if (msg.cmd === 'room.poll') {
+        poll(session, msg).then((reply) => socket.send(JSON.stringify({ cmd: msg.cmd, ...reply, id: msg.id })));
+        return;
+      }
       if (msg.cmd === 'never.answers') return;
       socket.send(JSON.stringify({ cmd: msg.cmd, error: { code: 'unknown_command', message: `unknown command ${msg.cmd}` }, id: msg.id }));
     });
@@ -97,14 +133,6 @@ export async function startSimServer() {
     /** Drops the connection of the session named `name` without a close frame. */
     drop(client) {
       client.socket.terminate();
-    },
-    /** Asks the connection named `name`; resolves to its `$ack` frame. */
-    ask(name, cmd, data) {
-      const s = [...sessions.values()].find((x) => x.name === name && x.socket);
-      const ack = nextAck++;
-      const answered = new Promise((r) => acks.set(ack, r));
-      s.socket.send(JSON.stringify({ cmd, data, ack }));
-      return answered;
     },
     expireAll() {
       for (const s of sessions.values()) s.expired = true;

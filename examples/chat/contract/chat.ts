@@ -20,6 +20,55 @@ export interface Members {
   room: string;
 }
 
+/** `{"choice": I}`: a member's answer to `poll.ask`, the index of its choice in `options`. */
+export interface PollAnswer {
+  /** The index of the chosen option (from 0). */
+  choice: number;
+}
+
+/** `{"room": R, "question": Q, "options": [O, ...], "timeout_ms": N}`: the payload of
+ * `room.poll`. */
+export interface PollArg {
+  /** The choices (2–10, each 1–64 characters). */
+  options: string[];
+  /** The question (1–4096 characters). */
+  question: string;
+  /** The room (1–64 characters); the caller must be a member. */
+  room: string;
+  /** How long the members have to answer, in milliseconds (1–60000; default 10000). */
+  timeout_ms?: number | null;
+}
+
+/** The request `poll.ask` `{"room": R, "from": NAME, "question": Q, "options": [...]}` the
+ * server asks every member of the room with; the client answers with a `PollAnswer`. */
+export interface PollAsk {
+  /** Who asks. */
+  from: string;
+  /** The choices. */
+  options: string[];
+  /** The question. */
+  question: string;
+  /** The room. */
+  room: string;
+}
+
+/** `{"room": R, "question": Q, "tallies": [...], "refused": N, "unanswered": N}`: the reply of
+ * `room.poll`. */
+export interface PollResult {
+  /** The question. */
+  question: string;
+  /** Members that refused: their client answered with an error (`unknown_command` when it
+   * does not handle `poll.ask`) or with no valid choice. */
+  refused: number;
+  /** The room. */
+  room: string;
+  /** Every option, in the order asked, with its votes. */
+  tallies: Tally[];
+  /** Members that did not answer in time, whose connection closed first, or that could not
+   * be asked (their queue full). */
+  unanswered: number;
+}
+
 /** The pushes `room.joined` and `room.left`: `{"room": R, "name": NAME}`. */
 export interface Presence {
   /** Who joined or left. */
@@ -58,6 +107,14 @@ export interface SendArg {
   text: string;
 }
 
+/** One option of a poll and its votes. */
+export interface Tally {
+  /** The option. */
+  option: string;
+  /** How many members chose it. */
+  votes: number;
+}
+
 /** The push `chat.whisper` `{"from": NAME, "text": T}`. */
 export interface Whisper {
   /** The sender's name. */
@@ -83,6 +140,7 @@ export interface ChatErrors {
   "room.join": CommonErrorCode | "too_many_rooms";
   "room.leave": CommonErrorCode;
   "room.members": CommonErrorCode;
+  "room.poll": CommonErrorCode | "forbidden";
   "room.send": CommonErrorCode | "forbidden";
 }
 
@@ -94,10 +152,15 @@ export interface ChatPushes {
   "room.message": RoomMessage;
 }
 
+/** The server's requests to clients of `/chat`, by command: their data and the answer. */
+export interface ChatRequests {
+  "poll.ask": { data: PollAsk; reply: PollAnswer };
+}
+
 /**
  * `/chat` (ChatModule) over a connected `Client`: a typed call per command, resolving to the
- * reply's data (rejected with a `RequestError` whose `code` is a `ChatErrorCode`), and
- * `on` for its pushes.
+ * reply's data (rejected with a `RequestError` whose `code` is a `ChatErrorCode`), `on`
+ * for its pushes and `handle` to answer the server's requests.
  */
 export function chat(client: Client) {
   return {
@@ -116,6 +179,9 @@ export function chat(client: Client) {
       /** `room.members`: resolves to the reply's data. */
       members: (data: RoomArg, options?: RequestOptions): Promise<Members> =>
         client.request("room.members", data, options) as Promise<Members>,
+      /** `room.poll`: resolves to the reply's data. */
+      poll: (data: PollArg, options?: RequestOptions): Promise<PollResult> =>
+        client.request("room.poll", data, options) as Promise<PollResult>,
       /** `room.send`: resolves to the reply's data. */
       send: (data: SendArg, options?: RequestOptions): Promise<Delivered> =>
         client.request("room.send", data, options) as Promise<Delivered>,
@@ -123,6 +189,14 @@ export function chat(client: Client) {
     /** Subscribes to a push; returns the unsubscribe. */
     on<K extends keyof ChatPushes>(cmd: K, handler: (data: ChatPushes[K]) => void): () => void {
       return client.on(cmd, handler as (data: unknown) => void);
+    },
+    /** Answers the server's requests of `cmd` with what `handler` returns (or resolves to);
+     * a throw refuses (`code` of the error, else `error`). Returns the removal. */
+    handle<K extends keyof ChatRequests>(
+      cmd: K,
+      handler: (data: ChatRequests[K]["data"]) => ChatRequests[K]["reply"] | Promise<ChatRequests[K]["reply"]>,
+    ): () => void {
+      return client.handle(cmd, handler as (data: unknown) => unknown);
     },
     client,
   };
@@ -140,10 +214,14 @@ export interface EchoErrors {
 export interface EchoPushes {
 }
 
+/** The server's requests to clients of `/echo`, by command: their data and the answer. */
+export interface EchoRequests {
+}
+
 /**
  * `/echo` (EchoModule) over a connected `Client`: a typed call per command, resolving to the
- * reply's data (rejected with a `RequestError` whose `code` is a `EchoErrorCode`), and
- * `on` for its pushes.
+ * reply's data (rejected with a `RequestError` whose `code` is a `EchoErrorCode`), `on`
+ * for its pushes and `handle` to answer the server's requests.
  */
 export function echo(client: Client) {
   return {
@@ -155,6 +233,14 @@ export function echo(client: Client) {
     /** Subscribes to a push; returns the unsubscribe. */
     on<K extends keyof EchoPushes>(cmd: K, handler: (data: EchoPushes[K]) => void): () => void {
       return client.on(cmd, handler as (data: unknown) => void);
+    },
+    /** Answers the server's requests of `cmd` with what `handler` returns (or resolves to);
+     * a throw refuses (`code` of the error, else `error`). Returns the removal. */
+    handle<K extends keyof EchoRequests>(
+      cmd: K,
+      handler: (data: EchoRequests[K]["data"]) => EchoRequests[K]["reply"] | Promise<EchoRequests[K]["reply"]>,
+    ): () => void {
+      return client.handle(cmd, handler as (data: unknown) => unknown);
     },
     client,
   };

@@ -1,24 +1,29 @@
 //! `#[push("room.message", module = ChatModule)]` on a struct or enum: the type as written, and
 //! a `PushDef` submitted to the runtime's push list, so that `App::describe` lists the push
-//! (its commands and the type's schema). One small pipeline in one file: the arguments (one or
-//! more command literals, `module = Type`, `crate = path`), the checks (valid commands, each
-//! once; a type not generic over types), the code.
+//! (its commands and the type's schema). With `reply = Type` the push is a request the server
+//! asks clients with (`conn.request(..)`, a room's `request(..)`) and `Type` the answer it
+//! expects: the contract lists it as such. One small pipeline in one file: the arguments (one
+//! or more command literals, `module = Type`, `reply = Type`, `crate = path`), the checks
+//! (valid commands, each once; a type not generic over types; a reply type without
+//! lifetimes), the code.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{DeriveInput, GenericParam, LitStr, Path, Token};
+use syn::{DeriveInput, GenericParam, Ident, LitStr, Path, Token, Type};
 
 use super::{dummy, shim};
 use crate::check;
 
-const SHAPE: &str = "expected the pushed commands, then optional keys: `#[push(\"room.message\")]`, `#[push(\"room.joined\", \"room.left\", module = ChatModule)]`";
+const SHAPE: &str = "expected the pushed commands, then optional keys: `#[push(\"room.message\")]`, `#[push(\"room.joined\", \"room.left\", module = ChatModule)]`, `#[push(\"poll.ask\", module = ChatModule, reply = PollAnswer)]`";
 
 /// The parsed arguments.
 struct Args {
     commands: Vec<LitStr>,
     module: Option<Path>,
+    /// `reply = Type`: the push is a request, answered with a `Type`.
+    reply: Option<Type>,
     krate: Option<Path>,
 }
 
@@ -47,6 +52,7 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
     let mut out = Args {
         commands: Vec::new(),
         module: None,
+        reply: None,
         krate: None,
     };
     if args.is_empty() {
@@ -61,26 +67,16 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
                 }
                 input.parse::<Token![,]>()?;
             }
-            let keys: Punctuated<syn::MetaNameValue, Token![,]> =
-                Punctuated::parse_terminated(input)?;
-            for kv in keys {
-                let slot = if kv.path.is_ident("module") {
-                    &mut out.module
-                } else if kv.path.is_ident("crate") {
-                    &mut out.krate
-                } else {
-                    return Err(syn::Error::new_spanned(
-                        &kv.path,
-                        "unknown push argument; expected `module = Type` or `crate = path`",
-                    ));
+            let keys = Punctuated::<Key, Token![,]>::parse_terminated(input)?;
+            for key in keys {
+                let taken = match key.value {
+                    KeyValue::Module(p) => out.module.replace(p).is_some(),
+                    KeyValue::Crate(p) => out.krate.replace(p).is_some(),
+                    KeyValue::Reply(t) => out.reply.replace(t).is_some(),
                 };
-                if slot.is_some() {
-                    return Err(syn::Error::new_spanned(&kv.path, "given twice"));
+                if taken {
+                    return Err(syn::Error::new_spanned(&key.name, "given twice"));
                 }
-                *slot = Some(match kv.value {
-                    syn::Expr::Path(p) => p.path,
-                    other => return Err(syn::Error::new_spanned(other, "expected a path")),
-                });
             }
             Ok(())
         },
@@ -89,8 +85,54 @@ fn parse(args: TokenStream) -> syn::Result<Args> {
     Ok(out)
 }
 
+/// One `key = value` of the arguments.
+struct Key {
+    name: Ident,
+    value: KeyValue,
+}
+
+enum KeyValue {
+    /// `module = Type`.
+    Module(Path),
+    /// `crate = path`.
+    Crate(Path),
+    /// `reply = Type`.
+    Reply(Type),
+}
+
+impl syn::parse::Parse for Key {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        let name: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        let key = name.to_string();
+        if !matches!(key.as_str(), "module" | "reply" | "crate") {
+            return Err(syn::Error::new_spanned(
+                &name,
+                "unknown push argument; expected `module = Type`, `reply = Type` or `crate = path`",
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        let value = if key == "reply" {
+            KeyValue::Reply(input.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected the type clients answer with: `reply = PollAnswer`",
+                )
+            })?)
+        } else {
+            let expr: syn::Expr = input.parse()?;
+            match expr {
+                syn::Expr::Path(p) if key == "module" => KeyValue::Module(p.path),
+                syn::Expr::Path(p) => KeyValue::Crate(p.path),
+                other => return Err(syn::Error::new_spanned(other, "expected a path")),
+            }
+        };
+        Ok(Key { name, value })
+    }
+}
+
 /// Every misuse, combined: no command, a command that is not one, one given twice, type
-/// parameters.
+/// parameters, a reply type with a lifetime (the server decodes the answer into an owned value)
+/// or `_`.
 fn checked(a: Args, item: &DeriveInput) -> syn::Result<Args> {
     let mut errors: Option<syn::Error> = None;
     let mut add = |e: syn::Error| match &mut errors {
@@ -118,10 +160,55 @@ fn checked(a: Args, item: &DeriveInput) -> syn::Result<Args> {
             ));
         }
     }
+    if let Some(ty) = &a.reply {
+        reply_checks(ty, &mut add);
+    }
     match errors {
         Some(e) => Err(e),
         None => Ok(a),
     }
+}
+
+/// A reply type is decoded from the client's answer: it owns its data (no lifetimes, no
+/// references) and is named (no `_`, no `impl`). A walk of its tokens finds them all.
+fn reply_checks(ty: &Type, add: &mut impl FnMut(syn::Error)) {
+    use proc_macro2::{Spacing, TokenTree};
+    fn walk(tokens: TokenStream, add: &mut impl FnMut(syn::Error)) {
+        let mut iter = tokens.into_iter().peekable();
+        while let Some(t) = iter.next() {
+            match t {
+                TokenTree::Group(g) => walk(g.stream(), add),
+                TokenTree::Punct(p) if p.as_char() == '\'' && p.spacing() == Spacing::Joint => {
+                    let mut lifetime = TokenStream::from(TokenTree::Punct(p));
+                    if let Some(TokenTree::Ident(_)) = iter.peek() {
+                        lifetime.extend(iter.next());
+                    }
+                    add(syn::Error::new_spanned(
+                        lifetime,
+                        "a reply type owns its data (the server decodes the client's answer into it): no lifetimes; write `String` for `&str`",
+                    ));
+                }
+                TokenTree::Punct(p) if p.as_char() == '&' => {
+                    let mut reference = TokenStream::from(TokenTree::Punct(p));
+                    // `&'a T`: one error for the reference and its lifetime.
+                    if matches!(iter.peek(), Some(TokenTree::Punct(q)) if q.as_char() == '\'') {
+                        reference.extend(iter.next());
+                        reference.extend(iter.next());
+                    }
+                    add(syn::Error::new_spanned(
+                        reference,
+                        "a reply type owns its data (the server decodes the client's answer into it): no references; write `String` for `&str`",
+                    ));
+                }
+                TokenTree::Ident(i) if i == "_" || i == "impl" => add(syn::Error::new(
+                    i.span(),
+                    "name the reply type: `_` and `impl Trait` are not types here",
+                )),
+                _ => {}
+            }
+        }
+    }
+    walk(quote!(#ty), add);
 }
 
 fn code(item: &DeriveInput, a: &Args, input: &TokenStream) -> TokenStream {
@@ -143,16 +230,36 @@ fn code(item: &DeriveInput, a: &Args, input: &TokenStream) -> TokenStream {
         None => quote!(#sw::None),
     };
     let at = shim::location(name.span(), &sw);
+    // `reply = T`: its description, and a check (at the user's `T`) that an answer decodes
+    // into it.
+    let (reply_fn, reply) = match &a.reply {
+        Some(r) => {
+            let check = quote_spanned!(r.span()=> #sw::answer_type::<#r>);
+            (
+                quote! {
+                    fn __swoft_push_reply() -> #sw::Option<#sw::TypeInfo> {
+                        use #sw::{TypeViaAny as _, TypeViaSchema as _};
+                        #check();
+                        (&&#sw::Probe::<#r>::new()).__swoft_type()
+                    }
+                },
+                quote!(#sw::Some(__swoft_push_reply)),
+            )
+        }
+        None => (quote!(), quote!(#sw::None)),
+    };
     let body = quote! {
         fn __swoft_push_type() -> #sw::Option<#sw::TypeInfo> {
             use #sw::{TypeViaAny as _, TypeViaSchema as _};
             (&&#sw::Probe::<#ty>::new()).__swoft_type()
         }
+        #reply_fn
         #sw::inventory::submit! {
             #sw::PushEntry(&#sw::PushDef {
                 commands: &[#(#commands),*],
                 module: #module,
                 payload: __swoft_push_type,
+                reply: #reply,
                 location: #at,
             })
         }

@@ -65,10 +65,12 @@ fn module(m: &ModuleDef, pushes: &[&PushDef], schemas: &mut SchemaGen) -> Module
         .filter(|p| p.module.map_or(parser == "json", |id| id() == own))
         .flat_map(|p| {
             let payload = shape((p.payload)(), schemas);
+            let reply = p.reply.and_then(|r| shape(r(), schemas));
             p.commands.iter().filter_map(move |c| {
                 Some(PushDescription {
                     command: (*c).to_owned(),
                     payload: payload.clone()?,
+                    reply: reply.clone(),
                 })
             })
         })

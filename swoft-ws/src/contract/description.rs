@@ -42,7 +42,7 @@ pub struct ModuleDescription {
     pub parser: String,
     /// Its commands, sorted by name.
     pub commands: Vec<CommandDescription>,
-    /// The pushes declared for it, sorted by command.
+    /// The pushes (and requests to its clients) declared for it, sorted by command.
     pub pushes: Vec<PushDescription>,
 }
 
@@ -68,13 +68,17 @@ pub struct CommandDescription {
     pub errors: Vec<String>,
 }
 
-/// One declared push.
+/// One declared push, or request when it expects a reply (`#[push("poll.ask", reply = T)]`:
+/// the server asks with `request(..)` and the client answers with a `$ack`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PushDescription {
     /// Its command (`room.message`).
     pub command: String,
     /// Its data's type.
     pub payload: Shape,
+    /// The type of the client's answer when the push is a request (`reply = T`); `None` for a
+    /// plain push.
+    pub reply: Option<Shape>,
 }
 
 /// A described type: its name and, when it has one, its schema.

@@ -9,7 +9,9 @@
 //! `Data<T>` argument, if it has one) and the reply type (its return type, or the `T` of a
 //! `Result<T, E>`; `()` is no reply), plus the error codes declared with
 //! `#[message_mapping("send", errors = ["forbidden"])]`. Pushes enter by declaration:
-//! `#[push("room.message", module = ChatModule)]` on the pushed type.
+//! `#[push("room.message", module = ChatModule)]` on the pushed type; so do the server's requests
+//! to clients, with the type of their answer: `#[push("poll.ask", module = ChatModule, reply =
+//! PollAnswer)]`.
 //!
 //! With the `schema` feature, a type that implements [`schemars::JsonSchema`] is described by
 //! its JSON Schema (named types land in [`Description::schemas`], referred to as
@@ -41,7 +43,8 @@ pub use self::typescript::TypeScriptOptions;
 impl Description {
     /// The AsyncAPI 3.0 document of the app, as JSON: one channel per module (its path, with
     /// its variables as parameters), and per command a `receive` operation with its reply
-    /// (the reply message and the error reply message), per push a `send` operation. Messages
+    /// (the reply message and the error reply message), per push a `send` operation, per server
+    /// request a `send` operation with its reply (the client's answer and refusal). Messages
     /// are the JSON protocol's envelopes (`{"cmd", "data", "id"}`); `title` and `version` go to
     /// `info`. Modules whose parser is not `json` get a channel with their path only.
     pub fn to_asyncapi(&self, title: &str, version: &str) -> Value {
@@ -51,7 +54,8 @@ impl Description {
     /// A TypeScript module (ES2020, strict-mode clean): an interface or alias per named type,
     /// the error codes as a string-literal union, and per JSON module a function that wraps a
     /// `Client` of `swoft-ws-client` into typed calls (`chat(client).room.join({room})` →
-    /// `Promise<Members>`, `chat(client).on("room.message", (m: RoomMessage) => ..)`).
+    /// `Promise<Members>`, `chat(client).on("room.message", (m: RoomMessage) => ..)`,
+    /// `chat(client).handle("poll.ask", (q: PollAsk) => answer)`).
     pub fn to_typescript(&self, options: &TypeScriptOptions) -> String {
         typescript::module(self, options)
     }

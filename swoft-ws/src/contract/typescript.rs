@@ -325,9 +325,26 @@ fn wrapper(out: &mut String, m: &ModuleDescription) {
     out.push_str("}\n\n");
     let _ = writeln!(out, "/** The pushes of `{}`, by command. */", m.path);
     let _ = writeln!(out, "export interface {ty}Pushes {{");
-    for p in &m.pushes {
+    for p in m.pushes.iter().filter(|p| p.reply.is_none()) {
         let data = shape_ts(Some(&p.payload)).unwrap_or_default();
         let _ = writeln!(out, "  {}: {data};", quote(&p.command));
+    }
+    out.push_str("}\n\n");
+    let _ = writeln!(
+        out,
+        "/** The server's requests to clients of `{}`, by command: their data and the answer. */",
+        m.path
+    );
+    let _ = writeln!(out, "export interface {ty}Requests {{");
+    for p in &m.pushes {
+        if let Some(reply) = shape_ts(p.reply.as_ref()) {
+            let data = shape_ts(Some(&p.payload)).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {}: {{ data: {data}; reply: {reply} }};",
+                quote(&p.command)
+            );
+        }
     }
     out.push_str("}\n\n");
     let mut root = Group::default();
@@ -342,7 +359,7 @@ fn wrapper(out: &mut String, m: &ModuleDescription) {
     }
     let _ = writeln!(
         out,
-        "/**\n * `{}` ({}) over a connected `Client`: a typed call per command, resolving to the\n * reply's data (rejected with a `RequestError` whose `code` is a `{ty}ErrorCode`), and\n * `on` for its pushes.\n */",
+        "/**\n * `{}` ({}) over a connected `Client`: a typed call per command, resolving to the\n * reply's data (rejected with a `RequestError` whose `code` is a `{ty}ErrorCode`), `on`\n * for its pushes and `handle` to answer the server's requests.\n */",
         m.path, m.type_name
     );
     let _ = writeln!(
@@ -361,6 +378,18 @@ fn wrapper(out: &mut String, m: &ModuleDescription) {
     let _ = writeln!(
         out,
         "      return client.on(cmd, handler as (data: unknown) => void);\n    }},"
+    );
+    let _ = writeln!(
+        out,
+        "    /** Answers the server's requests of `cmd` with what `handler` returns (or resolves to);\n     * a throw refuses (`code` of the error, else `error`). Returns the removal. */"
+    );
+    let _ = writeln!(
+        out,
+        "    handle<K extends keyof {ty}Requests>(\n      cmd: K,\n      handler: (data: {ty}Requests[K][\"data\"]) => {ty}Requests[K][\"reply\"] | Promise<{ty}Requests[K][\"reply\"]>,\n    ): () => void {{"
+    );
+    let _ = writeln!(
+        out,
+        "      return client.handle(cmd, handler as (data: unknown) => unknown);\n    }},"
     );
     out.push_str("    client,\n  };\n}\n\n");
 }

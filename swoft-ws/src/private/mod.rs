@@ -46,6 +46,10 @@ pub fn module_id<M: Module>() -> TypeId {
     TypeId::of::<M>()
 }
 
+/// `#[push(.., reply = T)]`: the server decodes a client's answer into a `T` (`Connection::request`
+/// asks for a `DeserializeOwned`); another type is a compile error at the user's `T`.
+pub fn answer_type<T: serde::de::DeserializeOwned>() {}
+
 impl<T> crate::contract::PayloadWrapper for crate::extract::Data<T> {
     type Payload = T;
 }

@@ -118,6 +118,70 @@ pub struct Delivered {
     pub delivered: usize,
 }
 
+/// `{"room": R, "question": Q, "options": [O, ...], "timeout_ms": N}`: the payload of
+/// `room.poll`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PollArg {
+    /// The room (1–64 characters); the caller must be a member.
+    pub room: String,
+    /// The question (1–4096 characters).
+    pub question: String,
+    /// The choices (2–10, each 1–64 characters).
+    pub options: Vec<String>,
+    /// How long the members have to answer, in milliseconds (1–60000; default 10000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// The request `poll.ask` `{"room": R, "from": NAME, "question": Q, "options": [...]}` the
+/// server asks every member of the room with; the client answers with a `PollAnswer`.
+#[push("poll.ask", module = ChatModule, reply = PollAnswer)]
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PollAsk<'a> {
+    /// The room.
+    pub room: &'a str,
+    /// Who asks.
+    pub from: &'a str,
+    /// The question.
+    pub question: &'a str,
+    /// The choices.
+    pub options: &'a [String],
+}
+
+/// `{"choice": I}`: a member's answer to `poll.ask`, the index of its choice in `options`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PollAnswer {
+    /// The index of the chosen option (from 0).
+    pub choice: usize,
+}
+
+/// One option of a poll and its votes.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Tally {
+    /// The option.
+    pub option: String,
+    /// How many members chose it.
+    pub votes: usize,
+}
+
+/// `{"room": R, "question": Q, "tallies": [...], "refused": N, "unanswered": N}`: the reply of
+/// `room.poll`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PollResult {
+    /// The room.
+    pub room: String,
+    /// The question.
+    pub question: String,
+    /// Every option, in the order asked, with its votes.
+    pub tallies: Vec<Tally>,
+    /// Members that refused: their client answered with an error (`unknown_command` when it
+    /// does not handle `poll.ask`) or with no valid choice.
+    pub refused: usize,
+    /// Members that did not answer in time, whose connection closed first, or that could not
+    /// be asked (their queue full).
+    pub unanswered: usize,
+}
+
 /// The pushes `room.joined` and `room.left`: `{"room": R, "name": NAME}`.
 #[push("room.joined", "room.left", module = ChatModule)]
 #[derive(Debug, Serialize, JsonSchema)]

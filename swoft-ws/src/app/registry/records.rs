@@ -180,7 +180,8 @@ pub struct ListenerEntry(pub &'static ListenerDef);
 
 inventory::collect!(ListenerEntry);
 
-/// A `#[push("room.message", module = ChatModule)]` type: a push the contract declares.
+/// A `#[push("room.message", module = ChatModule)]` type: a push the contract declares (a
+/// request, with `reply = T`).
 #[derive(Debug)]
 pub struct PushDef {
     /// The commands it is pushed as.
@@ -189,6 +190,8 @@ pub struct PushDef {
     pub module: Option<fn() -> TypeId>,
     /// The pushed type.
     pub payload: crate::contract::TypeFn,
+    /// `reply = T`: the push is a request and `T` the answer's type.
+    pub reply: Option<crate::contract::TypeFn>,
     /// Where the type is.
     pub location: Location,
 }
