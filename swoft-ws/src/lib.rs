@@ -181,7 +181,7 @@
 //!
 //! | where | what |
 //! |---|---|
-//! | the root | building and serving ([`App`], [`AppBuilder`], [`Config`], [`Listener`], [`serve_router`], [`BuildError`]); the running app ([`Server`], [`ServerStats`], [`Connection`], [`ConnectionId`], [`Fd`], [`Context`], [`Rooms`], [`Broadcast`], [`Delivery`], [`CloseInfo`], [`ClosedBy`], [`SendError`]); handler input and output ([`FromContext`], [`Data`], [`Ext`], [`Extension`], [`State`], [`Session`], [`RawMessage`], [`Reply`], [`IntoReply`], [`WsError`]); the handshake ([`HandshakeRequest`], [`Accept`], [`Reject`], [`IntoHandshake`]); the traits the macros implement ([`Module`], [`Controller`]); the macros; `axum` and `http`, re-exported |
+//! | the root | building and serving ([`App`], [`AppBuilder`], [`Config`], [`Listener`], [`serve_router`], [`BuildError`]); the running app ([`Server`], [`ServerStats`], [`Connection`], [`ConnectionId`], [`Fd`], [`Context`], [`Rooms`], [`Broadcast`], [`Delivery`], [`CloseInfo`], [`ClosedBy`], [`SessionStart`], [`SessionEnd`], [`SendError`]); handler input and output ([`FromContext`], [`Data`], [`Ext`], [`Extension`], [`State`], [`Session`], [`RawMessage`], [`Reply`], [`IntoReply`], [`WsError`]); the handshake ([`HandshakeRequest`], [`Accept`], [`Reject`], [`IntoHandshake`]); the traits the macros implement ([`Module`], [`Controller`]); the macros; `axum` and `http`, re-exported |
 //! | [`prelude`] | the macros and the types most handlers use |
 //! | [`extract`] | every extractor, in a table |
 //! | [`protocol`] | parsers ([`Parser`](protocol::Parser), [`JsonParser`](protocol::JsonParser), [`RawParser`](protocol::RawParser)), what a parser finds, the error reply codes |
@@ -251,7 +251,7 @@ pub use crate::runtime::ack::{AckError, Answers};
 pub use crate::runtime::broadcast::{Broadcast, Delivery};
 #[doc(inline)]
 pub use crate::runtime::connection::{
-    CloseInfo, ClosedBy, Connection, ConnectionId, JoinError, SendError,
+    CloseInfo, ClosedBy, Connection, ConnectionId, JoinError, SendError, SessionEnd, SessionStart,
 };
 #[doc(inline)]
 pub use crate::runtime::context::Context;
@@ -376,7 +376,8 @@ pub use swoft_ws_macros::push;
 pub mod prelude {
     pub use crate::{
         Accept, App, CloseInfo, Connection, Context, Data, Ext, Extension, Fd, HandshakeRequest,
-        PathParams, RawMessage, Reject, Reply, Server, Session, State, WsError,
+        PathParams, RawMessage, Reject, Reply, Server, Session, SessionEnd, SessionStart, State,
+        WsError,
     };
     pub use crate::{
         message_mapping, middleware, on_close, on_handshake, on_message, on_open, push,

@@ -572,3 +572,43 @@ async fn the_page_is_served_at_the_root() {
     );
     assert_eq!(resp.body, chat::INDEX_HTML);
 }
+
+#[tokio::test]
+async fn presence_follows_the_session_a_drop_leaves_a_resume_rejoins_a_take_over_is_silent() {
+    let server = start().await;
+    let mut alice = connect(&server, "alice").await;
+    let mut bob = connect(&server, "bob").await;
+    let token = bob.expect_session().await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(&mut alice, "room.join", json!({"room": "lobby"})).await;
+    ok(&mut bob, "room.join", json!({"room": "lobby"})).await;
+    assert_eq!(alice.expect_push("room.joined").await["name"], "bob");
+
+    bob.drop_abruptly();
+    assert_eq!(alice.expect_push("room.left").await["name"], "bob");
+    let mut bob = server
+        .connect(&format!("/chat?name=bob&resume={token}"))
+        .await
+        .unwrap();
+    let s = bob.expect_session().await;
+    assert_eq!(s["resumed"], true, "{s}");
+    assert_eq!(
+        alice.expect_push("room.joined").await,
+        json!({"room": "lobby", "name": "bob"}),
+        "back in the room"
+    );
+
+    // The old connection still looks open: the new one takes over, nobody left.
+    let t2 = s["token"].as_str().unwrap();
+    let mut again = server
+        .connect(&format!("/chat?name=bob&resume={t2}"))
+        .await
+        .unwrap();
+    assert_eq!(again.expect_session().await["resumed"], true);
+    assert_eq!(bob.expect_close().await.0, 4000);
+    alice.expect_silence(QUIET).await;
+    let members = ok(&mut alice, "room.members", json!({"room": "lobby"})).await;
+    assert_eq!(members["members"], json!(["alice", "bob"]));
+}

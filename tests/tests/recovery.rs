@@ -38,6 +38,30 @@ impl Resumable {
     }
 }
 
+/// What the hooks of `/life` saw, in order: `open Fresh`, `close Kept`, ...
+static LIFE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records how each session began and ended, as presence notices would read it.
+#[ws_module(path = "/life", recovery)]
+pub struct Lifecycle;
+
+#[ws_module]
+impl Lifecycle {
+    #[on_open]
+    fn open(conn: &Connection) {
+        LIFE.lock()
+            .unwrap()
+            .push(format!("open {:?}", conn.session_start()));
+    }
+
+    #[on_close]
+    fn close(_conn: &Connection, info: &CloseInfo) {
+        LIFE.lock()
+            .unwrap()
+            .push(format!("close {:?}", info.session));
+    }
+}
+
 #[ws_module(path = "/small", controllers = [RoomCtl], recovery(max_messages = 10))]
 pub struct SmallHistory;
 
@@ -65,6 +89,7 @@ async fn start() -> TestServer {
         .module::<SmallHistory>()
         .module::<ShortWindow>()
         .module::<Plain>()
+        .module::<Lifecycle>()
         .build()
         .unwrap();
     TestServer::start(app).await
@@ -330,4 +355,55 @@ fn recovery_needs_the_json_parser() {
         text.contains("has `recovery`, which needs the JSON parser, but its parser is `raw`"),
         "{text}"
     );
+}
+
+/// Waits until the hooks of `/life` have seen `want` (in this order, after what came before).
+async fn life_is(want: &[&str]) {
+    let ok = wait_until(Duration::from_secs(5), || {
+        let life = LIFE.lock().unwrap();
+        life.len() == want.len() && life.iter().zip(want).all(|(a, b)| a == b)
+    })
+    .await;
+    assert!(ok, "hooks saw {:?}, want {want:?}", LIFE.lock().unwrap());
+}
+
+#[tokio::test]
+async fn hooks_tell_a_fresh_session_a_resume_a_take_over_and_how_each_ended() {
+    let ts = start().await;
+    let mut c = ts.connect("/life").await.unwrap();
+    let token = session(&mut c).await["token"].as_str().unwrap().to_owned();
+    life_is(&["open Fresh"]).await;
+    c.drop_abruptly();
+    life_is(&["open Fresh", "close Kept"]).await;
+
+    let mut resumed = ts.connect(&format!("/life?resume={token}")).await.unwrap();
+    let s = session(&mut resumed).await;
+    assert_eq!(s["resumed"], true, "{s}");
+    life_is(&["open Fresh", "close Kept", "open Resumed"]).await;
+
+    // A resume while that connection still looks open takes the session over.
+    let t2 = s["token"].as_str().unwrap();
+    let mut over = ts.connect(&format!("/life?resume={t2}")).await.unwrap();
+    assert_eq!(session(&mut over).await["resumed"], true);
+    assert_eq!(resumed.expect_close().await.0, 4000);
+    let ok = wait_until(Duration::from_secs(5), || LIFE.lock().unwrap().len() == 5).await;
+    assert!(ok, "{:?}", LIFE.lock().unwrap());
+    let mut last_two = LIFE.lock().unwrap()[3..].to_vec();
+    last_two.sort();
+    assert_eq!(last_two, ["close TakenOver", "open TookOver"]);
+
+    over.close(1000, "bye").await;
+    let ok = wait_until(Duration::from_secs(5), || LIFE.lock().unwrap().len() == 6).await;
+    assert!(ok);
+    assert_eq!(LIFE.lock().unwrap()[5], "close Ended");
+
+    // A resume that cannot be honoured is a fresh session.
+    let mut fresh = ts
+        .connect(&format!("/life?resume={}", "0".repeat(32)))
+        .await
+        .unwrap();
+    assert_eq!(session(&mut fresh).await["reason"], "unknown");
+    let ok = wait_until(Duration::from_secs(5), || LIFE.lock().unwrap().len() == 7).await;
+    assert!(ok);
+    assert_eq!(LIFE.lock().unwrap()[6], "open Fresh");
 }

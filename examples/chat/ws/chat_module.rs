@@ -51,30 +51,43 @@ impl ChatModule {
     }
 
     /// Labels the connection with its name: what member lists show and whispers look up, on
-    /// every node (the runtime forgets the label when the connection closes).
+    /// every node (the runtime forgets the label when the connection closes). A session
+    /// resumed after a drop is back in its rooms: their other members get `room.joined`, as
+    /// they got `room.left` when it dropped. A take-over never left: no notice.
     #[on_open]
     fn open(conn: &Connection) {
         if let Some(name) = conn.get::<ChatName>() {
             conn.set_label(&name.0);
+            if conn.session_start() == SessionStart::Resumed {
+                tell_rooms(conn, &name.0, "room.joined");
+            }
         }
     }
 
     /// Tells the other members of each of its rooms, on every node, that it left (the runtime
-    /// removes it from the rooms after this hook).
+    /// removes it from the rooms after this hook) — unless a resume on a new connection took
+    /// its session over, which stays in the rooms.
     #[on_close]
-    fn close(conn: &Connection) {
-        let Some(name) = conn.get::<ChatName>() else {
+    fn close(conn: &Connection, info: &CloseInfo) {
+        if info.session == SessionEnd::TakenOver {
             return;
-        };
-        let server = conn.server();
-        for key in conn.rooms() {
-            if let Some(room) = public_room(&key) {
-                let left = Presence {
-                    room,
-                    name: &name.0,
-                };
-                let _ = server.room(&key).except(conn.fd()).push("room.left", &left);
-            }
+        }
+        if let Some(name) = conn.get::<ChatName>() {
+            tell_rooms(conn, &name.0, "room.left");
+        }
+    }
+}
+
+/// Pushes `command` (`room.joined` or `room.left`) about `name` to the other members of each
+/// public room of `conn`.
+fn tell_rooms(conn: &Connection, name: &str, command: &str) {
+    let server = conn.server();
+    for key in conn.rooms() {
+        if let Some(room) = public_room(&key) {
+            let _ = server
+                .room(&key)
+                .except(conn.fd())
+                .push(command, &Presence { room, name });
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::driver::backlog::{Backlog, Popped};
 use crate::driver::message::handle_message;
 use crate::driver::rate::{Bucket, Verdict};
 use crate::protocol::WsError;
-use crate::runtime::connection::{CloseInfo, ClosedBy, Connection};
+use crate::runtime::connection::{CloseInfo, ClosedBy, Connection, SessionEnd};
 use crate::runtime::module::ModuleRuntime;
 use crate::ws::RawMessage;
 use crate::ws::close_code;
@@ -203,6 +203,7 @@ fn write_failed(conn: &Connection, e: &std::io::Error) -> End {
             code: close_code::ABNORMAL,
             reason: e.to_string(),
             by: ClosedBy::Transport,
+            session: SessionEnd::None,
         },
         None,
     )
@@ -235,6 +236,7 @@ fn rate_limit(
                     code: close_code::POLICY,
                     reason: reason.to_owned(),
                     by: ClosedBy::Server,
+                    session: SessionEnd::None,
                 },
                 None,
             ))
@@ -345,6 +347,7 @@ fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option
                         code,
                         reason: reason.to_string(),
                         by: ClosedBy::Client,
+                        session: SessionEnd::None,
                     },
                     // The usual answer: the client's code back.
                     Some(CloseFrame {
@@ -357,6 +360,7 @@ fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option
                         code: close_code::NO_STATUS,
                         reason: String::new(),
                         by: ClosedBy::Client,
+                        session: SessionEnd::None,
                     },
                     None,
                 ),
@@ -373,6 +377,7 @@ fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option
                     code: v.code,
                     reason: v.reason.to_owned(),
                     by: ClosedBy::Server,
+                    session: SessionEnd::None,
                 },
                 None,
             ))
@@ -386,6 +391,7 @@ fn read_frame(conn: &Connection, rx: &OutboundRx, event: Event) -> Result<Option
                     code: close_code::ABNORMAL,
                     reason: e.map(|e| e.to_string()).unwrap_or_default(),
                     by: ClosedBy::Transport,
+                    session: SessionEnd::None,
                 },
                 None,
             ))
@@ -401,6 +407,7 @@ fn server_close(conn: &Connection) -> CloseInfo {
         code,
         reason,
         by: ClosedBy::Server,
+        session: SessionEnd::None,
     }
 }
 

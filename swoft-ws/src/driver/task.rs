@@ -144,7 +144,8 @@ pub(super) async fn drive<S: std::future::Future<Output: Socket>>(
     }
     emit(&conn, WsEvent::OpenAfter, None);
 
-    let (info, reply) = read_loop(&conn, &module, &mut transport, &rx, &mut backlog).await;
+    let (mut info, reply) = read_loop(&conn, &module, &mut transport, &rx, &mut backlog).await;
+    info.session = crate::runtime::recovery::fate(&conn, info.code);
     drop(backlog);
     conn.start_closing();
     // Boxed, as the hooks: run once, its timers and the transport it consumes would otherwise

@@ -125,6 +125,63 @@ pub struct CloseInfo {
     pub reason: String,
     /// Who ended it.
     pub by: ClosedBy,
+    /// What became of the connection's resumable session (`#[ws_module(recovery)]`): kept
+    /// for a resume, ended, or taken over by a resume on a new connection. Presence notices
+    /// read it: a session taken over has not left.
+    pub session: SessionEnd,
+}
+
+/// What became of a connection's resumable session when the connection ended
+/// (`#[ws_module(recovery)]`; see the README's "Reconnects and missed messages").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEnd {
+    /// The module keeps no sessions (no `recovery`).
+    None,
+    /// Ended: a close with 1000 (nothing to resume).
+    Ended,
+    /// Kept for the module's window: the client may resume it, its rooms and label back.
+    Kept,
+    /// A resume on a new connection took it over (this one was closed with 4000): the
+    /// session goes on there, in the same rooms.
+    TakenOver,
+}
+
+/// How a connection's resumable session began (`#[ws_module(recovery)]`), as
+/// [`Connection::session_start`] tells `#[on_open]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionStart {
+    /// The module keeps no sessions (no `recovery`).
+    None,
+    /// A new session (no resume asked, or one that could not be honoured).
+    Fresh,
+    /// A session resumed after its connection had dropped: its rooms and label are back
+    /// (it had left its rooms when it dropped: presence notices say it is back).
+    Resumed,
+    /// A session taken over from a connection that still looked open (closed with 4000, on
+    /// this node or another): it never left its rooms.
+    TookOver,
+}
+
+impl SessionStart {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => SessionStart::Fresh,
+            2 => SessionStart::Resumed,
+            3 => SessionStart::TookOver,
+            _ => SessionStart::None,
+        }
+    }
+
+    pub(crate) fn as_u8(self) -> u8 {
+        match self {
+            SessionStart::None => 0,
+            SessionStart::Fresh => 1,
+            SessionStart::Resumed => 2,
+            SessionStart::TookOver => 3,
+        }
+    }
 }
 
 /// The close reason of a connection closed by [`Backpressure::Disconnect`](crate::config::Backpressure::Disconnect).
@@ -166,6 +223,8 @@ struct ConnInner {
     last_seen: AtomicU64,
     /// The close the server asked for, if it did: its close frame is the last one written.
     close_request: Mutex<Option<(u16, String)>>,
+    /// How its resumable session began ([`SessionStart`], as a byte).
+    session_start: std::sync::atomic::AtomicU8,
 }
 
 impl fmt::Debug for Connection {
@@ -207,8 +266,22 @@ impl Connection {
                 abort: Signal::new(),
                 close_request: Mutex::new(None),
                 last_seen: AtomicU64::new(0),
+                session_start: std::sync::atomic::AtomicU8::new(0),
             }),
         }
+    }
+
+    /// How this connection's resumable session began (`#[ws_module(recovery)]`): fresh,
+    /// resumed after a drop, or taken over from a connection that still looked open; set
+    /// before `#[on_open]` runs. `SessionStart::None` for a module without `recovery`.
+    pub fn session_start(&self) -> SessionStart {
+        SessionStart::from_u8(self.inner.session_start.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_session_start(&self, start: SessionStart) {
+        self.inner
+            .session_start
+            .store(start.as_u8(), Ordering::Relaxed);
     }
 
     /// The connection the current task works for, as Swoft's `Session::current()`: in

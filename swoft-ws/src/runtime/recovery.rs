@@ -16,7 +16,7 @@ use std::time::Instant;
 use crate::config::Recovery;
 use crate::protocol::Parser;
 use crate::protocol::push_json_str;
-use crate::runtime::connection::{Connection, ConnectionId};
+use crate::runtime::connection::{Connection, ConnectionId, SessionEnd, SessionStart};
 use crate::runtime::module::ModuleRuntime;
 use crate::ws::{Message, close_code};
 use shared::Ask;
@@ -128,6 +128,9 @@ struct Session {
     saved: bool,
     /// The save of its record, while it may still be under way.
     saving: Option<tokio::task::JoinHandle<bool>>,
+    /// Handed over by another node from a connection that still looked open there (closed
+    /// 4000): its resume here is a take-over ([`SessionStart::TookOver`]).
+    taken_over: bool,
 }
 
 #[derive(Default)]
@@ -481,8 +484,14 @@ pub(crate) fn open(conn: &Connection) {
             crate::runtime::metrics::resume(path, "malformed");
             Some(Err(NotResumed::Unknown))
         }
-        Ask::Resume { token, off } => match st.resume(conn, &token, off, now) {
-            Ok((mut session, frames)) => {
+        Ask::Resume { token, off } => match resume_taking_over(&mut st, conn, &token, off, now) {
+            Ok(((mut session, frames), took_over)) => {
+                conn.set_session_start(if took_over {
+                    SessionStart::TookOver
+                } else {
+                    SessionStart::Resumed
+                });
+                session.taken_over = false;
                 shared::unsave(conn.server(), &mut st, &token, &mut session);
                 let k = frames.len();
                 resumed = Some((session, frames));
@@ -494,6 +503,9 @@ pub(crate) fn open(conn: &Connection) {
             }
         },
     };
+    if resumed.is_none() {
+        conn.set_session_start(SessionStart::Fresh);
+    }
     if let Some(o) = &outcome {
         let label = o.map_or_else(NotResumed::as_str, |_| "resumed");
         crate::runtime::metrics::resume(path, label);
@@ -510,6 +522,7 @@ pub(crate) fn open(conn: &Connection) {
             dropped_at: None,
             saved: false,
             saving: None,
+            taken_over: false,
         };
         (session, Vec::new())
     });
@@ -632,6 +645,41 @@ pub(crate) fn closed(conn: &Connection, code: Option<u16>) {
         st.dropped(conn.module().path, &token, now);
     }
     st.prune(now);
+}
+
+/// [`State::resume`], and whether it takes the session over from a connection that still
+/// looked open (here, or on another node that handed it over).
+fn resume_taking_over(
+    st: &mut State,
+    conn: &Connection,
+    token: &str,
+    off: Option<u64>,
+    now: Instant,
+) -> Result<((Session, Vec<Message>), bool), NotResumed> {
+    let took_over = st
+        .sessions
+        .get(token)
+        .is_some_and(|s| s.live.is_some() || s.taken_over);
+    st.resume(conn, token, off, now).map(|r| (r, took_over))
+}
+
+/// What becomes of the session of `conn`, which ended with `code` (read before
+/// [`closed`] acts on it): the `session` of its `CloseInfo`.
+pub(crate) fn fate(conn: &Connection, code: u16) -> SessionEnd {
+    let Some(store) = conn.server().recovery() else {
+        return SessionEnd::None;
+    };
+    let st = store.lock();
+    if !st.has(conn.module_path()) {
+        return SessionEnd::None;
+    }
+    if !st.by_conn.contains_key(&conn.id()) {
+        SessionEnd::TakenOver
+    } else if code == close_code::NORMAL {
+        SessionEnd::Ended
+    } else {
+        SessionEnd::Kept
+    }
 }
 
 pub(crate) mod shared;

@@ -69,6 +69,10 @@ struct Record {
     s: u64,
     l: Option<String>,
     r: Vec<String>,
+    /// Handed over from a connection that still looked open (a take-over, not a resume after
+    /// a drop).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    o: bool,
 }
 
 /// The cluster, when pushes to resumable sessions go through its shared log.
@@ -86,7 +90,7 @@ pub(super) fn save(conn: &Connection, token: &str, s: &mut Session) {
     let Some(window) = conn.module().limits.recovery.map(|r| r.window) else {
         return;
     };
-    let record = record(s, &s.rooms, s.label.as_deref());
+    let record = record(s, &s.rooms, s.label.as_deref(), false);
     s.saved = true;
     s.saving = Some(tokio::spawn(cluster.save_session(token, record, window)));
 }
@@ -116,13 +120,16 @@ pub(super) fn unsave(server: &Server, st: &mut State, token: &str, s: &mut Sessi
     });
 }
 
-fn record(s: &Session, rooms: &[Arc<str>], label: Option<&str>) -> String {
+/// A session's record, as the store keeps it and a hand-over sends it (`taken_over`: from a
+/// connection that still looked open).
+fn record(s: &Session, rooms: &[Arc<str>], label: Option<&str>, taken_over: bool) -> String {
     let r = Record {
         m: s.module.to_owned(),
         i: s.id,
         s: s.start_off,
         l: label.map(str::to_owned),
         r: rooms.iter().map(|r| r.to_string()).collect(),
+        o: taken_over,
     };
     serde_json::to_string(&r).unwrap_or_default()
 }
@@ -148,7 +155,7 @@ pub(crate) async fn save_all(server: &Server) {
             let Some(window) = conn.module().limits.recovery.map(|r| r.window) else {
                 continue;
             };
-            let record = record(s, &conn.rooms(), conn.label().as_deref());
+            let record = record(s, &conn.rooms(), conn.label().as_deref(), false);
             s.saved = true;
             saves.push(cluster.save_session(token, record, window));
         }
@@ -255,6 +262,7 @@ pub(crate) async fn hand_over(server: Server, path: String, token: String) -> Ta
         let Some(mut s) = st.sessions.remove(&token) else {
             return Taken::Unknown;
         };
+        let was_live = s.live.is_some();
         let (rooms, label) = match s.live.take() {
             Some(old) => {
                 st.by_conn.remove(&old.id());
@@ -274,7 +282,8 @@ pub(crate) async fn hand_over(server: Server, path: String, token: String) -> Ta
         if saved {
             st.handing.insert(token.clone());
         }
-        (record(&s, &rooms, label.as_deref()), saved, s.saving.take())
+        let rec = record(&s, &rooms, label.as_deref(), was_live);
+        (rec, saved, s.saving.take())
     };
     if saved {
         if let Some(save) = saving {
@@ -310,6 +319,7 @@ fn adopt(st: &mut State, path: &'static str, token: String, r: Record) {
         dropped_at: Some(now),
         saved: false,
         saving: None,
+        taken_over: r.o,
     };
     if let Some(old) = st.sessions.insert(token, session) {
         if let Some(log) = st.logs.get_mut(path) {

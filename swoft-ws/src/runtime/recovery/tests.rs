@@ -68,6 +68,7 @@ fn prune_expires_in_drop_order_and_skips_stale_entries() {
             dropped_at: Some(at),
             saved: false,
             saving: None,
+            taken_over: false,
         };
         if let Some(log) = st.logs.get_mut("/m") {
             *log.detached_rooms.entry(room.clone()).or_default() += 1;
