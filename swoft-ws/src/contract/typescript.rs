@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::description::{
-    COMMON_ERRORS, CommandDescription, Description, ModuleDescription, Shape,
+    COMMON_ERRORS, CommandDescription, Description, ModuleDescription, RESUME_REASONS, Shape,
 };
 
 /// How [`Description::to_typescript`] writes its module.
@@ -41,9 +41,12 @@ pub(super) fn module(d: &Description, o: &TypeScriptOptions) -> String {
     if let Some(r) = &o.regenerate {
         let _ = writeln!(out, "// Regenerate: {r}");
     }
+    let json = || d.modules.iter().filter(|m| m.parser == "json");
+    let resumable = json().any(|m| m.recovery.is_some());
     let _ = writeln!(
         out,
-        "import type {{ Client, RequestOptions }} from {};\n",
+        "import type {{ Client, RequestOptions{} }} from {};\n",
+        if resumable { ", ResumeOutcome" } else { "" },
         quote(&o.client_module)
     );
     out.push_str("/** The error codes any command can be answered with. */\n");
@@ -55,10 +58,41 @@ pub(super) fn module(d: &Description, o: &TypeScriptOptions) -> String {
     for (name, schema) in &d.schemas {
         named_type(&mut out, name, schema);
     }
-    for m in d.modules.iter().filter(|m| m.parser == "json") {
+    if resumable {
+        session_types(&mut out);
+    }
+    for m in json() {
         wrapper(&mut out, m);
     }
     out
+}
+
+/// The types of resumable sessions (written when a module has them): the `$session` frame's
+/// data and the client's `resumed` event with its reason typed.
+fn session_types(out: &mut String) {
+    let _ = writeln!(
+        out,
+        "/** Why a resume was not honoured (a fresh session was started instead). */\nexport type ResumeReason = {};\n",
+        union(RESUME_REASONS)
+    );
+    out.push_str(
+        "/** The data of `$session`, the first frame of a module with resumable sessions (the client\n \
+         * keeps the token and resumes with `resume=TOKEN&off=OFFSET`, `off` being the last push's). */\n\
+         export interface SessionInfo {\n  \
+         /** The session's token (32 hex digits); it changes at every resume. */\n  \
+         token: string;\n  \
+         /** Whether the handshake's `resume` was honoured. */\n  \
+         resumed: boolean;\n  \
+         /** On a resume: how many missed pushes follow, before the live ones. */\n  \
+         replayed?: number;\n  \
+         /** Why a resume was not honoured. */\n  \
+         reason?: ResumeReason;\n\
+         }\n\n\
+         /** The client's `resumed` event (`ResumeOutcome`) with the server's reasons. */\n\
+         export type SessionOutcome =\n  \
+         | { resumed: true; replayed: number }\n  \
+         | { resumed: false; reason: ResumeReason };\n\n",
+    );
 }
 
 /// `"a" | "b"`, or `never` for none.
@@ -357,10 +391,28 @@ fn wrapper(out: &mut String, m: &ModuleDescription) {
         }
         g.calls.push((last.to_owned(), c));
     }
+    if let Some(r) = &m.recovery {
+        let _ = writeln!(
+            out,
+            "/** `{}` keeps sessions: a client that drops resumes within `windowMs` and gets the pushes\n * it missed, if the module's history (`maxMessages`, `maxBytes`) still holds them. */",
+            m.path
+        );
+        let _ = writeln!(
+            out,
+            "export const {value}Recovery = {{ resumable: true, windowMs: {}, maxMessages: {}, maxBytes: {} }} as const;\n",
+            r.window_ms, r.max_messages, r.max_bytes
+        );
+    }
     let _ = writeln!(
         out,
-        "/**\n * `{}` ({}) over a connected `Client`: a typed call per command, resolving to the\n * reply's data (rejected with a `RequestError` whose `code` is a `{ty}ErrorCode`), `on`\n * for its pushes and `handle` to answer the server's requests.\n */",
-        m.path, m.type_name
+        "/**\n * `{}` ({}) over a connected `Client`: a typed call per command, resolving to the\n * reply's data (rejected with a `RequestError` whose `code` is a `{ty}ErrorCode`), `on`\n * for its pushes and `handle` to answer the server's requests.{}\n */",
+        m.path,
+        m.type_name,
+        if m.recovery.is_some() {
+            "\n * Resumable: `onResumed` reports a reconnect's resume, `recovery` its bounds."
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -391,6 +443,17 @@ fn wrapper(out: &mut String, m: &ModuleDescription) {
         out,
         "      return client.handle(cmd, handler as (data: unknown) => unknown);\n    }},"
     );
+    if m.recovery.is_some() {
+        let _ = writeln!(
+            out,
+            "    /** What the server said of a reconnect's resume (the client's `resumed` event).\n     * Returns the removal. */"
+        );
+        let _ = writeln!(
+            out,
+            "    onResumed(listener: (outcome: SessionOutcome) => void): () => void {{\n      return client.onEvent(\"resumed\", listener as (outcome: ResumeOutcome) => void);\n    }},"
+        );
+        let _ = writeln!(out, "    recovery: {value}Recovery,");
+    }
     out.push_str("    client,\n  };\n}\n\n");
 }
 
