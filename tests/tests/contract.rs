@@ -107,4 +107,48 @@ fn describe_lists_modules_commands_payloads_replies_errors_and_pushes() {
     assert_eq!(echo.reply.as_ref().unwrap().schema, None);
     // The raw module serves no commands.
     assert!(d.modules[2].commands.is_empty());
+
+    // `/chat` keeps sessions (`#[ws_module(recovery(window_secs = 120, ..))]`), the others not.
+    assert_eq!(
+        chat.recovery,
+        Some(swoft_ws::contract::RecoveryDescription {
+            window_ms: 120_000,
+            max_messages: 500,
+            max_bytes: 524_288,
+        })
+    );
+    assert!(d.modules[1].recovery.is_none() && d.modules[2].recovery.is_none());
+}
+
+#[test]
+fn the_chat_contract_states_chats_resumable_sessions() {
+    let app = chat::builder().build().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&chat::asyncapi(&app)).unwrap();
+    let chan = &doc["channels"]["ChatModule"];
+    let query = &chan["bindings"]["ws"]["query"]["properties"];
+    assert!(
+        query["resume"].is_object() && query["off"].is_object(),
+        "{chan:#}"
+    );
+    assert_eq!(doc["operations"]["ChatModule._session"]["action"], "send");
+    let data = &chan["messages"]["session"]["payload"]["properties"]["data"];
+    assert_eq!(
+        data["properties"]["reason"]["enum"],
+        json!(["unknown", "expired", "evicted"])
+    );
+    for (key, m) in chan["messages"].as_object().unwrap() {
+        let required = &m["payload"]["required"];
+        let off = required.as_array().unwrap().contains(&json!("off"));
+        assert_eq!(off, key.ends_with(".push"), "{key}: {required}");
+    }
+    // /echo keeps none.
+    assert!(doc["channels"]["EchoModule"]["bindings"].is_null());
+
+    let ts = chat::typescript(&app);
+    assert!(ts.contains("export interface SessionInfo {"), "{ts}");
+    assert!(
+        ts.contains("export const chatRecovery = { resumable: true, windowMs: 120000,"),
+        "{ts}"
+    );
+    assert!(!ts.contains("echoRecovery"), "{ts}");
 }

@@ -36,6 +36,16 @@ test("the chat example's AsyncAPI document passes @asyncapi/parser without error
   const ask = document.operations().get('ChatModule.poll.ask.ask');
   assert.equal(ask.action(), 'send', "the server's request to its clients");
   assert.equal(ask.reply().messages().length, 2, "the client's answer and refusal");
+  // /chat keeps sessions: its `$session` frame, the `off` of its pushes, the resume's query.
+  const session = document.operations().get('ChatModule._session');
+  assert.equal(session.action(), 'send');
+  const sessionData = session.messages()[0].payload().properties().data;
+  assert.deepEqual(sessionData.required(), ['token', 'resumed']);
+  assert.deepEqual(sessionData.properties().reason.enum(), ['unknown', 'expired', 'evicted']);
+  const pushPayload = chat.messages().get('room.message.push').payload();
+  assert.ok(pushPayload.required().includes('off'), 'a push of /chat carries its offset');
+  const query = chat.bindings().get('ws').value().query;
+  assert.deepEqual(Object.keys(query.properties).sort(), ['off', 'resume']);
 });
 
 test('the typed usage file calls every command of the AsyncAPI document', () => {

@@ -4,21 +4,31 @@
 
 use crate::app::registry::paths;
 use crate::app::registry::{ModuleDef, PushDef, full_command, registered_pushes};
+use crate::config::Recovery;
 use crate::contract::{
-    CommandDescription, Description, ModuleDescription, PushDescription, SchemaGen, Shape,
-    TypeInfo, Variable, short_type_name,
+    CommandDescription, Description, ModuleDescription, PushDescription, RecoveryDescription,
+    SchemaGen, Shape, TypeInfo, Variable, short_type_name,
 };
 
-/// The description of `modules` (sorted by path, as the app serves them) and of the pushes
-/// declared for them; one schema generator for all, so named types are written once.
-pub(crate) fn describe(modules: &[&'static ModuleDef]) -> Description {
+/// The description of `modules` (sorted by path, as the app serves them), each with its
+/// resolved recovery settings, and of the pushes declared for them; one schema generator for
+/// all, so named types are written once.
+pub(crate) fn describe(modules: &[(&'static ModuleDef, Option<Recovery>)]) -> Description {
     let mut sorted = modules.to_vec();
-    sorted.sort_by_key(|m| (paths::normal(m.path), m.location));
+    sorted.sort_by_key(|(m, _)| (paths::normal(m.path), m.location));
     let pushes = registered_pushes();
     let mut schemas = SchemaGen::new();
     let modules = sorted
         .iter()
-        .map(|m| module(m, &pushes, &mut schemas))
+        .map(|(m, recovery)| {
+            let mut d = module(m, &pushes, &mut schemas);
+            d.recovery = recovery.map(|r| RecoveryDescription {
+                window_ms: u64::try_from(r.window.as_millis()).unwrap_or(u64::MAX),
+                max_messages: r.max_messages,
+                max_bytes: r.max_bytes,
+            });
+            d
+        })
         .collect();
     Description {
         modules,
@@ -84,6 +94,7 @@ fn module(m: &ModuleDef, pushes: &[&PushDef], schemas: &mut SchemaGen) -> Module
         parser: parser.to_owned(),
         commands,
         pushes: declared,
+        recovery: None,
     }
 }
 

@@ -363,8 +363,8 @@ impl App {
         Self::builder().discover().build()
     }
 
-    /// The app's typed contract: every module (path, variables, parser), its commands (payload
-    /// type, reply type, declared error codes) and the pushes declared for it
+    /// The app's typed contract: every module (path, variables, parser, resumable sessions), its
+    /// commands (payload type, reply type, declared error codes) and the pushes declared for it
     /// (`#[push("room.message", module = ChatModule)]`), built from what the macros registered.
     /// With the `schema` feature, types that implement `schemars::JsonSchema` come with their
     /// JSON Schema; without it every type is described by its name only ("any"). See
@@ -372,7 +372,14 @@ impl App {
     /// from it. Built on each call (nothing is kept for it); cheap enough for start-up or a
     /// command-line flag, not meant for the message path.
     pub fn describe(&self) -> crate::contract::Description {
-        describe::describe(&self.defs)
+        // `defs` and the server's modules are in the same order (both made from one list).
+        let modules: Vec<_> = self
+            .defs
+            .iter()
+            .zip(self.server.modules())
+            .map(|(def, m)| (*def, m.limits.recovery))
+            .collect();
+        describe::describe(&modules)
     }
 
     /// The server handle (sessions, pushes); stays valid after the app is turned into a router.

@@ -4,13 +4,16 @@
 //! parameters). Per command of a JSON module, a `receive` operation whose `reply` lists the
 //! reply and the error reply; per declared push, a `send` operation; per declared request
 //! (`#[push(.., reply = T)]`), a `send` operation whose `reply` lists the client's answer and
-//! refusal (`$ack` frames). Every message's payload is
+//! refusal (`$ack` frames). A module with resumable sessions also gets its `$session` frame (a
+//! `send` operation), an `off` in every push's envelope, and the handshake's `resume` and `off`
+//! query parameters (the channel's `bindings.ws.query`). Every message's payload is
 //! the JSON protocol's envelope, so a message in the document is a frame on the wire.
 
 use serde_json::{Map, Value, json};
 
 use super::description::{
-    COMMON_ERRORS, CommandDescription, Description, ModuleDescription, Shape,
+    COMMON_ERRORS, CommandDescription, Description, ModuleDescription, RESUME_REASONS,
+    RecoveryDescription, SESSION_COMMAND, Shape,
 };
 
 pub(super) fn document(d: &Description, title: &str, version: &str) -> Value {
@@ -105,9 +108,22 @@ fn module(m: &ModuleDescription, chan: &str) -> (Value, Map<String, Value>) {
             }),
         );
     }
+    if let Some(r) = &m.recovery {
+        recovery(
+            &mut channel,
+            &mut messages,
+            &mut operations,
+            r,
+            chan,
+            &chan_ref,
+        );
+    }
     for p in m.pushes.iter().filter(|p| p.reply.is_none()) {
         let base = key(&p.command);
-        let payload = envelope(&p.command, Some(("data", &p.payload)), false);
+        let mut payload = envelope(&p.command, Some(("data", &p.payload)), false);
+        if m.recovery.is_some() {
+            with_off(&mut payload);
+        }
         messages.insert(
             format!("{base}.push"),
             message(&p.command, "A push from the server.", payload),
@@ -150,6 +166,111 @@ fn module(m: &ModuleDescription, chan: &str) -> (Value, Map<String, Value>) {
     }
     channel.insert("messages".into(), Value::Object(messages));
     (Value::Object(channel), operations)
+}
+
+/// A recovery module's parts: the channel's description and `resume`/`off` query parameters
+/// (`bindings.ws.query`), the `$session` message and its `send` operation.
+fn recovery(
+    channel: &mut Map<String, Value>,
+    messages: &mut Map<String, Value>,
+    operations: &mut Map<String, Value>,
+    r: &RecoveryDescription,
+    chan: &str,
+    chan_ref: &Value,
+) {
+    channel.insert(
+        "description".into(),
+        json!(format!(
+            "Resumable sessions: the first frame is `$session` (the session's token); every push \
+             carries an offset `off`. A client that drops (any end but a close with 1000) and \
+             reconnects within {} ms with `resume=TOKEN&off=OFFSET` in the query gets the pushes \
+             it missed (history: at most {} pushes, {} bytes), then the live ones.",
+            r.window_ms, r.max_messages, r.max_bytes
+        )),
+    );
+    channel.insert(
+        "bindings".into(),
+        json!({
+            "ws": {
+                "query": {
+                    "type": "object",
+                    "properties": {
+                        "resume": {
+                            "type": "string",
+                            "pattern": "^[0-9a-f]{32}$",
+                            "description": "To resume: the token of the session (the last `$session` frame's).",
+                        },
+                        "off": {
+                            "type": "string",
+                            "description": "With `resume`: the `off` of the last push received; left out if none was.",
+                        },
+                    },
+                },
+                "bindingVersion": "0.1.0",
+            },
+        }),
+    );
+    let data = Shape {
+        name: "SessionInfo".into(),
+        schema: Some(json!({
+            "type": "object",
+            "required": ["token", "resumed"],
+            "properties": {
+                "token": {
+                    "type": "string",
+                    "pattern": "^[0-9a-f]{32}$",
+                    "description": "The session's token (it changes at every resume): `resume` of the next handshake.",
+                },
+                "resumed": {
+                    "type": "boolean",
+                    "description": "Whether the handshake's `resume` was honoured.",
+                },
+                "replayed": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "On a resume: how many missed pushes follow, before the live ones.",
+                },
+                "reason": {
+                    "type": "string",
+                    "enum": RESUME_REASONS,
+                    "description": "Why a resume was not honoured (a fresh session was started).",
+                },
+            },
+        })),
+    };
+    messages.insert(
+        "session".into(),
+        message(
+            SESSION_COMMAND,
+            "The session: sent right after the upgrade, before any other frame.",
+            envelope(SESSION_COMMAND, Some(("data", &data)), false),
+        ),
+    );
+    operations.insert(
+        format!("{chan}.{}", key(SESSION_COMMAND)),
+        json!({
+            "action": "send",
+            "summary": "The session's token, and the outcome of a resume (`$session`).",
+            "channel": chan_ref,
+            "messages": [{ "$ref": format!("#/channels/{chan}/messages/session") }],
+        }),
+    );
+}
+
+/// Adds the required `off` of a recovery module's pushes to an envelope.
+fn with_off(envelope: &mut Value) {
+    if let Some(Value::Array(r)) = envelope.get_mut("required") {
+        r.push(json!("off"));
+    }
+    if let Some(Value::Object(p)) = envelope.get_mut("properties") {
+        p.insert(
+            "off".into(),
+            json!({
+                "type": "string",
+                "description": "The push's offset (opaque, ordered): `off` of a resume's query.",
+            }),
+        );
+    }
 }
 
 /// The request, the reply (if the command answers) and the error reply of a command.

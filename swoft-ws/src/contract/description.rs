@@ -44,6 +44,32 @@ pub struct ModuleDescription {
     pub commands: Vec<CommandDescription>,
     /// The pushes (and requests to its clients) declared for it, sorted by command.
     pub pushes: Vec<PushDescription>,
+    /// Its resumable sessions (`#[ws_module(recovery)]`), with the bounds the app resolved
+    /// (the module's, a builder's override, clamped to the outbound queue); `None` when it
+    /// keeps none. Such a module sends a [`SESSION_COMMAND`] frame first, puts an `"off"` on
+    /// every push and takes `resume` and `off` in the handshake's query (README, "Reconnects
+    /// and missed messages").
+    pub recovery: Option<RecoveryDescription>,
+}
+
+/// The command of the frame a recovery module sends first on every connection:
+/// `{"cmd":"$session","data":{"token","resumed","replayed"?,"reason"?}}`.
+pub const SESSION_COMMAND: &str = "$session";
+
+/// Why a resume was not honoured: the `reason` of a `$session` frame with `"resumed":false`
+/// (`unknown`, `expired`, `evicted`).
+pub const RESUME_REASONS: &[&str] = &["unknown", "expired", "evicted"];
+
+/// A module's resumable sessions: the bounds of its `Recovery` settings, as the app resolved
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RecoveryDescription {
+    /// How long a dropped session stays resumable, in milliseconds (later: `expired`).
+    pub window_ms: u64,
+    /// The most pushes the module's history keeps (a resume that missed more: `evicted`).
+    pub max_messages: usize,
+    /// The most bytes of pushes the module's history keeps (likewise).
+    pub max_bytes: usize,
 }
 
 /// A path variable (`{id}`).

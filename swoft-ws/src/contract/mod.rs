@@ -28,8 +28,8 @@ use serde_json::Value;
 
 pub(crate) use self::description::short_type_name;
 pub use self::description::{
-    COMMON_ERRORS, CommandDescription, Description, ModuleDescription, PushDescription, Shape,
-    Variable,
+    COMMON_ERRORS, CommandDescription, Description, ModuleDescription, PushDescription,
+    RESUME_REASONS, RecoveryDescription, SESSION_COMMAND, Shape, Variable,
 };
 pub use self::schema::SchemaGen;
 #[doc(hidden)]
@@ -46,7 +46,10 @@ impl Description {
     /// (the reply message and the error reply message), per push a `send` operation, per server
     /// request a `send` operation with its reply (the client's answer and refusal). Messages
     /// are the JSON protocol's envelopes (`{"cmd", "data", "id"}`); `title` and `version` go to
-    /// `info`. Modules whose parser is not `json` get a channel with their path only.
+    /// `info`. A module with resumable sessions also gets its `$session` message (a `send`
+    /// operation), a required `off` in its pushes and the `resume` and `off` query parameters
+    /// (`bindings.ws.query`). Modules whose parser is not `json` get a channel with their path
+    /// only.
     pub fn to_asyncapi(&self, title: &str, version: &str) -> Value {
         asyncapi::document(self, title, version)
     }
@@ -55,7 +58,9 @@ impl Description {
     /// the error codes as a string-literal union, and per JSON module a function that wraps a
     /// `Client` of `swoft-ws-client` into typed calls (`chat(client).room.join({room})` →
     /// `Promise<Members>`, `chat(client).on("room.message", (m: RoomMessage) => ..)`,
-    /// `chat(client).handle("poll.ask", (q: PollAsk) => answer)`).
+    /// `chat(client).handle("poll.ask", (q: PollAsk) => answer)`). With a resumable module, the
+    /// `$session` data (`SessionInfo`, its `ResumeReason`), the module's bounds
+    /// (`chatRecovery`) and `chat(client).onResumed(..)` over the client's `resumed` event.
     pub fn to_typescript(&self, options: &TypeScriptOptions) -> String {
         typescript::module(self, options)
     }

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::description::{
-    COMMON_ERRORS, CommandDescription, Description, ModuleDescription, Shape,
+    COMMON_ERRORS, CommandDescription, Description, ModuleDescription, RESUME_REASONS, Shape,
 };
 
 /// How [`Description::to_typescript`] writes its module.
@@ -41,9 +41,17 @@ pub(super) fn module(d: &Description, o: &TypeScriptOptions) -> String {
     if let Some(r) = &o.regenerate {
         let _ = writeln!(out, "// Regenerate: {r}");
     }
+    let json = || d.modules.iter().filter(|m| m.parser == "json");
+    let resumable = json().any(|m| m.recovery.is_some());
+    let p = session_prefix(d);
+    let import = match (resumable, p.is_empty()) {
+        (false, _) => String::new(),
+        (true, true) => ", ResumeOutcome".to_owned(),
+        (true, false) => format!(", ResumeOutcome as {p}ResumeOutcome"),
+    };
     let _ = writeln!(
         out,
-        "import type {{ Client, RequestOptions }} from {};\n",
+        "import type {{ Client, RequestOptions{import} }} from {};\n",
         quote(&o.client_module)
     );
     out.push_str("/** The error codes any command can be answered with. */\n");
@@ -55,10 +63,66 @@ pub(super) fn module(d: &Description, o: &TypeScriptOptions) -> String {
     for (name, schema) in &d.schemas {
         named_type(&mut out, name, schema);
     }
-    for m in d.modules.iter().filter(|m| m.parser == "json") {
-        wrapper(&mut out, m);
+    if resumable {
+        session_types(&mut out, &p);
+    }
+    for m in json() {
+        wrapper(&mut out, m, &p);
     }
     out
+}
+
+/// The names the session types are written under.
+const SESSION_TYPES: [&str; 4] = [
+    "ResumeReason",
+    "SessionInfo",
+    "SessionOutcome",
+    "ResumeOutcome",
+];
+
+/// The prefix of the session types' names: none, unless the app has a named type of one of
+/// them (then `Ws`, `WsWs`, ..).
+fn session_prefix(d: &Description) -> String {
+    let mut p = String::new();
+    while SESSION_TYPES
+        .iter()
+        .any(|n| d.schemas.contains_key(&format!("{p}{n}")))
+    {
+        p.insert_str(0, "Ws");
+    }
+    p
+}
+
+/// The types of resumable sessions (written when a module has them): the `$session` frame's
+/// data and the client's `resumed` event with its reason typed.
+fn session_types(out: &mut String, p: &str) {
+    let _ = writeln!(
+        out,
+        "/** Why a resume was not honoured (a fresh session was started instead). */\nexport type {p}ResumeReason = {};\n",
+        union(RESUME_REASONS)
+    );
+    let text = String::from(
+        "/** The data of `$session`, the first frame of a module with resumable sessions (the client\n \
+         * keeps the token and resumes with `resume=TOKEN&off=OFFSET`, `off` being the last push's). */\n\
+         export interface SessionInfo {\n  \
+         /** The session's token (32 hex digits); it changes at every resume. */\n  \
+         token: string;\n  \
+         /** Whether the handshake's `resume` was honoured. */\n  \
+         resumed: boolean;\n  \
+         /** On a resume: how many missed pushes follow, before the live ones. */\n  \
+         replayed?: number;\n  \
+         /** Why a resume was not honoured. */\n  \
+         reason?: ResumeReason;\n\
+         }\n\n\
+         /** The client's `resumed` event (`ResumeOutcome`) with the server's reasons. */\n\
+         export type SessionOutcome =\n  \
+         | { resumed: true; replayed: number }\n  \
+         | { resumed: false; reason: ResumeReason };\n\n",
+    );
+    let text = SESSION_TYPES
+        .iter()
+        .fold(text, |t, n| t.replace(n, &format!("{p}{n}")));
+    out.push_str(&text);
 }
 
 /// `"a" | "b"`, or `never` for none.
@@ -286,7 +350,7 @@ struct Group<'a> {
     groups: BTreeMap<String, Group<'a>>,
 }
 
-fn wrapper(out: &mut String, m: &ModuleDescription) {
+fn wrapper(out: &mut String, m: &ModuleDescription, p: &str) {
     let (value, ty) = names(m);
     let mut errors: Vec<&str> = m
         .commands
@@ -357,10 +421,28 @@ fn wrapper(out: &mut String, m: &ModuleDescription) {
         }
         g.calls.push((last.to_owned(), c));
     }
+    if let Some(r) = &m.recovery {
+        let _ = writeln!(
+            out,
+            "/** `{}` keeps sessions: a client that drops resumes within `windowMs` and gets the pushes\n * it missed, if the module's history (`maxMessages`, `maxBytes`) still holds them. */",
+            m.path
+        );
+        let _ = writeln!(
+            out,
+            "export const {value}Recovery = {{ resumable: true, windowMs: {}, maxMessages: {}, maxBytes: {} }} as const;\n",
+            r.window_ms, r.max_messages, r.max_bytes
+        );
+    }
     let _ = writeln!(
         out,
-        "/**\n * `{}` ({}) over a connected `Client`: a typed call per command, resolving to the\n * reply's data (rejected with a `RequestError` whose `code` is a `{ty}ErrorCode`), `on`\n * for its pushes and `handle` to answer the server's requests.\n */",
-        m.path, m.type_name
+        "/**\n * `{}` ({}) over a connected `Client`: a typed call per command, resolving to the\n * reply's data (rejected with a `RequestError` whose `code` is a `{ty}ErrorCode`), `on`\n * for its pushes and `handle` to answer the server's requests.{}\n */",
+        m.path,
+        m.type_name,
+        if m.recovery.is_some() {
+            "\n * Resumable: `onResumed` reports a reconnect's resume, `recovery` its bounds."
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -391,6 +473,17 @@ fn wrapper(out: &mut String, m: &ModuleDescription) {
         out,
         "      return client.handle(cmd, handler as (data: unknown) => unknown);\n    }},"
     );
+    if m.recovery.is_some() {
+        let _ = writeln!(
+            out,
+            "    /** What the server said of a reconnect's resume (the client's `resumed` event).\n     * Returns the removal. */"
+        );
+        let _ = writeln!(
+            out,
+            "    onResumed(listener: (outcome: {p}SessionOutcome) => void): () => void {{\n      return client.onEvent(\"resumed\", listener as (outcome: {p}ResumeOutcome) => void);\n    }},"
+        );
+        let _ = writeln!(out, "    recovery: {value}Recovery,");
+    }
     out.push_str("    client,\n  };\n}\n\n");
 }
 
@@ -442,6 +535,66 @@ fn call(out: &mut String, name: &str, c: &CommandDescription, indent: &str) {
                 "{indent}{}: ({param}): void => client.send({cmd}, {data}),",
                 prop_key(name)
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Description, ModuleDescription, module};
+    use crate::contract::RecoveryDescription;
+
+    fn resumable(schemas: &[&str]) -> Description {
+        Description {
+            modules: vec![ModuleDescription {
+                name: "ChatModule".into(),
+                type_name: "ChatModule".into(),
+                path: "/chat".into(),
+                variables: vec![],
+                parser: "json".into(),
+                commands: vec![],
+                pushes: vec![],
+                recovery: Some(RecoveryDescription {
+                    window_ms: 1000,
+                    max_messages: 5,
+                    max_bytes: 100,
+                }),
+            }],
+            schemas: schemas
+                .iter()
+                .map(|n| ((*n).to_owned(), json!({"type": "string"})))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn session_types_give_way_to_the_apps_own_names() {
+        let ts = module(&resumable(&[]), &Default::default());
+        assert!(ts.contains("RequestOptions, ResumeOutcome }"), "{ts}");
+        assert!(ts.contains("export interface SessionInfo {"), "{ts}");
+        assert!(ts.contains("(outcome: SessionOutcome)"), "{ts}");
+
+        // The app has a `SessionInfo` (and a `WsResumeOutcome`): every session type moves on.
+        let ts = module(
+            &resumable(&["SessionInfo", "WsResumeOutcome"]),
+            &Default::default(),
+        );
+        assert!(ts.contains("export type SessionInfo = string;"), "{ts}");
+        assert!(
+            ts.contains("RequestOptions, ResumeOutcome as WsWsResumeOutcome }"),
+            "{ts}"
+        );
+        for name in [
+            "export type WsWsResumeReason =",
+            "export interface WsWsSessionInfo {",
+            "  reason?: WsWsResumeReason;",
+            "export type WsWsSessionOutcome =",
+            "(outcome: WsWsSessionOutcome)",
+            "listener as (outcome: WsWsResumeOutcome)",
+        ] {
+            assert!(ts.contains(name), "no `{name}` in {ts}");
         }
     }
 }

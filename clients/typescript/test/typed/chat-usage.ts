@@ -6,6 +6,7 @@ import type { Client } from "swoft-ws-client";
 import { RequestError } from "swoft-ws-client";
 import {
   chat,
+  chatRecovery,
   echo,
   type ChatErrorCode,
   type ChatErrors,
@@ -15,8 +16,11 @@ import {
   type PollAsk,
   type PollResult,
   type Presence,
+  type ResumeReason,
   type RoomMessage,
   type RoomReply,
+  type SessionInfo,
+  type SessionOutcome,
   type Tally,
   type Whisper,
 } from "../../../../examples/chat/contract/chat";
@@ -47,6 +51,19 @@ export async function usage(client: Client): Promise<void> {
   c.handle("poll.ask", async (q) => ({ choice: q.options.indexOf("yes") }));
   offAsk();
 
+  // /chat is resumable: the `$session` data, the resume's outcome with its reason typed.
+  const resumable: true = c.recovery.resumable;
+  const windowMs: number = chatRecovery.windowMs;
+  const offResumed = c.onResumed((o: SessionOutcome) => {
+    const why: ResumeReason | number = o.resumed ? o.replayed : o.reason;
+    void why;
+  });
+  // (`Client` handles `$session` itself; a hand-written client reads it off the first frame.)
+  const first: { cmd: string; data?: unknown } = JSON.parse('{"cmd":"$session","data":{"token":"t","resumed":false}}');
+  const session = first.cmd === "$session" ? (first.data as SessionInfo) : undefined;
+  const outcome: boolean | number | ResumeReason | undefined = session && (session.resumed ? session.replayed : session.reason);
+  offResumed();
+
   try {
     await c.room.send({ room: "elsewhere", text: "x" });
   } catch (e) {
@@ -56,7 +73,7 @@ export async function usage(client: Client): Promise<void> {
       void known;
     }
   }
-  void [names, count, members, left, whispered, echoed, tallies, notVoted];
+  void [names, count, members, left, whispered, echoed, tallies, notVoted, resumable, windowMs, outcome];
 }
 
 export async function misuse(client: Client): Promise<void> {
@@ -81,5 +98,9 @@ export async function misuse(client: Client): Promise<void> {
   c.on("poll.ask", () => {});
   // @ts-expect-error not an error code of /chat
   const code: ChatErrorCode = "teapot";
-  void code;
+  // @ts-expect-error not a reason a resume is refused for
+  const reason: ResumeReason = "forgotten";
+  // @ts-expect-error an outcome's reason is one of the server's
+  c.onResumed((o: { resumed: false; reason: "teapot" }) => o.reason);
+  void [code, reason];
 }
