@@ -398,8 +398,9 @@ async fn raw_close_code(tcp: &mut TcpStream) -> Result<u16, String> {
     }
 }
 
-/// Writes `bytes` on a fresh TCP connection and reads what comes back until the server closes.
-async fn run_tcp_case(server: &TestServer, bytes: &[u8], expect: &Expect) -> Result<(), String> {
+/// Writes `bytes` on a fresh TCP connection and reads until the status line is in or the
+/// server closes (`Err` if neither happens within `wait`): what came back.
+async fn first_line(server: &TestServer, bytes: &[u8], wait: Duration) -> Result<Vec<u8>, String> {
     let mut tcp = TcpStream::connect(server.addr())
         .await
         .map_err(|e| e.to_string())?;
@@ -408,30 +409,29 @@ async fn run_tcp_case(server: &TestServer, bytes: &[u8], expect: &Expect) -> Res
         .map_err(|e| format!("write failed: {e}"))?;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    // Read until the status line is in, or the server closes.
-    loop {
-        match tokio::time::timeout(HANDSHAKE + WAIT, tcp.read(&mut buf)).await {
-            Err(_) => {
-                return Err(format!(
-                    "no answer and no close within {:?}",
-                    HANDSHAKE + WAIT
-                ));
-            }
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        match tokio::time::timeout(wait, tcp.read(&mut buf)).await {
+            Err(_) => return Err(format!("no answer and no close within {wait:?}")),
             Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => {
-                got.extend_from_slice(&buf[..n]);
-                if got.windows(2).any(|w| w == b"\r\n") {
-                    break;
-                }
-            }
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
         }
     }
-    let status = std::str::from_utf8(&got)
+    Ok(got)
+}
+
+/// The status code of an HTTP/1.1 answer's status line.
+fn http_status(got: &[u8]) -> Option<u16> {
+    std::str::from_utf8(got)
         .ok()
         .and_then(|s| s.strip_prefix("HTTP/1.1 "))
         .and_then(|s| s.get(..3))
-        .and_then(|s| s.parse::<u16>().ok());
-    match (expect, status) {
+        .and_then(|s| s.parse::<u16>().ok())
+}
+
+/// Writes `bytes` on a fresh TCP connection and reads what comes back until the server closes.
+async fn run_tcp_case(server: &TestServer, bytes: &[u8], expect: &Expect) -> Result<(), String> {
+    let got = first_line(server, bytes, HANDSHAKE + WAIT).await?;
+    match (expect, http_status(&got)) {
         (Expect::Http(range) | Expect::HttpOrClosed(range), Some(s)) if range.contains(&s) => {
             Ok(())
         }

@@ -40,26 +40,11 @@ fn upgrade_lines(key: &str, without: &[&str], extra: &[String]) -> Vec<String> {
 
 /// The status of the answer to `bytes` written on a fresh TCP connection (read with a timeout).
 async fn status_of(server: &TestServer, bytes: &[u8]) -> Result<u16, String> {
-    let mut tcp = TcpStream::connect(server.addr())
-        .await
-        .map_err(|e| e.to_string())?;
-    tcp.write_all(bytes)
-        .await
-        .map_err(|e| format!("write failed: {e}"))?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !got.windows(2).any(|w| w == b"\r\n") {
-        match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
-            Err(_) => return Err("no answer in time".to_owned()),
-            Ok(Ok(0)) | Ok(Err(_)) => return Err("closed without an answer".to_owned()),
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-        }
+    let got = first_line(server, bytes, WAIT).await?;
+    if got.is_empty() {
+        return Err("closed without an answer".to_owned());
     }
-    std::str::from_utf8(&got)
-        .ok()
-        .and_then(|s| s.strip_prefix("HTTP/1.1 "))
-        .and_then(|s| s.get(..3))
-        .and_then(|s| s.parse().ok())
+    http_status(&got)
         .ok_or_else(|| format!("not an HTTP answer: {:?}", String::from_utf8_lossy(&got)))
 }
 
