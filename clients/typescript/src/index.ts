@@ -17,18 +17,24 @@
  * "ws"`) where there is no global one.
  */
 
+/** An event handler property of a {@link WebSocketLike}. Its parameter is checked both ways
+ * (like a method's), so implementations whose handlers take a richer event (the DOM's `Event`,
+ * `ws`'s `WebSocket.MessageEvent`, ...) fit without a cast. */
+export type SocketHandler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
+
 /** What the client needs of a WebSocket (the browser's, or the `ws` package's). */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: SocketHandler<unknown> | null;
+  onmessage: SocketHandler<{ data: unknown }> | null;
+  onclose: SocketHandler<{ code: number; reason: string }> | null;
+  onerror: SocketHandler<unknown> | null;
 }
 
-/** A `WebSocket` constructor: `new (url, protocols?)`. */
+/** A `WebSocket` constructor: `new (url, protocols?)`. Both the DOM's `WebSocket` and the `ws`
+ * package's (whose `@types/ws` overloads include `new (address: null)`) are accepted as they are. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 /** The reconnection policy: delays in milliseconds. */
