@@ -17,19 +17,37 @@
  * "ws"`) where there is no global one.
  */
 
+/** An event handler property of a {@link WebSocketLike}. Its parameter is checked both ways
+ * (like a method's), so implementations whose handlers take a richer event (the DOM's `Event`,
+ * `ws`'s `WebSocket.MessageEvent`, ...) fit without a cast. */
+export type SocketHandler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
+
 /** What the client needs of a WebSocket (the browser's, or the `ws` package's). */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: SocketHandler<unknown> | null;
+  onmessage: SocketHandler<{ data: unknown }> | null;
+  onclose: SocketHandler<{ code: number; reason: string }> | null;
+  onerror: SocketHandler<unknown> | null;
 }
 
-/** A `WebSocket` constructor: `new (url, protocols?)`. */
+/** A `WebSocket` constructor: `new (url, protocols?)`. Both the DOM's `WebSocket` and the `ws`
+ * package's (whose `@types/ws` overloads include `new (address: null)`) are accepted as they are. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** The largest delay a timer can take (2^31 - 1 ms, about 24.8 days): longer ones are clamped
+ * to it (`setTimeout` would otherwise fire at once). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The close codes after which the client reconnects by default: the server going away or
+ * restarting (1001, 1012), no close frame or an abnormal drop (1005, 1006), a server error or
+ * overload (1011, 1013), a bad gateway (1014). Any other code (1000 normal, 1002 protocol error,
+ * 1003 unacceptable data, 1007 invalid payload, 1008 policy, 1009 too big, 1010 missing
+ * extension, 1015 TLS, 4000 the session resumed on another connection, other app codes) means
+ * "do not come back" unless `reconnectOn` says otherwise. */
+export const RECONNECT_CODES: readonly number[] = [1001, 1005, 1006, 1011, 1012, 1013, 1014];
 
 /** The reconnection policy: delays in milliseconds. */
 export interface ReconnectOptions {
@@ -42,8 +60,15 @@ export interface ReconnectOptions {
   /** The share of each delay taken off at random, 0 to 1 (default 0.5): a delay is in
    * `[d * (1 - jitter), d]`, so clients dropped together do not come back together. */
   jitter?: number;
-  /** Attempts after one drop before giving up (default `Infinity`); then the client closes. */
+  /** Attempts after one drop before giving up (default `Infinity`); then the client closes.
+   * The count restarts only after a connection stayed open `stableAfter` ms, so a server that
+   * accepts and closes at once does not reset it. */
   maxAttempts?: number;
+  /** How long a connection must stay open to count as a success that restarts the attempt
+   * count and the backoff (default 5,000 ms). */
+  stableAfter?: number;
+  /** Which close codes are retried: a list, or a predicate (default {@link RECONNECT_CODES}). */
+  reconnectOn?: readonly number[] | ((code: number, reason: string) => boolean);
 }
 
 /** Options of {@link Client}. */
@@ -52,7 +77,8 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Subprotocols to offer. */
   protocols?: string | string[];
-  /** The default timeout of a request, in milliseconds (default 10,000). */
+  /** The default timeout of a request, in milliseconds (default 10,000); `Infinity` for none;
+   * above {@link MAX_TIMER_MS} it is clamped to it. */
   requestTimeout?: number;
   /** How many requests (and sends) may wait while disconnected (default 100); past that a
    * request is rejected at once with a {@link ClosedError}. */
@@ -66,17 +92,19 @@ export interface ClientOptions {
 /** Options of one request. */
 export interface RequestOptions {
   /** Milliseconds until the request is rejected with a {@link TimeoutError}, counted from the
-   * call (time spent waiting for a connection included). */
+   * call (time spent waiting for a connection included). `Infinity`: no timeout; above
+   * {@link MAX_TIMER_MS}: clamped to it; not a positive number: the request rejects with a
+   * `RangeError`. */
   timeout?: number;
 }
 
 /** The base of every error the client rejects with. */
 export class ClientError extends Error {
-  /** `server` (an error reply), `timeout`, `closed`. */
-  readonly kind: "server" | "timeout" | "closed";
+  /** `server` (an error reply), `timeout`, `closed`, `encode` (the data could not be JSON). */
+  readonly kind: "server" | "timeout" | "closed" | "encode";
   /** The request's command. */
   readonly command: string;
-  constructor(kind: "server" | "timeout" | "closed", command: string, message: string) {
+  constructor(kind: "server" | "timeout" | "closed" | "encode", command: string, message: string) {
     super(message);
     this.name = new.target.name;
     this.kind = kind;
@@ -101,6 +129,15 @@ export class TimeoutError extends ClientError {
   }
 }
 
+/** The data of a request, a send or a handler's answer cannot be encoded as JSON (a BigInt, a
+ * circular object, a throwing `toJSON`): nothing was sent. A handler's answer that cannot be
+ * encoded is answered as a refusal with code `encode`. */
+export class EncodeError extends ClientError {
+  constructor(command: string, cause: unknown) {
+    super("encode", command, `${command}: the data cannot be encoded as JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
 /** The client was closed, the connection dropped while the request was out (it may or may
  * not have been handled), or the queue was full. */
 export class ClosedError extends ClientError {
@@ -118,8 +155,10 @@ export type ResumeOutcome =
 export interface ClientEvents {
   /** The connection is open (the first time and after each reconnect). */
   open: { reconnect: boolean };
-  /** The connection closed (also a drop that will be retried). */
-  close: { code: number; reason: string; willReconnect: boolean };
+  /** The connection closed (also a drop that will be retried). `gaveUp` is set when the client
+   * stops reconnecting on its own: `code` (a close code not retried, see `reconnectOn`) or
+   * `attempts` (`maxAttempts` used up); it is absent after `close()` and `reconnect: false`. */
+  close: { code: number; reason: string; willReconnect: boolean; gaveUp?: "code" | "attempts" };
   /** A reconnect attempt is scheduled in `delay` ms. */
   reconnecting: { attempt: number; delay: number };
   /** What the server said of the resumed session. */
@@ -138,8 +177,47 @@ export function backoffDelay(attempt: number, options: ReconnectOptions = {}, ra
   const max = options.maxDelay ?? 10_000;
   const factor = options.factor ?? 2;
   const jitter = Math.min(1, Math.max(0, options.jitter ?? 0.5));
-  const base = Math.min(max, initial * Math.pow(factor, Math.max(0, attempt - 1)));
+  const base = Math.min(max, MAX_TIMER_MS, initial * Math.pow(factor, Math.max(0, attempt - 1)));
   return Math.round(base * (1 - jitter * random));
+}
+
+/** Throws a RangeError naming `what` unless `ok`. */
+function check(ok: boolean, what: string, value: unknown): void {
+  if (!ok) throw new RangeError(`swoft-ws-client: ${what} (got ${String(value)})`);
+}
+
+/** A timeout: a positive number of milliseconds or `Infinity`. */
+function validTimeout(ms: unknown): ms is number {
+  return typeof ms === "number" && ms > 0;
+}
+
+/** Validates the options a client is made with (RangeError on the first bad one). */
+function checkOptions(options: ClientOptions): void {
+  const t = options.requestTimeout;
+  check(t === undefined || validTimeout(t), "requestTimeout must be a positive number of ms or Infinity", t);
+  const q = options.queueLimit;
+  check(q === undefined || q === Infinity || (Number.isInteger(q) && q >= 0), "queueLimit must be a whole number >= 0 or Infinity", q);
+  const r = options.reconnect;
+  if (r === undefined || r === false) return;
+  const finite = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+  check(r.initialDelay === undefined || (finite(r.initialDelay) && r.initialDelay >= 0), "reconnect.initialDelay must be a finite number of ms >= 0", r.initialDelay);
+  check(r.maxDelay === undefined || (typeof r.maxDelay === "number" && r.maxDelay > 0), "reconnect.maxDelay must be a positive number of ms (Infinity: clamped to 2^31 - 1)", r.maxDelay);
+  check(r.factor === undefined || (finite(r.factor) && r.factor >= 1), "reconnect.factor must be a finite number >= 1", r.factor);
+  check(r.jitter === undefined || (finite(r.jitter) && r.jitter >= 0 && r.jitter <= 1), "reconnect.jitter must be between 0 and 1", r.jitter);
+  const m = r.maxAttempts;
+  check(m === undefined || m === Infinity || (Number.isInteger(m) && m >= 0), "reconnect.maxAttempts must be a whole number >= 0 or Infinity", m);
+  check(r.stableAfter === undefined || (finite(r.stableAfter) && r.stableAfter >= 0), "reconnect.stableAfter must be a finite number of ms >= 0", r.stableAfter);
+  const on = r.reconnectOn;
+  check(on === undefined || typeof on === "function" || Array.isArray(on), "reconnect.reconnectOn must be a list of close codes or a function", on);
+}
+
+/** Throws a RangeError unless `code` and `reason` are what `WebSocket.close` accepts: 1000 or
+ * 3000-4999, a reason of at most 123 UTF-8 bytes. */
+function checkClose(code: unknown, reason: unknown): void {
+  check(code === 1000 || (Number.isInteger(code) && (code as number) >= 3000 && (code as number) <= 4999), "close code must be 1000 or 3000-4999", code);
+  check(typeof reason === "string", "close reason must be a string", reason);
+  const bytes = new TextEncoder().encode(reason as string).length;
+  check(bytes <= 123, "close reason must be at most 123 UTF-8 bytes", `${bytes} bytes`);
 }
 
 interface Pending {
@@ -172,6 +250,8 @@ export class Client {
   private readonly handlers = new Map<string, Handler>();
   private readonly listeners = new Map<keyof ClientEvents, Set<(ev: never) => void>>();
   private attempt = 0;
+  /** When the current connection opened (Date.now()), if it did. */
+  private openedAt: number | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private opens = 0;
@@ -181,6 +261,7 @@ export class Client {
 
   constructor(url: string, options: ClientOptions = {}) {
     this.url = url;
+    checkOptions(options);
     this.options = options;
     const Ws = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Ws) {
@@ -229,8 +310,9 @@ export class Client {
 
   /**
    * Sends `cmd` with `data` and resolves to the reply's `data`. Rejects with a
-   * {@link RequestError} (the server's error reply), a {@link TimeoutError}, or a
-   * {@link ClosedError} (closed, dropped while out, or the wait queue full).
+   * {@link RequestError} (the server's error reply), a {@link TimeoutError}, a
+   * {@link ClosedError} (closed, dropped while out, or the wait queue full), an
+   * {@link EncodeError} (`data` is not JSON: nothing sent) or a `RangeError` (a bad timeout).
    */
   request<T = unknown>(cmd: string, data?: unknown, options: RequestOptions = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -238,9 +320,19 @@ export class Client {
         reject(new ClosedError(cmd, "the client is closed"));
         return;
       }
-      const id = this.nextId++;
-      const frame = JSON.stringify(data === undefined ? { cmd, id } : { cmd, data, id });
       const ms = options.timeout ?? this.options.requestTimeout ?? 10_000;
+      if (!validTimeout(ms)) {
+        reject(new RangeError(`swoft-ws-client: the timeout of ${cmd} must be a positive number of ms or Infinity (got ${String(ms)})`));
+        return;
+      }
+      const id = this.nextId++;
+      let frame: string;
+      try {
+        frame = JSON.stringify(data === undefined ? { cmd, id } : { cmd, data, id });
+      } catch (error) {
+        reject(new EncodeError(cmd, error));
+        return;
+      }
       const p: Pending = {
         command: cmd,
         resolve: resolve as (d: unknown) => void,
@@ -248,7 +340,7 @@ export class Client {
         timer: undefined,
         frame: undefined,
       };
-      p.timer = setTimeout(() => this.settle(id, new TimeoutError(cmd, ms)), ms);
+      if (ms !== Infinity) p.timer = setTimeout(() => this.settle(id, new TimeoutError(cmd, ms)), Math.min(ms, MAX_TIMER_MS));
       this.pending.set(id, p);
       if (this.ws?.readyState === OPEN) {
         this.ws.send(frame);
@@ -262,10 +354,16 @@ export class Client {
   }
 
   /** Sends `cmd` with `data` without an id (no reply expected); queued while disconnected.
-   * Throws a {@link ClosedError} when closed or when the queue is full. */
+   * Throws a {@link ClosedError} when closed or when the queue is full, an
+   * {@link EncodeError} when `data` is not JSON. */
   send(cmd: string, data?: unknown): void {
     if (this.closed) throw new ClosedError(cmd, "the client is closed");
-    const frame = JSON.stringify(data === undefined ? { cmd } : { cmd, data });
+    let frame: string;
+    try {
+      frame = JSON.stringify(data === undefined ? { cmd } : { cmd, data });
+    } catch (error) {
+      throw new EncodeError(cmd, error);
+    }
     if (this.ws?.readyState === OPEN) {
       this.ws.send(frame);
     } else if (this.queue.length >= this.queueLimit()) {
@@ -288,7 +386,10 @@ export class Client {
 
   /** Answers the server's requests of `cmd` (`{"cmd","data","ack":N}`) with what `handler`
    * returns or resolves to; a throw or rejection answers an error (`code` from the error's
-   * `code` property, else `error`). One handler per command; returns the removal. */
+   * `code` property, else `error`); an answer that cannot be encoded as JSON answers the error
+   * `encode` (and an {@link EncodeError} goes to the `error` event). An answer ready after its
+   * connection dropped is dropped: ack numbers belong to one connection. One handler per
+   * command; returns the removal. */
   handle<T = unknown>(cmd: string, handler: (data: T) => unknown): Unsubscribe {
     const h = handler as Handler;
     this.handlers.set(cmd, h);
@@ -309,9 +410,12 @@ export class Client {
   }
 
   /** Closes for good (code 1000 by default, which also ends the server's session): no
-   * reconnect; waiting and pending requests are rejected with a {@link ClosedError}. */
+   * reconnect; waiting and pending requests are rejected with a {@link ClosedError}. Throws a
+   * `RangeError`, and changes nothing, when `code` is not 1000 or 3000-4999 or `reason` is
+   * longer than 123 UTF-8 bytes (what `WebSocket.close` refuses). */
   close(code = 1000, reason = ""): void {
     if (this.closed) return;
+    checkClose(code, reason);
     this.closed = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -319,7 +423,17 @@ export class Client {
     this.queue.length = 0;
     const ws = this.ws;
     if (ws && ws.readyState <= OPEN) {
-      ws.close(code, reason);
+      try {
+        ws.close(code, reason);
+      } catch (error) {
+        // Not expected after the checks above; the socket must end all the same.
+        this.emit("error", { error });
+        try {
+          ws.close();
+        } catch {
+          (ws as { terminate?: () => void }).terminate?.();
+        }
+      }
     } else {
       this.emit("close", { code, reason, willReconnect: false });
     }
@@ -373,11 +487,11 @@ export class Client {
     this.ws = ws;
     ws.onopen = () => {
       const reconnect = this.opens++ > 0;
-      this.attempt = 0;
+      this.openedAt = Date.now();
       this.emit("open", { reconnect });
       this.flush();
     };
-    ws.onmessage = (ev) => this.frame(ev.data);
+    ws.onmessage = (ev) => this.frame(ws, ev.data);
     ws.onerror = (error) => this.emit("error", { error });
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
@@ -392,13 +506,27 @@ export class Client {
       if (p.frame === undefined) this.settle(id, new ClosedError(p.command, `the connection closed (${code}) before the answer`));
     }
     const policy = this.options.reconnect;
-    const max = policy === false ? 0 : policy?.maxAttempts ?? Infinity;
-    const willReconnect = !this.closed && this.attempt < max;
-    this.emit("close", { code, reason, willReconnect });
-    if (!willReconnect) {
-      if (!this.closed) this.giveUp();
+    // A connection that stayed open long enough was a success: the count starts again.
+    if (this.openedAt !== undefined && Date.now() - this.openedAt >= ((policy || {}).stableAfter ?? 5_000)) this.attempt = 0;
+    this.openedAt = undefined;
+    if (this.closed || policy === false) {
+      this.emit("close", { code, reason, willReconnect: false });
+      if (!this.closed) this.giveUp(`the connection closed (${code})`);
       return;
     }
+    const on = policy?.reconnectOn ?? RECONNECT_CODES;
+    const retried = typeof on === "function" ? on(code, reason) : on.includes(code);
+    const gaveUp = !retried ? "code" : this.attempt >= (policy?.maxAttempts ?? Infinity) ? "attempts" : undefined;
+    if (gaveUp) {
+      this.emit("close", { code, reason, willReconnect: false, gaveUp });
+      this.giveUp(
+        gaveUp === "code"
+          ? `gave up reconnecting: close code ${code}${reason ? ` (${reason})` : ""} is not retried`
+          : `gave up reconnecting after ${this.attempt} attempts`,
+      );
+      return;
+    }
+    this.emit("close", { code, reason, willReconnect: true });
     this.attempt += 1;
     this.resuming = this.options.resume !== false && this.token !== undefined;
     const delay = backoffDelay(this.attempt, policy || {});
@@ -407,9 +535,9 @@ export class Client {
   }
 
   /** No more attempts: closed for good, and what waited is rejected. */
-  private giveUp(): void {
+  private giveUp(why: string): void {
     this.closed = true;
-    for (const [id, p] of [...this.pending]) this.settle(id, new ClosedError(p.command, "gave up reconnecting"));
+    for (const [id, p] of [...this.pending]) this.settle(id, new ClosedError(p.command, why));
     this.queue.length = 0;
   }
 
@@ -430,7 +558,7 @@ export class Client {
     }
   }
 
-  private frame(raw: unknown): void {
+  private frame(ws: WebSocketLike, raw: unknown): void {
     let msg: Record<string, unknown>;
     try {
       const text = typeof raw === "string" ? raw : new TextDecoder().decode(raw as ArrayBuffer);
@@ -442,7 +570,7 @@ export class Client {
     }
     const cmd = typeof msg.cmd === "string" ? msg.cmd : "";
     if (cmd === "$session") return this.onSession(msg.data);
-    if (msg.ack !== undefined && cmd !== "$ack") return this.answer(cmd, msg.ack, msg.data);
+    if (msg.ack !== undefined && cmd !== "$ack") return this.answer(ws, cmd, msg.ack, msg.data);
     const id = msg.id;
     if (typeof id === "number" && this.pending.has(id)) {
       const err = msg.error as { code?: unknown; message?: unknown } | undefined;
@@ -483,15 +611,35 @@ export class Client {
     if (wasResuming) this.emit("resumed", { resumed: false, reason: String(d.reason ?? "unknown") });
   }
 
-  /** Answers a server request with the handler's result. */
-  private answer(cmd: string, ack: unknown, data: unknown): void {
+  /** Answers a server request that came on `ws` with the handler's result, on `ws` only (an
+   * ack number means nothing to the next connection). */
+  private answer(ws: WebSocketLike, cmd: string, ack: unknown, data: unknown): void {
     const reply = (body: Record<string, unknown>) => {
-      if (this.ws?.readyState === OPEN) this.ws.send(JSON.stringify({ cmd: "$ack", ack, ...body }));
+      if (this.ws !== ws || ws.readyState !== OPEN) return;
+      let text: string;
+      try {
+        text = JSON.stringify({ cmd: "$ack", ack, ...body });
+      } catch (cause) {
+        const error = new EncodeError(cmd, cause);
+        this.emit("error", { error });
+        text = JSON.stringify({ cmd: "$ack", ack, error: { code: "encode", message: error.message } });
+      }
+      try {
+        ws.send(text);
+      } catch (error) {
+        this.emit("error", { error });
+      }
     };
     const fail = (error: unknown) => {
-      const e = error as { code?: unknown; message?: unknown };
-      const code = typeof e?.code === "string" ? e.code : "error";
-      const message = typeof e?.message === "string" ? e.message : String(error);
+      let code = "error";
+      let message = "the handler failed";
+      try {
+        const e = error as { code?: unknown; message?: unknown };
+        code = typeof e?.code === "string" ? e.code : "error";
+        message = typeof e?.message === "string" ? e.message : String(error);
+      } catch {
+        // an error whose properties or String() throw: the defaults stand
+      }
       reply({ error: { code, message } });
     };
     const handler = this.handlers.get(cmd);
@@ -500,7 +648,9 @@ export class Client {
       return;
     }
     try {
-      Promise.resolve(handler(data)).then((r) => reply({ data: r === undefined ? null : r }), fail);
+      Promise.resolve(handler(data))
+        .then((r) => reply({ data: r === undefined ? null : r }), fail)
+        .catch((error) => this.emit("error", { error }));
     } catch (error) {
       fail(error);
     }

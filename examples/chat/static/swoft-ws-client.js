@@ -16,6 +16,16 @@
  * No runtime dependencies: give a `WebSocket` implementation (e.g. `import { WebSocket } from
  * "ws"`) where there is no global one.
  */
+/** The largest delay a timer can take (2^31 - 1 ms, about 24.8 days): longer ones are clamped
+ * to it (`setTimeout` would otherwise fire at once). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The close codes after which the client reconnects by default: the server going away or
+ * restarting (1001, 1012), no close frame or an abnormal drop (1005, 1006), a server error or
+ * overload (1011, 1013), a bad gateway (1014). Any other code (1000 normal, 1002 protocol error,
+ * 1003 unacceptable data, 1007 invalid payload, 1008 policy, 1009 too big, 1010 missing
+ * extension, 1015 TLS, 4000 the session resumed on another connection, other app codes) means
+ * "do not come back" unless `reconnectOn` says otherwise. */
+export const RECONNECT_CODES = [1001, 1005, 1006, 1011, 1012, 1013, 1014];
 /** The base of every error the client rejects with. */
 export class ClientError extends Error {
     constructor(kind, command, message) {
@@ -38,6 +48,14 @@ export class TimeoutError extends ClientError {
         super("timeout", command, `no answer to ${command} within ${ms} ms`);
     }
 }
+/** The data of a request, a send or a handler's answer cannot be encoded as JSON (a BigInt, a
+ * circular object, a throwing `toJSON`): nothing was sent. A handler's answer that cannot be
+ * encoded is answered as a refusal with code `encode`. */
+export class EncodeError extends ClientError {
+    constructor(command, cause) {
+        super("encode", command, `${command}: the data cannot be encoded as JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
+    }
+}
 /** The client was closed, the connection dropped while the request was out (it may or may
  * not have been handled), or the queue was full. */
 export class ClosedError extends ClientError {
@@ -51,8 +69,45 @@ export function backoffDelay(attempt, options = {}, random = Math.random()) {
     const max = options.maxDelay ?? 10000;
     const factor = options.factor ?? 2;
     const jitter = Math.min(1, Math.max(0, options.jitter ?? 0.5));
-    const base = Math.min(max, initial * Math.pow(factor, Math.max(0, attempt - 1)));
+    const base = Math.min(max, MAX_TIMER_MS, initial * Math.pow(factor, Math.max(0, attempt - 1)));
     return Math.round(base * (1 - jitter * random));
+}
+/** Throws a RangeError naming `what` unless `ok`. */
+function check(ok, what, value) {
+    if (!ok)
+        throw new RangeError(`swoft-ws-client: ${what} (got ${String(value)})`);
+}
+/** A timeout: a positive number of milliseconds or `Infinity`. */
+function validTimeout(ms) {
+    return typeof ms === "number" && ms > 0;
+}
+/** Validates the options a client is made with (RangeError on the first bad one). */
+function checkOptions(options) {
+    const t = options.requestTimeout;
+    check(t === undefined || validTimeout(t), "requestTimeout must be a positive number of ms or Infinity", t);
+    const q = options.queueLimit;
+    check(q === undefined || q === Infinity || (Number.isInteger(q) && q >= 0), "queueLimit must be a whole number >= 0 or Infinity", q);
+    const r = options.reconnect;
+    if (r === undefined || r === false)
+        return;
+    const finite = (v) => typeof v === "number" && Number.isFinite(v);
+    check(r.initialDelay === undefined || (finite(r.initialDelay) && r.initialDelay >= 0), "reconnect.initialDelay must be a finite number of ms >= 0", r.initialDelay);
+    check(r.maxDelay === undefined || (typeof r.maxDelay === "number" && r.maxDelay > 0), "reconnect.maxDelay must be a positive number of ms (Infinity: clamped to 2^31 - 1)", r.maxDelay);
+    check(r.factor === undefined || (finite(r.factor) && r.factor >= 1), "reconnect.factor must be a finite number >= 1", r.factor);
+    check(r.jitter === undefined || (finite(r.jitter) && r.jitter >= 0 && r.jitter <= 1), "reconnect.jitter must be between 0 and 1", r.jitter);
+    const m = r.maxAttempts;
+    check(m === undefined || m === Infinity || (Number.isInteger(m) && m >= 0), "reconnect.maxAttempts must be a whole number >= 0 or Infinity", m);
+    check(r.stableAfter === undefined || (finite(r.stableAfter) && r.stableAfter >= 0), "reconnect.stableAfter must be a finite number of ms >= 0", r.stableAfter);
+    const on = r.reconnectOn;
+    check(on === undefined || typeof on === "function" || Array.isArray(on), "reconnect.reconnectOn must be a list of close codes or a function", on);
+}
+/** Throws a RangeError unless `code` and `reason` are what `WebSocket.close` accepts: 1000 or
+ * 3000-4999, a reason of at most 123 UTF-8 bytes. */
+function checkClose(code, reason) {
+    check(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999), "close code must be 1000 or 3000-4999", code);
+    check(typeof reason === "string", "close reason must be a string", reason);
+    const bytes = new TextEncoder().encode(reason).length;
+    check(bytes <= 123, "close reason must be at most 123 UTF-8 bytes", `${bytes} bytes`);
 }
 const OPEN = 1;
 /**
@@ -73,6 +128,7 @@ export class Client {
         this.opens = 0;
         this.resuming = false;
         this.url = url;
+        checkOptions(options);
         this.options = options;
         const Ws = options.WebSocket ?? globalThis.WebSocket;
         if (!Ws) {
@@ -120,8 +176,9 @@ export class Client {
     }
     /**
      * Sends `cmd` with `data` and resolves to the reply's `data`. Rejects with a
-     * {@link RequestError} (the server's error reply), a {@link TimeoutError}, or a
-     * {@link ClosedError} (closed, dropped while out, or the wait queue full).
+     * {@link RequestError} (the server's error reply), a {@link TimeoutError}, a
+     * {@link ClosedError} (closed, dropped while out, or the wait queue full), an
+     * {@link EncodeError} (`data` is not JSON: nothing sent) or a `RangeError` (a bad timeout).
      */
     request(cmd, data, options = {}) {
         return new Promise((resolve, reject) => {
@@ -129,9 +186,20 @@ export class Client {
                 reject(new ClosedError(cmd, "the client is closed"));
                 return;
             }
-            const id = this.nextId++;
-            const frame = JSON.stringify(data === undefined ? { cmd, id } : { cmd, data, id });
             const ms = options.timeout ?? this.options.requestTimeout ?? 10000;
+            if (!validTimeout(ms)) {
+                reject(new RangeError(`swoft-ws-client: the timeout of ${cmd} must be a positive number of ms or Infinity (got ${String(ms)})`));
+                return;
+            }
+            const id = this.nextId++;
+            let frame;
+            try {
+                frame = JSON.stringify(data === undefined ? { cmd, id } : { cmd, data, id });
+            }
+            catch (error) {
+                reject(new EncodeError(cmd, error));
+                return;
+            }
             const p = {
                 command: cmd,
                 resolve: resolve,
@@ -139,7 +207,8 @@ export class Client {
                 timer: undefined,
                 frame: undefined,
             };
-            p.timer = setTimeout(() => this.settle(id, new TimeoutError(cmd, ms)), ms);
+            if (ms !== Infinity)
+                p.timer = setTimeout(() => this.settle(id, new TimeoutError(cmd, ms)), Math.min(ms, MAX_TIMER_MS));
             this.pending.set(id, p);
             if (this.ws?.readyState === OPEN) {
                 this.ws.send(frame);
@@ -154,11 +223,18 @@ export class Client {
         });
     }
     /** Sends `cmd` with `data` without an id (no reply expected); queued while disconnected.
-     * Throws a {@link ClosedError} when closed or when the queue is full. */
+     * Throws a {@link ClosedError} when closed or when the queue is full, an
+     * {@link EncodeError} when `data` is not JSON. */
     send(cmd, data) {
         if (this.closed)
             throw new ClosedError(cmd, "the client is closed");
-        const frame = JSON.stringify(data === undefined ? { cmd } : { cmd, data });
+        let frame;
+        try {
+            frame = JSON.stringify(data === undefined ? { cmd } : { cmd, data });
+        }
+        catch (error) {
+            throw new EncodeError(cmd, error);
+        }
         if (this.ws?.readyState === OPEN) {
             this.ws.send(frame);
         }
@@ -182,7 +258,10 @@ export class Client {
     }
     /** Answers the server's requests of `cmd` (`{"cmd","data","ack":N}`) with what `handler`
      * returns or resolves to; a throw or rejection answers an error (`code` from the error's
-     * `code` property, else `error`). One handler per command; returns the removal. */
+     * `code` property, else `error`); an answer that cannot be encoded as JSON answers the error
+     * `encode` (and an {@link EncodeError} goes to the `error` event). An answer ready after its
+     * connection dropped is dropped: ack numbers belong to one connection. One handler per
+     * command; returns the removal. */
     handle(cmd, handler) {
         const h = handler;
         this.handlers.set(cmd, h);
@@ -203,10 +282,13 @@ export class Client {
         };
     }
     /** Closes for good (code 1000 by default, which also ends the server's session): no
-     * reconnect; waiting and pending requests are rejected with a {@link ClosedError}. */
+     * reconnect; waiting and pending requests are rejected with a {@link ClosedError}. Throws a
+     * `RangeError`, and changes nothing, when `code` is not 1000 or 3000-4999 or `reason` is
+     * longer than 123 UTF-8 bytes (what `WebSocket.close` refuses). */
     close(code = 1000, reason = "") {
         if (this.closed)
             return;
+        checkClose(code, reason);
         this.closed = true;
         clearTimeout(this.retryTimer);
         this.retryTimer = undefined;
@@ -215,7 +297,19 @@ export class Client {
         this.queue.length = 0;
         const ws = this.ws;
         if (ws && ws.readyState <= OPEN) {
-            ws.close(code, reason);
+            try {
+                ws.close(code, reason);
+            }
+            catch (error) {
+                // Not expected after the checks above; the socket must end all the same.
+                this.emit("error", { error });
+                try {
+                    ws.close();
+                }
+                catch {
+                    ws.terminate?.();
+                }
+            }
         }
         else {
             this.emit("close", { code, reason, willReconnect: false });
@@ -274,11 +368,11 @@ export class Client {
         this.ws = ws;
         ws.onopen = () => {
             const reconnect = this.opens++ > 0;
-            this.attempt = 0;
+            this.openedAt = Date.now();
             this.emit("open", { reconnect });
             this.flush();
         };
-        ws.onmessage = (ev) => this.frame(ev.data);
+        ws.onmessage = (ev) => this.frame(ws, ev.data);
         ws.onerror = (error) => this.emit("error", { error });
         ws.onclose = (ev) => {
             if (this.ws !== ws)
@@ -294,14 +388,27 @@ export class Client {
                 this.settle(id, new ClosedError(p.command, `the connection closed (${code}) before the answer`));
         }
         const policy = this.options.reconnect;
-        const max = policy === false ? 0 : policy?.maxAttempts ?? Infinity;
-        const willReconnect = !this.closed && this.attempt < max;
-        this.emit("close", { code, reason, willReconnect });
-        if (!willReconnect) {
+        // A connection that stayed open long enough was a success: the count starts again.
+        if (this.openedAt !== undefined && Date.now() - this.openedAt >= ((policy || {}).stableAfter ?? 5000))
+            this.attempt = 0;
+        this.openedAt = undefined;
+        if (this.closed || policy === false) {
+            this.emit("close", { code, reason, willReconnect: false });
             if (!this.closed)
-                this.giveUp();
+                this.giveUp(`the connection closed (${code})`);
             return;
         }
+        const on = policy?.reconnectOn ?? RECONNECT_CODES;
+        const retried = typeof on === "function" ? on(code, reason) : on.includes(code);
+        const gaveUp = !retried ? "code" : this.attempt >= (policy?.maxAttempts ?? Infinity) ? "attempts" : undefined;
+        if (gaveUp) {
+            this.emit("close", { code, reason, willReconnect: false, gaveUp });
+            this.giveUp(gaveUp === "code"
+                ? `gave up reconnecting: close code ${code}${reason ? ` (${reason})` : ""} is not retried`
+                : `gave up reconnecting after ${this.attempt} attempts`);
+            return;
+        }
+        this.emit("close", { code, reason, willReconnect: true });
         this.attempt += 1;
         this.resuming = this.options.resume !== false && this.token !== undefined;
         const delay = backoffDelay(this.attempt, policy || {});
@@ -309,10 +416,10 @@ export class Client {
         this.retryTimer = setTimeout(() => this.open(), delay);
     }
     /** No more attempts: closed for good, and what waited is rejected. */
-    giveUp() {
+    giveUp(why) {
         this.closed = true;
         for (const [id, p] of [...this.pending])
-            this.settle(id, new ClosedError(p.command, "gave up reconnecting"));
+            this.settle(id, new ClosedError(p.command, why));
         this.queue.length = 0;
     }
     /** Sends what waited for the connection, in order. */
@@ -332,7 +439,7 @@ export class Client {
             ws.send(frame);
         }
     }
-    frame(raw) {
+    frame(ws, raw) {
         let msg;
         try {
             const text = typeof raw === "string" ? raw : new TextDecoder().decode(raw);
@@ -348,7 +455,7 @@ export class Client {
         if (cmd === "$session")
             return this.onSession(msg.data);
         if (msg.ack !== undefined && cmd !== "$ack")
-            return this.answer(cmd, msg.ack, msg.data);
+            return this.answer(ws, cmd, msg.ack, msg.data);
         const id = msg.id;
         if (typeof id === "number" && this.pending.has(id)) {
             const err = msg.error;
@@ -393,16 +500,39 @@ export class Client {
         if (wasResuming)
             this.emit("resumed", { resumed: false, reason: String(d.reason ?? "unknown") });
     }
-    /** Answers a server request with the handler's result. */
-    answer(cmd, ack, data) {
+    /** Answers a server request that came on `ws` with the handler's result, on `ws` only (an
+     * ack number means nothing to the next connection). */
+    answer(ws, cmd, ack, data) {
         const reply = (body) => {
-            if (this.ws?.readyState === OPEN)
-                this.ws.send(JSON.stringify({ cmd: "$ack", ack, ...body }));
+            if (this.ws !== ws || ws.readyState !== OPEN)
+                return;
+            let text;
+            try {
+                text = JSON.stringify({ cmd: "$ack", ack, ...body });
+            }
+            catch (cause) {
+                const error = new EncodeError(cmd, cause);
+                this.emit("error", { error });
+                text = JSON.stringify({ cmd: "$ack", ack, error: { code: "encode", message: error.message } });
+            }
+            try {
+                ws.send(text);
+            }
+            catch (error) {
+                this.emit("error", { error });
+            }
         };
         const fail = (error) => {
-            const e = error;
-            const code = typeof e?.code === "string" ? e.code : "error";
-            const message = typeof e?.message === "string" ? e.message : String(error);
+            let code = "error";
+            let message = "the handler failed";
+            try {
+                const e = error;
+                code = typeof e?.code === "string" ? e.code : "error";
+                message = typeof e?.message === "string" ? e.message : String(error);
+            }
+            catch {
+                // an error whose properties or String() throw: the defaults stand
+            }
             reply({ error: { code, message } });
         };
         const handler = this.handlers.get(cmd);
@@ -411,7 +541,9 @@ export class Client {
             return;
         }
         try {
-            Promise.resolve(handler(data)).then((r) => reply({ data: r === undefined ? null : r }), fail);
+            Promise.resolve(handler(data))
+                .then((r) => reply({ data: r === undefined ? null : r }), fail)
+                .catch((error) => this.emit("error", { error }));
         }
         catch (error) {
             fail(error);
