@@ -198,9 +198,7 @@ pub(crate) async fn prefetch(server: &Server, module: &ModuleRuntime, req: &Hand
     let mut st = store.lock();
     match taken {
         Taken::Unknown => {}
-        Taken::Expired => {
-            st.expired.insert(token, Instant::now());
-        }
+        Taken::Expired => st.expire(token, Instant::now()),
         Taken::Found(json) => match serde_json::from_str::<Record>(&json) {
             Ok(r) if r.m == module.path => adopt(&mut st, module.path, token, r),
             Ok(_) => {}
@@ -258,6 +256,8 @@ fn adopt(st: &mut State, path: &'static str, token: String, r: Record) {
             *log.detached_rooms.entry(room.clone()).or_default() += 1;
         }
     }
+    let now = Instant::now();
+    st.dropped(path, &token, now);
     let session = Session {
         id: r.i,
         module: path,
@@ -265,7 +265,7 @@ fn adopt(st: &mut State, path: &'static str, token: String, r: Record) {
         live: None,
         rooms,
         label: r.l.map(|l| Arc::from(l.as_str())),
-        dropped_at: Some(Instant::now()),
+        dropped_at: Some(now),
         saved: true,
     };
     if let Some(old) = st.sessions.insert(token, session) {
