@@ -102,6 +102,11 @@ pub mod procfs {
             .ok()
     }
 
+    /// How many file descriptors the process has open (entries of `/proc/PID/fd`).
+    pub fn fd_count(pid: u32) -> Option<usize> {
+        Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+    }
+
     /// Raises this process's soft open-file limit to its hard limit; returns the new soft
     /// limit.
     pub fn raise_nofile() -> u64 {

@@ -5,7 +5,18 @@
 //! cargo run --release -p swoft-ws-bench --bin bench -- all        # the full run (~5 min)
 //! cargo run --release -p swoft-ws-bench --bin bench -- --smoke    # ~1 s per mode, tiny counts
 //! bench all [--reps 3] [--only echo|idle|broadcast|handshake] [--out FILE] [--no-nice]
+//! bench all --only idle,rec_ --reps 3       # issue 16: the resumable-session figures
 //! ```
+//!
+//! `--only` takes keys or key prefixes: a word that is a figure's whole key selects that figure
+//! only (`idle` is the idle figure, not `idlez`), any other word every key it begins
+//! (`json`: `json32`, `json4k`, `json4kw`, `json4kz`).
+//!
+//! The `rec_` figures (issue 16) measure swoft-ws against itself: `rec_bcast` and `rec_idle`
+//! run the JSON room module with resumable sessions (`/bcast_json_rec`) in the swoft-ws column
+//! and its twin without (`/bcast_json`) in the second one, alternately like the others;
+//! `rec_resume` is 10,000 clients resuming at once (swoft-ws only), `rec_resume_paced` the same
+//! with 1,000 connecting at a time.
 //!
 //! Each measurement starts a fresh server (`taskset -c 1`, one thread) and the load generator
 //! (`taskset -c 0`), both at a raised priority (`nice -n -10`, when root, unless `--no-nice`)
@@ -49,6 +60,9 @@ struct Figure {
     /// Measured on swoft-ws only (permessage-deflate: the axum baseline has none; its twin
     /// without compression is the comparison).
     swoft_only: bool,
+    /// The second column is swoft-ws at this path instead of axum (the `rec_` figures: the
+    /// same module without recovery).
+    vs: Option<&'static str>,
 }
 
 fn args(s: &str) -> Vec<String> {
@@ -56,12 +70,13 @@ fn args(s: &str) -> Vec<String> {
 }
 
 fn figures(smoke: bool) -> Vec<Figure> {
-    let (echo, idle, bcast, hs) = if smoke {
+    let (echo, idle, bcast, hs, resume) = if smoke {
         (
             "--conns 4 --inflight 2 --warmup-ms 100 --secs 0.4",
             "--conns 50 --settle-ms 200",
             "--members 20 --rounds 2",
             "--conns 2 --warmup-ms 100 --secs 0.4",
+            "--clients 20 --missed 1",
         )
     } else {
         (
@@ -69,6 +84,7 @@ fn figures(smoke: bool) -> Vec<Figure> {
             "--conns 19000 --settle-ms 1000",
             "--members 10000 --rounds 10",
             "--conns 16 --warmup-ms 300 --secs 2",
+            "--clients 10000 --missed 1",
         )
     };
     let fig = |key, mode, path, extra: &str, base: &str, unit| Figure {
@@ -79,6 +95,7 @@ fn figures(smoke: bool) -> Vec<Figure> {
         unit,
         tls: false,
         swoft_only: false,
+        vs: None,
     };
     let tls = |key, extra| Figure {
         tls: true,
@@ -130,6 +147,33 @@ fn figures(smoke: bool) -> Vec<Figure> {
         solo("idlez", "idle", "/raw", "--wire --deflate", idle, "conn"),
         solo("json4kw", "echo", "/echo", wire, echo, "msg"),
         solo("json4kz", "echo", "/echo", z, echo, "msg"),
+    ]);
+    // Resumable sessions (issue 16): recovery on (swoft-ws column) vs off (second column).
+    let rec = "/bcast_json_rec";
+    let twin = |key, mode, extra: &str, base: &str, unit| Figure {
+        vs: Some("/bcast_json"),
+        ..fig(key, mode, rec, extra, base, unit)
+    };
+    all.extend([
+        twin(
+            "rec_bcast",
+            "broadcast",
+            "--size 32 --json",
+            bcast,
+            "delivery",
+        ),
+        twin("rec_idle", "idle", "", idle, "conn"),
+        solo("rec_resume", "resume", rec, "", resume, "resume"),
+        // The same, 1,000 reconnecting at a time: under the listen backlog (tokio's 1,024),
+        // so no SYN is dropped and retried a second later.
+        solo(
+            "rec_resume_paced",
+            "resume",
+            rec,
+            "--at-once 1000",
+            resume,
+            "resume",
+        ),
     ]);
     all
 }
@@ -203,6 +247,11 @@ impl Runner {
 
     /// One measurement: a fresh server, the load generator against it (≤ 120 s).
     fn measure(&self, server: Server, fig: &Figure) -> Result<Outcome, String> {
+        // The `rec_` twins: the second column is swoft-ws too, at the twin's path.
+        let (server, path) = match (server, fig.vs) {
+            (Server::Axum, Some(vs)) => (Server::Swoft, vs),
+            _ => (server, fig.path),
+        };
         let (guard, addr) = self.start(server, fig.tls)?;
         let pid = guard.0.id();
         let mut cmd = self.command(0, "loadgen");
@@ -211,7 +260,7 @@ impl Runner {
         }
         let scheme = if fig.tls { "wss" } else { "ws" };
         cmd.arg(fig.mode)
-            .args(["--url", &format!("{scheme}://{addr}{}", fig.path)])
+            .args(["--url", &format!("{scheme}://{addr}{path}")])
             .args(&fig.args)
             .args(["--server-pid", &pid.to_string()])
             .stdout(Stdio::piped())
@@ -311,6 +360,7 @@ struct Cell {
     rate: Vec<f64>,
     p50: Vec<f64>,
     p99: Vec<f64>,
+    secs: Vec<f64>,
     rss: Vec<f64>,
     wire: Vec<f64>,
     conns: Vec<f64>,
@@ -323,6 +373,7 @@ impl Cell {
         self.rate.push(o.rate());
         self.p50.push(o.p50_us);
         self.p99.push(o.p99_us);
+        self.secs.push(o.secs);
         self.rss.push(o.rss_kib_per_conn);
         self.wire.push(o.wire_bytes_per_unit);
         self.conns.push(o.conns as f64);
@@ -394,6 +445,12 @@ fn target(key: &str) -> Option<Target> {
             ("handshake", "handshake"),
             1.15,
         ),
+        "rec_bcast" => Some(Target {
+            text: "CPU/delivery ≤ 1.15 × recovery off",
+            ratio_of: ("rec_bcast", "rec_bcast"),
+            max_ratio: 1.15,
+            base_swoft: false,
+        }),
         "bcast4kz" => Some(Target {
             text: "CPU/delivery ≤ 1.3 × uncompressed; ≥ 3× fewer bytes on the wire",
             ratio_of: ("bcast4kz", "bcast4k"),
@@ -446,11 +503,21 @@ fn main() {
     let only: Option<Vec<String>> = a
         .str("only")
         .map(|s| s.split(',').map(str::to_owned).collect());
-    let figs: Vec<Figure> = figures(smoke)
+    let all = figures(smoke);
+    let keys: Vec<&str> = all.iter().map(|f| f.key).collect();
+    // A whole key selects that figure only; any other word is a prefix.
+    let picks = |key: &str, word: &str| {
+        if keys.contains(&word) {
+            key == word
+        } else {
+            key.starts_with(word)
+        }
+    };
+    let figs: Vec<Figure> = all
         .into_iter()
         .filter(|f| {
             only.as_ref()
-                .is_none_or(|o| o.iter().any(|k| f.key.starts_with(k.as_str())))
+                .is_none_or(|o| o.iter().any(|k| picks(f.key, k)))
         })
         .collect();
     let started = Instant::now();
@@ -470,12 +537,16 @@ fn main() {
                 if fig.swoft_only && server == Server::Axum {
                     continue;
                 }
+                // The `rec_` twins: the second column is swoft-ws without recovery.
+                let who = match (server, fig.vs) {
+                    (Server::Axum, Some(vs)) => format!("Swoft({vs})"),
+                    _ => format!("{server:?}"),
+                };
                 match runner.measure(server, fig) {
                     Ok(o) => {
                         eprintln!(
-                            "{:>9} {:?} #{rep}: {} × {} in {:.2} s, {} µs server CPU/{}, p50 {} µs{}",
+                            "{:>9} {who} #{rep}: {} × {} in {:.2} s, {} µs server CPU/{}, p50 {} µs{}",
                             fig.key,
-                            server,
                             o.units,
                             fig.unit,
                             o.secs,
@@ -495,8 +566,8 @@ fn main() {
                         }
                     }
                     Err(e) => {
-                        eprintln!("{:>9} {server:?} #{rep}: FAILED: {e}", fig.key);
-                        failures.push(format!("{} {server:?}: {e}", fig.key));
+                        eprintln!("{:>9} {who} #{rep}: FAILED: {e}", fig.key);
+                        failures.push(format!("{} {who}: {e}", fig.key));
                     }
                 }
             }
@@ -511,7 +582,7 @@ fn main() {
         reps,
         started.elapsed().as_secs_f64()
     ));
-    t.push_str("| figure | server CPU / unit: swoft-ws | axum | ratio | rate (units/s): swoft-ws | axum | latency p50 / p99: swoft-ws | axum | target | met |\n");
+    t.push_str("| figure | server CPU / unit: swoft-ws | axum (`rec_`: recovery off) | ratio | rate (units/s): swoft-ws | axum | latency p50 / p99: swoft-ws | axum | target | met |\n");
     t.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for (i, fig) in figs.iter().enumerate() {
         let (s, b) = &cells[i];
@@ -539,7 +610,8 @@ fn main() {
                 "no".to_owned()
             };
         }
-        let (cpu_s, cpu_b) = if fig.key.starts_with("idle") {
+        let idle = fig.mode == "idle";
+        let (cpu_s, cpu_b) = if idle {
             (
                 format!("{} KiB RSS/conn", fmt(median(&s.rss), 2)),
                 format!("{} KiB RSS/conn", fmt(median(&b.rss), 2)),
@@ -550,7 +622,10 @@ fn main() {
                 format!("{} µs/{}", fmt(bc, 2), fig.unit),
             )
         };
-        if fig.key.starts_with("idle") {
+        if fig.key == "rec_idle" {
+            ratio = median(&s.rss) / median(&b.rss);
+            ttext = "(information: ÷ recovery off)".to_owned();
+        } else if idle {
             let limit = if fig.key == "idlez" { 8.0 } else { 5.0 };
             ratio = median(&s.rss) / median(&b.rss);
             ttext = format!("≤ {limit} KiB/conn at {} conns", fmt(median(&s.conns), 0));
@@ -582,6 +657,24 @@ fn main() {
                 fmt(median(&s.wire), 0)
             ),
             "idlez" => "idle connections held, permessage-deflate agreed".to_owned(),
+            "rec_bcast" => format!(
+                "JSON `room.message` 32 B to a {}-member room, recovery on (second column: the same module without recovery)",
+                fmt(median(&s.conns), 0)
+            ),
+            "rec_idle" => {
+                "idle connections held, JSON module with recovery on (second column: off)"
+                    .to_owned()
+            }
+            "rec_resume" => format!(
+                "{} clients resume at once, 1 missed push each: all done in {} s (latency: when each was done)",
+                fmt(median(&s.conns), 0),
+                fmt(median(&s.secs), 2)
+            ),
+            "rec_resume_paced" => format!(
+                "{} clients resume, 1,000 connecting at a time, 1 missed push each: all done in {} s",
+                fmt(median(&s.conns), 0),
+                fmt(median(&s.secs), 2)
+            ),
             "json4kw" | "json4kz" => format!(
                 "`echo.send` JSON 4 KiB, 64 × 16, raw client, {} ({} B/reply on the wire)",
                 deflate_or_not(fig.key),
@@ -598,7 +691,7 @@ fn main() {
             lat(b),
         ));
     }
-    t.push_str("\nRatios in rows with a target are swoft-ws ÷ the axum figure the target names (the JSON rows: ÷ axum's `/raw` echo of the same size, as in issue 6; ÷ axum's own JSON echo is swoft-ws ÷ the axum column). Idle: swoft-ws ÷ axum RSS per connection.\n");
+    t.push_str("\nRatios in rows with a target are swoft-ws ÷ the axum figure the target names (the JSON rows: ÷ axum's `/raw` echo of the same size, as in issue 6; ÷ axum's own JSON echo is swoft-ws ÷ the axum column). Idle: swoft-ws ÷ axum RSS per connection. The `rec_` rows: recovery on ÷ off (the second column is swoft-ws without recovery).\n");
     let notes: Vec<String> = figs
         .iter()
         .zip(&cells)

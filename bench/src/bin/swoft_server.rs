@@ -7,6 +7,12 @@
 //!   connection sends is broadcast to the room (except the sender) with one shared copy.
 //! - `/hs`: a handshake hook that does trivial work (reads a query parameter into session
 //!   data); used by the handshake figure.
+//! - `/bcast_json` and `/bcast_json_rec` (issue 16): the same JSON-parser module twice, the
+//!   second with resumable sessions (`recovery`). `?member=1` joins the room named after the
+//!   module's path in `#[on_open]`; `room.say` pushes its data as `room.message` to the room
+//!   (except the sender), no reply. With recovery every push carries `"off"` and is recorded,
+//!   which the recovery figures measure: broadcast CPU per delivery on vs off, idle memory,
+//!   and 10,000 clients resuming at once.
 //!
 //! Compression (permessage-deflate, the defaults) is on for every module: a client that offers
 //! it (the `--deflate` figures) gets it, the others plain frames.
@@ -14,6 +20,7 @@
 //! `swoft_server [--addr 127.0.0.1:0] [--cert PEM --key PEM]`: prints `listening on ws://ADDR`
 //! (with `--cert/--key` it serves TLS there), serves until killed, on one thread.
 
+use serde_json::value::RawValue;
 use swoft_ws::prelude::*;
 use swoft_ws_bench::modules::{EchoModule, RawModule};
 use swoft_ws_bench::{Args, MAX_MESSAGE, OUTBOUND_QUEUE, READ_BUFFER, current_thread};
@@ -36,6 +43,57 @@ impl RoomModule {
     #[on_message]
     fn say(frame: RawMessage, conn: &Connection) {
         let _ = conn.server().room("bench").except(conn.fd()).send(frame);
+    }
+}
+
+/// `/bcast_json`: JSON parser, no recovery; twin of [`BcastJsonRecModule`].
+#[ws_module(path = "/bcast_json", controllers = [SayController])]
+struct BcastJsonModule;
+
+#[ws_module]
+impl BcastJsonModule {
+    #[on_open]
+    fn open(conn: &Connection) {
+        join_if_member(conn);
+    }
+}
+
+/// `/bcast_json_rec`: as `/bcast_json`, with resumable sessions (the README's settings).
+#[ws_module(
+    path = "/bcast_json_rec",
+    controllers = [SayController],
+    recovery(window_secs = 120, max_messages = 500, max_bytes = 524288)
+)]
+struct BcastJsonRecModule;
+
+#[ws_module]
+impl BcastJsonRecModule {
+    #[on_open]
+    fn open(conn: &Connection) {
+        join_if_member(conn);
+    }
+}
+
+/// `?member=1`: joins the room named after the connection's module path.
+fn join_if_member(conn: &Connection) {
+    if conn.handshake().query_param("member").is_some() {
+        conn.join(conn.module_path()).expect("one room");
+    }
+}
+
+/// `room.say DATA`: pushes `room.message DATA` to the sender's module room, except the sender.
+#[derive(Debug, Default)]
+struct SayController;
+
+#[ws_controller(prefix = "room")]
+impl SayController {
+    #[message_mapping("say")]
+    fn say(Data(data): Data<&RawValue>, conn: &Connection) {
+        let _ = conn
+            .server()
+            .room(conn.module_path())
+            .except(conn.fd())
+            .push("room.message", data);
     }
 }
 
@@ -67,6 +125,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .module::<EchoModule>()
         .module::<RoomModule>()
         .module::<HsModule>()
+        .module::<BcastJsonModule>()
+        .module::<BcastJsonRecModule>()
         .read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .outbound_queue(OUTBOUND_QUEUE)

@@ -6,7 +6,12 @@
 //! loadgen idle      --url ws://H:P/raw  --conns 19000 --server-pid PID
 //! loadgen broadcast --url ws://H:P/room --members 10000 --rounds 10 --server-pid PID
 //! loadgen handshake --url ws://H:P/hs?name=bench --conns 16 --secs 2 --server-pid PID
+//! loadgen broadcast --url ws://H:P/bcast_json_rec --json --members 10000 --rounds 10 --server-pid PID
+//! loadgen resume    --url ws://H:P/bcast_json_rec --clients 10000 --missed 1 --server-pid PID
 //! ```
+//!
+//! `broadcast --json` drives the JSON room modules (`room.say` → `room.message`), skipping the
+//! `$session` frame a recovery module sends first. `resume` (issue 16): see [`resume`].
 //!
 //! With `--wire` (`echo`, `idle`, `broadcast`), the clients are raw sockets ([`wire`]) that
 //! send and receive `json_doc`s and count the bytes on the wire; with `--deflate` as well they
@@ -100,9 +105,11 @@ fn main() {
             "idle" => idle(&args, &common, nofile).await,
             "broadcast" => broadcast(&args, &common).await,
             "handshake" => handshake(&args, &common).await,
-            other => {
-                Err(format!("unknown mode {other:?}: echo, idle, broadcast, handshake").into())
-            }
+            "resume" => resume(&args, &common).await,
+            other => Err(format!(
+                "unknown mode {other:?}: echo, idle, broadcast, handshake, resume"
+            )
+            .into()),
         }
     });
     match result {
@@ -336,8 +343,20 @@ fn stamp(base: Instant, size: usize) -> String {
     s
 }
 
+/// The stamp of a frame: the raw payload `b:NANOS:...`, or a JSON push whose data is it.
 fn read_stamp(text: &str) -> Option<u64> {
-    text.strip_prefix("b:")?.split(':').next()?.parse().ok()
+    let at = text.find("b:")?;
+    text[at + 2..].split(':').next()?.parse().ok()
+}
+
+/// The first frame a recovery module sends (`$session`), which is no delivery.
+fn is_session(text: &str) -> bool {
+    text.starts_with(r#"{"cmd":"$session""#)
+}
+
+/// What members of the JSON room modules are sent by the sender: `room.say` with the stamp.
+fn say(stamp: &str) -> Message {
+    Message::text(format!(r#"{{"cmd":"room.say","data":"{stamp}"}}"#))
 }
 
 /// M members in a room and one sender; each round the sender sends one frame and waits until
@@ -348,6 +367,14 @@ async fn broadcast(args: &Args, c: &Common) -> Result<Outcome, Error> {
     let members: usize = args.get("members", 10_000);
     let rounds: u64 = args.get("rounds", 10);
     let size: usize = args.get("size", 32);
+    let json = args.flag("json");
+    let frame = |stamp: String| {
+        if json {
+            say(&stamp)
+        } else {
+            Message::text(stamp)
+        }
+    };
     let sep = if url.contains('?') { '&' } else { '?' };
     let (member_socks, note) =
         connect_many(&format!("{url}{sep}member=1"), members, 128, c.wait * 3).await;
@@ -368,6 +395,9 @@ async fn broadcast(args: &Args, c: &Common) -> Result<Outcome, Error> {
         tasks.push(tokio::task::spawn_local(async move {
             while let Some(Ok(msg)) = ws.next().await {
                 let Message::Text(t) = msg else { continue };
+                if is_session(t.as_str()) {
+                    continue;
+                }
                 if counting.load(Ordering::Relaxed)
                     && let Some(ns) = read_stamp(t.as_str())
                 {
@@ -393,7 +423,7 @@ async fn broadcast(args: &Args, c: &Common) -> Result<Outcome, Error> {
     let mut warm = false;
     for _ in 0..20 {
         received.store(0, Ordering::Relaxed);
-        sender.send(Message::text(stamp(base, size))).await?;
+        sender.send(frame(stamp(base, size))).await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
         if wait_for(m).await && received.load(Ordering::Relaxed) == m {
             warm = true;
@@ -415,7 +445,7 @@ async fn broadcast(args: &Args, c: &Common) -> Result<Outcome, Error> {
     let mut done = 0;
     let mut note = note;
     for r in 1..=rounds {
-        sender.send(Message::text(stamp(base, size))).await?;
+        sender.send(frame(stamp(base, size))).await?;
         if !wait_for(m * r).await {
             note = format!(
                 "round {r}: only {} deliveries",
@@ -514,6 +544,221 @@ async fn handshake(args: &Args, c: &Common) -> Result<Outcome, Error> {
         rss_kib_per_conn: f64::NAN,
         wire_bytes_per_unit: f64::NAN,
         conns: loops as u64,
+        note,
+    })
+}
+
+/// The text of the next text frame (other frames skipped), within `wait`.
+async fn next_text(ws: &mut Ws, wait: Duration) -> Result<String, Error> {
+    let deadline = Instant::now() + wait;
+    // Bounded: a connection that only sends pings would end at the deadline anyway.
+    for _ in 0..1_000 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match timeout(left, ws.next()).await {
+            Err(_) => return Err("no frame in time".into()),
+            Ok(None) => return Err("the server closed the connection".into()),
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(Some(Ok(Message::Text(t)))) => return Ok(t.as_str().to_owned()),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+    Err("no text frame among 1000".into())
+}
+
+/// A `$session` frame's data: (token, resumed, replayed).
+fn session_of(text: &str) -> Result<(String, bool, u64), Error> {
+    let v: serde_json::Value = serde_json::from_str(text)?;
+    if v["cmd"] != "$session" {
+        return Err(format!("expected $session first, got {text:.80}").into());
+    }
+    let d = &v["data"];
+    let token = d["token"].as_str().ok_or("no token")?.to_owned();
+    let resumed = d["resumed"].as_bool().unwrap_or(false);
+    let replayed = d["replayed"].as_u64().unwrap_or(0);
+    if !resumed && d.get("reason").is_some() {
+        return Err(format!("resume refused: {}", d["reason"]).into());
+    }
+    Ok((token, resumed, replayed))
+}
+
+/// The offset (`"off"`) of a push.
+fn off_of(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    v["off"].as_str().map(str::to_owned)
+}
+
+/// Issue 16: N members of a recovery module's room (`?member=1`) record their tokens and, after
+/// one warm-up broadcast, their last offset; all their TCP connections are then dropped at once
+/// (no close frame: their sessions stay resumable). Once the server has closed them all (its
+/// open descriptors back to where they were), the sender broadcasts `--missed` K pushes to the
+/// empty room (recorded for the dropped sessions). Then all N reconnect with
+/// `resume=T&off=O`, `--at-once` (default: all) at a time; measured from the first reconnect
+/// until every client has `$session` with `resumed:true` and its replayed pushes: the time
+/// (`secs`), the server CPU per resume, and the p50/p99 of when each client was done.
+async fn resume(args: &Args, c: &Common) -> Result<Outcome, Error> {
+    let url = args.str("url").ok_or("--url is required")?.to_owned();
+    let n: usize = args.get("clients", 10_000);
+    let missed: usize = args.get("missed", 1);
+    let at_once: usize = args.get("at-once", n).max(1);
+    let size: usize = args.get("size", 32);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let member_url = format!("{url}{sep}member=1");
+    let fds0 = procfs::fd_count(c.pid).ok_or("cannot read the server's descriptors")?;
+
+    // 1. N members, each with its token.
+    let (socks, mut note) = connect_many(&member_url, n, 128, c.wait * 3).await;
+    if socks.len() < n {
+        return Err(format!("only {} of {n} members connected: {note}", socks.len()).into());
+    }
+    let wait = c.wait;
+    let mut members: Vec<(Ws, String)> = stream::iter(socks)
+        .map(|mut ws| async move {
+            let (token, _, _) = session_of(&next_text(&mut ws, wait).await?)?;
+            Ok::<_, Error>((ws, token))
+        })
+        .buffer_unordered(1024)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+
+    // 2. A warm-up broadcast, so that every member has an offset (members join in the open
+    // hook, which may run just after `$session`: a few tries, bounded).
+    let mut sender = connect(&url).await?;
+    let base = Instant::now();
+    let _ = session_of(&next_text(&mut sender, wait).await?)?;
+    let mut offs: Vec<Option<String>> = vec![None; members.len()];
+    for _ in 0..5 {
+        sender.send(say(&stamp(base, size))).await?;
+        let short = Duration::from_secs(2).min(wait);
+        let got: Vec<Option<String>> = stream::iter(members.iter_mut().zip(&offs))
+            .map(|((ws, _), off)| async move {
+                if off.is_some() {
+                    return off.clone();
+                }
+                let t = next_text(ws, short).await.ok()?;
+                off_of(&t)
+            })
+            .buffered(1024)
+            .collect()
+            .await;
+        offs = got;
+        if offs.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let missing = offs.iter().filter(|o| o.is_none()).count();
+    if missing > 0 {
+        return Err(format!("{missing} members never received a warm-up broadcast").into());
+    }
+
+    // 3. Every member's TCP connection dropped at once, without a close frame; wait (bounded)
+    // until the server has closed them all.
+    let clients: Vec<(String, String)> = members
+        .into_iter()
+        .zip(offs)
+        .map(|((ws, token), off)| {
+            // Dropped: the socket is closed with no close frame (a 1006 to the server).
+            drop(ws);
+            (token, off.unwrap_or_default())
+        })
+        .collect();
+    let deadline = Instant::now() + c.wait * 3;
+    loop {
+        let now = procfs::fd_count(c.pid).ok_or("cannot read the server's descriptors")?;
+        // The sender's connection is still open.
+        if now <= fds0 + 1 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("the server still has {} descriptors open", now - fds0).into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 4. The pushes they miss, recorded for their dropped sessions (then a moment for the
+    // server to have read them: the sender gets no reply).
+    for _ in 0..missed {
+        sender.send(say(&stamp(base, size))).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // 5. All resume, `at_once` at a time; each is done when it has `$session` (resumed) and
+    // the pushes replayed. The new connections are held until the CPU is read.
+    let me = std::process::id();
+    let (cpu0, own0) = (c.cpu(), procfs::cpu_us(me).unwrap_or(f64::NAN));
+    let t0 = Instant::now();
+    let deadline = t0 + c.wait * 3;
+    let results: Vec<Result<(Ws, f64, u64), Error>> = stream::iter(clients)
+        .map(|(token, off)| {
+            let url = format!("{member_url}&resume={token}&off={off}");
+            async move {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let mut ws = timeout(left, connect(&url))
+                    .await
+                    .map_err(|_| "resume: connect timed out")??;
+                let (_, resumed, replayed) = session_of(&next_text(&mut ws, left).await?)?;
+                if !resumed {
+                    return Err("not resumed".into());
+                }
+                for _ in 0..replayed {
+                    let t = next_text(&mut ws, left).await?;
+                    if off_of(&t).is_none() {
+                        return Err(format!("a replayed frame without offset: {t:.80}").into());
+                    }
+                }
+                Ok((ws, t0.elapsed().as_secs_f64(), replayed))
+            }
+        })
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
+    let (cpu1, own1) = (c.cpu(), procfs::cpu_us(me).unwrap_or(f64::NAN));
+    let mut done = Vec::with_capacity(results.len());
+    let mut lat = Vec::with_capacity(results.len());
+    let (mut replayed, mut failed) = (0, 0);
+    for r in results {
+        match r {
+            Ok((ws, at, k)) => {
+                done.push(ws);
+                lat.push(at * 1e6);
+                replayed += k;
+            }
+            Err(e) => {
+                failed += 1;
+                if note.is_empty() {
+                    note = format!("resume failed: {e}");
+                }
+            }
+        }
+    }
+    let all_done = lat.iter().copied().fold(0.0f64, f64::max) / 1e6;
+    let ok = done.len();
+    drop(done);
+    let _ = timeout(Duration::from_secs(1), sender.close(None)).await;
+    if ok == 0 {
+        return Err(format!("no resume succeeded: {note}").into());
+    }
+    let note = [
+        format!(
+            "{ok} of {n} resumed ({replayed} pushes replayed, {failed} failed), all done {all_done:.2} s after the first reconnect; server CPU {:.2} s, load generator CPU {:.2} s (one thread) in that time",
+            (cpu1 - cpu0) / 1e6,
+            (own1 - own0) / 1e6,
+        ),
+        note,
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join("; ");
+    Ok(Outcome {
+        units: ok as u64,
+        secs: all_done,
+        server_cpu_us: cpu1 - cpu0,
+        p50_us: percentile(&mut lat, 50.0),
+        p99_us: percentile(&mut lat, 99.0),
+        rss_kib_per_conn: f64::NAN,
+        wire_bytes_per_unit: f64::NAN,
+        conns: n as u64,
         note,
     })
 }
