@@ -366,7 +366,11 @@ impl ClusterNode {
             }
         };
         let mut r = Reader(&body[head.len..]);
+        let mut all = Reader(r.0);
         let target = self.read_target(&mut r)?;
+        // Every exception, on any node (the target keeps this node's): the history keeps
+        // them, so that a session resumed anywhere is not replayed what left it out.
+        let except = super::requests::read_except_all(&mut all);
         let to = r.str()?;
         let module = r.str()?;
         let session = r.u64()?;
@@ -377,7 +381,7 @@ impl ClusterNode {
         let ext = (!ext.is_empty()).then_some(ext);
         target
             .local(&server)
-            .deliver_logged(off, here, module, session, command, data, ext);
+            .deliver_logged(off, here, module, except, session, command, data, ext);
         Some(())
     }
 

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Session, State, Target, unindex};
+use super::{OPEN, Session, Span, State, Target, unindex};
 use crate::handshake::HandshakeRequest;
 use crate::runtime::connection::Connection;
 use crate::runtime::module::ModuleRuntime;
-use crate::runtime::remote::{Remote, Taken};
+use crate::runtime::remote::{ConnAddr, NodeId, Remote, Taken};
 use crate::runtime::server::Server;
 
 /// How long a resume waits for the store's answer, and for this node's copy of the shared log
@@ -35,9 +35,15 @@ pub(super) fn ask(req: &HandshakeRequest) -> Ask {
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ask::Malformed("resume token is not 32 hex digits");
     }
+    // Plain decimal digits (no sign, no space): anything else is no offset this server
+    // issued. Whether it is one (not above the latest, not below the session's start) is
+    // checked with the session.
     let off = match req.query_param("off") {
         None => None,
         Some(o) if o.is_empty() => None,
+        Some(o) if !o.bytes().all(|b| b.is_ascii_digit()) => {
+            return Ask::Malformed("off is not an offset this server issued");
+        }
         Some(o) => match o.parse::<u64>() {
             Ok(n) => Some(n),
             Err(_) => return Ask::Malformed("off is not an offset this server issued"),
@@ -69,6 +75,16 @@ struct Record {
     s: u64,
     l: Option<String>,
     r: Vec<String>,
+    /// Its memberships: (room, from, to), `to` [`OPEN`] while a member. A record without
+    /// them (an older node's) counts `r` as rooms it was in since it began.
+    #[serde(default)]
+    j: Option<Vec<(String, u64, u64)>>,
+    /// The connections it was live on: (node, fd, from offset).
+    #[serde(default)]
+    c: Vec<(String, u32, u64)>,
+    /// A resume from before it is `evicted`.
+    #[serde(default)]
+    g: u64,
 }
 
 /// The cluster, when pushes to resumable sessions go through its shared log.
@@ -97,6 +113,17 @@ fn record(s: &Session, rooms: &[Arc<str>], label: Option<&str>) -> String {
         s: s.start_off,
         l: label.map(str::to_owned),
         r: rooms.iter().map(|r| r.to_string()).collect(),
+        j: Some(
+            s.spans
+                .iter()
+                .map(|x| (x.room.to_string(), x.from, x.to))
+                .collect(),
+        ),
+        c: s.addrs
+            .iter()
+            .map(|(a, from)| (a.node.as_str().to_owned(), a.fd.get(), *from))
+            .collect(),
+        g: s.gone,
     };
     serde_json::to_string(&r).unwrap_or_default()
 }
@@ -258,6 +285,34 @@ fn adopt(st: &mut State, path: &'static str, token: String, r: Record) {
     }
     let now = Instant::now();
     st.dropped(path, &token, now);
+    let spans = match r.j {
+        Some(j) => j
+            .into_iter()
+            .map(|(room, from, to)| Span {
+                room: Arc::from(room.as_str()),
+                from,
+                to,
+            })
+            .collect(),
+        None => rooms
+            .iter()
+            .map(|room| Span {
+                room: room.clone(),
+                from: r.s,
+                to: OPEN,
+            })
+            .collect(),
+    };
+    let addrs =
+        r.c.into_iter()
+            .map(|(node, fd, from)| {
+                let addr = ConnAddr {
+                    node: NodeId::from_wire(&node),
+                    fd: fd.into(),
+                };
+                (addr, from)
+            })
+            .collect();
     let session = Session {
         id: r.i,
         module: path,
@@ -267,6 +322,9 @@ fn adopt(st: &mut State, path: &'static str, token: String, r: Record) {
         label: r.l.map(|l| Arc::from(l.as_str())),
         dropped_at: Some(now),
         saved: true,
+        spans,
+        addrs,
+        gone: r.g,
     };
     if let Some(old) = st.sessions.insert(token, session) {
         if let Some(log) = st.logs.get_mut(path) {
@@ -296,6 +354,6 @@ pub(crate) fn log_starts_at(server: &Server, off: u64) {
     let mut st = store.lock();
     st.next_off = st.next_off.max(off);
     for log in st.logs.values_mut() {
-        log.evicted = log.evicted.max(off);
+        log.trimmed.floor = log.trimmed.floor.max(off);
     }
 }
