@@ -261,10 +261,21 @@ impl Session {
     }
 
     /// Joined `room` (the last offset issued is `off`).
+    #[cfg(test)]
     fn joined(&mut self, room: &str, off: u64) {
+        self.joined_as(room, None, off);
+    }
+
+    /// [`joined`](Self::joined), with the room's name shared with the room table if given.
+    fn joined_as(&mut self, room: &str, name: Option<Arc<str>>, off: u64) {
         if !self.spans.iter().any(|s| s.to == OPEN && &*s.room == room) {
+            // Most sessions are in a room or two: no spare capacity for those (memory per
+            // held connection), the usual growth beyond.
+            if self.spans.len() < 4 {
+                self.spans.reserve_exact(1);
+            }
             self.spans.push(Span {
-                room: Arc::from(room),
+                room: name.unwrap_or_else(|| Arc::from(room)),
                 from: off,
                 to: OPEN,
             });
@@ -306,6 +317,8 @@ impl Session {
 
     /// Live on the connection at `addr` from offset `off` on.
     fn live_at(&mut self, addr: ConnAddr, off: u64, t: &Trimmed) {
+        // Most sessions are live on one connection in their life: no spare capacity.
+        self.addrs.reserve_exact(1);
         self.addrs.push((addr, off));
         // A connection ended when the next began: once the history holds nothing from its
         // time, its exclusions no longer matter.
@@ -400,14 +413,14 @@ impl State {
 
     /// The live connection `conn` of a recovery module joined `room` (called under the lock,
     /// with the room table changed under it too).
-    fn joined(&mut self, conn: ConnectionId, room: &str) {
+    fn joined(&mut self, conn: ConnectionId, room: &str, name: Option<Arc<str>>) {
         let off = self.next_off;
         if let Some(s) = self
             .by_conn
             .get(&conn)
             .and_then(|t| self.sessions.get_mut(t))
         {
-            s.joined(room, off);
+            s.joined_as(room, name, off);
         }
     }
 
@@ -864,7 +877,8 @@ pub(crate) fn join<E>(
     let mut st = store.lock();
     let r = change();
     if matches!(r, Ok(true)) {
-        st.joined(conn.id(), room);
+        let name = conn.server().rooms().table().name(room);
+        st.joined(conn.id(), room, name);
     }
     r
 }

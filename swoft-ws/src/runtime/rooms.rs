@@ -91,6 +91,11 @@ impl RoomTable {
         removed
     }
 
+    /// The room's name as the table keeps it (shared, not copied), if it has members.
+    pub(crate) fn name(&self, room: &str) -> Option<Arc<str>> {
+        self.rooms.get(room).map(|e| e.key().clone())
+    }
+
     /// The member `fd` of `room`.
     pub(crate) fn member(&self, room: &str, fd: Fd) -> Option<Connection> {
         self.rooms.get(room)?.get(&fd).cloned()
