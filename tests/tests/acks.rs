@@ -181,7 +181,7 @@ async fn past_16_held_messages_reading_pauses_and_a_later_answer_comes_too_late(
         c.send_json(&json!({"cmd": "ask.echo", "data": id, "id": id}))
             .await;
     }
-    // Behind 17 messages: the 17th is not read while 16 are held, nor is this answer.
+    // Behind 17 messages: reading pauses with 17 held, before this answer.
     c.send_json(&json!({"cmd": "$ack", "ack": ack, "data": "late"}))
         .await;
     let first = c.recv_json().await;
@@ -194,6 +194,35 @@ async fn past_16_held_messages_reading_pauses_and_a_later_answer_comes_too_late(
             == 1)
         .await
     );
+    assert_eq!(ts.server().stats().pending_acks, 0);
+}
+
+/// The boundary of the README's rule: an answer behind exactly 16 other messages is still
+/// read (it was not: reading paused with 16 held, one short of the answer).
+#[tokio::test]
+async fn an_answer_behind_exactly_16_held_messages_is_still_read() {
+    init_tracing();
+    let app = builder()
+        .ack_timeout(Duration::from_millis(1_000))
+        .build()
+        .unwrap();
+    let ts = TestServer::start(app).await;
+    let mut c = ts.connect("/ask").await.unwrap();
+    c.send_json(&json!({"cmd": "ask.self", "data": 0, "id": 0}))
+        .await;
+    let (_, _, ack) = expect_request(&mut c).await;
+    for id in 1..=16 {
+        c.send_json(&json!({"cmd": "ask.echo", "data": id, "id": id}))
+            .await;
+    }
+    c.send_json(&json!({"cmd": "$ack", "ack": ack, "data": "in time"}))
+        .await;
+    let first = c.recv_json().await;
+    assert_eq!(first["data"], json!({"ok": "in time"}), "{first}");
+    for id in 1..=16 {
+        assert_eq!(c.recv_json().await["id"], json!(id));
+    }
+    assert_eq!(ts.server().stats().acks_ignored, 0);
     assert_eq!(ts.server().stats().pending_acks, 0);
 }
 

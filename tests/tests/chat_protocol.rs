@@ -599,6 +599,7 @@ async fn presence_follows_the_session_a_drop_leaves_a_resume_rejoins_a_take_over
         json!({"room": "lobby", "name": "bob"}),
         "back in the room"
     );
+    bob.expect_silence(QUIET).await; // not its own notices, not in the replay either
 
     // The old connection still looks open: the new one takes over, nobody left.
     let t2 = s["token"].as_str().unwrap();

@@ -231,12 +231,17 @@ impl ClusterNode {
         }
         if q == Question::Session as u8 {
             let (path, token) = (r.str()?.to_owned(), r.str()?.to_owned());
+            let off = match (r.u8()?, r.u64()?) {
+                (0, _) => None,
+                (_, o) => Some(o),
+            };
             let server = self.server()?;
             let node = self.me.upgrade()?;
             let origin = origin.clone();
             // In a task: handing over a saved session waits for its record's deletion.
             tokio::spawn(async move {
-                let taken = crate::runtime::recovery::shared::hand_over(server, path, token).await;
+                let taken =
+                    crate::runtime::recovery::shared::hand_over(server, path, token, off).await;
                 let mut b = node.header(K_ANSWER, 64);
                 b.put_u64(id);
                 b.put_u8(A_SESSION);
@@ -373,7 +378,11 @@ impl ClusterNode {
             }
         };
         let mut r = Reader(&body[head.len..]);
+        let mut all = Reader(r.0);
         let target = self.read_target(&mut r)?;
+        // Every exception, on any node (the target keeps this node's): the history keeps
+        // them, so that a session resumed anywhere is not replayed what left it out.
+        let except = super::requests::read_except_all(&mut all);
         let to = r.str()?;
         let module = r.str()?;
         let session = r.u64()?;
@@ -384,7 +393,7 @@ impl ClusterNode {
         let ext = (!ext.is_empty()).then_some(ext);
         target
             .local(&server)
-            .deliver_logged(off, here, module, session, command, data, ext);
+            .deliver_logged(off, here, module, except, session, command, data, ext);
         Some(())
     }
 

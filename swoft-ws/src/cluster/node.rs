@@ -544,7 +544,12 @@ impl Remote for ClusterNode {
         }
     }
 
-    fn hand_over_session<'a>(&'a self, module: &'a str, token: &'a str) -> BoxFuture<'a, Taken> {
+    fn hand_over_session<'a>(
+        &'a self,
+        module: &'a str,
+        token: &'a str,
+        off: Option<u64>,
+    ) -> BoxFuture<'a, Taken> {
         Box::pin(async move {
             let timeout = self.adapter.settings().query_timeout;
             let answers = self
@@ -552,6 +557,8 @@ impl Remote for ClusterNode {
                     b.put_u8(Question::Session as u8);
                     put_str(b, module.as_bytes());
                     put_str(b, token.as_bytes());
+                    b.put_u8(u8::from(off.is_some()));
+                    b.put_u64(off.unwrap_or(0));
                 })
                 .await;
             let mut out = Taken::Unknown;

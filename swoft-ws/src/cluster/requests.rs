@@ -45,6 +45,35 @@ impl TargetIn<'_> {
     }
 }
 
+/// Reads a target's exceptions on every node, from `r` at the start of the target (read
+/// again by [`ClusterNode::read_target`]). `None` for none.
+pub(super) fn read_except_all(r: &mut Reader<'_>) -> Option<std::sync::Arc<[ConnAddr]>> {
+    match r.u8()? {
+        0 | 2 => {
+            r.str()?;
+        }
+        1 => {}
+        3 => {
+            let n = r.u32()? as usize;
+            for _ in 0..n.min(r.0.len() / 4) {
+                r.u32()?;
+            }
+        }
+        _ => return None,
+    }
+    let n = r.u32()? as usize;
+    let mut except = Vec::new();
+    for _ in 0..n.min(r.0.len() / 8) {
+        let node = r.str()?;
+        let fd = r.u32()?;
+        except.push(ConnAddr {
+            node: NodeId::from_wire(node),
+            fd: Fd::new(fd),
+        });
+    }
+    (!except.is_empty()).then(|| except.into())
+}
+
 impl ClusterNode {
     /// Writes the exceptions on other nodes than this one (node, fd).
     pub(super) fn put_except(&self, b: &mut BytesMut, except: &[ConnAddr]) {

@@ -3,9 +3,11 @@
 //! once, so a handler that awaits its own client's answer is answered; pings are answered;
 //! other messages are held, in order, and handled once a handler is free.
 //!
-//! At most [`BACKLOG`] messages are held: then reading pauses until a handler finishes (a
-//! `$ack` sent after more than that many other messages is not read in time: its request
-//! times out). The client's close frame, or the socket's end, stops reading too: the
+//! An answer is read behind up to [`BACKLOG`] held messages: reading goes on while at most
+//! that many are held, so one more frame is read then (routed if it is a `$ack`, else held as
+//! the last), and pauses with `BACKLOG + 1` held until a handler finishes (a `$ack` sent after
+//! more than `BACKLOG` other messages is not read in time: its request times out). The
+//! client's close frame, or the socket's end, stops reading too: the
 //! connection's waiting requests fail with `Closed` at once (the client can no longer answer),
 //! and the end is handled after the held messages, as it would have been before. Nothing is
 //! allocated until a frame arrives while a handler waits.
@@ -18,7 +20,8 @@ use crate::ws::codec::Incoming;
 use crate::ws::outbound::OutboundRx;
 use crate::ws::transport::Event;
 
-/// Messages held while handlers are busy, at most; reading pauses then.
+/// Messages an answer may come behind and still be read while handlers are busy (README:
+/// "behind more than 16 other messages comes too late"); reading pauses once one more is held.
 pub(crate) const BACKLOG: usize = 16;
 
 /// The next thing to handle from the backlog.
@@ -43,7 +46,7 @@ impl Backlog {
     pub(super) fn has_room(&self) -> bool {
         self.0
             .as_ref()
-            .is_none_or(|b| b.end.is_none() && b.messages.len() < BACKLOG)
+            .is_none_or(|b| b.end.is_none() && b.messages.len() <= BACKLOG)
     }
 
     /// The next held message, then the end; `None` when there is nothing (and the memory is

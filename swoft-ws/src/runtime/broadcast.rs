@@ -264,7 +264,7 @@ impl<'a> Broadcast<'a> {
                 // one lock, so a resume sees it either in its replay or live.
                 let mut recovery = self.server.recovery().map(|s| {
                     let (target, module) = self.recorded_target();
-                    Pushing::new(s, target, module)
+                    Pushing::new(s, target, module, self.except_addrs())
                 });
                 let mut frames = Frames {
                     command,
@@ -391,6 +391,7 @@ impl<'a> Broadcast<'a> {
 
     /// An entry of the cluster's shared log at offset `off`: delivered to this node's
     /// receivers (when `here`) and kept in the recovery modules' history.
+    /// `except`: every connection the push leaves out, on any node (the history keeps them).
     #[allow(clippy::too_many_arguments)]
     #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only the Redis shared log calls it
     pub(crate) fn deliver_logged(
@@ -398,6 +399,7 @@ impl<'a> Broadcast<'a> {
         off: u64,
         here: bool,
         module: Option<&str>,
+        except: Option<Arc<[ConnAddr]>>,
         session: u64,
         command: &str,
         data: &str,
@@ -413,7 +415,7 @@ impl<'a> Broadcast<'a> {
                 (t, m.or(module))
             }
         };
-        let mut p = Pushing::at(store, target, module, off);
+        let mut p = Pushing::at(store, target, module, except, off);
         if here {
             let mut frames = Frames {
                 command,
@@ -432,6 +434,20 @@ impl<'a> Broadcast<'a> {
             });
         }
         p.finish(command, data);
+    }
+
+    /// The connections this broadcast leaves out, as the history records them (`None` for
+    /// none: nothing allocated for a broadcast without exceptions).
+    fn except_addrs(&self) -> Option<Arc<[ConnAddr]>> {
+        if self.except.is_empty() && self.except_remote.is_empty() {
+            return None;
+        }
+        let me = self.server.node_id();
+        let here = self.except.iter().map(|fd| ConnAddr {
+            node: me.clone(),
+            fd: *fd,
+        });
+        Some(here.chain(self.except_remote.iter().cloned()).collect())
     }
 
     /// What a recovery module's history records of this broadcast, and the module it is

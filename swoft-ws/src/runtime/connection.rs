@@ -423,7 +423,7 @@ impl Connection {
             });
             return Some(Ok(()));
         }
-        let mut p = crate::runtime::recovery::Pushing::new(store, None, None);
+        let mut p = crate::runtime::recovery::Pushing::new(store, None, None, None);
         let frame = p.frame(self, command, data, ext)?;
         Some(self.send_ws(frame))
     }

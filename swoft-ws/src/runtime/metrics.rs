@@ -19,7 +19,7 @@
 //! | `swoft_ws_module_info` | gauge | `module`, `name` | 1 per module: its path (`module`, as in every other series) and its name (`#[ws_module(name = "chat")]`, else the type's name) |
 //! | `swoft_ws_rooms` | gauge | | rooms that exist |
 //! | `swoft_ws_requests_total` | counter | `module`, `outcome` (`ok`, `rejected`: the client's error answer, `timeout`, `closed`, `decode`: an answer that did not fit its type, `too_many_pending`, `unsupported`: a text protocol, `queue_full`, `encode`) | requests to clients ([`Connection::request`](crate::Connection::request)), by how they ended |
-//! | `swoft_ws_resumes_total` | counter | `module`, `outcome` (`resumed`, `unknown`, `expired`, `evicted`, `malformed`: a token that is not 32 hex digits or an offset that is not a number, answered `unknown`) | resumes of recovery modules' sessions |
+//! | `swoft_ws_resumes_total` | counter | `module`, `outcome` (`resumed`, `unknown`, `expired`, `evicted`, `malformed`: a token that is not 32 hex digits or an offset that is not plain decimal digits, answered `unknown`) | resumes of recovery modules' sessions |
 //! | `swoft_ws_acks_ignored_total` | counter | `module`, `reason` (`malformed`: not a valid `$ack`; `unmatched`: no request waits for its number — a duplicate, a late answer, an unknown number) | `$ack` frames ignored |
 //! | `swoft_ws_cluster_published_total` | counter | | messages published to the other nodes |
 //! | `swoft_ws_cluster_received_total` | counter | | messages received from the other nodes |

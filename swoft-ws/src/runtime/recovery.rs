@@ -18,6 +18,7 @@ use crate::protocol::Parser;
 use crate::protocol::push_json_str;
 use crate::runtime::connection::{Connection, ConnectionId, SessionEnd, SessionStart};
 use crate::runtime::module::ModuleRuntime;
+use crate::runtime::remote::ConnAddr;
 use crate::ws::{Message, close_code};
 use shared::Ask;
 
@@ -27,11 +28,13 @@ pub(crate) const REPLACED: &str = "session resumed by a new connection";
 /// Why a resume did not resume: the `reason` of `{"resumed":false}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotResumed {
-    /// No session has this token (never had, ended with 1000, or a malformed token/offset).
+    /// No session has this token (never had, ended with 1000, or a malformed token), or the
+    /// offset is not one this server issued to it (not plain digits, above the latest offset,
+    /// below the session's start).
     Unknown,
     /// The session was dropped longer than the module's window ago.
     Expired,
-    /// History no longer holds everything the session missed.
+    /// History no longer holds something the session would be replayed.
     Evicted,
 }
 
@@ -59,8 +62,80 @@ struct Entry {
     off: u64,
     at: Instant,
     target: Target,
+    /// The connections the push left out (`Broadcast::except`), wherever they were: a
+    /// session that was live on one of them is not replayed it.
+    except: Option<Arc<[ConnAddr]>>,
     frame: Message,
     bytes: usize,
+}
+
+/// A session's membership of a room: a member for the offsets in `(from, to]` (`to` is
+/// [`OPEN`] while it still is). A join when the last offset issued is X makes it a member from
+/// X + 1 on; a leave when it is Y, up to Y.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) room: Arc<str>,
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+}
+
+/// The end of a span that has not ended.
+pub(crate) const OPEN: u64 = u64::MAX;
+/// Closed spans a session keeps at most (those older than the history go first).
+const MAX_SPANS: usize = 64;
+/// Connections a session remembers having been live on (for `except`), at most.
+const MAX_ADDRS: usize = 8;
+
+/// What a module's history dropped, per target, so that a resume is `evicted` only when
+/// something it would be replayed is gone (a busy room does not evict the members of others).
+#[derive(Default)]
+struct Trimmed {
+    /// The highest offset dropped, whatever its target: the history holds nothing up to it.
+    all: u64,
+    /// Nothing before it can be replayed (this node's copy of the cluster's shared log starts
+    /// there).
+    floor: u64,
+    /// The highest offset dropped of a push to the whole module.
+    everyone: u64,
+    /// Per room and per session: the highest offset dropped, and when (forgotten two windows
+    /// later: by then no session that could miss it can still resume).
+    rooms: HashMap<Arc<str>, (u64, Instant)>,
+    sessions: HashMap<u64, (u64, Instant)>,
+    /// When the watermarks were last swept for old ones.
+    swept: Option<Instant>,
+}
+
+impl Trimmed {
+    fn note(&mut self, e: &Entry, now: Instant) {
+        self.all = self.all.max(e.off);
+        match &e.target {
+            Target::Everyone => self.everyone = self.everyone.max(e.off),
+            Target::Room(r) => match self.rooms.get_mut(r) {
+                Some(w) => *w = (w.0.max(e.off), now),
+                None => {
+                    self.rooms.insert(r.clone(), (e.off, now));
+                }
+            },
+            Target::Session(id) => {
+                let w = self.sessions.entry(*id).or_insert((0, now));
+                *w = (w.0.max(e.off), now);
+            }
+        }
+    }
+
+    /// Forgets the watermarks not raised for two windows (at most once a window).
+    fn sweep(&mut self, now: Instant, window: std::time::Duration) {
+        if self
+            .swept
+            .is_some_and(|at| now.saturating_duration_since(at) <= window)
+        {
+            return;
+        }
+        self.swept = Some(now);
+        let keep = |at: &Instant| now.saturating_duration_since(*at) <= 2 * window;
+        self.rooms.retain(|_, (_, at)| keep(at));
+        self.sessions.retain(|_, (_, at)| keep(at));
+    }
 }
 
 /// One recovery module's history.
@@ -69,8 +144,8 @@ struct Log {
     parser: Arc<dyn Parser>,
     entries: VecDeque<Entry>,
     bytes: usize,
-    /// The highest offset dropped from the history: a resume from below it may have missed it.
-    evicted: u64,
+    /// What was dropped from the history, per target.
+    trimmed: Trimmed,
     /// Rooms of the module's dropped sessions (with how many): pushes to them are recorded
     /// even when no live connection of the module is in them.
     detached_rooms: HashMap<Arc<str>, usize>,
@@ -83,12 +158,20 @@ struct Log {
 }
 
 impl Log {
-    fn record(&mut self, off: u64, target: Target, frame: Message, now: Instant) {
+    fn record(
+        &mut self,
+        off: u64,
+        target: Target,
+        except: Option<Arc<[ConnAddr]>>,
+        frame: Message,
+        now: Instant,
+    ) {
         let bytes = crate::ws::outbound::payload_len(&frame);
         self.entries.push_back(Entry {
             off,
             at: now,
             target,
+            except,
             frame,
             bytes,
         });
@@ -105,7 +188,7 @@ impl Log {
                 break;
             }
             self.bytes -= e.bytes;
-            self.evicted = self.evicted.max(e.off);
+            self.trimmed.note(e, now);
             self.entries.pop_front();
         }
     }
@@ -131,6 +214,128 @@ struct Session {
     /// Handed over by another node from a connection that still looked open there (closed
     /// 4000): its resume here is a take-over ([`SessionStart::TookOver`]).
     taken_over: bool,
+    /// Its memberships, as offset intervals (a replay includes a push to a room iff it was a
+    /// member when the push was sent): open ones, and the closed ones the history may still
+    /// hold (at most [`MAX_SPANS`]).
+    spans: Vec<Span>,
+    /// The connections it was live on (node, fd), each with the last offset issued when it
+    /// began: a push that left one of them out after that is not replayed to it. The latest
+    /// [`MAX_ADDRS`].
+    addrs: Vec<(ConnAddr, u64)>,
+    /// A resume from before this offset is `evicted`: spans or connections were forgotten
+    /// while the history may have held something they decide.
+    gone: u64,
+}
+
+impl Session {
+    /// Whether a replay from offset `from` includes `e`.
+    fn wants(&self, e: &Entry, from: u64) -> bool {
+        if e.off <= from {
+            return false;
+        }
+        let target = match &e.target {
+            Target::Room(r) => self
+                .spans
+                .iter()
+                .any(|s| s.room == *r && s.from < e.off && e.off <= s.to),
+            Target::Everyone => true,
+            Target::Session(x) => *x == self.id,
+        };
+        target
+            && !e.except.as_ref().is_some_and(|out| {
+                self.addrs
+                    .iter()
+                    .any(|(a, since)| *since < e.off && out.contains(a))
+            })
+    }
+
+    /// Whether the history dropped something a replay from `from` would include (or may
+    /// have: conservative, never a partial replay).
+    fn lost(&self, t: &Trimmed, from: u64) -> bool {
+        if t.floor > from || t.everyone > from || self.gone > from {
+            return true;
+        }
+        if t.sessions.get(&self.id).is_some_and(|(w, _)| *w > from) {
+            return true;
+        }
+        self.spans.iter().any(|s| {
+            s.to > from
+                && t.rooms
+                    .get(&s.room)
+                    .is_some_and(|(w, _)| *w > from.max(s.from))
+        })
+    }
+
+    /// Joined `room` (the last offset issued is `off`).
+    #[cfg(test)]
+    fn joined(&mut self, room: &str, off: u64) {
+        self.joined_as(room, None, off);
+    }
+
+    /// [`joined`](Self::joined), with the room's name shared with the room table if given.
+    fn joined_as(&mut self, room: &str, name: Option<Arc<str>>, off: u64) {
+        if !self.spans.iter().any(|s| s.to == OPEN && &*s.room == room) {
+            // Most sessions are in a room or two: no spare capacity for those (memory per
+            // held connection), the usual growth beyond.
+            if self.spans.len() < 4 {
+                self.spans.reserve_exact(1);
+            }
+            self.spans.push(Span {
+                room: name.unwrap_or_else(|| Arc::from(room)),
+                from: off,
+                to: OPEN,
+            });
+        }
+    }
+
+    /// Left `room` (the last offset issued is `off`); forgets the spans the history no longer
+    /// holds anything of.
+    fn left(&mut self, room: &str, off: u64, t: &Trimmed) {
+        if let Some(s) = self
+            .spans
+            .iter_mut()
+            .find(|s| s.to == OPEN && &*s.room == room)
+        {
+            s.to = off;
+        }
+        let mut gone = self.gone;
+        self.spans.retain(|s| {
+            if s.to == OPEN || s.to > t.all {
+                return true;
+            }
+            // Everything up to `s.to` is out of the history: what it held of the room then
+            // is gone (a resume from before it is evicted).
+            if let Some((w, _)) = t.rooms.get(&s.room) {
+                if *w > s.from {
+                    gone = gone.max(s.to.min(*w));
+                }
+            }
+            false
+        });
+        while self.spans.iter().filter(|s| s.to != OPEN).count() > MAX_SPANS {
+            let Some(i) = self.spans.iter().position(|s| s.to != OPEN) else {
+                break;
+            };
+            gone = gone.max(self.spans.remove(i).to);
+        }
+        self.gone = gone;
+    }
+
+    /// Live on the connection at `addr` from offset `off` on.
+    fn live_at(&mut self, addr: ConnAddr, off: u64, t: &Trimmed) {
+        // Most sessions are live on one connection in their life: no spare capacity.
+        self.addrs.reserve_exact(1);
+        self.addrs.push((addr, off));
+        // A connection ended when the next began: once the history holds nothing from its
+        // time, its exclusions no longer matter.
+        while self.addrs.len() > 1 && self.addrs[1].1 <= t.all {
+            self.addrs.remove(0);
+        }
+        if self.addrs.len() > MAX_ADDRS {
+            self.gone = self.gone.max(self.addrs[1].1);
+            self.addrs.remove(0);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -166,7 +371,7 @@ impl RecoveryStore {
                     parser: m.parser.clone(),
                     entries: VecDeque::new(),
                     bytes: 0,
-                    evicted: 0,
+                    trimmed: Trimmed::default(),
                     detached_rooms: HashMap::new(),
                     drops: VecDeque::new(),
                 };
@@ -203,9 +408,45 @@ impl State {
     }
 
     /// Records a push to `module`'s connections (already encoded with its offset).
-    pub(crate) fn record(&mut self, module: &str, off: u64, target: Target, frame: Message) {
+    pub(crate) fn record(
+        &mut self,
+        module: &str,
+        off: u64,
+        target: Target,
+        except: Option<Arc<[ConnAddr]>>,
+        frame: Message,
+    ) {
         if let Some(log) = self.logs.get_mut(module) {
-            log.record(off, target, frame, Instant::now());
+            log.record(off, target, except, frame, Instant::now());
+        }
+    }
+
+    /// The live connection `conn` of a recovery module joined `room` (called under the lock,
+    /// with the room table changed under it too).
+    fn joined(&mut self, conn: ConnectionId, room: &str, name: Option<Arc<str>>) {
+        let off = self.next_off;
+        if let Some(s) = self
+            .by_conn
+            .get(&conn)
+            .and_then(|t| self.sessions.get_mut(t))
+        {
+            s.joined_as(room, name, off);
+        }
+    }
+
+    /// The live connection `conn` of a recovery module left `room`.
+    fn left(&mut self, conn: ConnectionId, room: &str) {
+        let off = self.next_off;
+        let State {
+            by_conn,
+            sessions,
+            logs,
+            ..
+        } = self;
+        if let Some(s) = by_conn.get(&conn).and_then(|t| sessions.get_mut(t)) {
+            if let Some(log) = logs.get(s.module) {
+                s.left(room, off, &log.trimmed);
+            }
         }
     }
 
@@ -277,6 +518,7 @@ impl State {
                 }
             }
             log.trim(now);
+            log.trimmed.sweep(now, window);
         }
         let longest = logs
             .values()
@@ -360,6 +602,8 @@ pub(crate) struct Pushing<'g> {
     target: Option<Target>,
     /// A push to one module's connections.
     module: Option<&'g str>,
+    /// The connections it leaves out (recorded with it; `None` for none).
+    except: Option<Arc<[ConnAddr]>>,
     frames: Vec<(&'static str, Message)>,
     /// Delivered from the cluster's shared log: every recovery module records it.
     shared: bool,
@@ -370,12 +614,14 @@ impl<'g> Pushing<'g> {
         store: &'g RecoveryStore,
         target: Option<Target>,
         module: Option<&'g str>,
+        except: Option<Arc<[ConnAddr]>>,
     ) -> Self {
         Pushing {
             st: store.lock(),
             off: None,
             target,
             module,
+            except,
             frames: Vec::new(),
             shared: false,
         }
@@ -387,9 +633,10 @@ impl<'g> Pushing<'g> {
         store: &'g RecoveryStore,
         target: Option<Target>,
         module: Option<&'g str>,
+        except: Option<Arc<[ConnAddr]>>,
         off: u64,
     ) -> Self {
-        let mut p = Pushing::new(store, target, module);
+        let mut p = Pushing::new(store, target, module, except);
         p.st.next_off = p.st.next_off.max(off);
         p.off = Some((off, off.to_string()));
         p.shared = true;
@@ -441,7 +688,8 @@ impl<'g> Pushing<'g> {
         };
         if let (Some(t), Some((off, _))) = (target, &self.off) {
             let off = *off;
-            self.st.record(module.path, off, t, frame.clone());
+            let except = self.except.clone();
+            self.st.record(module.path, off, t, except, frame.clone());
         }
         Some(frame)
     }
@@ -457,7 +705,8 @@ impl<'g> Pushing<'g> {
             let off = self.off().to_owned();
             let frame = parser.encode_push_at(command, data, None, &off).into_ws();
             let n = self.off.as_ref().map_or(0, |(n, _)| *n);
-            self.st.record(path, n, target.clone(), frame);
+            let except = self.except.clone();
+            self.st.record(path, n, target.clone(), except, frame);
         }
     }
 }
@@ -511,7 +760,7 @@ pub(crate) fn open(conn: &Connection) {
         crate::runtime::metrics::resume(path, label);
     }
     let token = new_token();
-    let (session, replay) = resumed.unwrap_or_else(|| {
+    let (mut session, replay) = resumed.unwrap_or_else(|| {
         let session = Session {
             id: shared::session_id(),
             module: conn.module().path,
@@ -523,9 +772,20 @@ pub(crate) fn open(conn: &Connection) {
             saved: false,
             saving: None,
             taken_over: false,
+            spans: Vec::new(),
+            addrs: Vec::new(),
+            gone: 0,
         };
         (session, Vec::new())
     });
+    let addr = ConnAddr {
+        node: conn.server().node_id().clone(),
+        fd: conn.fd(),
+    };
+    let off = st.next_off;
+    if let Some(log) = st.logs.get(path) {
+        session.live_at(addr, off, &log.trimmed);
+    }
     st.sessions.insert(token.clone(), session);
     st.by_conn.insert(conn.id(), token.clone());
     // Under the lock: no push to its rooms comes between the replay and the live pushes.
@@ -538,8 +798,10 @@ pub(crate) fn open(conn: &Connection) {
 impl State {
     /// Resumes session `token` on `conn` (from offset `off`): the session (taken out of the
     /// map, live on `conn`, its rooms and label restored) and the frames it missed, in order;
-    /// or why not. Either way the old session is over: a connection still live on it is
-    /// closed (4000).
+    /// or why not. Everything is checked first: a refused resume leaves the session as it was
+    /// (still resumable; its connection, if still live, untouched), except one that expired
+    /// (gone). Only a resume that succeeds takes over: a connection still live on the session
+    /// is closed (4000).
     fn resume(
         &mut self,
         conn: &Connection,
@@ -547,20 +809,49 @@ impl State {
         off: Option<u64>,
         now: Instant,
     ) -> Result<(Session, Vec<Message>), NotResumed> {
-        if self.expired.remove(token).is_some() {
+        // Kept one more window: asked again, an expired token is still `expired` (as the
+        // cluster's store answers).
+        if self.expired.contains_key(token) {
             return Err(NotResumed::Expired);
         }
         let path = conn.module().path;
-        match self.sessions.get(token) {
-            Some(s) if s.module == path => {}
-            _ => return Err(NotResumed::Unknown),
+        let Some(log) = self.logs.get(path) else {
+            return Err(NotResumed::Unknown);
+        };
+        let Some(s) = self.sessions.get(token).filter(|s| s.module == path) else {
+            return Err(NotResumed::Unknown);
+        };
+        if s.dropped_at
+            .is_some_and(|at| now.saturating_duration_since(at) > log.settings.window)
+        {
+            if let Some(s) = self.sessions.remove(token) {
+                if let Some(log) = self.logs.get_mut(path) {
+                    unindex(log, &s.rooms);
+                }
+            }
+            return Err(NotResumed::Expired);
         }
+        // An offset this server issued to this session: from its start to the latest.
+        let from = match off {
+            None => s.start_off,
+            Some(o) if o < s.start_off || o > self.next_off => return Err(NotResumed::Unknown),
+            Some(o) => o,
+        };
+        if s.lost(&log.trimmed, from) {
+            return Err(NotResumed::Evicted);
+        }
+        let frames: Vec<Message> = log
+            .entries
+            .iter()
+            .filter(|e| s.wants(e, from))
+            .map(|e| e.frame.clone())
+            .collect();
+        // It resumes: take it over.
         let Some(mut s) = self.sessions.remove(token) else {
             return Err(NotResumed::Unknown);
         };
-        let log = self.logs.get_mut(path).ok_or(NotResumed::Unknown)?;
-        // A session still live on a connection (half-open): that connection is over.
         let (rooms, label) = match s.live.take() {
+            // A session still live on a connection (half-open): that connection is over.
             Some(old) => {
                 self.by_conn.remove(&old.id());
                 let taken = (old.rooms(), old.label());
@@ -569,46 +860,64 @@ impl State {
                 taken
             }
             None => {
-                unindex(log, &s.rooms);
+                if let Some(log) = self.logs.get_mut(path) {
+                    unindex(log, &s.rooms);
+                }
                 (std::mem::take(&mut s.rooms), s.label.take())
             }
         };
-        if s.dropped_at
-            .is_some_and(|at| now.saturating_duration_since(at) > log.settings.window)
-        {
-            return Err(NotResumed::Expired);
-        }
-        let from = off.unwrap_or(s.start_off).max(s.start_off);
-        if from > self.next_off {
-            return Err(NotResumed::Unknown);
-        }
-        if log.evicted > from {
-            return Err(NotResumed::Evicted);
-        }
         s.live = Some(conn.clone());
         s.dropped_at = None;
         for r in &rooms {
-            if let Err(e) = conn.join(r) {
+            // Not `conn.join`: that takes this lock to record the membership, which goes on
+            // (the session's spans stay open).
+            if let Err(e) = conn.server().rooms().join_now(conn, r) {
                 tracing::warn!(fd = %conn.fd(), room = %r, error = %e, "resume: room not rejoined");
             }
         }
         if let Some(l) = &label {
             conn.set_label(l);
         }
-        let id = s.id;
-        let frames = log
-            .entries
-            .iter()
-            .filter(|e| e.off > from)
-            .filter(|e| match &e.target {
-                Target::Room(r) => rooms.contains(r),
-                Target::Everyone => true,
-                Target::Session(x) => *x == id,
-            })
-            .map(|e| e.frame.clone())
-            .collect();
         Ok((s, frames))
     }
+}
+
+/// The store of `conn`'s module, if it keeps sessions: joins and leaves are recorded in it.
+fn tracked(conn: &Connection) -> Option<&RecoveryStore> {
+    conn.module().limits.recovery?;
+    conn.server().recovery()
+}
+
+/// A join of a connection: done by `change` under the store's lock (if its module keeps
+/// sessions), so that its session's membership begins exactly between two pushes.
+pub(crate) fn join<E>(
+    conn: &Connection,
+    room: &str,
+    change: impl FnOnce() -> Result<bool, E>,
+) -> Result<bool, E> {
+    let Some(store) = tracked(conn) else {
+        return change();
+    };
+    let mut st = store.lock();
+    let r = change();
+    if matches!(r, Ok(true)) {
+        let name = conn.server().rooms().table().name(room);
+        st.joined(conn.id(), room, name);
+    }
+    r
+}
+
+/// A leave of a connection, as [`join`].
+pub(crate) fn leave(conn: &Connection, room: &str, change: impl FnOnce() -> bool) -> bool {
+    let Some(store) = tracked(conn) else {
+        return change();
+    };
+    let mut st = store.lock();
+    let left = change();
+    if left {
+        st.left(conn.id(), room);
+    }
+    left
 }
 
 /// The end of a connection of a recovery module: a close with 1000 ends its session; any

@@ -226,9 +226,15 @@ pub(crate) trait Remote: Send + Sync + fmt::Debug {
     }
     /// Asks the other nodes for session `token` of module `module`: the node that holds it
     /// (live on a half-open connection, which it closes with 4000, or dropped) hands its
-    /// record over and forgets it.
-    fn hand_over_session<'a>(&'a self, module: &'a str, token: &'a str) -> BoxFuture<'a, Taken> {
-        let _ = (module, token);
+    /// record over and forgets it, unless `off` (the offset the client says it saw) is not
+    /// one it issued to that session: then it answers `Gone` and keeps it.
+    fn hand_over_session<'a>(
+        &'a self,
+        module: &'a str,
+        token: &'a str,
+        off: Option<u64>,
+    ) -> BoxFuture<'a, Taken> {
+        let _ = (module, token, off);
         Box::pin(async { Taken::Unknown })
     }
 }

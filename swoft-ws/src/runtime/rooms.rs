@@ -91,6 +91,16 @@ impl RoomTable {
         removed
     }
 
+    /// The room's name as the table keeps it (shared, not copied), if it has members.
+    pub(crate) fn name(&self, room: &str) -> Option<Arc<str>> {
+        self.rooms.get(room).map(|e| e.key().clone())
+    }
+
+    /// The member `fd` of `room`.
+    pub(crate) fn member(&self, room: &str, fd: Fd) -> Option<Connection> {
+        self.rooms.get(room)?.get(&fd).cloned()
+    }
+
     /// Removes `fd` from every room; returns the rooms it left.
     pub(crate) fn leave_all(&self, fd: Fd) -> Vec<Arc<str>> {
         let mut left = self.rooms_of(fd);
@@ -373,6 +383,13 @@ impl Rooms {
     /// [`JoinError::TooManyRooms`] when `conn` is already in its module's
     /// `max_rooms_per_connection` rooms; counted as `swoft_ws_limited_total{limit="rooms"}`.
     pub fn join(&self, conn: &Connection, room: &str) -> Result<bool, JoinError> {
+        // A connection of a module with resumable sessions joins under the sessions' lock.
+        crate::runtime::recovery::join(conn, room, || self.join_now(conn, room))
+    }
+
+    /// [`join`](Self::join), without recording the membership for a resumable session (a
+    /// resume's rejoin, under the sessions' lock already).
+    pub(crate) fn join_now(&self, conn: &Connection, room: &str) -> Result<bool, JoinError> {
         if !conn.is_open() {
             return Ok(false);
         }
@@ -395,6 +412,14 @@ impl Rooms {
 
     /// Removes `fd` from `room`. Whether it was a member.
     pub fn leave(&self, fd: Fd, room: &str) -> bool {
+        match self.table.member(room, fd) {
+            // A connection of a module with resumable sessions leaves under their lock.
+            Some(conn) => crate::runtime::recovery::leave(&conn, room, || self.leave_now(fd, room)),
+            None => false,
+        }
+    }
+
+    fn leave_now(&self, fd: Fd, room: &str) -> bool {
         let left = self.table.leave(room, fd);
         if left {
             crate::runtime::metrics::set_rooms(self.count());

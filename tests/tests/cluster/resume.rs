@@ -29,6 +29,19 @@ impl RoomCtl {
     fn join(&self, conn: &Connection, Data(room): Data<String>) -> Result<bool, WsError> {
         Ok(conn.join(&room)?)
     }
+
+    /// Says `text` to the room `room`, the sender left out (as the chat example's room.send).
+    #[message_mapping("say")]
+    fn say(&self, conn: &Connection, Data(v): Data<Value>) -> usize {
+        let room = v["room"].as_str().unwrap_or_default();
+        let d = conn
+            .server()
+            .room(room)
+            .except(conn.fd())
+            .push("said", &v["text"])
+            .unwrap();
+        d.delivered
+    }
 }
 
 async fn node(redis: &RedisServer, id: &str) -> TestServer {
@@ -406,4 +419,85 @@ async fn a_resume_on_another_node_right_after_the_drop_resumes() {
         assert!(outcome.is_ok(), "round {round}: {outcome:?}");
         again.close(1000, "done").await;
     }
+}
+
+/// A push that left the sender out (`except`) on node A is not replayed to it when its
+/// session resumes on node B: the history keeps whom each push left out, the session's
+/// record the connections it was live on.
+#[tokio::test]
+async fn a_push_that_left_the_session_out_is_not_replayed_on_another_node() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "xa").await, node(&redis, "xb").await);
+    let (mut ann, token) = fresh_member(&a, "/r", "lobby").await;
+    let (mut watcher, _) = fresh_member(&b, "/r", "lobby").await;
+    push_ticks(a.server(), "lobby", 0, 1);
+    let last = offset_of(&next_text(&mut ann).await);
+    next_text(&mut watcher).await;
+    ann.request("room.say", json!({"room": "lobby", "text": "hi"}))
+        .await;
+    let heard: Value = serde_json::from_str(&next_text(&mut watcher).await).unwrap();
+    assert_eq!(heard["cmd"], "said", "{heard}");
+    ann.expect_silence(QUIET).await;
+    ann.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || a
+            .server()
+            .stats()
+            .dropped_sessions
+            == 1)
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await; // the record reaches the store
+    push_ticks(b.server(), "lobby", 1, 1);
+    let missed = next_text(&mut watcher).await;
+    let mut again = b
+        .connect(&format!("/r?resume={token}&off={last}"))
+        .await
+        .unwrap();
+    let s = again.expect_session().await;
+    assert_eq!(
+        (&s["resumed"], &s["replayed"]),
+        (&json!(true), &json!(1)),
+        "{s}"
+    );
+    assert_eq!(next_text(&mut again).await, missed);
+    again.expect_silence(QUIET).await;
+}
+
+#[tokio::test]
+async fn a_resume_elsewhere_with_an_offset_never_issued_leaves_the_live_connection_alone() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "fa").await, node(&redis, "fb").await);
+    let (mut old, token) = fresh_member(&a, "/r", "lobby").await;
+    let mut bogus = b
+        .connect(&format!("/r?resume={token}&off=999999999999"))
+        .await
+        .unwrap();
+    let s = bogus.expect_session().await;
+    assert_eq!(
+        (&s["resumed"], &s["reason"]),
+        (&json!(false), &json!("unknown")),
+        "{s}"
+    );
+    push_ticks(a.server(), "lobby", 0, 1);
+    let v: Value = serde_json::from_str(&next_text(&mut old).await).unwrap();
+    assert_eq!(
+        v["data"],
+        json!({"n": 0}),
+        "the old connection is still live"
+    );
+    // And the session is still there for the real client.
+    let last = offset_of(&serde_json::to_string(&v).unwrap());
+    let mut again = b
+        .connect(&format!("/r?resume={token}&off={last}"))
+        .await
+        .unwrap();
+    assert_eq!(again.expect_session().await["resumed"], true);
+    assert_eq!(old.expect_close().await.0, 4000);
 }

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Session, State, Target, unindex};
+use super::{OPEN, Session, Span, State, Target, unindex};
 use crate::handshake::HandshakeRequest;
 use crate::runtime::connection::Connection;
 use crate::runtime::module::ModuleRuntime;
-use crate::runtime::remote::{Remote, Taken};
+use crate::runtime::remote::{ConnAddr, NodeId, Remote, Taken};
 use crate::runtime::server::Server;
 
 /// How long a resume waits for the store's answer, and for this node's copy of the shared log
@@ -35,9 +35,15 @@ pub(super) fn ask(req: &HandshakeRequest) -> Ask {
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ask::Malformed("resume token is not 32 hex digits");
     }
+    // Plain decimal digits (no sign, no space): anything else is no offset this server
+    // issued. Whether it is one (not above the latest, not below the session's start) is
+    // checked with the session.
     let off = match req.query_param("off") {
         None => None,
         Some(o) if o.is_empty() => None,
+        Some(o) if !o.bytes().all(|b| b.is_ascii_digit()) => {
+            return Ask::Malformed("off is not an offset this server issued");
+        }
         Some(o) => match o.parse::<u64>() {
             Ok(n) => Some(n),
             Err(_) => return Ask::Malformed("off is not an offset this server issued"),
@@ -73,6 +79,16 @@ struct Record {
     /// a drop).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     o: bool,
+    /// Its memberships: (room, from, to), `to` [`OPEN`] while a member. A record without
+    /// them (an older node's) counts `r` as rooms it was in since it began.
+    #[serde(default)]
+    j: Option<Vec<(String, u64, u64)>>,
+    /// The connections it was live on: (node, fd, from offset).
+    #[serde(default)]
+    c: Vec<(String, u32, u64)>,
+    /// A resume from before it is `evicted`.
+    #[serde(default)]
+    g: u64,
 }
 
 /// The cluster, when pushes to resumable sessions go through its shared log.
@@ -130,6 +146,17 @@ fn record(s: &Session, rooms: &[Arc<str>], label: Option<&str>, taken_over: bool
         l: label.map(str::to_owned),
         r: rooms.iter().map(|r| r.to_string()).collect(),
         o: taken_over,
+        j: Some(
+            s.spans
+                .iter()
+                .map(|x| (x.room.to_string(), x.from, x.to))
+                .collect(),
+        ),
+        c: s.addrs
+            .iter()
+            .map(|(a, from)| (a.node.as_str().to_owned(), a.fd.get(), *from))
+            .collect(),
+        g: s.gone,
     };
     serde_json::to_string(&r).unwrap_or_default()
 }
@@ -202,9 +229,12 @@ pub(crate) async fn prefetch(server: &Server, module: &ModuleRuntime, req: &Hand
             return;
         }
     }
-    let held = tokio::time::timeout(STORE_WAIT, cluster.hand_over_session(module.path, &token))
-        .await
-        .unwrap_or(Taken::Unknown);
+    let held = tokio::time::timeout(
+        STORE_WAIT,
+        cluster.hand_over_session(module.path, &token, off),
+    )
+    .await
+    .unwrap_or(Taken::Unknown);
     let taken = match held {
         Taken::Found(_) | Taken::Gone => held,
         Taken::Expired | Taken::Unknown => {
@@ -242,7 +272,12 @@ pub(crate) async fn prefetch(server: &Server, module: &ModuleRuntime, req: &Hand
 /// Its record, once it is no longer in the store (a record saved there is deleted first, so
 /// that it cannot resume a second time); or that it expired; or that it was handed over
 /// moments ago (`Gone`: a second resume of the token is refused); or nothing.
-pub(crate) async fn hand_over(server: Server, path: String, token: String) -> Taken {
+pub(crate) async fn hand_over(
+    server: Server,
+    path: String,
+    token: String,
+    off: Option<u64>,
+) -> Taken {
     let (record, saved, saving) = {
         let Some(store) = server.recovery() else {
             return Taken::Unknown;
@@ -258,6 +293,16 @@ pub(crate) async fn hand_over(server: Server, path: String, token: String) -> Ta
         }
         if st.sessions.get(&token).is_none_or(|s| s.module != path) {
             return Taken::Unknown;
+        }
+        // An offset it never issued to this session: the resume is refused (`unknown`), and
+        // the session stays here as it was — its connection too, if it is live.
+        let next_off = st.next_off;
+        if st
+            .sessions
+            .get(&token)
+            .is_some_and(|s| off.is_some_and(|o| o < s.start_off || o > next_off))
+        {
+            return Taken::Gone;
         }
         let Some(mut s) = st.sessions.remove(&token) else {
             return Taken::Unknown;
@@ -309,6 +354,34 @@ fn adopt(st: &mut State, path: &'static str, token: String, r: Record) {
     }
     let now = Instant::now();
     st.dropped(path, &token, now);
+    let spans = match r.j {
+        Some(j) => j
+            .into_iter()
+            .map(|(room, from, to)| Span {
+                room: Arc::from(room.as_str()),
+                from,
+                to,
+            })
+            .collect(),
+        None => rooms
+            .iter()
+            .map(|room| Span {
+                room: room.clone(),
+                from: r.s,
+                to: OPEN,
+            })
+            .collect(),
+    };
+    let addrs =
+        r.c.into_iter()
+            .map(|(node, fd, from)| {
+                let addr = ConnAddr {
+                    node: NodeId::from_wire(&node),
+                    fd: fd.into(),
+                };
+                (addr, from)
+            })
+            .collect();
     let session = Session {
         id: r.i,
         module: path,
@@ -320,6 +393,9 @@ fn adopt(st: &mut State, path: &'static str, token: String, r: Record) {
         saved: false,
         saving: None,
         taken_over: r.o,
+        spans,
+        addrs,
+        gone: r.g,
     };
     if let Some(old) = st.sessions.insert(token, session) {
         if let Some(log) = st.logs.get_mut(path) {
@@ -349,6 +425,6 @@ pub(crate) fn log_starts_at(server: &Server, off: u64) {
     let mut st = store.lock();
     st.next_off = st.next_off.max(off);
     for log in st.logs.values_mut() {
-        log.evicted = log.evicted.max(off);
+        log.trimmed.floor = log.trimmed.floor.max(off);
     }
 }
