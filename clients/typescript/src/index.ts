@@ -46,8 +46,19 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  * overload (1011, 1013), a bad gateway (1014). Any other code (1000 normal, 1002 protocol error,
  * 1003 unacceptable data, 1007 invalid payload, 1008 policy, 1009 too big, 1010 missing
  * extension, 1015 TLS, 4000 the session resumed on another connection, other app codes) means
- * "do not come back" unless `reconnectOn` says otherwise. */
+ * "do not come back" unless `reconnectOn` says otherwise — but for swoft-ws's own 1008
+ * `slow consumer` ({@link SLOW_CONSUMER}: the client fell behind, its outbound queue filled),
+ * which is retried (the session resumes what it missed). */
 export const RECONNECT_CODES: readonly number[] = [1001, 1005, 1006, 1011, 1012, 1013, 1014];
+
+/** The reason of swoft-ws's close 1008 for a client whose outbound queue filled: retried by
+ * default, unlike any other 1008 (a policy violation). */
+export const SLOW_CONSUMER = "slow consumer";
+
+/** Whether the default policy retries a close with this code and reason. */
+function retriedByDefault(code: number, reason: string): boolean {
+  return RECONNECT_CODES.includes(code) || (code === 1008 && reason === SLOW_CONSUMER);
+}
 
 /** The reconnection policy: delays in milliseconds. */
 export interface ReconnectOptions {
@@ -514,8 +525,8 @@ export class Client {
       if (!this.closed) this.giveUp(`the connection closed (${code})`);
       return;
     }
-    const on = policy?.reconnectOn ?? RECONNECT_CODES;
-    const retried = typeof on === "function" ? on(code, reason) : on.includes(code);
+    const on = policy?.reconnectOn;
+    const retried = on === undefined ? retriedByDefault(code, reason) : typeof on === "function" ? on(code, reason) : on.includes(code);
     const gaveUp = !retried ? "code" : this.attempt >= (policy?.maxAttempts ?? Infinity) ? "attempts" : undefined;
     if (gaveUp) {
       this.emit("close", { code, reason, willReconnect: false, gaveUp });

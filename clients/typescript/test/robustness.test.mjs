@@ -6,7 +6,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket, WebSocketServer } from 'ws';
-import { Client, ClientError, ClosedError, EncodeError, MAX_TIMER_MS, RECONNECT_CODES, backoffDelay } from '../dist/index.js';
+import { Client, ClientError, ClosedError, EncodeError, MAX_TIMER_MS, RECONNECT_CODES, SLOW_CONSUMER, backoffDelay } from '../dist/index.js';
 import { startSimServer } from './sim-server.mjs';
 import { nextEvent, sleep, within } from './util.mjs';
 
@@ -230,6 +230,15 @@ describe('client edges', () => {
       } finally {
         await server.stop();
       }
+    }
+    // swoft-ws's own 1008 for a client that fell behind is retried by default.
+    const slowServer = await startWsServer((s, n) => n < 2 && s.close(1008, SLOW_CONSUMER));
+    try {
+      const c = client(slowServer.url);
+      await within((async () => { while (slowServer.connections() < 2) await sleep(10); })(), 'a reconnect after "slow consumer"');
+      await within(c.opened(), 'open');
+    } finally {
+      await slowServer.stop();
     }
     const server = await startWsServer((s, n) => n < 3 && s.close(1008, 'banned'));
     try {
