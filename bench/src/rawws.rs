@@ -1,7 +1,9 @@
 //! A WebSocket client on a raw socket that can offer permessage-deflate (RFC 7692) and inflate
-//! what it receives (flate2), for the load generator's compressed figures: tungstenite has no
-//! permessage-deflate. It also counts the bytes it reads off the socket (frames as they are on
-//! the wire). Server frames are never fragmented or masked; this reads only those.
+//! what it receives (flate2), for the load generator's compressed figures and for
+//! `tests/tests/compression.rs` (which includes this file): tungstenite has no
+//! permessage-deflate. It writes any first byte (RSV1, opcodes, FIN) as given, and counts the
+//! bytes it reads off the socket (frames as they are on the wire). Server frames are never
+//! fragmented; a masked one is an error.
 
 use std::io;
 
@@ -30,8 +32,19 @@ fn bad(msg: impl Into<String>) -> io::Error {
 }
 
 /// Connects to `ws://HOST:PORT/PATH` and opens the WebSocket, offering `offer` as
-/// `Sec-WebSocket-Extensions` if given.
+/// `Sec-WebSocket-Extensions` if given; an answer other than 101 is an error.
 pub async fn connect(url: &str, offer: Option<&str>) -> io::Result<Client> {
+    let line = offer.map(|o| format!("Sec-WebSocket-Extensions: {o}"));
+    let (status, client) = open(url, line.as_slice()).await?;
+    if status != 101 {
+        return Err(bad(format!("handshake refused: {status}")));
+    }
+    Ok(client)
+}
+
+/// Connects to `ws://HOST:PORT/PATH` and sends the upgrade request with these extra header
+/// lines: the answer's status, and the client (usable if it is 101).
+pub async fn open(url: &str, extra: &[impl AsRef<str>]) -> io::Result<(u16, Client)> {
     let rest = url
         .strip_prefix("ws://")
         .ok_or_else(|| bad("a ws:// url"))?;
@@ -39,9 +52,10 @@ pub async fn connect(url: &str, offer: Option<&str>) -> io::Result<Client> {
     let path = if path.is_empty() { "/" } else { path };
     let mut tcp = TcpStream::connect(host).await?;
     tcp.set_nodelay(true)?;
-    let ext = offer.map_or_else(String::new, |o| {
-        format!("Sec-WebSocket-Extensions: {o}\r\n")
-    });
+    let ext: String = extra
+        .iter()
+        .map(|l| format!("{}\r\n", l.as_ref()))
+        .collect();
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{ext}\r\n"
     );
@@ -59,12 +73,11 @@ pub async fn connect(url: &str, offer: Option<&str>) -> io::Result<Client> {
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    if !head.starts_with("HTTP/1.1 101") {
-        return Err(bad(format!(
-            "handshake refused: {}",
-            head.lines().next().unwrap_or("")
-        )));
-    }
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|s| s.get(..3))
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| bad(format!("not an HTTP answer: {head:?}")))?;
     let agreed = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.eq_ignore_ascii_case("sec-websocket-extensions")
@@ -72,12 +85,13 @@ pub async fn connect(url: &str, offer: Option<&str>) -> io::Result<Client> {
     });
     buf.drain(..end);
     buf.shrink_to_fit();
-    Ok(Client {
+    let client = Client {
         tcp,
         buf,
         wire_in: 0,
         agreed,
-    })
+    };
+    Ok((status, client))
 }
 
 impl Client {
@@ -94,6 +108,9 @@ impl Client {
     /// The next frame: its first byte and payload; `None` when the socket ends.
     pub async fn recv(&mut self) -> io::Result<Option<(u8, Vec<u8>)>> {
         loop {
+            if self.buf.get(1).is_some_and(|b1| b1 & 0x80 != 0) {
+                return Err(bad("a masked server frame (RFC 6455 section 5.1)"));
+            }
             if let Some((b0, payload, used)) = parse(&self.buf) {
                 self.buf.drain(..used);
                 return Ok(Some((b0, payload)));

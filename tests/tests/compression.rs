@@ -8,8 +8,6 @@ use std::time::Duration;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use swoft_ws::prelude::*;
 use swoft_ws_tests::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Every receive waits at most this long.
 const WAIT: Duration = Duration::from_secs(5);
@@ -65,11 +63,13 @@ async fn server() -> TestServer {
     TestServer::start(app).await
 }
 
-/// A client on a raw socket.
-struct Client {
-    tcp: TcpStream,
-    buf: Vec<u8>,
-}
+/// The raw-socket client the load generator uses for its compressed figures (tungstenite has
+/// no permessage-deflate): one client for both. Its JSON document helpers are not used here.
+#[path = "../../bench/src/rawws.rs"]
+#[allow(dead_code)]
+mod rawws;
+
+use rawws::Client;
 
 /// A frame from the server.
 #[derive(Debug)]
@@ -81,105 +81,33 @@ struct Frame {
 /// Opens `path` with these extra header lines: the status, the `Sec-WebSocket-Extensions`
 /// answer, and the client.
 async fn open(server: &TestServer, path: &str, extra: &[&str]) -> (u16, Option<String>, Client) {
-    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let mut req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
-        server.addr()
-    );
-    for l in extra {
-        req.push_str(l);
-        req.push_str("\r\n");
-    }
-    req.push_str("\r\n");
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let mut chunk = [0u8; 1024];
-        let n = tokio::time::timeout(WAIT, tcp.read(&mut chunk))
-            .await
-            .expect("an answer")
-            .unwrap();
-        assert!(n > 0, "closed without an answer");
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8(buf[..end].to_vec()).unwrap();
-    let status = head[9..12].parse().unwrap();
-    let ext = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("sec-websocket-extensions")
-            .then(|| v.trim().to_owned())
-    });
-    let rest = buf[end..].to_vec();
-    (status, ext, Client { tcp, buf: rest })
+    let (status, client) = tokio::time::timeout(WAIT, rawws::open(&server.url(path), extra))
+        .await
+        .expect("an answer in time")
+        .expect("an HTTP answer");
+    (status, client.agreed.clone(), client)
 }
 
-impl Client {
-    /// Writes a masked frame with first byte `b0`.
-    async fn write(&mut self, b0: u8, payload: &[u8]) {
-        let key = [9u8, 8, 7, 6];
-        let mut f = vec![b0];
-        match payload.len() {
-            n @ 0..=125 => f.push(0x80 | n as u8),
-            n @ 126..=0xFFFF => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(0x80 | 127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(&key);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        self.tcp.write_all(&f).await.unwrap();
-    }
-
-    /// The next frame from the server.
-    async fn read(&mut self) -> Frame {
-        loop {
-            if let Some((frame, used)) = parse(&self.buf) {
-                self.buf.drain(..used);
-                return frame;
-            }
-            let mut chunk = [0u8; 16 << 10];
-            let n = tokio::time::timeout(WAIT, self.tcp.read(&mut chunk))
-                .await
-                .expect("a frame in time")
-                .unwrap();
-            assert!(n > 0, "the server closed the socket without a frame");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// The code of the close frame the server sends next.
-    async fn close_code(&mut self) -> u16 {
-        let f = self.read().await;
-        assert_eq!(f.b0 & 0x0F, 0x8, "a close frame: {f:?}");
-        u16::from_be_bytes([f.payload[0], f.payload[1]])
-    }
+/// Writes a masked frame with first byte `b0`.
+async fn write(c: &mut Client, b0: u8, payload: &[u8]) {
+    c.send(b0, payload).await.expect("written");
 }
 
-/// A server frame at the front of `buf` (unmasked), and its length.
-fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
-    let (&b0, rest) = buf.split_first()?;
-    let (&b1, rest) = rest.split_first()?;
-    assert_eq!(b1 & 0x80, 0, "server frames are not masked");
-    let (len, head) = match b1 & 0x7F {
-        126 => (
-            u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize,
-            4,
-        ),
-        127 => (
-            u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) as usize,
-            10,
-        ),
-        n => (n as usize, 2),
-    };
-    let payload = buf.get(head..head + len)?.to_vec();
-    Some((Frame { b0, payload }, head + len))
+/// The next frame from the server.
+async fn read(c: &mut Client) -> Frame {
+    let (b0, payload) = tokio::time::timeout(WAIT, c.recv())
+        .await
+        .expect("a frame in time")
+        .expect("a frame")
+        .expect("the server closed the socket without a frame");
+    Frame { b0, payload }
+}
+
+/// The code of the close frame the server sends next.
+async fn close_code(c: &mut Client) -> u16 {
+    let f = read(c).await;
+    assert_eq!(f.b0 & 0x0F, 0x8, "a close frame: {f:?}");
+    u16::from_be_bytes([f.payload[0], f.payload[1]])
 }
 
 /// A message compressed as a client does, sync flush and its tail taken off (RFC 7692 §7.2.1).
@@ -379,9 +307,8 @@ async fn compressed_round_trips_with_and_without_context_takeover() {
     let msg = json(4096);
     for _ in 0..3 {
         let mut z = Compress::new(Compression::new(6), false);
-        c.write(0x80 | RSV1 | 0x1, &compress(&mut z, msg.as_bytes()))
-            .await;
-        let f = c.read().await;
+        write(&mut c, 0x80 | RSV1 | 0x1, &compress(&mut z, msg.as_bytes())).await;
+        let f = read(&mut c).await;
         assert_eq!(f.b0, 0x80 | RSV1 | 0x1, "a compressed text frame");
         assert!(
             f.payload.len() * 3 < msg.len(),
@@ -393,8 +320,8 @@ async fn compressed_round_trips_with_and_without_context_takeover() {
         assert_eq!(inflate(&mut d, &f.payload), msg.as_bytes());
     }
     // Under min_size (256 B) the reply goes out as it is; an uncompressed message is fine.
-    c.write(0x81, b"short").await;
-    let f = c.read().await;
+    write(&mut c, 0x81, b"short").await;
+    let f = read(&mut c).await;
     assert_eq!((f.b0, &f.payload[..]), (0x81, &b"short"[..]));
 
     // Context takeover both ways: one compressor and one inflater per side for all messages.
@@ -415,9 +342,9 @@ async fn compressed_round_trips_with_and_without_context_takeover() {
         let data = format!("{msg}{i}").into_bytes();
         let compressed = compress(&mut z, &data);
         let (a, b) = compressed.split_at(compressed.len() / 2);
-        c.write(RSV1 | 0x2, a).await;
-        c.write(0x80, b).await;
-        let f = c.read().await;
+        write(&mut c, RSV1 | 0x2, a).await;
+        write(&mut c, 0x80, b).await;
+        let f = read(&mut c).await;
         assert_eq!(f.b0, 0x80 | RSV1 | 0x2);
         assert_eq!(inflate(&mut d, &f.payload), data);
         sizes.push(f.payload.len());
@@ -450,23 +377,23 @@ async fn a_broadcast_shares_one_compressed_copy() {
     assert_eq!(d.delivered, 6);
     let mut first = None;
     for c in &mut shared {
-        let f = c.read().await;
+        let f = read(c).await;
         assert_eq!(f.b0, 0x80 | RSV1 | 0x1);
         // The same bytes for every member with the same terms.
         assert_eq!(first.get_or_insert_with(|| f.payload.clone()), &f.payload);
     }
-    let f = small.read().await;
+    let f = read(&mut small).await;
     assert_eq!(
         inflate(&mut Decompress::new_with_window_bits(false, 10), &f.payload),
         msg.as_bytes()
     );
-    let f = ctx.read().await;
+    let f = read(&mut ctx).await;
     assert_eq!(f.b0, 0x80 | RSV1 | 0x1);
     assert_eq!(
         inflate(&mut Decompress::new(false), &f.payload),
         msg.as_bytes()
     );
-    let f = plain.read().await;
+    let f = read(&mut plain).await;
     assert_eq!((f.b0, f.payload), (0x81, msg.into_bytes()));
 }
 
@@ -478,24 +405,24 @@ async fn rsv1_where_it_may_not_be_is_1002_and_bad_data_1007() {
     // RSV1 without the extension: on a module without it, and on one that has it, not agreed.
     for (path, lines) in [("/plain", &offer[..]), ("/z", &[][..])] {
         let (_, _, mut c) = open(&server, path, lines).await;
-        c.write(0x80 | RSV1 | 0x1, b"x").await;
-        assert_eq!(c.close_code().await, 1002, "{path}");
+        write(&mut c, 0x80 | RSV1 | 0x1, b"x").await;
+        assert_eq!(close_code(&mut c).await, 1002, "{path}");
     }
     // RSV1 on a control frame.
     let (_, _, mut c) = open(&server, "/z", &offer).await;
-    c.write(0x80 | RSV1 | 0x9, b"").await;
-    assert_eq!(c.close_code().await, 1002);
+    write(&mut c, 0x80 | RSV1 | 0x9, b"").await;
+    assert_eq!(close_code(&mut c).await, 1002);
     // RSV1 on a continuation frame.
     let (_, _, mut c) = open(&server, "/z", &offer).await;
     let mut z = Compress::new(Compression::new(6), false);
     let data = compress(&mut z, json(1000).as_bytes());
-    c.write(RSV1 | 0x1, &data[..10]).await;
-    c.write(0x80 | RSV1, &data[10..]).await;
-    assert_eq!(c.close_code().await, 1002);
+    write(&mut c, RSV1 | 0x1, &data[..10]).await;
+    write(&mut c, 0x80 | RSV1, &data[10..]).await;
+    assert_eq!(close_code(&mut c).await, 1002);
     // Not deflate data.
     let (_, _, mut c) = open(&server, "/z", &offer).await;
-    c.write(0x80 | RSV1 | 0x2, &[0xff; 64]).await;
-    assert_eq!(c.close_code().await, 1007);
+    write(&mut c, 0x80 | RSV1 | 0x2, &[0xff; 64]).await;
+    assert_eq!(close_code(&mut c).await, 1007);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,12 +439,12 @@ async fn a_small_frame_inflating_past_the_message_limit_is_1009() {
     let mut z = Compress::new(Compression::new(9), false);
     let bomb = compress(&mut z, &vec![0u8; 16 << 20]);
     assert!(bomb.len() < 64 << 10, "{}", bomb.len());
-    c.write(0x80 | RSV1 | 0x2, &bomb).await;
-    assert_eq!(c.close_code().await, 1009);
+    write(&mut c, 0x80 | RSV1 | 0x2, &bomb).await;
+    assert_eq!(close_code(&mut c).await, 1009);
     // The server is fine: another connection is served.
     let (_, _, mut c) = open(&server, "/z", &[]).await;
-    c.write(0x81, b"still here").await;
-    assert_eq!(c.read().await.payload, b"still here");
+    write(&mut c, 0x81, b"still here").await;
+    assert_eq!(read(&mut c).await.payload, b"still here");
     drop(c);
     server.wait_idle().await;
 }
