@@ -501,3 +501,32 @@ async fn a_resume_elsewhere_with_an_offset_never_issued_leaves_the_live_connecti
     assert_eq!(again.expect_session().await["resumed"], true);
     assert_eq!(old.expect_close().await.0, 4000);
 }
+
+#[tokio::test]
+async fn traffic_in_another_room_does_not_evict_a_resume_across_nodes() {
+    init_tracing();
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (node(&redis, "va").await, node(&redis, "vb").await);
+    let (mut bob, token) = fresh_member(&a, "/r", "quiet").await;
+    push_ticks(a.server(), "quiet", 0, 1);
+    let last = offset_of(&next_text(&mut bob).await);
+    drop_on(&a, bob, 1).await;
+    let (mut busy, _) = fresh_member(&b, "/r", "busy").await;
+    // More than the history holds (500), all to a room bob was never in.
+    push_ticks(a.server(), "busy", 1, 600);
+    for _ in 0..600 {
+        let _ = next_text(&mut busy).await;
+    }
+    let mut c = a
+        .connect(&format!("/r?resume={token}&off={last}"))
+        .await
+        .unwrap();
+    let s = c.expect_session().await;
+    assert_eq!(
+        (&s["resumed"], &s["replayed"]),
+        (&json!(true), &json!(0)),
+        "{s}"
+    );
+}
