@@ -99,10 +99,66 @@ struct Trimmed {
     everyone: u64,
     /// Per room and per session: the highest offset dropped, and when (forgotten two windows
     /// later: by then no session that could miss it can still resume).
-    rooms: HashMap<Arc<str>, (u64, Instant)>,
+    rooms: HashMap<Arc<str>, RoomMarks>,
     sessions: HashMap<u64, (u64, Instant)>,
     /// When the watermarks were last swept for old ones.
     swept: Option<Instant>,
+}
+
+/// What the history dropped of one room's pushes: enough to tell whether a session missed
+/// one it was not left out of (a room's own notices usually leave their subject out: its
+/// `room.left` when it drops must not make its resume `evicted`).
+#[derive(Debug, Clone, Default)]
+struct RoomMarks {
+    /// The highest offset dropped of a push that left nobody out.
+    plain: u64,
+    /// The highest offset dropped of a push that left someone out, and whom.
+    top: Option<(u64, Arc<[ConnAddr]>)>,
+    /// The highest offset dropped of a push that left out others than `top`'s (conservative:
+    /// counted whoever it left out).
+    next: u64,
+    /// When a mark was last raised.
+    at: Option<Instant>,
+}
+
+impl RoomMarks {
+    fn note(&mut self, off: u64, except: Option<&Arc<[ConnAddr]>>, now: Instant) {
+        self.at = Some(now);
+        let Some(out) = except else {
+            self.plain = self.plain.max(off);
+            return;
+        };
+        match &mut self.top {
+            None => self.top = Some((off, out.clone())),
+            Some((o, set)) if set[..] == out[..] => *o = (*o).max(off),
+            Some((o, set)) => {
+                if off > *o {
+                    self.next = self.next.max(*o);
+                    *o = off;
+                    *set = out.clone();
+                } else {
+                    self.next = self.next.max(off);
+                }
+            }
+        }
+    }
+
+    /// The highest offset dropped of any push.
+    fn any(&self) -> u64 {
+        self.plain
+            .max(self.next)
+            .max(self.top.as_ref().map_or(0, |(o, _)| *o))
+    }
+
+    /// The highest offset dropped of a push a session was not left out of, `left_out` telling
+    /// whether a push at an offset leaving out these connections left the session out.
+    fn reaching(&self, left_out: impl Fn(u64, &[ConnAddr]) -> bool) -> u64 {
+        let top = match &self.top {
+            Some((o, set)) if !left_out(*o, set) => *o,
+            _ => 0,
+        };
+        self.plain.max(self.next).max(top)
+    }
 }
 
 impl Trimmed {
@@ -110,12 +166,13 @@ impl Trimmed {
         self.all = self.all.max(e.off);
         match &e.target {
             Target::Everyone => self.everyone = self.everyone.max(e.off),
-            Target::Room(r) => match self.rooms.get_mut(r) {
-                Some(w) => *w = (w.0.max(e.off), now),
-                None => {
-                    self.rooms.insert(r.clone(), (e.off, now));
-                }
-            },
+            Target::Room(r) => {
+                let marks = match self.rooms.get_mut(r) {
+                    Some(m) => m,
+                    None => self.rooms.entry(r.clone()).or_default(),
+                };
+                marks.note(e.off, e.except.as_ref(), now);
+            }
             Target::Session(id) => {
                 let w = self.sessions.entry(*id).or_insert((0, now));
                 *w = (w.0.max(e.off), now);
@@ -133,7 +190,7 @@ impl Trimmed {
         }
         self.swept = Some(now);
         let keep = |at: &Instant| now.saturating_duration_since(*at) <= 2 * window;
-        self.rooms.retain(|_, (_, at)| keep(at));
+        self.rooms.retain(|_, m| m.at.is_some_and(|at| keep(&at)));
         self.sessions.retain(|_, (_, at)| keep(at));
     }
 }
@@ -242,11 +299,18 @@ impl Session {
             Target::Session(x) => *x == self.id,
         };
         target
-            && !e.except.as_ref().is_some_and(|out| {
-                self.addrs
-                    .iter()
-                    .any(|(a, since)| *since < e.off && out.contains(a))
-            })
+            && !e
+                .except
+                .as_ref()
+                .is_some_and(|out| self.left_out(e.off, out))
+    }
+
+    /// Whether a push at offset `off` that left out the connections `out` left this session
+    /// out (one of them was its connection then).
+    fn left_out(&self, off: u64, out: &[ConnAddr]) -> bool {
+        self.addrs
+            .iter()
+            .any(|(a, since)| *since < off && out.contains(a))
     }
 
     /// Whether the history dropped something a replay from `from` would include (or may
@@ -260,9 +324,9 @@ impl Session {
         }
         self.spans.iter().any(|s| {
             s.to > from
-                && t.rooms
-                    .get(&s.room)
-                    .is_some_and(|(w, _)| *w > from.max(s.from))
+                && t.rooms.get(&s.room).is_some_and(|m| {
+                    m.reaching(|off, out| self.left_out(off, out)) > from.max(s.from)
+                })
         })
     }
 
@@ -305,9 +369,9 @@ impl Session {
             }
             // Everything up to `s.to` is out of the history: what it held of the room then
             // is gone (a resume from before it is evicted).
-            if let Some((w, _)) = t.rooms.get(&s.room) {
-                if *w > s.from {
-                    gone = gone.max(s.to.min(*w));
+            if let Some(w) = t.rooms.get(&s.room).map(RoomMarks::any) {
+                if w > s.from {
+                    gone = gone.max(s.to.min(w));
                 }
             }
             false

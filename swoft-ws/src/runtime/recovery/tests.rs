@@ -227,3 +227,20 @@ fn evicted_counts_only_the_sessions_own_targets() {
     t.sweep(now + 3 * window, window);
     assert!(t.rooms.is_empty() && t.sessions.is_empty());
 }
+
+#[test]
+fn a_dropped_push_that_left_a_session_out_is_not_missed_by_it_but_by_the_others() {
+    let (bob, carol) = (addr("n", 1), addr("n", 2));
+    let mut m = RoomMarks::default();
+    let now = Instant::now();
+    m.note(5, None, now);
+    m.note(10, Some(&Arc::from(vec![bob.clone()])), now);
+    let bob_out = |_: u64, out: &[ConnAddr]| out.contains(&bob);
+    let nobody_out = |_: u64, _: &[ConnAddr]| false;
+    assert_eq!(m.reaching(bob_out), 5, "bob was left out of 10");
+    assert_eq!(m.reaching(nobody_out), 10);
+    // A push that left out someone else, dropped too: counted for everyone (conservative).
+    m.note(8, Some(&Arc::from(vec![carol])), now);
+    assert_eq!(m.reaching(bob_out), 8);
+    assert_eq!(m.any(), 10);
+}
