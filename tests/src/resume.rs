@@ -3,8 +3,10 @@
 //! member of a room, a run of room pushes.
 
 use serde_json::{Value, json};
+use std::time::Duration;
+
 use swoft_ws::Server;
-use swoft_ws::testing::{Received, TestClient, TestServer};
+use swoft_ws::testing::{Received, TestClient, TestServer, wait_until};
 
 /// The next text frame, as it came (a replay is checked byte for byte).
 pub async fn next_text(c: &mut TestClient) -> String {
@@ -45,4 +47,19 @@ pub fn push_ticks(server: &Server, room: &str, from: u32, n: u32) {
             .push("tick", &json!({ "n": i }))
             .expect("a push");
     }
+}
+
+/// Drops `c` without a close frame and waits (at most 5 s) until `ts` keeps `dropped` dropped
+/// sessions in all.
+pub async fn drop_and_wait(ts: &TestServer, c: TestClient, dropped: usize) {
+    c.drop_abruptly();
+    assert!(
+        wait_until(Duration::from_secs(5), || ts
+            .server()
+            .stats()
+            .dropped_sessions
+            == dropped)
+        .await,
+        "the session is kept as dropped"
+    );
 }

@@ -165,26 +165,35 @@ async fn with_every_handler_waiting_for_an_answer_the_answers_are_still_read() {
     assert_eq!(ts.server().stats().pending_acks, 0);
 }
 
-#[tokio::test]
-async fn past_16_held_messages_reading_pauses_and_a_later_answer_comes_too_late() {
+/// A handler that asks its own client (`ask.self`) waits while `held` other requests come
+/// in, then the answer: the server, the client, and the handler's reply (what its request
+/// got). The other requests' replies follow it, in order.
+async fn answer_behind(
+    held: u64,
+    ack_timeout: Duration,
+    answer: &str,
+) -> (TestServer, TestClient, Value) {
     init_tracing();
-    let app = builder()
-        .ack_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
+    let app = builder().ack_timeout(ack_timeout).build().unwrap();
     let ts = TestServer::start(app).await;
     let mut c = ts.connect("/ask").await.unwrap();
     c.send_json(&json!({"cmd": "ask.self", "data": 0, "id": 0}))
         .await;
     let (_, _, ack) = expect_request(&mut c).await;
-    for id in 1..=17 {
+    for id in 1..=held {
         c.send_json(&json!({"cmd": "ask.echo", "data": id, "id": id}))
             .await;
     }
-    // Behind 17 messages: reading pauses with 17 held, before this answer.
-    c.send_json(&json!({"cmd": "$ack", "ack": ack, "data": "late"}))
+    c.send_json(&json!({"cmd": "$ack", "ack": ack, "data": answer}))
         .await;
     let first = c.recv_json().await;
+    (ts, c, first)
+}
+
+#[tokio::test]
+async fn past_16_held_messages_reading_pauses_and_a_later_answer_comes_too_late() {
+    // Behind 17 messages: reading pauses with 17 held, before this answer.
+    let (ts, mut c, first) = answer_behind(17, Duration::from_millis(300), "late").await;
     assert_eq!(first["data"], json!({"err": "Timeout"}), "{first}");
     for id in 1..=17 {
         assert_eq!(c.recv_json().await["id"], json!(id));
@@ -201,23 +210,7 @@ async fn past_16_held_messages_reading_pauses_and_a_later_answer_comes_too_late(
 /// read (it was not: reading paused with 16 held, one short of the answer).
 #[tokio::test]
 async fn an_answer_behind_exactly_16_held_messages_is_still_read() {
-    init_tracing();
-    let app = builder()
-        .ack_timeout(Duration::from_millis(1_000))
-        .build()
-        .unwrap();
-    let ts = TestServer::start(app).await;
-    let mut c = ts.connect("/ask").await.unwrap();
-    c.send_json(&json!({"cmd": "ask.self", "data": 0, "id": 0}))
-        .await;
-    let (_, _, ack) = expect_request(&mut c).await;
-    for id in 1..=16 {
-        c.send_json(&json!({"cmd": "ask.echo", "data": id, "id": id}))
-            .await;
-    }
-    c.send_json(&json!({"cmd": "$ack", "ack": ack, "data": "in time"}))
-        .await;
-    let first = c.recv_json().await;
+    let (ts, mut c, first) = answer_behind(16, Duration::from_millis(1_000), "in time").await;
     assert_eq!(first["data"], json!({"ok": "in time"}), "{first}");
     for id in 1..=16 {
         assert_eq!(c.recv_json().await["id"], json!(id));

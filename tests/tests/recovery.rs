@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use swoft_ws::prelude::*;
 use swoft_ws::{App, Server};
-use swoft_ws_tests::resume::{fresh_member, next_text};
+use swoft_ws_tests::resume::{drop_and_wait, fresh_member, next_text};
 use swoft_ws_tests::{QUIET, TestClient, TestServer, init_tracing, wait_until};
 
 #[ws_module(path = "/r", controllers = [RoomCtl], recovery)]
@@ -157,15 +157,7 @@ async fn fifty_missed_pushes_are_replayed_byte_for_byte_in_order_once_then_live_
             .unwrap()
             .to_owned();
     }
-    a.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || ts
-            .server()
-            .stats()
-            .dropped_sessions
-            == 1)
-        .await
-    );
+    drop_and_wait(&ts, a, 1).await;
     push_n(ts.server(), "lobby", 3, 50);
     let mut missed = Vec::new();
     for _ in 0..50 {
@@ -221,15 +213,7 @@ async fn a_resume_while_the_old_connection_looks_open_closes_it_with_4000() {
 async fn a_resume_after_history_dropped_what_it_missed_is_evicted_and_a_fresh_session() {
     let ts = start().await;
     let (c, token, _) = member(&ts, "/small", "x").await;
-    c.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || ts
-            .server()
-            .stats()
-            .dropped_sessions
-            == 1)
-        .await
-    );
+    drop_and_wait(&ts, c, 1).await;
     push_n(ts.server(), "x", 0, 50);
     let mut b = ts.connect(&format!("/small?resume={token}")).await.unwrap();
     let s = session(&mut b).await;
@@ -247,15 +231,7 @@ async fn a_resume_after_history_dropped_what_it_missed_is_evicted_and_a_fresh_se
 async fn a_resume_after_the_window_is_expired() {
     let ts = start().await;
     let (c, token, _) = member(&ts, "/short", "x").await;
-    c.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || ts
-            .server()
-            .stats()
-            .dropped_sessions
-            == 1)
-        .await
-    );
+    drop_and_wait(&ts, c, 1).await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
     // Asked twice: still `expired` (as across nodes, where the store keeps the marker).
     for _ in 0..2 {
@@ -272,15 +248,7 @@ async fn a_resume_after_the_window_is_expired() {
 async fn unknown_and_malformed_tokens_and_offsets_are_unknown_and_counted() {
     let ts = start().await;
     let (c, token, _) = member(&ts, "/r", "x").await;
-    c.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || ts
-            .server()
-            .stats()
-            .dropped_sessions
-            == 1)
-        .await
-    );
+    drop_and_wait(&ts, c, 1).await;
     let wrong = "0123456789abcdef0123456789abcdef";
     for query in [
         format!("resume={wrong}"),
@@ -313,15 +281,7 @@ async fn unknown_and_malformed_tokens_and_offsets_are_unknown_and_counted() {
 async fn a_resume_the_handshake_hook_refuses_gets_the_http_refusal() {
     let ts = start().await;
     let (c, token, last) = member(&ts, "/r", "x").await;
-    c.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || ts
-            .server()
-            .stats()
-            .dropped_sessions
-            == 1)
-        .await
-    );
+    drop_and_wait(&ts, c, 1).await;
     let refused = ts
         .connect(&format!("/r?resume={token}&off={last}&deny"))
         .await
@@ -427,19 +387,6 @@ async fn hooks_tell_a_fresh_session_a_resume_a_take_over_and_how_each_ended() {
     let ok = wait_until(Duration::from_secs(5), || LIFE.lock().unwrap().len() == 7).await;
     assert!(ok);
     assert_eq!(LIFE.lock().unwrap()[6], "open Fresh");
-}
-
-/// Drops `c` abruptly and waits until the server keeps its session.
-async fn drop_and_wait(ts: &TestServer, c: TestClient, dropped: usize) {
-    c.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || ts
-            .server()
-            .stats()
-            .dropped_sessions
-            == dropped)
-        .await
-    );
 }
 
 /// Issue 16, fault 1: a push that left the sender out (`except`) is not replayed to it.

@@ -10,7 +10,7 @@ use swoft_ws::cluster::NodeId;
 use swoft_ws::prelude::*;
 use swoft_ws::redis::RedisAdapter;
 use swoft_ws::testing::Received;
-use swoft_ws_tests::resume::{fresh_member, next_text, offset_of, push_ticks};
+use swoft_ws_tests::resume::{drop_and_wait, fresh_member, next_text, offset_of, push_ticks};
 use swoft_ws_tests::{QUIET, RedisServer, TestClient, TestServer, init_tracing, wait_until};
 
 #[ws_module(path = "/r", controllers = [RoomCtl], recovery)]
@@ -104,15 +104,7 @@ async fn a_session_dropped_on_one_node_resumes_on_another_with_exactly_what_it_m
         );
         last = offset_of(&t);
     }
-    ann.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || a
-            .server()
-            .stats()
-            .dropped_sessions
-            == 1)
-        .await
-    );
+    drop_and_wait(&a, ann, 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await; // the record reaches the store
     push_ticks(a.server(), "lobby", 3, 25);
     push_ticks(b.server(), "lobby", 28, 25);
@@ -165,15 +157,7 @@ async fn a_resume_from_before_a_node_started_reading_the_log_is_evicted() {
     let first = offset_of(&next_text(&mut ann).await);
     push_ticks(a.server(), "lobby", 1, 1);
     let _ = next_text(&mut ann).await;
-    ann.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || a
-            .server()
-            .stats()
-            .dropped_sessions
-            == 1)
-        .await
-    );
+    drop_and_wait(&a, ann, 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // B starts after both pushes: it cannot replay the second one.
     let b = node(&redis, "eb").await;
@@ -331,15 +315,7 @@ async fn a_resume_on_another_node_after_the_window_is_expired() {
     };
     let (a, b) = (node(&redis, "xa").await, node(&redis, "xb").await);
     let (ann, token) = fresh_member(&a, "/short", "lobby").await;
-    ann.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || a
-            .server()
-            .stats()
-            .dropped_sessions
-            == 1)
-        .await
-    );
+    drop_and_wait(&a, ann, 1).await;
     tokio::time::sleep(Duration::from_millis(1500)).await; // the 1 s window, and then some
     let mut c = b.connect(&format!("/short?resume={token}")).await.unwrap();
     let s = c.expect_session().await;
@@ -352,20 +328,6 @@ async fn a_resume_on_another_node_after_the_window_is_expired() {
         s["token"],
         json!(token),
         "a fresh session, with a new token"
-    );
-}
-
-/// Drops `c` abruptly and waits until `ts` holds its session as dropped (`n` in all).
-async fn drop_on(ts: &TestServer, c: TestClient, n: usize) {
-    c.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || ts
-            .server()
-            .stats()
-            .dropped_sessions
-            == n)
-        .await,
-        "the session is kept as dropped"
     );
 }
 
@@ -390,12 +352,12 @@ async fn a_session_resumes_again_and_again_on_the_node_that_holds_it() {
     };
     let (a, b) = (node(&redis, "ga").await, node(&redis, "gb").await);
     let (c, mut token) = fresh_member(&a, "/r", "lobby").await;
-    drop_on(&a, c, 1).await;
+    drop_and_wait(&a, c, 1).await;
     // Twice on the node that dropped it, then over to B and twice more there.
     for (ts, n) in [(&a, 1), (&a, 1), (&b, 1), (&b, 1)] {
         let (c, outcome) = resume_on(ts, &token).await;
         token = outcome.expect("resumed");
-        drop_on(ts, c, n).await;
+        drop_and_wait(ts, c, n).await;
     }
     assert_eq!(a.server().stats().dropped_sessions, 0, "A let go of it");
 }
@@ -408,7 +370,7 @@ async fn a_used_token_does_not_resume_again_on_any_node() {
     };
     let (a, b) = (node(&redis, "ua").await, node(&redis, "ub").await);
     let (c, token) = fresh_member(&a, "/r", "lobby").await;
-    drop_on(&a, c, 1).await;
+    drop_and_wait(&a, c, 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // the record is in the store
     let (mut live, outcome) = resume_on(&b, &token).await;
     assert!(outcome.is_ok(), "{outcome:?}");
@@ -461,15 +423,7 @@ async fn a_push_that_left_the_session_out_is_not_replayed_on_another_node() {
     let heard: Value = serde_json::from_str(&next_text(&mut watcher).await).unwrap();
     assert_eq!(heard["cmd"], "said", "{heard}");
     ann.expect_silence(QUIET).await;
-    ann.drop_abruptly();
-    assert!(
-        wait_until(Duration::from_secs(5), || a
-            .server()
-            .stats()
-            .dropped_sessions
-            == 1)
-        .await
-    );
+    drop_and_wait(&a, ann, 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await; // the record reaches the store
     push_ticks(b.server(), "lobby", 1, 1);
     let missed = next_text(&mut watcher).await;
@@ -535,7 +489,7 @@ async fn traffic_in_another_room_does_not_evict_a_resume_across_nodes() {
     let (_carol, _) = fresh_member(&a, "/n", "quiet").await;
     push_ticks(a.server(), "quiet", 0, 1);
     let last = offset_of(&next_text(&mut bob).await);
-    drop_on(&a, bob, 1).await;
+    drop_and_wait(&a, bob, 1).await;
     let (mut busy, _) = fresh_member(&b, "/n", "busy").await;
     // More than the history holds (500), all to a room bob was never in.
     push_ticks(a.server(), "busy", 1, 600);
