@@ -129,21 +129,35 @@ fn main() {
 /// Connects `n` clients to `url`, `at_once` at a time, within `wait`; returns those that
 /// connected and the first error, if any.
 async fn connect_many(url: &str, n: usize, at_once: usize, wait: Duration) -> (Vec<Ws>, String) {
+    connect_many_with(n, at_once, wait, || connect(url)).await
+}
+
+/// `n` connections made by `connect`, `at_once` at a time, within `wait`: those made, and the
+/// first error, if any.
+async fn connect_many_with<C, E, F>(
+    n: usize,
+    at_once: usize,
+    wait: Duration,
+    connect: impl Fn() -> F,
+) -> (Vec<C>, String)
+where
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<C, E>>,
+{
     let deadline = Instant::now() + wait;
     let mut conns = Vec::with_capacity(n);
     let mut note = String::new();
     let mut attempts = stream::iter(0..n)
-        .map(|_| async {
+        .map(|_| {
             timeout(
                 deadline.saturating_duration_since(Instant::now()),
-                connect(url),
+                connect(),
             )
-            .await
         })
         .buffer_unordered(at_once);
     while let Some(r) = attempts.next().await {
         match r {
-            Ok(Ok(ws)) => conns.push(ws),
+            Ok(Ok(c)) => conns.push(c),
             Ok(Err(e)) if note.is_empty() => note = format!("connect failed: {e}"),
             Err(_) if note.is_empty() => note = "connect timed out".to_owned(),
             _ => {}

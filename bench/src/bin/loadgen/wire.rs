@@ -7,13 +7,12 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_util::{StreamExt, stream};
 use swoft_ws_bench::rawws::{self, Client, Inflater, RSV1};
 use swoft_ws_bench::stats::percentile;
 use swoft_ws_bench::{Args, Outcome, procfs};
 use tokio::time::timeout;
 
-use super::{Common, Error, Phase, counted_window};
+use super::{Common, Error, Phase, connect_many_with, counted_window};
 
 /// The offer to make: `--deflate` → Chrome's.
 fn offer(args: &Args) -> Option<&'static str> {
@@ -28,26 +27,8 @@ async fn connect_many(
     at_once: usize,
     wait: Duration,
 ) -> (Vec<Client>, String) {
-    let deadline = Instant::now() + wait;
-    let mut conns = Vec::with_capacity(n);
-    let mut note = String::new();
-    let mut attempts = stream::iter(0..n)
-        .map(|_| async {
-            timeout(
-                deadline.saturating_duration_since(Instant::now()),
-                rawws::connect(url, offer),
-            )
-            .await
-        })
-        .buffer_unordered(at_once);
-    while let Some(r) = attempts.next().await {
-        match r {
-            Ok(Ok(c)) => conns.push(c),
-            Ok(Err(e)) if note.is_empty() => note = format!("connect failed: {e}"),
-            Err(_) if note.is_empty() => note = "connect timed out".to_owned(),
-            _ => {}
-        }
-    }
+    let (conns, mut note) =
+        connect_many_with(n, at_once, wait, || rawws::connect(url, offer)).await;
     if offer.is_some() && conns.iter().any(|c| c.agreed.is_none()) {
         note = format!("permessage-deflate not agreed; {note}");
     }
