@@ -119,21 +119,31 @@ pub(super) fn unsave(server: &Server, st: &mut State, token: &str, s: &mut Sessi
     if !std::mem::take(&mut s.saved) {
         return;
     }
-    let saving = s.saving.take();
-    let Some(cluster) = shared(server).cloned() else {
+    if shared(server).is_none() {
         return;
-    };
+    }
     st.handing.insert(token.to_owned());
-    let (server, token) = (server.clone(), token.to_owned());
-    tokio::spawn(async move {
-        if let Some(save) = saving {
-            let _ = save.await;
-        }
+    let saving = s.saving.take();
+    tokio::spawn(delete_record(server.clone(), token.to_owned(), saving));
+}
+
+/// Deletes the stored record of a session this node let go of (put in `handing`), once its
+/// save (if one is under way) is done; then another node's resume of the token is answered
+/// as usual again (`unknown`: the token resumed once).
+async fn delete_record(
+    server: Server,
+    token: String,
+    saving: Option<tokio::task::JoinHandle<bool>>,
+) {
+    if let Some(save) = saving {
+        let _ = save.await;
+    }
+    if let Some(cluster) = shared(&server) {
         let _ = tokio::time::timeout(STORE_WAIT, cluster.delete_session(&token)).await;
-        if let Some(store) = server.recovery() {
-            store.lock().handing.remove(&token);
-        }
-    });
+    }
+    if let Some(store) = server.recovery() {
+        store.lock().handing.remove(&token);
+    }
 }
 
 /// A session's record, as the store keeps it and a hand-over sends it (`taken_over`: from a
@@ -331,15 +341,7 @@ pub(crate) async fn hand_over(
         (rec, saved, s.saving.take())
     };
     if saved {
-        if let Some(save) = saving {
-            let _ = save.await;
-        }
-        if let Some(cluster) = shared(&server) {
-            let _ = tokio::time::timeout(STORE_WAIT, cluster.delete_session(&token)).await;
-        }
-        if let Some(store) = server.recovery() {
-            store.lock().handing.remove(&token);
-        }
+        delete_record(server, token, saving).await;
     }
     Taken::Found(record)
 }
